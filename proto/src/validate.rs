@@ -1,0 +1,236 @@
+//! Validation of monitors received from any API or config file: every refusal names the
+//! field, the value and what was expected, and a valid monitor comes back with defaults filled.
+
+use crate::v1::{monitor::Check, HttpCheck, Monitor, StatusRange, TcpCheck};
+
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+pub const DEFAULT_SUCCESS_THRESHOLD: u32 = 1;
+pub const MAX_INTERVAL_SECS: u32 = 86_400;
+pub const MAX_TIMEOUT_MS: u32 = 60_000;
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_WEBHOOKS: usize = 16;
+
+/// A refused field: `field` is a path such as `http.url` or `webhooks[1].url`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn err(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), reason: reason.into() }
+}
+
+/// Checks `m` against the rules and returns it with defaults filled in.
+/// `known_regions` are the regions the coordinator serves.
+pub fn monitor(mut m: Monitor, known_regions: &[String]) -> Result<Monitor, FieldError> {
+    m.name = m.name.trim().to_string();
+    if m.name.is_empty() {
+        return Err(err("name", "must not be empty"));
+    }
+    if m.name.chars().count() > MAX_NAME_LEN {
+        return Err(err("name", format!("is longer than {MAX_NAME_LEN} characters")));
+    }
+    if m.regions.is_empty() {
+        return Err(err("regions", "must name at least one region"));
+    }
+    for (i, r) in m.regions.iter().enumerate() {
+        if !known_regions.iter().any(|k| k == r) {
+            return Err(err(
+                format!("regions[{i}]"),
+                format!("unknown region {r:?}, known regions: {}", known_regions.join(", ")),
+            ));
+        }
+    }
+    m.regions.sort();
+    m.regions.dedup();
+    if !m.cron.is_empty() {
+        return Err(err("cron", "cron schedules are not supported yet; use interval_secs"));
+    }
+    if m.interval_secs == 0 || m.interval_secs > MAX_INTERVAL_SECS {
+        return Err(err(
+            "interval_secs",
+            format!("{} is invalid, must be 1..={MAX_INTERVAL_SECS}", m.interval_secs),
+        ));
+    }
+    if m.timeout_ms == 0 {
+        m.timeout_ms = DEFAULT_TIMEOUT_MS;
+    }
+    if m.timeout_ms > MAX_TIMEOUT_MS {
+        return Err(err(
+            "timeout_ms",
+            format!("{} is invalid, must be 1..={MAX_TIMEOUT_MS}", m.timeout_ms),
+        ));
+    }
+    if m.failure_threshold == 0 {
+        m.failure_threshold = DEFAULT_FAILURE_THRESHOLD;
+    }
+    if m.success_threshold == 0 {
+        m.success_threshold = DEFAULT_SUCCESS_THRESHOLD;
+    }
+    if m.failure_threshold > 100 {
+        return Err(err("failure_threshold", format!("{} is invalid, must be 1..=100", m.failure_threshold)));
+    }
+    if m.success_threshold > 100 {
+        return Err(err("success_threshold", format!("{} is invalid, must be 1..=100", m.success_threshold)));
+    }
+    if m.region_quorum == 0 {
+        m.region_quorum = 1;
+    }
+    if m.region_quorum as usize > m.regions.len() {
+        return Err(err(
+            "region_quorum",
+            format!("{} is more than the {} regions the monitor runs in", m.region_quorum, m.regions.len()),
+        ));
+    }
+    if m.webhooks.len() > MAX_WEBHOOKS {
+        return Err(err("webhooks", format!("at most {MAX_WEBHOOKS} webhooks per monitor")));
+    }
+    for (i, w) in m.webhooks.iter().enumerate() {
+        http_url(&w.url).map_err(|reason| err(format!("webhooks[{i}].url"), reason))?;
+    }
+    match m.check.as_mut() {
+        None => return Err(err("check", "must be one of: http, tcp")),
+        Some(Check::Http(h)) => http(h)?,
+        Some(Check::Tcp(t)) => tcp(t)?,
+    }
+    Ok(m)
+}
+
+fn http_url(raw: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a valid URL: {e}"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!("{raw:?} must use http or https, not {}", u.scheme()));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{raw:?} has no host"));
+    }
+    Ok(u)
+}
+
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+fn http(h: &mut HttpCheck) -> Result<(), FieldError> {
+    http_url(&h.url).map_err(|reason| err("http.url", reason))?;
+    h.method = h.method.trim().to_ascii_uppercase();
+    if h.method.is_empty() {
+        h.method = "GET".into();
+    }
+    if !METHODS.contains(&h.method.as_str()) {
+        return Err(err("http.method", format!("{:?} is not one of {}", h.method, METHODS.join(", "))));
+    }
+    for (i, hd) in h.headers.iter().enumerate() {
+        if http_header_name_invalid(&hd.name) {
+            return Err(err(format!("http.headers[{i}].name"), format!("{:?} is not a valid header name", hd.name)));
+        }
+        if hd.value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(err(format!("http.headers[{i}].value"), "must not contain CR, LF or NUL"));
+        }
+    }
+    if h.expected_status.is_empty() {
+        h.expected_status.push(StatusRange { min: 200, max: 299 });
+    }
+    for (i, r) in h.expected_status.iter_mut().enumerate() {
+        if r.max == 0 {
+            r.max = r.min;
+        }
+        if !(100..=599).contains(&r.min) || !(100..=599).contains(&r.max) || r.min > r.max {
+            return Err(err(
+                format!("http.expected_status[{i}]"),
+                format!("{}-{} is invalid, must be a range within 100-599", r.min, r.max),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn http_header_name_invalid(name: &str) -> bool {
+    name.is_empty()
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn tcp(t: &mut TcpCheck) -> Result<(), FieldError> {
+    t.address = t.address.trim().to_string();
+    let bad = || err("tcp.address", format!("{:?} is invalid, must be host:port", t.address));
+    let (host, port) = t.address.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port.parse::<u16>().ok().filter(|p| *p != 0).is_none() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http_monitor(url: &str) -> Monitor {
+        Monitor {
+            name: "api".into(),
+            regions: vec!["eu".into()],
+            interval_secs: 30,
+            check: Some(Check::Http(HttpCheck { url: url.into(), ..Default::default() })),
+            ..Default::default()
+        }
+    }
+
+    fn regions() -> Vec<String> {
+        vec!["eu".into(), "us".into()]
+    }
+
+    #[test]
+    fn fills_defaults() {
+        let m = monitor(http_monitor("https://example.org/health"), &regions()).expect("valid");
+        assert_eq!(m.failure_threshold, 3);
+        assert_eq!(m.success_threshold, 1);
+        assert_eq!(m.timeout_ms, 10_000);
+        let Some(Check::Http(h)) = m.check else { panic!("http") };
+        assert_eq!(h.method, "GET");
+        assert_eq!(h.expected_status, vec![StatusRange { min: 200, max: 299 }]);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases: Vec<(Monitor, &str)> = vec![
+            (http_monitor("not a url"), "http.url"),
+            (http_monitor("ftp://example.org"), "http.url"),
+            (Monitor { interval_secs: 0, ..http_monitor("http://a.b") }, "interval_secs"),
+            (Monitor { interval_secs: 86_401, ..http_monitor("http://a.b") }, "interval_secs"),
+            (Monitor { regions: vec!["mars".into()], ..http_monitor("http://a.b") }, "regions[0]"),
+            (Monitor { regions: vec![], ..http_monitor("http://a.b") }, "regions"),
+            (Monitor { name: " ".into(), ..http_monitor("http://a.b") }, "name"),
+            (Monitor { timeout_ms: 60_001, ..http_monitor("http://a.b") }, "timeout_ms"),
+            (Monitor { region_quorum: 2, ..http_monitor("http://a.b") }, "region_quorum"),
+            (Monitor { check: None, ..http_monitor("http://a.b") }, "check"),
+            (
+                Monitor {
+                    check: Some(Check::Tcp(TcpCheck { address: "nohost".into() })),
+                    ..http_monitor("http://a.b")
+                },
+                "tcp.address",
+            ),
+            (
+                Monitor {
+                    webhooks: vec![crate::v1::Webhook { url: "x".into(), ..Default::default() }],
+                    ..http_monitor("http://a.b")
+                },
+                "webhooks[0].url",
+            ),
+        ];
+        for (m, field) in cases {
+            let e = monitor(m, &regions()).expect_err(field);
+            assert_eq!(e.field, field, "{e}");
+        }
+    }
+
+    #[test]
+    fn redaction_hides_secrets() {
+        let mut m = http_monitor("http://a.b");
+        m.webhooks.push(crate::v1::Webhook { url: "http://h".into(), secret: "s3cret".into(), secret_set: false });
+        let r = m.redacted();
+        assert!(r.webhooks[0].secret.is_empty());
+        assert!(r.webhooks[0].secret_set);
+    }
+}
