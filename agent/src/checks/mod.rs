@@ -1,0 +1,57 @@
+//! The probers, one file each behind the `Check` trait; `build` holds the only match on the kind.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use lookout_proto::v1::{monitor, Timings};
+use lookout_proto::{CheckStatus, FailureClass, Monitor};
+use tokio::time::Instant;
+
+/// What one run of a check found. A failed probe is an `Outcome` with status DOWN, never an
+/// error: an unreachable target is exactly what the user wants to hear about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: CheckStatus,
+    pub failure: FailureClass,
+    /// Empty when UP; otherwise what a person should read ("expected status 200-299, got 503").
+    pub message: String,
+    pub status_code: Option<u32>,
+    pub timings: Timings,
+}
+
+impl Outcome {
+    pub fn up(timings: Timings) -> Outcome {
+        Outcome { status: CheckStatus::Up, failure: FailureClass::Unspecified, message: String::new(), status_code: None, timings }
+    }
+
+    pub fn down(failure: FailureClass, message: impl Into<String>, timings: Timings) -> Outcome {
+        Outcome { status: CheckStatus::Down, failure, message: message.into(), status_code: None, timings }
+    }
+}
+
+/// One configured probe. Built once per assignment (regexes compiled, addresses parsed), run
+/// many times. `run` must finish by `deadline`; it reports a timeout itself.
+pub trait Check: Send + Sync {
+    fn run(&self, deadline: Instant) -> BoxFuture<'_, Outcome>;
+}
+
+/// A monitor whose check cannot be built (an assignment the agent cannot run).
+#[derive(Debug, thiserror::Error)]
+#[error("monitor {monitor_id}: {reason}")]
+pub struct BuildError {
+    pub monitor_id: String,
+    pub reason: String,
+}
+
+/// Builds the check for `monitor`; the one place that matches on the check kind.
+pub fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
+    let fail = |reason: String| BuildError { monitor_id: monitor.id.clone(), reason };
+    match &monitor.check {
+        Some(monitor::Check::Http(spec)) => Ok(Arc::new(http::HttpCheck::new(spec).map_err(fail)?)),
+        Some(monitor::Check::Tcp(spec)) => Ok(Arc::new(tcp::TcpCheck::new(spec).map_err(fail)?)),
+        None => Err(fail("no check defined".into())),
+    }
+}
+
+pub mod http;
+pub mod tcp;

@@ -1,0 +1,2 @@
+//! lookout-agent
+pub mod checks;

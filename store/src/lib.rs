@@ -1,0 +1,65 @@
+//! The store shared by the coordinator (configuration: monitors) and the notifier (incident
+//! state, outbox, consumed offsets). SQLite today; every query is written in SQL that
+//! PostgreSQL also accepts (`$n` placeholders, no SQLite-only functions).
+
+pub mod monitors;
+pub mod notifier;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid store url {url:?}: {source}")]
+    Url { url: String, #[source] source: sqlx::Error },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored monitor {id} does not decode: {source}")]
+    Decode { id: String, #[source] source: prost::DecodeError },
+    #[error("not found")]
+    NotFound,
+    #[error("version conflict: the row changed since it was read")]
+    Conflict,
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path.db` or
+    /// `sqlite::memory:`) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Url { url: url.to_string(), source })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        // An in-memory database exists once per connection: keep exactly one.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Milliseconds since the Unix epoch, the only time format the store uses.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

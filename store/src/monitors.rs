@@ -1,0 +1,1 @@
+//! Monitor definitions: written by the coordinator, read by the notifier.
