@@ -1,9 +1,17 @@
-//! Compiles `proto/lookout/v1/*.proto` with protox (pure Rust, no system protoc).
+//! Compiles `proto/lookout/v1/*.proto` with protox (pure Rust, no system protoc): prost types,
+//! tonic services, and pbjson serde impls (proto3 JSON mapping with the proto field names).
+use prost::Message as _;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = ["monitor.proto", "result.proto", "agent.proto", "admin.proto"]
         .map(|f| format!("proto/lookout/v1/{f}"));
     let fds = protox::compile(&files, ["proto"])?;
+    let descriptors = fds.encode_to_vec();
     tonic_prost_build::configure().compile_fds(fds)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)?
+        .preserve_proto_field_names()
+        .build(&[".lookout.v1"])?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -1,0 +1,221 @@
+//! The Kafka result bus (rdkafka): an idempotent producer with acks=all keyed by monitor id,
+//! and a consumer-group member whose offsets are owned by the caller.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt;
+use lookout_proto::{CheckResult, RESULT_CONTENT_TYPE};
+use prost::Message as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::Deserialize;
+
+use crate::{BusError, Record, ResultConsumer, ResultPublisher, RESULTS_TOPIC};
+
+/// Connection settings shared by the coordinator (producer) and the notifier (consumer).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub brokers: String,
+    pub topic: String,
+    /// Partition count used when the topic has to be created.
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub group_id: String,
+    /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, `sasl.username`,
+    /// `sasl.password`, `ssl.ca.location`, ...). Values are never logged.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: RESULTS_TOPIC.into(),
+            partitions: 12,
+            replication_factor: 1,
+            group_id: "lookout-notifier".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("group_id", &self.group_id)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl KafkaConfig {
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// Creates the topic with the configured partition count when it does not exist.
+pub async fn ensure_topic(config: &KafkaConfig) -> Result<(), BusError> {
+    let admin: AdminClient<DefaultClientContext> = config.client().create()?;
+    let topic = NewTopic::new(&config.topic, config.partitions, TopicReplication::Fixed(config.replication_factor));
+    let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(30))));
+    for outcome in admin.create_topics([&topic], &opts).await? {
+        match outcome {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(BusError::Kafka(KafkaError::AdminOp(code))),
+        }
+    }
+    Ok(())
+}
+
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaPublisher {
+    pub fn new(config: &KafkaConfig) -> Result<KafkaPublisher, BusError> {
+        let producer = config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(KafkaPublisher { producer, topic: config.topic.clone() })
+    }
+}
+
+impl ResultPublisher for KafkaPublisher {
+    fn publish<'a>(&'a self, results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let payloads: Vec<Vec<u8>> = results.iter().map(|r| r.encode_to_vec()).collect();
+            let sends = results.iter().zip(&payloads).map(|(r, payload)| {
+                let headers = OwnedHeaders::new()
+                    .insert(Header { key: "content-type", value: Some(RESULT_CONTENT_TYPE) });
+                let record = FutureRecord::to(&self.topic).key(&r.monitor_id).payload(payload).headers(headers);
+                self.producer.send(record, Timeout::After(Duration::from_secs(30)))
+            });
+            for delivery in join_all(sends).await {
+                delivery.map_err(|(e, _)| BusError::Kafka(e))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Flags a rebalance so the caller reloads its stored offsets and per-key state.
+struct RebalanceFlag(Arc<AtomicBool>);
+
+impl ClientContext for RebalanceFlag {}
+
+impl ConsumerContext for RebalanceFlag {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) | Rebalance::Revoke(_) = rebalance {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+}
+
+pub struct KafkaConsumer {
+    consumer: StreamConsumer<RebalanceFlag>,
+    topic: String,
+    changed: Arc<AtomicBool>,
+}
+
+impl KafkaConsumer {
+    /// Joins `config.group_id` and subscribes to `config.topic`. A partition with no committed
+    /// offset is read from the beginning; offsets are committed only through `commit`.
+    pub fn new(config: &KafkaConfig) -> Result<KafkaConsumer, BusError> {
+        let changed = Arc::new(AtomicBool::new(true));
+        let consumer: StreamConsumer<RebalanceFlag> = config
+            .client()
+            .set("group.id", &config.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(RebalanceFlag(changed.clone()))?;
+        consumer.subscribe(&[&config.topic])?;
+        Ok(KafkaConsumer { consumer, topic: config.topic.clone(), changed })
+    }
+
+    fn record(&self, msg: &rdkafka::message::BorrowedMessage<'_>) -> Option<Record> {
+        let payload = msg.payload().unwrap_or_default();
+        match CheckResult::decode(payload) {
+            Ok(result) => Some(Record { partition: msg.partition(), offset: msg.offset(), result }),
+            Err(e) => {
+                tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "skipping a message that is not a CheckResult");
+                None
+            }
+        }
+    }
+}
+
+impl ResultConsumer for KafkaConsumer {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn poll(&mut self, max: usize) -> BoxFuture<'_, Result<Vec<Record>, BusError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            while out.is_empty() {
+                let msg = self.consumer.recv().await?;
+                out.extend(self.record(&msg));
+            }
+            while out.len() < max {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(msg)) => out.extend(self.record(&msg)),
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn take_assignment_change(&mut self) -> bool {
+        self.changed.swap(false, Ordering::AcqRel)
+    }
+
+    fn commit(&mut self, next_offsets: &[(i32, i64)]) -> Result<(), BusError> {
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, offset) in next_offsets {
+            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+        }
+        if tpl.count() > 0 {
+            self.consumer.commit(&tpl, CommitMode::Async)?;
+        }
+        Ok(())
+    }
+}
