@@ -1,1 +1,57 @@
-fn main() {}
+//! The `lookout` command: `standalone` (everything in one process), the cluster components,
+//! and the admin client.
+
+mod monitors;
+mod standalone;
+mod view;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lookout", version, about = "Distributed uptime and synthetic monitoring")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Coordinator, one agent and the notifier in one process, on SQLite and an in-process bus.
+    Standalone {
+        #[arg(long, short, env = "LOOKOUT_CONFIG", default_value = "lookout.yaml")]
+        config: PathBuf,
+    },
+    /// Manage monitors through the coordinator's admin API.
+    Monitors {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(subcommand)]
+        cmd: monitors::MonitorsCmd,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.cmd {
+            Cmd::Standalone { config } => standalone::run(&config).await,
+            Cmd::Monitors { client, cmd } => monitors::run(client, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

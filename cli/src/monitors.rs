@@ -1,0 +1,255 @@
+//! `lookout monitors ...`: the admin client over gRPC, with tables for people and
+//! `--output json` for scripts.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use lookout_proto::v1::monitor::Check;
+use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
+use lookout_proto::v1::{
+    CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, HttpCheck, ListMonitorsRequest, Monitor,
+    PauseMonitorRequest, StatusRange, TcpCheck, Webhook,
+};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::Request;
+
+#[derive(Args)]
+pub struct ClientArgs {
+    /// Coordinator gRPC address.
+    #[arg(long, env = "LOOKOUT_ADDR", default_value = "http://127.0.0.1:7400", global = true)]
+    pub addr: String,
+    /// Project API token (prefer the environment variable: flags show up in `ps`).
+    #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum MonitorsCmd {
+    /// Create a monitor from flags, or from a JSON/YAML file with --file.
+    Create(CreateArgs),
+    /// List every monitor.
+    List,
+    /// Show one monitor.
+    Get { id: String },
+    /// Delete a monitor.
+    Delete { id: String },
+    /// Stop checking a monitor (state is kept).
+    Pause { id: String },
+    /// Resume a paused monitor.
+    Resume { id: String },
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// A monitor in the API's JSON shape (YAML accepted); other flags are ignored.
+    #[arg(long, conflicts_with_all = ["name", "url", "tcp"])]
+    file: Option<std::path::PathBuf>,
+    #[arg(long, required_unless_present = "file")]
+    name: Option<String>,
+    /// HTTP(S) URL to check.
+    #[arg(long, conflicts_with = "tcp", required_unless_present_any = ["file", "tcp"])]
+    url: Option<String>,
+    /// host:port to connect to.
+    #[arg(long)]
+    tcp: Option<String>,
+    /// Seconds between checks.
+    #[arg(long, default_value_t = 60)]
+    interval: u32,
+    /// Region to check from (repeat for several).
+    #[arg(long = "region", required_unless_present = "file")]
+    regions: Vec<String>,
+    #[arg(long)]
+    timeout_ms: Option<u32>,
+    #[arg(long)]
+    failure_threshold: Option<u32>,
+    #[arg(long)]
+    success_threshold: Option<u32>,
+    /// Accepted status codes, e.g. 200-299 or 301 (repeat for several).
+    #[arg(long = "expect-status")]
+    expect_status: Vec<String>,
+    /// Webhook URL to notify (repeat for several).
+    #[arg(long = "webhook")]
+    webhooks: Vec<String>,
+    /// Signing secret for the webhooks.
+    #[arg(long, env = "LOOKOUT_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+}
+
+pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
+    let channel = Channel::from_shared(client.addr.clone())
+        .with_context(|| format!("--addr {:?} is not a valid URI", client.addr))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the coordinator at {}", client.addr))?;
+    let token = client.token.clone().context("no project token: set LOOKOUT_TOKEN or pass --token")?;
+    let bearer: MetadataValue<_> =
+        format!("Bearer {token}").parse().context("the token contains characters not allowed in a header")?;
+    let mut api: Api = MonitorServiceClient::with_interceptor(channel, Bearer(bearer));
+    let out = client.output;
+    match cmd {
+        MonitorsCmd::Create(args) => {
+            let monitor = args.into_monitor()?;
+            let m = api.create_monitor(CreateMonitorRequest { monitor: Some(monitor) }).await.map_err(status)?;
+            print_one(out, &m.into_inner())
+        }
+        MonitorsCmd::List => {
+            let list = api.list_monitors(ListMonitorsRequest {}).await.map_err(status)?.into_inner();
+            print_many(out, &list.monitors)
+        }
+        MonitorsCmd::Get { id } => {
+            let m = api.get_monitor(GetMonitorRequest { id }).await.map_err(status)?;
+            print_one(out, &m.into_inner())
+        }
+        MonitorsCmd::Delete { id } => {
+            api.delete_monitor(DeleteMonitorRequest { id: id.clone() }).await.map_err(status)?;
+            match out {
+                Output::Json => println!("{}", serde_json::json!({ "deleted": id })),
+                Output::Table => println!("deleted {id}"),
+            }
+            Ok(())
+        }
+        MonitorsCmd::Pause { id } => pause(&mut api, out, id, true).await,
+        MonitorsCmd::Resume { id } => pause(&mut api, out, id, false).await,
+    }
+}
+
+type Api = MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+
+/// Adds the project token to every call.
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+async fn pause(api: &mut Api, out: Output, id: String, paused: bool) -> Result<()> {
+    let m = api.pause_monitor(PauseMonitorRequest { id, paused }).await.map_err(status)?;
+    print_one(out, &m.into_inner())
+}
+
+/// Turns a gRPC status into an error a person can read ("invalid argument: http.url: ...").
+fn status(s: tonic::Status) -> anyhow::Error {
+    let code = match s.code() {
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::Unauthenticated => "unauthenticated (check LOOKOUT_TOKEN)",
+        tonic::Code::NotFound => "not found",
+        tonic::Code::Unavailable => "coordinator unavailable",
+        _ => "request failed",
+    };
+    anyhow::anyhow!("{code}: {}", s.message())
+}
+
+impl CreateArgs {
+    fn into_monitor(self) -> Result<Monitor> {
+        if let Some(path) = &self.file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            return serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not a valid monitor", path.display()));
+        }
+        let check = match (self.url, self.tcp) {
+            (Some(url), None) => {
+                let expected_status =
+                    self.expect_status.iter().map(|s| parse_status(s)).collect::<Result<Vec<_>>>()?;
+                Check::Http(HttpCheck { url, expected_status, ..Default::default() })
+            }
+            (None, Some(address)) => Check::Tcp(TcpCheck { address, ..Default::default() }),
+            _ => bail!("give exactly one of --url and --tcp"),
+        };
+        let secret = self.webhook_secret.unwrap_or_default();
+        Ok(Monitor {
+            name: self.name.unwrap_or_default(),
+            regions: self.regions,
+            interval_secs: self.interval,
+            timeout_ms: self.timeout_ms.unwrap_or(0),
+            failure_threshold: self.failure_threshold.unwrap_or(0),
+            success_threshold: self.success_threshold.unwrap_or(0),
+            webhooks: self
+                .webhooks
+                .into_iter()
+                .map(|url| Webhook { url, secret: secret.clone(), secret_set: false })
+                .collect(),
+            check: Some(check),
+            ..Default::default()
+        })
+    }
+}
+
+fn parse_status(s: &str) -> Result<StatusRange> {
+    let bad = || anyhow::anyhow!("--expect-status {s:?}: expected a code (200) or a range (200-299)");
+    let (min, max) = match s.split_once('-') {
+        Some((a, b)) => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+        None => {
+            let c = s.trim().parse().map_err(|_| bad())?;
+            (c, c)
+        }
+    };
+    Ok(StatusRange { min, max })
+}
+
+fn print_one(out: Output, m: &Monitor) -> Result<()> {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(m)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            let rows = [
+                ("id", m.id.clone()),
+                ("name", m.name.clone()),
+                ("kind", m.kind().to_string()),
+                ("target", m.target()),
+                ("regions", m.regions.join(", ")),
+                ("schedule", schedule(m)),
+                ("timeout", format!("{} ms", m.timeout_ms)),
+                ("thresholds", format!("down after {}, up after {}", m.failure_threshold, m.success_threshold)),
+                ("paused", m.paused.to_string()),
+                ("webhooks", m.webhooks.iter().map(|w| w.url.as_str()).collect::<Vec<_>>().join(", ")),
+                ("version", m.version.to_string()),
+            ];
+            for (k, v) in rows {
+                t.add_row(vec![k.to_string(), v]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+fn print_many(out: Output, ms: &[Monitor]) -> Result<()> {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(ms)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(vec!["ID", "NAME", "KIND", "TARGET", "REGIONS", "SCHEDULE", "STATE"]);
+            for m in ms {
+                t.add_row(vec![
+                    m.id.clone(),
+                    m.name.clone(),
+                    m.kind().to_string(),
+                    m.target(),
+                    m.regions.join(","),
+                    schedule(m),
+                    if m.paused { "paused".into() } else { "active".into() },
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+fn schedule(m: &Monitor) -> String {
+    if m.cron.is_empty() { format!("every {}s", m.interval_secs) } else { format!("cron {}", m.cron) }
+}
