@@ -1,0 +1,107 @@
+//! Real servers on 127.0.0.1 for the tests: an HTTP target whose status the test flips, and a
+//! webhook receiver that records every request and answers with a chosen status.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{any, post};
+use axum::Router;
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("test server");
+    });
+    addr
+}
+
+/// An HTTP target answering every request with the current status.
+pub struct Target {
+    pub addr: SocketAddr,
+    status: Arc<AtomicU16>,
+}
+
+impl Target {
+    pub async fn start(status: u16) -> Target {
+        let shared = Arc::new(AtomicU16::new(status));
+        let router = Router::new().fallback(any(answer)).with_state(shared.clone());
+        Target { addr: serve(router).await, status: shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+}
+
+async fn answer(State(status): State<Arc<AtomicU16>>) -> (StatusCode, &'static str) {
+    let code = StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, "target\n")
+}
+
+/// One request received by a [`Receiver`].
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    }
+}
+
+#[derive(Default)]
+struct Inbox {
+    received: Mutex<Vec<Received>>,
+    status: AtomicU16,
+}
+
+/// A webhook receiver recording every POST to /hook.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    inbox: Arc<Inbox>,
+}
+
+impl Receiver {
+    pub async fn start(status: u16) -> Receiver {
+        let inbox = Arc::new(Inbox { received: Mutex::new(Vec::new()), status: AtomicU16::new(status) });
+        let router = Router::new().route("/hook", post(record)).with_state(inbox.clone());
+        Receiver { addr: serve(router).await, inbox }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inbox.received.lock().expect("inbox lock").clone()
+    }
+
+    /// Received requests whose JSON `context.notification_type` is `kind` (incident, recovery).
+    pub fn of_type(&self, kind: &str) -> Vec<Received> {
+        self.received().into_iter().filter(|r| r.json()["context"]["notification_type"] == kind).collect()
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.inbox.status.store(status, Ordering::SeqCst);
+    }
+}
+
+async fn record(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    inbox.received.lock().expect("inbox lock").push(Received { headers, body });
+    StatusCode::from_u16(inbox.status.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
+}
