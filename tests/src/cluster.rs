@@ -1,0 +1,188 @@
+//! A whole Lookout cluster on loopback: the coordinator, one agent per region and the
+//! notifier as separate processes, on a fresh topic and consumer group of the shared broker.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lookout_bus::{KafkaConfig, KafkaConsumer, ResultConsumer};
+use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
+use lookout_proto::CheckResult;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+use crate::procs::{free_port, Proc};
+use crate::{kafka_brokers, unique};
+
+pub const PROJECT_TOKEN: &str = "test-project-token";
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub grpc_port: u16,
+    pub topic: String,
+    pub group: String,
+    pub regions: Vec<String>,
+    pub coordinator: Option<Proc>,
+    pub agents: BTreeMap<String, Proc>,
+    pub notifier: Option<Proc>,
+}
+
+impl Cluster {
+    /// Writes the configuration files; starts nothing.
+    pub fn new(regions: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = Cluster {
+            grpc_port: free_port(),
+            topic: unique("lookout.results.test"),
+            group: unique("lookout-notifier-test"),
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            dir,
+            coordinator: None,
+            agents: BTreeMap::new(),
+            notifier: None,
+        };
+        cluster.write_configs();
+        cluster
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    fn store_url(&self) -> String {
+        format!("sqlite://{}", self.path().join("lookout.db").display())
+    }
+
+    fn write_configs(&self) {
+        let brokers = kafka_brokers();
+        let tokens: String =
+            self.regions.iter().map(|r| format!("  agent-{r}: agent-token-{r}\n")).collect();
+        let coordinator = format!(
+            "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\n\
+             agent_tokens:\n{tokens}heartbeat_interval_ms: 1000\nstore_url: {store}\n\
+             kafka:\n  brokers: {brokers}\n  topic: {topic}\n  partitions: 3\n",
+            port = self.grpc_port,
+            regions = self.regions.join(", "),
+            store = self.store_url(),
+            topic = self.topic,
+        );
+        write(&self.path().join("coordinator.yaml"), &coordinator);
+        for r in &self.regions {
+            let agent = format!(
+                "coordinator_url: {addr}\nagent_id: agent-{r}\nregion: {r}\ntoken: agent-token-{r}\nbatch_linger_ms: 100\n",
+                addr = self.addr()
+            );
+            write(&self.path().join(format!("agent-{r}.yaml")), &agent);
+        }
+        let notifier = format!(
+            "store_url: {store}\nkafka:\n  brokers: {brokers}\n  topic: {topic}\n  group_id: {group}\n\
+             delivery:\n  backoff_base_ms: 200\n  backoff_max_ms: 2000\n  timeout_ms: 5000\n",
+            store = self.store_url(),
+            topic = self.topic,
+            group = self.group,
+        );
+        write(&self.path().join("notifier.yaml"), &notifier);
+    }
+
+    pub fn start_coordinator(&mut self) {
+        let config = self.config("coordinator.yaml");
+        self.coordinator =
+            Some(Proc::start("coordinator", "lookout-coordinator", &["--config", &config], &[], self.dir.path()));
+    }
+
+    pub fn start_agent(&mut self, region: &str) {
+        let config = self.config(&format!("agent-{region}.yaml"));
+        let p = Proc::start(&format!("agent-{region}"), "lookout-agent", &["--config", &config], &[], self.dir.path());
+        self.agents.insert(region.to_string(), p);
+    }
+
+    pub fn start_notifier(&mut self) {
+        let config = self.config("notifier.yaml");
+        self.notifier = Some(Proc::start("notifier", "lookout-notifier", &["--config", &config], &[], self.dir.path()));
+    }
+
+    /// Coordinator, every agent, notifier.
+    pub fn start_all(&mut self) {
+        self.start_coordinator();
+        for r in self.regions.clone() {
+            self.start_agent(&r);
+        }
+        self.start_notifier();
+    }
+
+    fn config(&self, name: &str) -> String {
+        self.path().join(name).display().to_string()
+    }
+
+    /// An admin client authenticated with `token`, once the coordinator accepts connections.
+    pub async fn admin_with(&self, token: &str) -> MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+        let addr = self.addr();
+        let channel = crate::eventually(std::time::Duration::from_secs(60), "the coordinator to accept connections", || {
+            let addr = addr.clone();
+            async move { Channel::from_shared(addr).ok()?.connect().await.ok() }
+        })
+        .await;
+        let value: MetadataValue<_> = format!("Bearer {token}").parse().expect("ascii token");
+        MonitorServiceClient::with_interceptor(channel, Bearer(value))
+    }
+
+    pub async fn admin(&self) -> MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+        self.admin_with(PROJECT_TOKEN).await
+    }
+
+    /// Reads the cluster's topic from the start, in the background, into a shared list.
+    pub fn watch_results(&self) -> ResultLog {
+        let config = KafkaConfig {
+            brokers: kafka_brokers(),
+            topic: self.topic.clone(),
+            group_id: unique("lookout-test-reader"),
+            ..KafkaConfig::default()
+        };
+        let log = ResultLog::default();
+        let sink = log.0.clone();
+        tokio::spawn(async move {
+            let mut consumer = crate::eventually(std::time::Duration::from_secs(30), "a Kafka consumer", || {
+                let config = config.clone();
+                async move { KafkaConsumer::new(&config).ok() }
+            })
+            .await;
+            while let Ok(batch) = consumer.poll(1000).await {
+                sink.lock().expect("log lock").extend(batch.into_iter().map(|r| r.result));
+            }
+        });
+        log
+    }
+}
+
+/// Results read from Kafka so far.
+#[derive(Clone, Default)]
+pub struct ResultLog(Arc<Mutex<Vec<CheckResult>>>);
+
+impl ResultLog {
+    pub fn all(&self) -> Vec<CheckResult> {
+        self.0.lock().expect("log lock").clone()
+    }
+
+    /// Results of `monitor_id` in `region`, in log order.
+    pub fn of(&self, monitor_id: &str, region: &str) -> Vec<CheckResult> {
+        self.all().into_iter().filter(|r| r.monitor_id == monitor_id && r.region == region).collect()
+    }
+}
+
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+fn write(path: &PathBuf, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}

@@ -1,0 +1,67 @@
+//! `lookout standalone`: one process on SQLite and the in-process bus checks a local target,
+//! prints the incident when it goes down and records it in the database, then resolves it.
+
+use std::time::Duration;
+
+use lookout_tests::eventually;
+use lookout_tests::procs::{free_port, Proc};
+use lookout_tests::servers::{Receiver, Target};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_detects_and_records_an_incident() {
+    let target = Target::start(200).await;
+    let receiver = Receiver::start(200).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("standalone.db");
+    let config = format!(
+        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: t0k\n\
+         monitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n    interval_secs: 1\n    failure_threshold: 2\n\
+         \x20   http:\n      url: {url}\n    webhooks:\n      - url: {hook}\n        secret: ${{HOOK_SECRET}}\n",
+        db = db.display(),
+        port = free_port(),
+        url = target.url(),
+        hook = receiver.url(),
+    );
+    let path = dir.path().join("lookout.yaml");
+    std::fs::write(&path, config).expect("write config");
+    let proc = Proc::start(
+        "standalone",
+        "lookout",
+        &["standalone", "--config", &path.display().to_string()],
+        &[("HOOK_SECRET", "standalone-secret")],
+        dir.path(),
+    );
+
+    eventually(WAIT, "the monitor to be shown UP", || {
+        let out = proc.output();
+        async move { out.contains("Shop [local] is UP").then_some(()) }
+    })
+    .await;
+
+    target.set_status(503);
+    eventually(WAIT, "the incident to be printed", || {
+        let out = proc.output().to_lowercase();
+        async move { out.contains("incident opened").then_some(()) }
+    })
+    .await;
+    let store_url = format!("sqlite://{}", db.display());
+    let store = lookout_store::Store::open(&store_url).await.expect("open the standalone database");
+    let open = store.open_incident("shop").await.expect("query").expect("an open incident is stored");
+    assert_eq!(open.monitor_id, "shop");
+    let hook = eventually(WAIT, "the incident webhook", || {
+        let got = receiver.of_type("incident");
+        async move { got.into_iter().next() }
+    })
+    .await;
+    assert!(lookout_tests::signature_valid("standalone-secret", &hook.body, &hook.header("x-lookout-signature")));
+
+    target.set_status(200);
+    eventually(WAIT, "the incident to be resolved", || {
+        let out = proc.output().to_lowercase();
+        async move { out.contains("incident resolved").then_some(()) }
+    })
+    .await;
+    assert!(store.open_incident("shop").await.expect("query").is_none(), "the incident is resolved in the store");
+}
