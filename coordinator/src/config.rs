@@ -1,0 +1,298 @@
+//! The coordinator's configuration: YAML file, then `LOOKOUT_*` environment overrides, then
+//! validation with errors that name the offending field.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use lookout_bus::KafkaConfig;
+use serde::Deserialize;
+
+/// A secret string (token). Debug prints `***`; read it with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Coordinator settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    /// Address of the gRPC server (admin API, agent gateway, health).
+    #[serde(default = "default_grpc_addr")]
+    pub grpc_addr: SocketAddr,
+    /// Regions agents may connect from and monitors may run in.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Bearer tokens accepted by the admin API.
+    #[serde(default)]
+    pub project_tokens: Vec<Secret>,
+    /// Bearer token of each agent, by agent id.
+    #[serde(default)]
+    pub agent_tokens: BTreeMap<String, Secret>,
+    /// How often agents send heartbeats; an agent silent for three intervals is dropped.
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: u32,
+    /// `sqlite://path.db` (created when missing) or `sqlite::memory:`.
+    #[serde(default = "default_store_url")]
+    pub store_url: String,
+    /// Kafka brokers and the results topic.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+}
+
+fn default_grpc_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7400))
+}
+
+fn default_heartbeat_interval_ms() -> u32 {
+    5_000
+}
+
+fn default_store_url() -> String {
+    "sqlite://lookout.db".into()
+}
+
+/// A configuration that cannot be used; the message names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: {0}")]
+    Parse(#[from] serde_yaml_ng::Error),
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+const MIN_HEARTBEAT_MS: u32 = 50;
+
+impl CoordinatorConfig {
+    /// Parses YAML text (unknown keys are refused); call [`apply_env`](Self::apply_env) and
+    /// [`validate`](Self::validate) afterwards.
+    pub fn from_yaml(text: &str) -> Result<CoordinatorConfig, ConfigError> {
+        Ok(serde_yaml_ng::from_str(text)?)
+    }
+
+    /// Applies `LOOKOUT_*` overrides read through `var` (`std::env::var` in main):
+    /// `LOOKOUT_GRPC_ADDR`, `LOOKOUT_REGIONS` (comma-separated), `LOOKOUT_PROJECT_TOKENS`
+    /// (comma-separated), `LOOKOUT_AGENT_TOKENS` (`id=token,...`), `LOOKOUT_HEARTBEAT_INTERVAL_MS`,
+    /// `LOOKOUT_STORE_URL`, `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("LOOKOUT_GRPC_ADDR") {
+            self.grpc_addr = v.parse().map_err(|e| {
+                invalid("LOOKOUT_GRPC_ADDR", format!("{v:?} is not host:port: {e}"))
+            })?;
+        }
+        if let Some(v) = var("LOOKOUT_REGIONS") {
+            self.regions = list(&v).map(str::to_string).collect();
+        }
+        if let Some(v) = var("LOOKOUT_PROJECT_TOKENS") {
+            self.project_tokens = list(&v).map(Secret::new).collect();
+        }
+        if let Some(v) = var("LOOKOUT_AGENT_TOKENS") {
+            let mut tokens = BTreeMap::new();
+            for pair in list(&v) {
+                let (id, token) = pair.split_once('=').ok_or_else(|| {
+                    invalid(
+                        "LOOKOUT_AGENT_TOKENS",
+                        "must be a comma-separated list of agent_id=token",
+                    )
+                })?;
+                tokens.insert(id.trim().to_string(), Secret::new(token.trim()));
+            }
+            self.agent_tokens = tokens;
+        }
+        if let Some(v) = var("LOOKOUT_HEARTBEAT_INTERVAL_MS") {
+            self.heartbeat_interval_ms = v.parse().map_err(|_| {
+                invalid(
+                    "LOOKOUT_HEARTBEAT_INTERVAL_MS",
+                    format!("{v:?} is not a number"),
+                )
+            })?;
+        }
+        if let Some(v) = var("LOOKOUT_STORE_URL") {
+            self.store_url = v;
+        }
+        if let Some(v) = var("LOOKOUT_KAFKA_BROKERS") {
+            self.kafka.brokers = v;
+        }
+        if let Some(v) = var("LOOKOUT_KAFKA_TOPIC") {
+            self.kafka.topic = v;
+        }
+        if let Some(v) = var("LOOKOUT_KAFKA_PARTITIONS") {
+            self.kafka.partitions = v.parse().map_err(|_| {
+                invalid("LOOKOUT_KAFKA_PARTITIONS", format!("{v:?} is not a number"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Refuses settings the coordinator cannot run with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.regions.is_empty() {
+            return Err(invalid("regions", "must name at least one region"));
+        }
+        for (i, r) in self.regions.iter().enumerate() {
+            if !is_slug(r, 64) {
+                return Err(invalid(
+                    format!("regions[{i}]"),
+                    format!("{r:?} must be 1-64 of [a-z0-9_-]"),
+                ));
+            }
+        }
+        if self.project_tokens.is_empty() {
+            return Err(invalid(
+                "project_tokens",
+                "must hold at least one token for the admin API",
+            ));
+        }
+        if let Some(i) = self
+            .project_tokens
+            .iter()
+            .position(|t| t.expose().is_empty())
+        {
+            return Err(invalid(format!("project_tokens[{i}]"), "must not be empty"));
+        }
+        for (id, token) in &self.agent_tokens {
+            if !is_slug(id, 64) {
+                return Err(invalid(
+                    format!("agent_tokens.{id}"),
+                    "agent id must be 1-64 of [a-z0-9_-]",
+                ));
+            }
+            if token.expose().is_empty() {
+                return Err(invalid(format!("agent_tokens.{id}"), "must not be empty"));
+            }
+        }
+        if self.heartbeat_interval_ms < MIN_HEARTBEAT_MS {
+            return Err(invalid(
+                "heartbeat_interval_ms",
+                format!(
+                    "{} is too small, must be at least {MIN_HEARTBEAT_MS}",
+                    self.heartbeat_interval_ms
+                ),
+            ));
+        }
+        if self.store_url.is_empty() {
+            return Err(invalid("store_url", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// True for 1..=`max` characters of `[a-z0-9_-]`: the shape of ids, regions and agent ids.
+pub fn is_slug(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "
+regions: [eu, us]
+project_tokens: [p1]
+agent_tokens: {agent-eu: a1}
+kafka: {brokers: '127.0.0.1:9092'}
+";
+
+    #[test]
+    fn parses_with_defaults() {
+        let c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        c.validate().expect("valid");
+        assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:7400");
+        assert_eq!(c.heartbeat_interval_ms, 5000);
+        assert_eq!(c.store_url, "sqlite://lookout.db");
+        assert_eq!(c.agent_tokens["agent-eu"].expose(), "a1");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("p1") && !printed.contains("a1"),
+            "{printed}"
+        );
+        assert!(printed.contains("***"));
+    }
+
+    #[test]
+    fn refuses_unknown_fields() {
+        let e = CoordinatorConfig::from_yaml("regionz: [eu]").expect_err("unknown field");
+        assert!(e.to_string().contains("regionz"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides() {
+        let mut c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        let env = |k: &str| match k {
+            "LOOKOUT_GRPC_ADDR" => Some("0.0.0.0:9000".to_string()),
+            "LOOKOUT_REGIONS" => Some("ap, sa".to_string()),
+            "LOOKOUT_AGENT_TOKENS" => Some("x=1,y=2".to_string()),
+            "LOOKOUT_KAFKA_TOPIC" => Some("t".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).expect("env");
+        assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.regions, ["ap", "sa"]);
+        assert_eq!(c.agent_tokens.len(), 2);
+        assert_eq!(c.kafka.topic, "t");
+        let bad = |k: &str| (k == "LOOKOUT_HEARTBEAT_INTERVAL_MS").then(|| "soon".to_string());
+        let e = c.apply_env(bad).expect_err("bad number");
+        assert!(
+            e.to_string().starts_with("LOOKOUT_HEARTBEAT_INTERVAL_MS"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases = [
+            ("regions: []\nproject_tokens: [p]", "regions"),
+            ("regions: [EU]\nproject_tokens: [p]", "regions[0]"),
+            ("regions: [eu]", "project_tokens"),
+            (
+                "regions: [eu]\nproject_tokens: [p]\nheartbeat_interval_ms: 0",
+                "heartbeat_interval_ms",
+            ),
+            (
+                "regions: [eu]\nproject_tokens: [p]\nagent_tokens: {a: ''}",
+                "agent_tokens.a",
+            ),
+        ];
+        for (yaml, field) in cases {
+            let e = CoordinatorConfig::from_yaml(yaml)
+                .expect("parse")
+                .validate()
+                .expect_err(field);
+            assert!(e.to_string().starts_with(field), "{field}: {e}");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Error types: `DomainError` from the domain layer (one conversion to a gRPC status) and
+//! `CoordinatorError` from the library entry points.
+
+use lookout_proto::validate::FieldError;
+use lookout_store::StoreError;
+
+/// Why a domain operation (admin call or agent session step) was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Bad input; the message starts with the field path (`http.url: ...`).
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    #[error("monitor {0:?} not found")]
+    NotFound(String),
+    #[error("monitor {0:?} was changed concurrently; read it again and retry")]
+    Conflict(String),
+    #[error("missing or invalid bearer token")]
+    Unauthenticated,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<DomainError> for tonic::Status {
+    fn from(e: DomainError) -> tonic::Status {
+        match e {
+            DomainError::Invalid(f) => tonic::Status::invalid_argument(f.to_string()),
+            DomainError::NotFound(_) => tonic::Status::not_found(e.to_string()),
+            DomainError::Conflict(_) => tonic::Status::aborted(e.to_string()),
+            DomainError::Unauthenticated => tonic::Status::unauthenticated(e.to_string()),
+            DomainError::Unavailable(_) => tonic::Status::unavailable(e.to_string()),
+            DomainError::Store(err) => {
+                // Database details stay in the log; callers learn only that it failed.
+                tracing::error!(error = %err, "store operation failed");
+                tonic::Status::internal("internal storage error")
+            }
+        }
+    }
+}
+
+/// Failure of a library entry point (`serve`, `apply_declared_monitors`).
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A declared monitor is invalid; the message starts with `monitors[i].<field>`.
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error("listener: {0}")]
+    Io(String),
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Shorthand for a refused field.
+pub(crate) fn field_error(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,51 @@
+//! `lookout.v1.AgentGateway/Session`: hands each stream to a session task and streams back
+//! what it sends, ending with the session's error status if it failed.
+
+use std::sync::Arc;
+
+use lookout_proto::v1::agent_gateway_server::AgentGateway;
+use lookout_proto::v1::{AgentMessage, CoordinatorMessage};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::bearer;
+use crate::error::DomainError;
+use crate::session::Gateway;
+
+/// Messages buffered towards one agent before the session waits for it to read.
+const OUT_BUFFER: usize = 32;
+
+pub struct GatewayService {
+    gateway: Arc<Gateway>,
+}
+
+impl GatewayService {
+    pub fn new(gateway: Arc<Gateway>) -> GatewayService {
+        GatewayService { gateway }
+    }
+}
+
+#[tonic::async_trait]
+impl AgentGateway for GatewayService {
+    type SessionStream = ReceiverStream<Result<CoordinatorMessage, Status>>;
+
+    async fn session(
+        &self,
+        req: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let token = bearer(req.metadata())
+            .map(str::to_string)
+            .ok_or(DomainError::Unauthenticated)?;
+        let inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(OUT_BUFFER);
+        let gateway = self.gateway.clone();
+        tokio::spawn(async move {
+            if let Err(e) = gateway.run(Some(&token), inbound, &tx).await {
+                // The agent may already be gone; then nobody is left to tell.
+                let _ = tx.send(Err(e.into())).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}

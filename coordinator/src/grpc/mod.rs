@@ -1,0 +1,4 @@
+//! gRPC adapters: decode requests, call the domain layer, encode responses.
+
+pub mod admin;
+pub mod gateway;

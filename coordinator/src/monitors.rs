@@ -1,0 +1,266 @@
+//! The monitor domain: validation, ids, secret handling and persistence for the admin API
+//! and for monitors declared in a config file; every change is pushed to the assignment.
+
+use std::sync::Arc;
+
+use lookout_proto::Monitor;
+use lookout_proto::validate;
+use lookout_store::{Store, StoreError};
+
+use crate::config::is_slug;
+use crate::error::{CoordinatorError, DomainError, field_error};
+use crate::hub::Hub;
+
+/// Admin operations on monitors. Every returned monitor is redacted.
+pub struct MonitorDomain {
+    store: Store,
+    regions: Arc<[String]>,
+    hub: Arc<Hub>,
+}
+
+fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
+    move |e| match e {
+        StoreError::NotFound => DomainError::NotFound(id.to_string()),
+        StoreError::Conflict => DomainError::Conflict(id.to_string()),
+        e => DomainError::Store(e),
+    }
+}
+
+fn require_id(id: &str) -> Result<(), DomainError> {
+    if id.is_empty() {
+        return Err(field_error("id", "must not be empty").into());
+    }
+    Ok(())
+}
+
+/// Webhooks given without a secret keep the stored secret of the webhook with the same URL,
+/// so clients can send back what they read (secrets are never returned) without losing it.
+fn keep_secrets(m: &mut Monitor, stored: &Monitor) {
+    for w in m.webhooks.iter_mut().filter(|w| w.secret.is_empty()) {
+        if let Some(old) = stored
+            .webhooks
+            .iter()
+            .find(|o| o.url == w.url && !o.secret.is_empty())
+        {
+            w.secret = old.secret.clone();
+        }
+    }
+    for w in &mut m.webhooks {
+        w.secret_set = !w.secret.is_empty();
+    }
+}
+
+impl MonitorDomain {
+    pub fn new(store: Store, regions: Arc<[String]>, hub: Arc<Hub>) -> MonitorDomain {
+        MonitorDomain {
+            store,
+            regions,
+            hub,
+        }
+    }
+
+    /// Validates and stores a new monitor under a fresh `mon_<uuidv7>` id.
+    pub async fn create(&self, m: Option<Monitor>) -> Result<Monitor, DomainError> {
+        let m = m.ok_or_else(|| field_error("monitor", "is required"))?;
+        let mut m = validate::monitor(m, &self.regions)?;
+        m.id = format!("mon_{}", uuid::Uuid::now_v7().simple());
+        keep_secrets(&mut m, &Monitor::default());
+        let stored = self.store.insert_monitor(m).await?;
+        self.changed(&stored.id).await;
+        Ok(stored.redacted())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Monitor, DomainError> {
+        require_id(id)?;
+        Ok(self
+            .store
+            .get_monitor(id)
+            .await
+            .map_err(not_found(id))?
+            .redacted())
+    }
+
+    pub async fn list(&self) -> Result<Vec<Monitor>, DomainError> {
+        Ok(self
+            .store
+            .list_monitors()
+            .await?
+            .iter()
+            .map(Monitor::redacted)
+            .collect())
+    }
+
+    /// Replaces a monitor's definition. The pause state is kept (it changes only through
+    /// `pause`); a non-zero `version` must match the stored one.
+    pub async fn update(&self, m: Option<Monitor>) -> Result<Monitor, DomainError> {
+        let m = m.ok_or_else(|| field_error("monitor", "is required"))?;
+        let id = m.id.clone();
+        require_id(&id)?;
+        let current = self.store.get_monitor(&id).await.map_err(not_found(&id))?;
+        let expected = if m.version == 0 {
+            current.version
+        } else {
+            m.version
+        };
+        let mut m = validate::monitor(m, &self.regions)?;
+        keep_secrets(&mut m, &current);
+        m.paused = current.paused;
+        m.created_at_ms = current.created_at_ms;
+        let stored = self
+            .store
+            .update_monitor(m, expected)
+            .await
+            .map_err(not_found(&id))?;
+        self.changed(&id).await;
+        Ok(stored.redacted())
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), DomainError> {
+        require_id(id)?;
+        self.store.delete_monitor(id).await.map_err(not_found(id))?;
+        self.changed(id).await;
+        Ok(())
+    }
+
+    /// Pauses (no checks run, nothing assigned) or resumes a monitor.
+    pub async fn pause(&self, id: &str, paused: bool) -> Result<Monitor, DomainError> {
+        require_id(id)?;
+        let mut current = self.store.get_monitor(id).await.map_err(not_found(id))?;
+        if current.paused == paused {
+            return Ok(current.redacted());
+        }
+        let expected = current.version;
+        current.paused = paused;
+        let stored = self
+            .store
+            .update_monitor(current, expected)
+            .await
+            .map_err(not_found(id))?;
+        self.changed(id).await;
+        Ok(stored.redacted())
+    }
+
+    async fn changed(&self, id: &str) {
+        if let Err(e) = self.hub.refresh_monitor(id).await {
+            // The write is committed; agents catch up on their next session snapshot.
+            tracing::error!(monitor_id = %id, error = %e, "could not push a monitor change to agents");
+        }
+    }
+}
+
+/// Creates or updates monitors declared in a config file under their given ids (1-64 of
+/// `[a-z0-9_-]`). Call it before [`serve`](crate::serve): the running assignment loads
+/// monitors when it starts. Errors name the entry, e.g. `monitors[2].http.url: ...`.
+pub async fn apply_declared_monitors(
+    store: &Store,
+    regions: &[String],
+    monitors: Vec<Monitor>,
+) -> Result<(), CoordinatorError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut valid = Vec::with_capacity(monitors.len());
+    for (i, m) in monitors.into_iter().enumerate() {
+        let field = |f: &str| format!("monitors[{i}].{f}");
+        if !is_slug(&m.id, 64) {
+            let reason = format!("{:?} must be 1-64 characters of [a-z0-9_-]", m.id);
+            return Err(CoordinatorError::Invalid(field_error(field("id"), reason)));
+        }
+        if !seen.insert(m.id.clone()) {
+            return Err(CoordinatorError::Invalid(field_error(
+                field("id"),
+                format!("{:?} is declared twice", m.id),
+            )));
+        }
+        let m = validate::monitor(m, regions)
+            .map_err(|e| CoordinatorError::Invalid(field_error(field(&e.field), e.reason)))?;
+        valid.push(m);
+    }
+    for mut m in valid {
+        match store.get_monitor(&m.id).await {
+            Err(StoreError::NotFound) => {
+                keep_secrets(&mut m, &Monitor::default());
+                store.insert_monitor(m).await?;
+            }
+            Err(e) => return Err(e.into()),
+            Ok(current) => {
+                keep_secrets(&mut m, &current);
+                m.version = current.version;
+                m.created_at_ms = current.created_at_ms;
+                m.updated_at_ms = current.updated_at_ms;
+                if m != current {
+                    store.update_monitor(m, current.version).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_proto::v1::{HttpCheck, Webhook, monitor::Check};
+
+    fn declared(id: &str, url: &str) -> Monitor {
+        Monitor {
+            id: id.into(),
+            name: "declared".into(),
+            regions: vec!["eu".into()],
+            interval_secs: 10,
+            webhooks: vec![Webhook {
+                url: "http://hook/x".into(),
+                secret: "s".into(),
+                secret_set: false,
+            }],
+            check: Some(Check::Http(HttpCheck {
+                url: url.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn declared_monitors_upsert_without_needless_writes() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let regions = vec!["eu".to_string()];
+        apply_declared_monitors(&store, &regions, vec![declared("web", "http://a/")])
+            .await
+            .expect("apply");
+        let first = store.get_monitor("web").await.expect("stored");
+        assert_eq!(first.version, 1);
+        assert_eq!(first.webhooks[0].secret, "s");
+        apply_declared_monitors(&store, &regions, vec![declared("web", "http://a/")])
+            .await
+            .expect("again");
+        assert_eq!(store.get_monitor("web").await.expect("stored").version, 1);
+        apply_declared_monitors(&store, &regions, vec![declared("web", "http://b/")])
+            .await
+            .expect("change");
+        let changed = store.get_monitor("web").await.expect("stored");
+        assert_eq!(changed.version, 2);
+        assert_eq!(changed.target(), "http://b/");
+    }
+
+    #[tokio::test]
+    async fn declared_monitor_errors_name_the_entry() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let regions = vec!["eu".to_string()];
+        let cases = [
+            (vec![declared("Bad Id", "http://a/")], "monitors[0].id"),
+            (
+                vec![declared("a", "http://a/"), declared("a", "http://a/")],
+                "monitors[1].id",
+            ),
+            (
+                vec![declared("ok", "http://a/"), declared("b", "nope")],
+                "monitors[1].http.url",
+            ),
+        ];
+        for (ms, field) in cases {
+            let e = apply_declared_monitors(&store, &regions, ms)
+                .await
+                .expect_err(field);
+            assert!(e.to_string().starts_with(&format!("{field}: ")), "{e}");
+        }
+    }
+}
