@@ -1,12 +1,16 @@
 //! Lookout's wire formats: the agent gateway, the admin API and the `CheckResult` message
 //! written to Kafka, generated from `proto/lookout/v1/*.proto`, plus their validation.
 
+pub mod json_path;
 pub mod validate;
 
 /// Generated types of package `lookout.v1`.
 pub mod v1 {
     #![allow(clippy::all, clippy::unwrap_used)]
     tonic::include_proto!("lookout.v1");
+    // Canonical proto3 JSON (snake_case names, enums as strings), for the CLI's JSON output
+    // and the YAML config files.
+    include!(concat!(env!("OUT_DIR"), "/lookout.v1.serde.rs"));
 }
 
 pub use v1::{CheckResult, CheckStatus, FailureClass, Monitor};
@@ -48,20 +52,31 @@ impl FailureClass {
 }
 
 impl Monitor {
-    /// What the monitor points at, for people: the URL of an HTTP check, `host:port` of TCP.
+    /// What the monitor points at, for people: the URL of an HTTP check, `tcp://host:port`,
+    /// `dns://resolver/name`, `icmp://host`, `tls://host:port`, `grpc://host:port`.
     pub fn target(&self) -> String {
+        use v1::monitor::Check;
         match &self.check {
-            Some(v1::monitor::Check::Http(h)) => h.url.clone(),
-            Some(v1::monitor::Check::Tcp(t)) => format!("tcp://{}", t.address),
+            Some(Check::Http(h)) => h.url.clone(),
+            Some(Check::Tcp(t)) => format!("tcp://{}", t.address),
+            Some(Check::Dns(d)) => format!("dns://{}/{}", d.resolver, d.name),
+            Some(Check::Icmp(i)) => format!("icmp://{}", i.host),
+            Some(Check::Tls(t)) => format!("tls://{}", t.address),
+            Some(Check::Grpc(g)) => format!("grpc://{}", g.address),
             None => String::new(),
         }
     }
 
-    /// Short name of the check kind (`http`, `tcp`).
+    /// Short name of the check kind (`http`, `tcp`, `dns`, `icmp`, `tls`, `grpc`).
     pub fn kind(&self) -> &'static str {
+        use v1::monitor::Check;
         match &self.check {
-            Some(v1::monitor::Check::Http(_)) => "http",
-            Some(v1::monitor::Check::Tcp(_)) => "tcp",
+            Some(Check::Http(_)) => "http",
+            Some(Check::Tcp(_)) => "tcp",
+            Some(Check::Dns(_)) => "dns",
+            Some(Check::Icmp(_)) => "icmp",
+            Some(Check::Tls(_)) => "tls",
+            Some(Check::Grpc(_)) => "grpc",
             None => "none",
         }
     }

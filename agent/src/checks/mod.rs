@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use lookout_proto::v1::{monitor, Timings};
+use lookout_proto::v1::{Timings, monitor};
 use lookout_proto::{CheckStatus, FailureClass, Monitor};
 use tokio::time::Instant;
 
@@ -21,12 +21,63 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn up(timings: Timings) -> Outcome {
-        Outcome { status: CheckStatus::Up, failure: FailureClass::Unspecified, message: String::new(), status_code: None, timings }
+        Outcome {
+            status: CheckStatus::Up,
+            failure: FailureClass::Unspecified,
+            message: String::new(),
+            status_code: None,
+            timings,
+        }
     }
 
     pub fn down(failure: FailureClass, message: impl Into<String>, timings: Timings) -> Outcome {
-        Outcome { status: CheckStatus::Down, failure, message: message.into(), status_code: None, timings }
+        Outcome {
+            status: CheckStatus::Down,
+            failure,
+            message: message.into(),
+            status_code: None,
+            timings,
+        }
     }
+
+    fn from_failure(f: Failure, timings: Timings) -> Outcome {
+        Outcome::down(f.class, f.message, timings)
+    }
+
+    fn with_status_code(mut self, code: Option<u32>) -> Outcome {
+        self.status_code = code;
+        self
+    }
+}
+
+/// Why a probe failed: the class a machine acts on and the sentence a person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub class: FailureClass,
+    pub message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+/// Microseconds elapsed since `since`, saturating.
+pub(crate) fn micros_since(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The message for a check cut off by its deadline: how long it ran and what it was doing.
+pub(crate) fn timeout_failure(started: Instant, doing: &str) -> Failure {
+    let ms = started.elapsed().as_millis();
+    Failure::new(
+        FailureClass::Timeout,
+        format!("timed out after {ms} ms {doing}"),
+    )
 }
 
 /// One configured probe. Built once per assignment (regexes compiled, addresses parsed), run
@@ -45,13 +96,23 @@ pub struct BuildError {
 
 /// Builds the check for `monitor`; the one place that matches on the check kind.
 pub fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
-    let fail = |reason: String| BuildError { monitor_id: monitor.id.clone(), reason };
+    let fail = |reason: String| BuildError {
+        monitor_id: monitor.id.clone(),
+        reason,
+    };
     match &monitor.check {
         Some(monitor::Check::Http(spec)) => Ok(Arc::new(http::HttpCheck::new(spec).map_err(fail)?)),
         Some(monitor::Check::Tcp(spec)) => Ok(Arc::new(tcp::TcpCheck::new(spec).map_err(fail)?)),
+        Some(_) => Err(fail(format!(
+            "{} checks are not supported by this agent",
+            monitor.kind()
+        ))),
         None => Err(fail("no check defined".into())),
     }
 }
 
+mod assertions;
 pub mod http;
+mod net;
 pub mod tcp;
+mod tls_client;

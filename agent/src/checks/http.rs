@@ -1,0 +1,508 @@
+//! HTTP(S) check: one request per run over a fresh connection made by our own connector, so
+//! DNS, connect, TLS handshake, first byte and total are timed; redirects, auth and assertions.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::header::{AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use lookout_proto::v1::{self, IpPreference, Timings, http_check::Auth};
+use lookout_proto::{CheckStatus, FailureClass};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use url::Url;
+
+use super::assertions::Assertions;
+use super::net::{self, Endpoint};
+use super::tls_client::{Alpn, CertFacts, TlsClient, unix_now};
+use super::{Check, Failure, Outcome, micros_since, timeout_failure};
+
+/// Bodies are read up to this size; assertions see the first MiB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One request target: parsed once for the configured URL, again only per redirect.
+struct Hop {
+    url: Url,
+    ep: Endpoint,
+    https: bool,
+    authority: HeaderValue,
+    path: Uri,
+}
+
+impl Hop {
+    fn new(url: Url) -> Result<Hop, String> {
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            s => return Err(format!("{url} uses {s}, not http or https")),
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("{url} has no host"))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| format!("{url} has no port"))?;
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let authority =
+            HeaderValue::from_str(&authority).map_err(|_| format!("{url} has an invalid host"))?;
+        let mut path = url.path().to_string();
+        if let Some(q) = url.query() {
+            path.push('?');
+            path.push_str(q);
+        }
+        let path = path
+            .parse::<Uri>()
+            .map_err(|e| format!("{url} has an invalid path: {e}"))?;
+        Ok(Hop {
+            ep: Endpoint::new(host, port),
+            https,
+            authority,
+            path,
+            url,
+        })
+    }
+}
+
+/// A configured HTTP(S) check.
+pub struct HttpCheck {
+    first: Hop,
+    method: Method,
+    headers: HeaderMap,
+    /// Sent only to the configured origin, never after a redirect to another host.
+    auth: Option<HeaderValue>,
+    body: Bytes,
+    expected: Vec<(u16, u16)>,
+    max_redirects: u32,
+    pref: IpPreference,
+    tls: TlsClient,
+    assertions: Assertions,
+    keep_body: bool,
+}
+
+impl HttpCheck {
+    /// Builds the check; every fallible step (URL, headers, regexes, TLS config) happens here.
+    pub fn new(spec: &v1::HttpCheck) -> Result<HttpCheck, String> {
+        let url = Url::parse(&spec.url)
+            .map_err(|e| format!("http.url: {:?} is not a valid URL: {e}", spec.url))?;
+        let first = Hop::new(url).map_err(|e| format!("http.url: {e}"))?;
+        let method = match spec.method.trim() {
+            "" => Method::GET,
+            m => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("http.method: {m:?} is invalid"))?,
+        };
+        let mut headers = HeaderMap::new();
+        for (i, h) in spec.headers.iter().enumerate() {
+            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
+                format!(
+                    "http.headers[{i}].name: {:?} is not a valid header name",
+                    h.name
+                )
+            })?;
+            let value = HeaderValue::from_str(&h.value)
+                .map_err(|_| format!("http.headers[{i}].value: invalid header value"))?;
+            headers.append(name, value);
+        }
+        let ua = match spec.user_agent.as_str() {
+            "" => concat!("lookout/", env!("CARGO_PKG_VERSION")),
+            ua => ua,
+        };
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_str(ua)
+                .map_err(|_| "http.user_agent: invalid header value".to_string())?,
+        );
+        let auth = match &spec.auth {
+            None => None,
+            Some(Auth::BasicAuth(b)) => {
+                let token = base64(format!("{}:{}", b.username, b.password).as_bytes());
+                Some(
+                    HeaderValue::from_str(&format!("Basic {token}"))
+                        .map_err(|_| "http.basic_auth: invalid characters".to_string())?,
+                )
+            }
+            Some(Auth::BearerToken(t)) => Some(
+                HeaderValue::from_str(&format!("Bearer {t}"))
+                    .map_err(|_| "http.bearer_token: invalid characters".to_string())?,
+            ),
+        };
+        let mut expected: Vec<(u16, u16)> = spec
+            .expected_status
+            .iter()
+            .map(|r| {
+                let max = if r.max == 0 { r.min } else { r.max };
+                (
+                    u16::try_from(r.min).unwrap_or(u16::MAX),
+                    u16::try_from(max).unwrap_or(u16::MAX),
+                )
+            })
+            .collect();
+        if expected.is_empty() {
+            expected.push((200, 299));
+        }
+        let assertions = Assertions::compile(&spec.assertions)?;
+        Ok(HttpCheck {
+            first,
+            method,
+            headers,
+            auth,
+            body: Bytes::from(spec.body.clone().into_bytes()),
+            expected,
+            max_redirects: if spec.follow_redirects {
+                spec.max_redirects.max(1)
+            } else {
+                0
+            },
+            pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
+            tls: TlsClient::new(spec.tls.as_ref(), Alpn::Http1).map_err(|e| format!("http.{e}"))?,
+            keep_body: assertions.needs_body(),
+            assertions,
+        })
+    }
+
+    fn expected_label(&self) -> String {
+        let parts: Vec<String> = self
+            .expected
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        parts.join(", ")
+    }
+
+    async fn run_at(&self, deadline: Instant) -> Outcome {
+        let started = Instant::now();
+        let mut p = Progress::default();
+        let result = tokio::time::timeout_at(deadline, self.probe(&mut p)).await;
+        p.timings.total_us = micros_since(started);
+        let Ok(result) = result else {
+            let ep = p.redirected.as_ref().unwrap_or(&self.first.ep);
+            let doing = match p.phase {
+                Phase::Dns => format!("resolving {}", ep.host),
+                Phase::Connect => format!("connecting to {ep}"),
+                Phase::Tls => format!("in the TLS handshake with {ep}"),
+                Phase::FirstByte => format!("waiting for the response from {ep}"),
+                Phase::Body => format!("reading the response body from {ep}"),
+            };
+            return Outcome::from_failure(timeout_failure(started, &doing), p.timings)
+                .with_status_code(p.status_code);
+        };
+        let elapsed = started.elapsed();
+        match result {
+            Err(f) => Outcome::from_failure(f, p.timings).with_status_code(p.status_code),
+            Ok(resp) => self.judge(resp, elapsed, p.timings),
+        }
+    }
+
+    fn judge(&self, resp: Response, elapsed: Duration, timings: Timings) -> Outcome {
+        let code = resp.status.as_u16();
+        let status_code = Some(u32::from(code));
+        if !self.expected.iter().any(|(a, b)| (*a..=*b).contains(&code)) {
+            let msg = format!("expected status {}, got {code}", self.expected_label());
+            return Outcome::down(FailureClass::HttpStatus, msg, timings)
+                .with_status_code(status_code);
+        }
+        if let Err(f) = self.assertions.check(&resp.headers, &resp.body) {
+            return Outcome::from_failure(f, timings).with_status_code(status_code);
+        }
+        if let Some(days) = self.assertions.cert_days {
+            let checked = match &resp.cert {
+                Some(Ok(c)) => c.check_expiry(&resp.host, days, unix_now()),
+                Some(Err(e)) => Err(Failure::new(
+                    FailureClass::Tls,
+                    format!("certificate of {}: {e}", resp.host),
+                )),
+                None => Err(Failure::new(
+                    FailureClass::Tls,
+                    format!("{} did not answer over TLS", resp.host),
+                )),
+            };
+            if let Err(f) = checked {
+                return Outcome::from_failure(f, timings).with_status_code(status_code);
+            }
+        }
+        if let Some(limit) = self.assertions.response_time.filter(|l| elapsed > *l) {
+            let msg = format!(
+                "response took {} ms, over the {} ms limit",
+                elapsed.as_millis(),
+                limit.as_millis()
+            );
+            return Outcome {
+                status: CheckStatus::Degraded,
+                failure: FailureClass::Assertion,
+                message: msg,
+                status_code,
+                timings,
+            };
+        }
+        Outcome::up(timings).with_status_code(status_code)
+    }
+
+    /// Runs the request and follows redirects; returns the final response.
+    async fn probe(&self, p: &mut Progress) -> Result<Response, Failure> {
+        let mut redirected: Option<Hop> = None;
+        let mut method = self.method.clone();
+        for hops_left in (0..=self.max_redirects).rev() {
+            let hop = redirected.as_ref().unwrap_or(&self.first);
+            let same_origin = hop.url.origin() == self.first.url.origin();
+            let resp = self.request(hop, &method, same_origin, p).await?;
+            let location = resp
+                .headers
+                .get(LOCATION)
+                .filter(|_| resp.status.is_redirection() && hops_left > 0);
+            let Some(location) = location else {
+                return Ok(resp);
+            };
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| hop.url.join(l).ok())
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureClass::Protocol,
+                        format!("{} redirected to an invalid location", hop.url),
+                    )
+                })?;
+            let next = Hop::new(next)
+                .map_err(|e| Failure::new(FailureClass::Protocol, format!("redirect: {e}")))?;
+            if resp.status == StatusCode::SEE_OTHER
+                || (method == Method::POST
+                    && matches!(
+                        resp.status,
+                        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND
+                    ))
+            {
+                method = Method::GET;
+            }
+            p.redirected = Some(next.ep.clone());
+            redirected = Some(next);
+        }
+        Err(Failure::new(
+            FailureClass::Protocol,
+            format!("more than {} redirects", self.max_redirects),
+        ))
+    }
+
+    async fn request(
+        &self,
+        hop: &Hop,
+        method: &Method,
+        same_origin: bool,
+        p: &mut Progress,
+    ) -> Result<Response, Failure> {
+        p.phase = Phase::Dns;
+        let mut dns_us = 0;
+        let addrs = net::resolve(&hop.ep, self.pref, &mut dns_us).await;
+        p.timings.dns_us += dns_us;
+        p.phase = Phase::Connect;
+        let mut connect_us = 0;
+        let stream = net::connect(&addrs?, &mut connect_us).await;
+        p.timings.connect_us += connect_us;
+        let stream = stream?;
+        let mut req = Request::new(Full::new(if *method == self.method {
+            self.body.clone()
+        } else {
+            Bytes::new()
+        }));
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = hop.path.clone();
+        *req.headers_mut() = self.headers.clone();
+        req.headers_mut().insert(HOST, hop.authority.clone());
+        if let Some(auth) = self.auth.as_ref().filter(|_| same_origin) {
+            req.headers_mut().insert(AUTHORIZATION, auth.clone());
+        }
+        if !hop.https {
+            return self.exchange(stream, req, hop, None, p).await;
+        }
+        p.phase = Phase::Tls;
+        let name = self.tls.name_for(&hop.ep.host)?;
+        let mut tls_us = 0;
+        let tls = self.tls.handshake(stream, name, &mut tls_us).await;
+        p.timings.tls_us += tls_us;
+        let tls = tls?;
+        let cert = self
+            .assertions
+            .cert_days
+            .map(|_| CertFacts::of_session(&tls));
+        self.exchange(tls, req, hop, cert, p).await
+    }
+
+    async fn exchange<IO>(
+        &self,
+        io: IO,
+        req: Request<Full<Bytes>>,
+        hop: &Hop,
+        cert: Option<Result<CertFacts, String>>,
+        p: &mut Progress,
+    ) -> Result<Response, Failure>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let ep = &hop.ep;
+        let bad = |e: hyper::Error| {
+            Failure::new(
+                FailureClass::Protocol,
+                format!("HTTP exchange with {ep} failed: {}", hyper_message(&e)),
+            )
+        };
+        p.phase = Phase::FirstByte;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(bad)?;
+        let sent = Instant::now();
+        let keep = self.keep_body;
+        let work = async {
+            let resp = sender.send_request(req).await.map_err(bad)?;
+            p.timings.first_byte_us += micros_since(sent);
+            p.status_code = Some(u32::from(resp.status().as_u16()));
+            p.phase = Phase::Body;
+            let (parts, mut body) = resp.into_parts();
+            let mut kept = Vec::new();
+            let mut seen = 0usize;
+            while seen < MAX_BODY_BYTES {
+                let Some(frame) = body.frame().await else {
+                    break;
+                };
+                if let Ok(data) = frame.map_err(bad)?.into_data() {
+                    let take = data.len().min(MAX_BODY_BYTES - seen);
+                    seen += data.len();
+                    if keep {
+                        kept.extend_from_slice(&data[..take]);
+                    }
+                }
+            }
+            Ok(Response {
+                status: parts.status,
+                headers: parts.headers,
+                body: kept,
+                cert,
+                host: hop.ep.host.clone(),
+            })
+        };
+        let mut work = std::pin::pin!(work);
+        let mut conn = std::pin::pin!(conn);
+        tokio::select! {
+            r = &mut work => r,
+            // The connection ends first only on close or error; the exchange then finishes
+            // with what was received or with the error.
+            _ = &mut conn => work.await,
+        }
+    }
+}
+
+impl Check for HttpCheck {
+    fn run(&self, deadline: Instant) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.run_at(deadline))
+    }
+}
+
+struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    cert: Option<Result<CertFacts, String>>,
+    host: String,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum Phase {
+    #[default]
+    Dns,
+    Connect,
+    Tls,
+    FirstByte,
+    Body,
+}
+
+/// What a run got to, readable after the deadline cut it off.
+#[derive(Default)]
+struct Progress {
+    phase: Phase,
+    timings: Timings,
+    status_code: Option<u32>,
+    redirected: Option<Endpoint>,
+}
+
+fn hyper_message(e: &hyper::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        ] {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn builds_hops_and_labels() {
+        let spec = v1::HttpCheck {
+            url: "http://[::1]:8080/a?b=1".into(),
+            expected_status: vec![
+                v1::StatusRange { min: 200, max: 204 },
+                v1::StatusRange { min: 301, max: 0 },
+            ],
+            ..Default::default()
+        };
+        let c = HttpCheck::new(&spec).expect("valid");
+        assert_eq!(c.first.authority, "[::1]:8080");
+        assert_eq!(c.first.path, "/a?b=1");
+        assert_eq!(c.expected_label(), "200-204, 301");
+        assert!(
+            HttpCheck::new(&v1::HttpCheck {
+                url: "ftp://x".into(),
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+}

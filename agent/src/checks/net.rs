@@ -1,0 +1,207 @@
+//! Name resolution and timed TCP connects shared by the probers: IPv4/IPv6 preference with
+//! fallback to the other family, and connect errors turned into failures a person can act on.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use lookout_proto::FailureClass;
+use lookout_proto::v1::IpPreference;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Failure, micros_since};
+
+/// A host and port as configured, with the address pre-parsed when the host is a literal IP
+/// (no resolution then, and no DNS time).
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    ip: Option<IpAddr>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(host: &str, port: u16) -> Endpoint {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        Endpoint {
+            host: host.to_string(),
+            port,
+            ip: host.parse().ok(),
+        }
+    }
+
+    /// Parses `host:port` (IPv6 hosts in brackets).
+    pub(crate) fn parse(address: &str) -> Result<Endpoint, String> {
+        let bad = || format!("{address:?} is invalid, must be host:port");
+        let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(bad)?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Endpoint::new(host, port))
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Resolves `ep` and orders the addresses by `pref`; `dns_us` gets the resolution time
+/// (zero for an IP literal).
+pub(crate) async fn resolve(
+    ep: &Endpoint,
+    pref: IpPreference,
+    dns_us: &mut u64,
+) -> Result<Vec<SocketAddr>, Failure> {
+    if let Some(ip) = ep.ip {
+        if !family_allowed(ip, pref) {
+            return Err(Failure::new(
+                FailureClass::Dns,
+                format!("{ip} is not an {} address", only_family(pref)),
+            ));
+        }
+        return Ok(vec![SocketAddr::new(ip, ep.port)]);
+    }
+    let started = Instant::now();
+    let found = tokio::net::lookup_host((ep.host.as_str(), ep.port)).await;
+    *dns_us = micros_since(started);
+    let mut addrs: Vec<SocketAddr> = found
+        .map_err(|e| {
+            Failure::new(
+                FailureClass::Dns,
+                format!("could not resolve {}: {e}", ep.host),
+            )
+        })?
+        .filter(|a| family_allowed(a.ip(), pref))
+        .collect();
+    if addrs.is_empty() {
+        let which = match pref {
+            IpPreference::Ipv4Only | IpPreference::Ipv6Only => format!("{} ", only_family(pref)),
+            _ => String::new(),
+        };
+        return Err(Failure::new(
+            FailureClass::Dns,
+            format!("{} has no {which}address", ep.host),
+        ));
+    }
+    let v6_first = pref == IpPreference::Ipv6;
+    addrs.sort_by_key(|a| a.is_ipv6() != v6_first);
+    Ok(addrs)
+}
+
+fn family_allowed(ip: IpAddr, pref: IpPreference) -> bool {
+    match pref {
+        IpPreference::Ipv4Only => ip.is_ipv4(),
+        IpPreference::Ipv6Only => ip.is_ipv6(),
+        _ => true,
+    }
+}
+
+fn only_family(pref: IpPreference) -> &'static str {
+    if pref == IpPreference::Ipv6Only {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
+/// Connects to the first address that accepts, trying the others in order; `connect_us` gets
+/// the time spent connecting. The error names the last address tried.
+pub(crate) async fn connect(
+    addrs: &[SocketAddr],
+    connect_us: &mut u64,
+) -> Result<TcpStream, Failure> {
+    let started = Instant::now();
+    let mut last = Failure::new(FailureClass::Connect, "no address to connect to");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                *connect_us = micros_since(started);
+                // Probes write small requests once; waiting for more data only adds latency.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => last = connect_failure(*addr, &e),
+        }
+    }
+    *connect_us = micros_since(started);
+    Err(last)
+}
+
+pub(crate) fn connect_failure(addr: SocketAddr, e: &io::Error) -> Failure {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Failure::new(
+            FailureClass::ConnectRefused,
+            format!("connection refused by {addr}"),
+        ),
+        io::ErrorKind::TimedOut => Failure::new(
+            FailureClass::Timeout,
+            format!("connecting to {addr} timed out"),
+        ),
+        _ => Failure::new(
+            FailureClass::Connect,
+            format!("could not connect to {addr}: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_endpoints() {
+        let ep = Endpoint::parse("[::1]:443").expect("valid");
+        assert_eq!(
+            (ep.host.as_str(), ep.port, ep.ip.is_some()),
+            ("::1", 443, true)
+        );
+        assert_eq!(ep.to_string(), "[::1]:443");
+        let ep = Endpoint::parse("example.org:80").expect("valid");
+        assert!(ep.ip.is_none());
+        for bad in ["nohost", ":80", "a:0", "a:x"] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn literal_ips_skip_dns_and_respect_family() {
+        let mut dns = 0;
+        let ep = Endpoint::new("127.0.0.1", 80);
+        assert_eq!(
+            resolve(&ep, IpPreference::Unspecified, &mut dns)
+                .await
+                .expect("ip")
+                .len(),
+            1
+        );
+        assert_eq!(dns, 0);
+        let e = resolve(&ep, IpPreference::Ipv6Only, &mut dns)
+            .await
+            .expect_err("v4 literal");
+        assert_eq!(e.class, FailureClass::Dns);
+    }
+
+    #[tokio::test]
+    async fn localhost_orders_by_preference() {
+        let mut dns = 0;
+        let ep = Endpoint::new("localhost", 80);
+        let v4 = resolve(&ep, IpPreference::Ipv4Only, &mut dns)
+            .await
+            .expect("localhost has IPv4");
+        assert!(v4.iter().all(SocketAddr::is_ipv4));
+    }
+}

@@ -1,0 +1,251 @@
+//! TCP check: connect (optionally TLS), then run send and expect steps in order; an expect
+//! step reads until its regex matches the data received so far, or the deadline passes.
+
+use futures::future::BoxFuture;
+use lookout_proto::FailureClass;
+use lookout_proto::v1::{self, IpPreference, Timings, tcp_step::Step as SpecStep};
+use lookout_proto::validate::{MAX_REGEX_BYTES, decode_escapes};
+use regex::bytes::{Regex, RegexBuilder};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::net::{self, Endpoint};
+use super::tls_client::{Alpn, TlsClient};
+use super::{Check, Failure, Outcome, micros_since, timeout_failure};
+
+/// Expect steps look at most at this much received data.
+pub const MAX_RECEIVE_BYTES: usize = 64 * 1024;
+
+enum Step {
+    Send(Vec<u8>),
+    Expect(Regex),
+}
+
+/// A configured TCP check.
+pub struct TcpCheck {
+    ep: Endpoint,
+    pref: IpPreference,
+    tls: Option<TlsClient>,
+    steps: Vec<Step>,
+}
+
+impl TcpCheck {
+    /// Builds the check: address parsed, payloads decoded and regexes compiled once.
+    pub fn new(spec: &v1::TcpCheck) -> Result<TcpCheck, String> {
+        let ep = Endpoint::parse(spec.address.trim()).map_err(|e| format!("tcp.address: {e}"))?;
+        let tls = if spec.use_tls {
+            Some(TlsClient::new(spec.tls.as_ref(), Alpn::None).map_err(|e| format!("tcp.{e}"))?)
+        } else {
+            None
+        };
+        let mut steps = Vec::with_capacity(spec.steps.len());
+        for (i, s) in spec.steps.iter().enumerate() {
+            steps.push(match &s.step {
+                None => return Err(format!("tcp.steps[{i}]: must set send or expect")),
+                Some(SpecStep::Send(data)) => Step::Send(decode_escapes(data).map_err(|e| format!("tcp.steps[{i}].send: {e}"))?),
+                Some(SpecStep::Expect(re)) => Step::Expect(
+                    RegexBuilder::new(re)
+                        .size_limit(MAX_REGEX_BYTES)
+                        .build()
+                        .map_err(|e| format!("tcp.steps[{i}].expect: {re:?} is not a valid regular expression: {e}"))?,
+                ),
+            });
+        }
+        Ok(TcpCheck {
+            ep,
+            pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
+            tls,
+            steps,
+        })
+    }
+
+    async fn run_at(&self, deadline: Instant) -> Outcome {
+        let started = Instant::now();
+        let mut p = Progress::default();
+        let result = tokio::time::timeout_at(deadline, self.probe(&mut p)).await;
+        p.timings.total_us = micros_since(started);
+        match result {
+            Ok(Ok(())) => Outcome::up(p.timings),
+            Ok(Err(f)) => Outcome::from_failure(f, p.timings),
+            Err(_) => {
+                let ep = &self.ep;
+                let doing = match p.phase {
+                    Phase::Dns => format!("resolving {}", ep.host),
+                    Phase::Connect => format!("connecting to {ep}"),
+                    Phase::Tls => format!("in the TLS handshake with {ep}"),
+                    Phase::Send => format!("sending to {ep}"),
+                    Phase::Expect(i) => {
+                        let re = match &self.steps[i] {
+                            Step::Expect(re) => re.as_str(),
+                            Step::Send(_) => "",
+                        };
+                        format!(
+                            "waiting for /{re}/ from {ep}; received {}",
+                            shown(&p.received)
+                        )
+                    }
+                };
+                Outcome::from_failure(timeout_failure(started, &doing), p.timings)
+            }
+        }
+    }
+
+    async fn probe(&self, p: &mut Progress) -> Result<(), Failure> {
+        let mut dns_us = 0;
+        let addrs = net::resolve(&self.ep, self.pref, &mut dns_us).await;
+        p.timings.dns_us = dns_us;
+        p.phase = Phase::Connect;
+        let stream = net::connect(&addrs?, &mut p.timings.connect_us).await?;
+        let Some(tls) = &self.tls else {
+            return self.converse(stream, p).await;
+        };
+        p.phase = Phase::Tls;
+        let name = tls.name_for(&self.ep.host)?;
+        let stream = tls.handshake(stream, name, &mut p.timings.tls_us).await?;
+        self.converse(stream, p).await
+    }
+
+    async fn converse<IO: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut io: IO,
+        p: &mut Progress,
+    ) -> Result<(), Failure> {
+        let ep = &self.ep;
+        let since_connect = Instant::now();
+        let mut chunk = [0u8; 4096];
+        for (i, step) in self.steps.iter().enumerate() {
+            match step {
+                Step::Send(data) => {
+                    p.phase = Phase::Send;
+                    io.write_all(data)
+                        .await
+                        .map_err(|e| io_failure(ep, "sending to", &e))?;
+                    io.flush()
+                        .await
+                        .map_err(|e| io_failure(ep, "sending to", &e))?;
+                }
+                Step::Expect(re) => {
+                    p.phase = Phase::Expect(i);
+                    while !re.is_match(&p.received) {
+                        if p.received.len() >= MAX_RECEIVE_BYTES {
+                            return Err(Failure::new(
+                                FailureClass::Assertion,
+                                format!(
+                                    "expected /{}/ from {ep} within {MAX_RECEIVE_BYTES} bytes, got {}",
+                                    re.as_str(),
+                                    shown(&p.received)
+                                ),
+                            ));
+                        }
+                        let n = io
+                            .read(&mut chunk)
+                            .await
+                            .map_err(|e| io_failure(ep, "reading from", &e))?;
+                        if n == 0 {
+                            return Err(Failure::new(
+                                FailureClass::Assertion,
+                                format!(
+                                    "{ep} closed the connection before sending /{}/; received {}",
+                                    re.as_str(),
+                                    shown(&p.received)
+                                ),
+                            ));
+                        }
+                        if p.timings.first_byte_us == 0 {
+                            p.timings.first_byte_us = micros_since(since_connect);
+                        }
+                        let room = MAX_RECEIVE_BYTES - p.received.len();
+                        p.received.extend_from_slice(&chunk[..n.min(room)]);
+                    }
+                }
+            }
+        }
+        // Close politely so servers do not log a reset for every probe.
+        let _ = io.shutdown().await;
+        Ok(())
+    }
+}
+
+impl Check for TcpCheck {
+    fn run(&self, deadline: Instant) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.run_at(deadline))
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum Phase {
+    #[default]
+    Dns,
+    Connect,
+    Tls,
+    Send,
+    Expect(usize),
+}
+
+#[derive(Default)]
+struct Progress {
+    phase: Phase,
+    timings: Timings,
+    received: Vec<u8>,
+}
+
+fn io_failure(ep: &Endpoint, doing: &str, e: &std::io::Error) -> Failure {
+    let class = match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            FailureClass::Connect
+        }
+        _ => FailureClass::Protocol,
+    };
+    Failure::new(class, format!("error {doing} {ep}: {e}"))
+}
+
+/// Received bytes for a message: quoted, escaped, cut at 120 bytes.
+fn shown(data: &[u8]) -> String {
+    if data.is_empty() {
+        return "nothing".into();
+    }
+    let cut = &data[..data.len().min(120)];
+    let mut s = format!("{:?}", String::from_utf8_lossy(cut));
+    if data.len() > cut.len() {
+        s.push_str(&format!(" ({} bytes)", data.len()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_bad_specs_naming_the_field() {
+        let bad = |steps: Vec<v1::TcpStep>| {
+            TcpCheck::new(&v1::TcpCheck {
+                address: "127.0.0.1:1".into(),
+                steps,
+                ..Default::default()
+            })
+            .err()
+        };
+        let e = bad(vec![v1::TcpStep {
+            step: Some(SpecStep::Expect("(".into())),
+        }])
+        .expect("bad regex");
+        assert!(e.starts_with("tcp.steps[0].expect"), "{e}");
+        let e = bad(vec![v1::TcpStep::default()]).expect("empty step");
+        assert!(e.starts_with("tcp.steps[0]"), "{e}");
+        assert!(
+            TcpCheck::new(&v1::TcpCheck {
+                address: "nope".into(),
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn shows_received_bytes_briefly() {
+        assert_eq!(shown(b""), "nothing");
+        assert_eq!(shown(b"SSH-2.0\r\n"), "\"SSH-2.0\\r\\n\"");
+        assert!(shown(&[b'a'; 200]).ends_with("(200 bytes)"));
+    }
+}
