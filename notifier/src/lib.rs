@@ -1,1 +1,109 @@
-//! lookout-notifier
+//! The Lookout notifier: consumes check results from the bus, keeps per-region incident state,
+//! and delivers incident and recovery notifications through a durable outbox. State changes,
+//! outbox rows and consumed offsets are stored in one transaction, so a restart neither
+//! repeats nor loses a notification.
+
+pub mod channels;
+pub mod config;
+mod consume;
+pub mod dispatch;
+pub mod incidents;
+mod monitors;
+pub mod payload;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lookout_bus::{BusError, ResultConsumer};
+use lookout_store::{Store, StoreError};
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+pub use config::{ConfigError, DeliveryConfig, NotifierConfig};
+
+/// `user-agent` of every outgoing request.
+pub const USER_AGENT: &str = concat!("lookout/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("http client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentEventKind {
+    Opened,
+    Resolved,
+}
+
+/// An incident opened or resolved, published after it was stored (for `lookout standalone`'s
+/// terminal output). Carries no secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentEvent {
+    pub kind: IncidentEventKind,
+    pub incident_id: String,
+    pub monitor_id: String,
+    pub monitor_name: String,
+    /// Regions that were down when the incident opened.
+    pub regions: Vec<String>,
+    /// The failure that opened it, or what the recovering result said.
+    pub message: String,
+    /// When it happened (the triggering result's time), Unix epoch milliseconds.
+    pub at_ms: i64,
+}
+
+/// Runs the notifier until `shutdown` completes: the consumer loop on `consumer` and the
+/// outbox dispatcher, both on `store`. Offsets are stored under `config.kafka.group_id` and
+/// the consumer's topic. Incident events go to `events` when given.
+pub async fn run(
+    config: NotifierConfig,
+    store: Store,
+    consumer: Box<dyn ResultConsumer>,
+    events: Option<broadcast::Sender<IncidentEvent>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NotifierError> {
+    config.validate()?;
+    let client = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(config.delivery.timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(NotifierError::HttpClient)?;
+    let stop = CancellationToken::new();
+    let watcher = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        })
+    };
+    let ready = Arc::new(Notify::new());
+    let dispatcher = dispatch::Dispatcher::new(
+        &config.delivery,
+        store.clone(),
+        channels::Channels::new(client),
+        ready.clone(),
+    );
+    let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
+    let consumed =
+        consume::ConsumeLoop::new(store, consumer, &config.kafka.group_id, events, ready)
+            .run(stop.clone())
+            .await;
+    stop.cancel();
+    if let Err(e) = dispatching.await {
+        warn!(error = %e, "dispatcher task ended abnormally");
+    }
+    if let Err(e) = watcher.await {
+        warn!(error = %e, "shutdown watcher ended abnormally");
+    }
+    consumed
+}

@@ -1,0 +1,153 @@
+//! Generic HTTP webhook: POST the body with the dispatcher's headers; 2xx is delivered,
+//! 408, 429 and 5xx are retryable (honouring `Retry-After`), anything else is permanent.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+
+use super::{Channel, Delivered, Notification, SendError};
+
+/// Longest `Retry-After` honoured; a receiver cannot park a delivery for days.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+pub struct WebhookChannel {
+    client: reqwest::Client,
+}
+
+impl WebhookChannel {
+    /// `client` is shared by every delivery (connection pools per destination).
+    pub fn new(client: reqwest::Client) -> WebhookChannel {
+        WebhookChannel { client }
+    }
+}
+
+impl Channel for WebhookChannel {
+    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivered, SendError>> {
+        Box::pin(async move {
+            let url = reqwest::Url::parse(&n.url).map_err(|e| SendError::Permanent {
+                reason: format!("invalid webhook url: {e}"),
+            })?;
+            let mut req = self
+                .client
+                .post(url)
+                .header(CONTENT_TYPE, "application/json")
+                .body(n.body.clone());
+            for (name, value) in &n.headers {
+                req = req.header(*name, value);
+            }
+            // The URL may carry a token: keep it out of every error message.
+            let resp = req.send().await.map_err(|e| {
+                let e = e.without_url();
+                if e.is_builder() {
+                    SendError::Permanent {
+                        reason: format!("invalid request: {e}"),
+                    }
+                } else {
+                    SendError::Retryable {
+                        reason: format!("request failed: {}", error_chain(&e)),
+                        retry_after: None,
+                    }
+                }
+            })?;
+            classify(
+                resp.status(),
+                resp.headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+            )
+        })
+    }
+}
+
+/// The outcome of an HTTP answer.
+fn classify(status: StatusCode, retry_after: Option<&str>) -> Result<Delivered, SendError> {
+    if status.is_success() {
+        return Ok(Delivered {
+            status: Some(status.as_u16()),
+        });
+    }
+    let reason = format!("receiver answered {status}");
+    if status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+    {
+        return Err(SendError::Retryable {
+            reason,
+            retry_after: retry_after.and_then(parse_retry_after),
+        });
+    }
+    Err(SendError::Permanent { reason })
+}
+
+/// `Retry-After` in delay-seconds form; the HTTP-date form falls back to normal backoff.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_answers() {
+        let retryable = |r: Result<Delivered, SendError>| match r {
+            Err(SendError::Retryable { retry_after, .. }) => Some(retry_after),
+            _ => None,
+        };
+        assert_eq!(
+            classify(StatusCode::OK, None),
+            Ok(Delivered { status: Some(200) })
+        );
+        assert_eq!(
+            classify(StatusCode::NO_CONTENT, None),
+            Ok(Delivered { status: Some(204) })
+        );
+        assert_eq!(
+            retryable(classify(StatusCode::INTERNAL_SERVER_ERROR, None)),
+            Some(None)
+        );
+        assert_eq!(
+            retryable(classify(StatusCode::BAD_GATEWAY, Some("x"))),
+            Some(None)
+        );
+        assert_eq!(
+            retryable(classify(StatusCode::REQUEST_TIMEOUT, None)),
+            Some(None)
+        );
+        assert_eq!(
+            retryable(classify(StatusCode::TOO_MANY_REQUESTS, Some(" 7 "))),
+            Some(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(
+            retryable(classify(StatusCode::SERVICE_UNAVAILABLE, Some("999999"))),
+            Some(Some(MAX_RETRY_AFTER))
+        );
+        for s in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::MOVED_PERMANENTLY,
+        ] {
+            assert!(
+                matches!(classify(s, None), Err(SendError::Permanent { .. })),
+                "{s}"
+            );
+        }
+    }
+}

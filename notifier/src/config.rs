@@ -1,0 +1,314 @@
+//! Notifier configuration: YAML plus `LOOKOUT_*` environment overrides, validated once.
+
+use std::time::Duration;
+
+use lookout_bus::KafkaConfig;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config does not parse: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("{field}: {value} is invalid, {expected}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    /// Where incidents, the outbox and consumed offsets live (`sqlite://lookout.db`).
+    #[serde(default = "default_store_url")]
+    pub store_url: String,
+    /// The result topic and consumer group; offsets are stored under `kafka.group_id`.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        NotifierConfig {
+            store_url: default_store_url(),
+            kafka: KafkaConfig::default(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    "sqlite://lookout.db".into()
+}
+
+/// How notifications are delivered, for every channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Timeout of one attempt (1..=300000).
+    pub timeout_ms: u64,
+    /// Retries after the first attempt before a delivery is dead (0..=100).
+    pub max_retries: u32,
+    /// Deliveries per destination URL and minute (1..=100000).
+    pub rate_limit_per_minute: u32,
+    /// Largest payload sent; bigger ones are dead at once (1..=16 MiB).
+    pub max_payload_bytes: usize,
+    /// First retry delay ceiling; doubles per attempt, fully jittered (1..=backoff_max_ms).
+    pub backoff_base_ms: u64,
+    /// Largest retry delay ceiling (1..=86400000).
+    pub backoff_max_ms: u64,
+    /// Deliveries in flight at once (1..=1024).
+    pub workers: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            timeout_ms: 30_000,
+            max_retries: 5,
+            rate_limit_per_minute: 100,
+            max_payload_bytes: 1 << 20,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            workers: 16,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+impl NotifierConfig {
+    /// Parses YAML (unknown fields are refused) and validates.
+    pub fn from_yaml(text: &str) -> Result<NotifierConfig, ConfigError> {
+        let c: NotifierConfig = serde_yaml_ng::from_str(text)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Applies `LOOKOUT_*` overrides read through `lookup`, then validates.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = lookup("LOOKOUT_STORE_URL") {
+            self.store_url = v;
+        }
+        if let Some(v) = lookup("LOOKOUT_KAFKA_BROKERS") {
+            self.kafka.brokers = v;
+        }
+        if let Some(v) = lookup("LOOKOUT_KAFKA_TOPIC") {
+            self.kafka.topic = v;
+        }
+        if let Some(v) = lookup("LOOKOUT_KAFKA_GROUP_ID") {
+            self.kafka.group_id = v;
+        }
+        let d = &mut self.delivery;
+        env_num(&lookup, "LOOKOUT_DELIVERY_TIMEOUT_MS", &mut d.timeout_ms)?;
+        env_num(&lookup, "LOOKOUT_DELIVERY_MAX_RETRIES", &mut d.max_retries)?;
+        env_num(
+            &lookup,
+            "LOOKOUT_DELIVERY_RATE_LIMIT_PER_MINUTE",
+            &mut d.rate_limit_per_minute,
+        )?;
+        env_num(
+            &lookup,
+            "LOOKOUT_DELIVERY_MAX_PAYLOAD_BYTES",
+            &mut d.max_payload_bytes,
+        )?;
+        env_num(
+            &lookup,
+            "LOOKOUT_DELIVERY_BACKOFF_BASE_MS",
+            &mut d.backoff_base_ms,
+        )?;
+        env_num(
+            &lookup,
+            "LOOKOUT_DELIVERY_BACKOFF_MAX_MS",
+            &mut d.backoff_max_ms,
+        )?;
+        env_num(&lookup, "LOOKOUT_DELIVERY_WORKERS", &mut d.workers)?;
+        self.validate()
+    }
+
+    /// Checks every field; the error names the field, the value and what was expected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.delivery;
+        let bad = |field, value: String, expected| {
+            Err(ConfigError::Invalid {
+                field,
+                value,
+                expected,
+            })
+        };
+        if self.store_url.trim().is_empty() {
+            return bad(
+                "store_url",
+                "\"\"".into(),
+                "must name a database (sqlite://path.db)",
+            );
+        }
+        if self.kafka.topic.trim().is_empty() {
+            return bad("kafka.topic", "\"\"".into(), "must not be empty");
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return bad("kafka.group_id", "\"\"".into(), "must not be empty");
+        }
+        if !(1..=300_000).contains(&d.timeout_ms) {
+            return bad(
+                "delivery.timeout_ms",
+                d.timeout_ms.to_string(),
+                "must be 1..=300000",
+            );
+        }
+        if d.max_retries > 100 {
+            return bad(
+                "delivery.max_retries",
+                d.max_retries.to_string(),
+                "must be 0..=100",
+            );
+        }
+        if !(1..=100_000).contains(&d.rate_limit_per_minute) {
+            return bad(
+                "delivery.rate_limit_per_minute",
+                d.rate_limit_per_minute.to_string(),
+                "must be 1..=100000",
+            );
+        }
+        if !(1..=16 << 20).contains(&d.max_payload_bytes) {
+            return bad(
+                "delivery.max_payload_bytes",
+                d.max_payload_bytes.to_string(),
+                "must be 1..=16777216",
+            );
+        }
+        if !(1..=86_400_000).contains(&d.backoff_max_ms) {
+            return bad(
+                "delivery.backoff_max_ms",
+                d.backoff_max_ms.to_string(),
+                "must be 1..=86400000",
+            );
+        }
+        if d.backoff_base_ms == 0 || d.backoff_base_ms > d.backoff_max_ms {
+            return bad(
+                "delivery.backoff_base_ms",
+                d.backoff_base_ms.to_string(),
+                "must be 1..=backoff_max_ms",
+            );
+        }
+        if !(1..=1024).contains(&d.workers) {
+            return bad(
+                "delivery.workers",
+                d.workers.to_string(),
+                "must be 1..=1024",
+            );
+        }
+        Ok(())
+    }
+}
+
+fn env_num<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    slot: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(v) = lookup(var) {
+        *slot = v.trim().parse().map_err(|_| ConfigError::Invalid {
+            field: var,
+            value: v.clone(),
+            expected: "must be a non-negative integer",
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_yaml() {
+        let c = NotifierConfig::from_yaml("{}").expect("empty config is valid");
+        assert_eq!(c.delivery.timeout_ms, 30_000);
+        assert_eq!(c.delivery.max_retries, 5);
+        assert_eq!(c.delivery.rate_limit_per_minute, 100);
+        assert_eq!(c.delivery.max_payload_bytes, 1 << 20);
+        let c = NotifierConfig::from_yaml(
+            "store_url: sqlite://x.db\nkafka:\n  brokers: k:9092\n  group_id: g\ndelivery:\n  max_retries: 2\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            (
+                c.store_url.as_str(),
+                c.kafka.brokers.as_str(),
+                c.kafka.group_id.as_str()
+            ),
+            ("sqlite://x.db", "k:9092", "g")
+        );
+        assert_eq!(c.delivery.max_retries, 2);
+        assert_eq!(c.delivery.backoff_base_ms, 1_000);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases = [
+            ("bogus: 1", "bogus"),
+            ("delivery:\n  timeout_msec: 5", "timeout_msec"),
+            (
+                "delivery:\n  timeout_ms: 0",
+                "delivery.timeout_ms: 0 is invalid",
+            ),
+            (
+                "delivery:\n  rate_limit_per_minute: 0",
+                "delivery.rate_limit_per_minute",
+            ),
+            (
+                "delivery:\n  backoff_base_ms: 10\n  backoff_max_ms: 5",
+                "delivery.backoff_base_ms: 10",
+            ),
+            (
+                "delivery:\n  max_payload_bytes: 0",
+                "delivery.max_payload_bytes",
+            ),
+            ("delivery:\n  workers: 0", "delivery.workers"),
+            ("kafka:\n  group_id: ''", "kafka.group_id"),
+            ("store_url: ''", "store_url"),
+        ];
+        for (yaml, want) in cases {
+            let e = NotifierConfig::from_yaml(yaml).expect_err(yaml).to_string();
+            assert!(e.contains(want), "{yaml:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn env_overrides() {
+        let env = |k: &str| match k {
+            "LOOKOUT_STORE_URL" => Some("sqlite://env.db".to_string()),
+            "LOOKOUT_KAFKA_BROKERS" => Some("b:1".to_string()),
+            "LOOKOUT_DELIVERY_MAX_RETRIES" => Some("9".to_string()),
+            _ => None,
+        };
+        let mut c = NotifierConfig::default();
+        c.apply_env(env).expect("valid overrides");
+        assert_eq!(
+            (
+                c.store_url.as_str(),
+                c.kafka.brokers.as_str(),
+                c.delivery.max_retries
+            ),
+            ("sqlite://env.db", "b:1", 9)
+        );
+        let e = c
+            .apply_env(|k| (k == "LOOKOUT_DELIVERY_TIMEOUT_MS").then(|| "soon".to_string()))
+            .expect_err("not a number");
+        assert!(
+            e.to_string().contains("LOOKOUT_DELIVERY_TIMEOUT_MS: soon"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! The consumer loop: reads result batches, runs the incident state machine per monitor and
+//! region, and stores changed counters, incidents, outbox rows and offsets in one
+//! transaction per batch. Records below the stored offset were already applied and are skipped.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_bus::{BusError, Record, ResultConsumer};
+use lookout_proto::{CheckResult, CheckStatus, Monitor};
+use lookout_store::notifier::{
+    IncidentRow, IncidentStatus, NotifierBatch, OutboxEvent, OutboxRow, OutboxState, RegionStateRow,
+};
+use lookout_store::{Store, StoreError, now_ms};
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::incidents::{MonitorState, RegionCounters, Thresholds, Transition};
+use crate::monitors::MonitorCache;
+use crate::payload::{result_time_ms, webhook_body};
+use crate::{IncidentEvent, IncidentEventKind, NotifierError};
+
+/// Records handled per transaction at most.
+const MAX_BATCH: usize = 500;
+/// Offsets of batches that changed nothing are still stored this often, bounding the replay
+/// after a restart (replaying them is harmless: they change nothing again).
+const OFFSET_FLUSH: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// One monitor's machine plus its open incident row.
+#[derive(Debug, Clone, Default)]
+struct Tracked {
+    machine: MonitorState,
+    open: Option<IncidentRow>,
+}
+
+pub(crate) struct ConsumeLoop {
+    store: Store,
+    consumer: Box<dyn ResultConsumer>,
+    group: String,
+    topic: String,
+    /// Next offset to handle per partition.
+    next: HashMap<i32, i64>,
+    /// Next offset per partition as stored.
+    stored: HashMap<i32, i64>,
+    last_flush: Instant,
+    monitors: MonitorCache,
+    states: HashMap<String, Tracked>,
+    events: Option<broadcast::Sender<IncidentEvent>>,
+    /// Wakes the dispatcher after new outbox rows were stored.
+    ready: Arc<Notify>,
+}
+
+/// What one batch changes, before it is stored.
+#[derive(Default)]
+struct Pending {
+    out: Output,
+    work: HashMap<String, Tracked>,
+    next: HashMap<i32, i64>,
+}
+
+/// The rows and events a batch produces.
+#[derive(Default)]
+struct Output {
+    batch: NotifierBatch,
+    events: Vec<IncidentEvent>,
+}
+
+impl ConsumeLoop {
+    pub(crate) fn new(
+        store: Store,
+        consumer: Box<dyn ResultConsumer>,
+        group: &str,
+        events: Option<broadcast::Sender<IncidentEvent>>,
+        ready: Arc<Notify>,
+    ) -> ConsumeLoop {
+        let topic = consumer.topic().to_string();
+        ConsumeLoop {
+            monitors: MonitorCache::new(store.clone()),
+            store,
+            consumer,
+            group: group.to_string(),
+            topic,
+            next: HashMap::new(),
+            stored: HashMap::new(),
+            last_flush: Instant::now(),
+            states: HashMap::new(),
+            events,
+            ready,
+        }
+    }
+
+    /// Consumes until `stop` is cancelled. Store failures are retried with backoff (the batch
+    /// is recomputed from fresh state each time); only a closed bus ends the loop with an error.
+    pub(crate) async fn run(mut self, stop: CancellationToken) -> Result<(), NotifierError> {
+        if !self.consumer.durable() {
+            // The log starts over with the process: old positions mean nothing.
+            self.store
+                .forget_notifier_offsets(&self.group, &self.topic)
+                .await?;
+        }
+        self.reload().await?;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let polled = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                r = self.consumer.poll(MAX_BATCH) => r,
+            };
+            let records = match polled {
+                Ok(r) => r,
+                Err(BusError::Closed) => return Err(BusError::Closed.into()),
+                Err(e) => {
+                    warn!(error = %e, "polling results failed");
+                    if !pause(&stop, &mut delay).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            delay = Duration::from_millis(100);
+            loop {
+                match self.handle(&records).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        warn!(error = %e, records = records.len(), "storing a batch failed; retrying with fresh state");
+                        self.states.clear();
+                        self.monitors.clear();
+                        if !pause(&stop, &mut delay).await {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads stored offsets and forgets cached state: at start and after a rebalance, when a
+    /// partition may come from another notifier.
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        let offsets = self
+            .store
+            .notifier_offsets(&self.group, &self.topic)
+            .await?;
+        self.stored = offsets.into_iter().collect();
+        self.next = self.stored.clone();
+        self.states.clear();
+        self.monitors.clear();
+        Ok(())
+    }
+
+    async fn handle(&mut self, records: &[Record]) -> Result<(), StoreError> {
+        if self.consumer.take_assignment_change() {
+            info!("partition assignment changed; reloading offsets and state");
+            self.reload().await?;
+        }
+        let mut p = self.compute(records).await?;
+        let changed = !p.out.batch.states.is_empty() || !p.out.batch.incidents.is_empty();
+        if changed || self.last_flush.elapsed() >= OFFSET_FLUSH {
+            p.out.batch.offsets = p
+                .next
+                .iter()
+                .filter(|(part, off)| self.stored.get(part) != Some(off))
+                .map(|(part, off)| (*part, *off))
+                .collect();
+        }
+        if !p.out.batch.is_empty() {
+            self.store
+                .apply_notifier_batch(&self.group, &self.topic, &p.out.batch, now_ms())
+                .await?;
+            if !p.out.batch.offsets.is_empty() {
+                self.last_flush = Instant::now();
+                self.stored.extend(p.out.batch.offsets.iter().copied());
+                if let Err(e) = self.consumer.commit(&p.out.batch.offsets) {
+                    // The store holds the position; the broker's copy only lags.
+                    warn!(error = %e, "committing offsets to the bus failed");
+                }
+            }
+            if !p.out.batch.outbox.is_empty() {
+                self.ready.notify_one();
+            }
+        }
+        self.next = p.next;
+        self.states.extend(p.work);
+        if let Some(tx) = &self.events {
+            for ev in p.out.events {
+                // No subscriber is fine: events are for whoever watches.
+                let _ = tx.send(ev);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the records through the state machine on copies of the cached state.
+    async fn compute(&mut self, records: &[Record]) -> Result<Pending, StoreError> {
+        let mut p = Pending {
+            next: self.next.clone(),
+            ..Default::default()
+        };
+        let mut dirty: BTreeSet<(String, String)> = BTreeSet::new();
+        for rec in records {
+            if rec.offset < p.next.get(&rec.partition).copied().unwrap_or(0) {
+                continue;
+            }
+            p.next.insert(rec.partition, rec.offset.saturating_add(1));
+            let r = &rec.result;
+            let Some(monitor) = self.monitors.get(&r.monitor_id).await? else {
+                continue;
+            };
+            if !p.work.contains_key(&r.monitor_id) {
+                let t = match self.states.get(&r.monitor_id) {
+                    Some(t) => t.clone(),
+                    None => load(&self.store, &r.monitor_id).await?,
+                };
+                p.work.insert(r.monitor_id.clone(), t);
+            }
+            let tracked = p.work.get_mut(&r.monitor_id).expect("inserted above");
+            let status = CheckStatus::try_from(r.status).unwrap_or(CheckStatus::Unspecified);
+            let step = tracked.machine.apply(
+                &Thresholds::of(&monitor),
+                &monitor.regions,
+                &r.region,
+                status,
+            );
+            if step.region_changed {
+                dirty.insert((r.monitor_id.clone(), r.region.clone()));
+            }
+            match step.transition {
+                None => {}
+                Some(Transition::Opened) => open(&mut p.out, tracked, &monitor, r),
+                Some(Transition::Resolved) => resolve(&mut p.out, tracked, &monitor, r),
+            }
+        }
+        for (monitor_id, region) in dirty {
+            let c = p
+                .work
+                .get(&monitor_id)
+                .and_then(|t| t.machine.regions.get(&region))
+                .copied()
+                .unwrap_or_default();
+            p.out.batch.states.push(RegionStateRow {
+                monitor_id,
+                region,
+                down: c.down,
+                consecutive_failures: c.failures,
+                consecutive_successes: c.successes,
+                last_status: c.last_status.label().to_string(),
+            });
+        }
+        Ok(p)
+    }
+}
+
+/// Sleeps `delay` (doubling it for next time) unless stopped first; false when stopped.
+async fn pause(stop: &CancellationToken, delay: &mut Duration) -> bool {
+    let d = *delay;
+    *delay = (d * 2).min(RETRY_MAX);
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(d) => true,
+    }
+}
+
+async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
+    let mut t = Tracked::default();
+    for row in store.region_states(monitor_id).await? {
+        let c = RegionCounters {
+            down: row.down,
+            failures: row.consecutive_failures,
+            successes: row.consecutive_successes,
+            last_status: status_from_label(&row.last_status),
+        };
+        t.machine.regions.insert(row.region, c);
+    }
+    t.open = store.open_incident(monitor_id).await?;
+    t.machine.incident_open = t.open.is_some();
+    Ok(t)
+}
+
+fn status_from_label(label: &str) -> CheckStatus {
+    [
+        CheckStatus::Up,
+        CheckStatus::Down,
+        CheckStatus::Degraded,
+        CheckStatus::Missed,
+    ]
+    .into_iter()
+    .find(|s| s.label() == label)
+    .unwrap_or(CheckStatus::Unspecified)
+}
+
+fn event_time(r: &CheckResult) -> i64 {
+    match result_time_ms(r) {
+        0 => now_ms(),
+        t => t,
+    }
+}
+
+fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResult) {
+    let cause = if r.error_message.is_empty() {
+        format!("DOWN in {}", r.region)
+    } else {
+        r.error_message.clone()
+    };
+    let inc = IncidentRow {
+        id: format!("inc_{}", uuid::Uuid::now_v7()),
+        monitor_id: monitor.id.clone(),
+        status: IncidentStatus::Open,
+        opened_at_ms: event_time(r),
+        resolved_at_ms: None,
+        cause: cause.clone(),
+        regions: tracked.machine.down_regions(&monitor.regions),
+    };
+    info!(monitor_id = %monitor.id, incident_id = %inc.id, regions = ?inc.regions, "incident opened");
+    let body = webhook_body(
+        monitor,
+        r,
+        OutboxEvent::Incident,
+        tracked.machine.failures(&r.region),
+    );
+    enqueue(p, monitor, &inc, OutboxEvent::Incident, body);
+    p.events.push(event(
+        IncidentEventKind::Opened,
+        monitor,
+        &inc,
+        cause,
+        inc.opened_at_ms,
+    ));
+    p.batch.incidents.push(inc.clone());
+    tracked.open = Some(inc);
+}
+
+fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResult) {
+    let Some(mut inc) = tracked.open.take() else {
+        warn!(monitor_id = %monitor.id, "incident resolved but no open incident is stored");
+        return;
+    };
+    let at = event_time(r);
+    inc.status = IncidentStatus::Resolved;
+    inc.resolved_at_ms = Some(at);
+    info!(monitor_id = %monitor.id, incident_id = %inc.id, "incident resolved");
+    let body = webhook_body(monitor, r, OutboxEvent::Recovery, 0);
+    enqueue(p, monitor, &inc, OutboxEvent::Recovery, body);
+    let message = format!(
+        "{} in {}",
+        CheckStatus::try_from(r.status)
+            .unwrap_or(CheckStatus::Up)
+            .label(),
+        r.region
+    );
+    p.events.push(event(
+        IncidentEventKind::Resolved,
+        monitor,
+        &inc,
+        message,
+        at,
+    ));
+    p.batch.incidents.push(inc);
+}
+
+/// One outbox row per webhook of the monitor.
+fn enqueue(
+    p: &mut Output,
+    monitor: &Monitor,
+    inc: &IncidentRow,
+    event: OutboxEvent,
+    body: Vec<u8>,
+) {
+    let now = now_ms();
+    for w in &monitor.webhooks {
+        p.batch.outbox.push(OutboxRow {
+            id: format!("dlv_{}", uuid::Uuid::now_v7()),
+            incident_id: inc.id.clone(),
+            monitor_id: monitor.id.clone(),
+            event,
+            channel: "webhook".into(),
+            url: w.url.clone(),
+            secret: w.secret.clone(),
+            payload: body.clone(),
+            attempts: 0,
+            next_attempt_at_ms: now,
+            state: OutboxState::Pending,
+            last_error: None,
+            created_at_ms: now,
+        });
+    }
+}
+
+fn event(
+    kind: IncidentEventKind,
+    monitor: &Monitor,
+    inc: &IncidentRow,
+    message: String,
+    at_ms: i64,
+) -> IncidentEvent {
+    IncidentEvent {
+        kind,
+        incident_id: inc.id.clone(),
+        monitor_id: monitor.id.clone(),
+        monitor_name: monitor.name.clone(),
+        regions: inc.regions.clone(),
+        message,
+        at_ms,
+    }
+}

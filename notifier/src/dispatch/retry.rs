@@ -1,0 +1,131 @@
+//! When to try a failed delivery again: exponential backoff with full jitter, a retry budget,
+//! and the receiver's `Retry-After` as a floor.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// The retry rules of one delivery pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max: Duration,
+    /// Retries after the first attempt; the delivery is dead after `max_retries + 1` attempts.
+    pub max_retries: u32,
+}
+
+/// What to do after a retryable failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextAttempt {
+    After(Duration),
+    GiveUp,
+}
+
+impl RetryPolicy {
+    /// The decision after `attempts` attempts (1 = the first one failed).
+    pub fn after_failure(
+        &self,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> NextAttempt {
+        if attempts > self.max_retries {
+            return NextAttempt::GiveUp;
+        }
+        let cap = self.ceiling(attempts);
+        let jittered = Duration::from_millis(rng.random_range(0..=millis(cap)));
+        NextAttempt::After(jittered.max(retry_after.unwrap_or_default()))
+    }
+
+    /// `min(max, base * 2^(attempts-1))`: the upper bound of the jittered delay.
+    fn ceiling(&self, attempts: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    const P: RetryPolicy = RetryPolicy {
+        base: Duration::from_millis(1000),
+        max: Duration::from_millis(300_000),
+        max_retries: 5,
+    };
+
+    #[test]
+    fn ceilings_double_up_to_max() {
+        let cases = [
+            (1, 1_000),
+            (2, 2_000),
+            (3, 4_000),
+            (6, 32_000),
+            (9, 256_000),
+            (10, 300_000),
+            (40, 300_000),
+            (u32::MAX, 300_000),
+        ];
+        for (attempts, want_ms) in cases {
+            assert_eq!(
+                P.ceiling(attempts),
+                Duration::from_millis(want_ms),
+                "attempt {attempts}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_jitter_stays_within_the_ceiling_and_spreads() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for attempts in 1..=5 {
+            let mut seen = Vec::new();
+            for _ in 0..200 {
+                let NextAttempt::After(d) = P.after_failure(attempts, None, &mut rng) else {
+                    panic!("attempt {attempts} must be retried");
+                };
+                assert!(d <= P.ceiling(attempts));
+                seen.push(d);
+            }
+            let lowest = seen.iter().min().copied().unwrap_or_default();
+            let highest = seen.iter().max().copied().unwrap_or_default();
+            assert!(
+                lowest < P.ceiling(attempts) / 4 && highest > P.ceiling(attempts) * 3 / 4,
+                "spread {lowest:?}..{highest:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn budget_and_retry_after() {
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(P.after_failure(6, None, &mut rng), NextAttempt::GiveUp);
+        assert_eq!(
+            RetryPolicy {
+                max_retries: 0,
+                ..P
+            }
+            .after_failure(1, None, &mut rng),
+            NextAttempt::GiveUp
+        );
+        for _ in 0..50 {
+            let NextAttempt::After(d) = P.after_failure(1, Some(Duration::from_secs(30)), &mut rng)
+            else {
+                panic!("must retry");
+            };
+            assert_eq!(
+                d,
+                Duration::from_secs(30),
+                "retry-after above the ceiling wins"
+            );
+        }
+    }
+}

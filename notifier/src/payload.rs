@@ -1,0 +1,113 @@
+//! The native webhook payload, in the StatusPageOne shape (`event_type`, `monitor`,
+//! `check_result`, `context`). Field order is part of the format (golden-file tested).
+
+use lookout_proto::{CheckResult, CheckStatus, Monitor};
+use lookout_store::notifier::OutboxEvent;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Serialize)]
+struct Payload<'a> {
+    event_type: &'static str,
+    monitor: MonitorPart<'a>,
+    check_result: CheckResultPart<'a>,
+    context: Context,
+}
+
+#[derive(Serialize)]
+struct MonitorPart<'a> {
+    id: &'a str,
+    name: &'a str,
+    url: String,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct CheckResultPart<'a> {
+    status: &'static str,
+    timestamp: String,
+    region: &'a str,
+    /// Absent when the result carries no error, as in the reference recovery payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    response_time_ms: u64,
+    status_code: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Context {
+    consecutive_failures: u32,
+    previous_status: &'static str,
+    notification_level: u32,
+    notification_type: &'static str,
+}
+
+/// The JSON body announcing `event` for `monitor`, triggered by `result`.
+/// `consecutive_failures` is the triggering region's count (0 for a recovery).
+pub fn webhook_body(
+    monitor: &Monitor,
+    result: &CheckResult,
+    event: OutboxEvent,
+    consecutive_failures: u32,
+) -> Vec<u8> {
+    let (monitor_status, previous_status) = match event {
+        OutboxEvent::Incident => ("DOWN", "UP"),
+        OutboxEvent::Recovery => ("UP", "DOWN"),
+    };
+    let payload = Payload {
+        event_type: "monitor_alert",
+        monitor: MonitorPart {
+            id: &monitor.id,
+            name: &monitor.name,
+            url: monitor.target(),
+            status: monitor_status,
+        },
+        check_result: CheckResultPart {
+            status: CheckStatus::try_from(result.status)
+                .unwrap_or(CheckStatus::Unspecified)
+                .label(),
+            timestamp: rfc3339_seconds(result_time_ms(result)),
+            region: &result.region,
+            error_message: Some(result.error_message.as_str()).filter(|m| !m.is_empty()),
+            response_time_ms: result.duration_us / 1000,
+            status_code: result.status_code,
+        },
+        context: Context {
+            consecutive_failures,
+            previous_status,
+            notification_level: 1,
+            notification_type: event.as_str(),
+        },
+    };
+    serde_json::to_vec(&payload).expect("payload holds only strings and integers")
+}
+
+/// When the result happened: its start, or when it was due if it never started.
+pub fn result_time_ms(r: &CheckResult) -> i64 {
+    if r.started_at_ms > 0 {
+        r.started_at_ms
+    } else {
+        r.scheduled_at_ms
+    }
+}
+
+/// `2024-01-15T10:30:15Z`: RFC 3339 in UTC, whole seconds.
+fn rfc3339_seconds(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_whole_seconds_utc() {
+        assert_eq!(rfc3339_seconds(1_705_314_615_999), "2024-01-15T10:30:15Z");
+        assert_eq!(rfc3339_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_seconds(i64::MAX), "1970-01-01T00:00:00Z");
+    }
+}

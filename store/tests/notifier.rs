@@ -1,0 +1,192 @@
+//! Notifier state in the store: atomic batches, offsets, incidents and the outbox lease.
+
+use lookout_store::Store;
+use lookout_store::notifier::{
+    IncidentRow, IncidentStatus, NotifierBatch, OutboxEvent, OutboxRow, OutboxState, RegionStateRow,
+};
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("n.db").display());
+    (dir, Store::open(&url).await.expect("open store"))
+}
+
+fn incident(id: &str, status: IncidentStatus) -> IncidentRow {
+    IncidentRow {
+        id: id.into(),
+        monitor_id: "mon_a".into(),
+        status,
+        opened_at_ms: 1_000,
+        resolved_at_ms: (status == IncidentStatus::Resolved).then_some(2_000),
+        cause: "boom".into(),
+        regions: vec!["eu".into(), "us".into()],
+    }
+}
+
+fn outbox(id: &str, incident_id: &str, due: i64) -> OutboxRow {
+    OutboxRow {
+        id: id.into(),
+        incident_id: incident_id.into(),
+        monitor_id: "mon_a".into(),
+        event: OutboxEvent::Incident,
+        channel: "webhook".into(),
+        url: "http://127.0.0.1:1/hook".into(),
+        secret: "s3cret".into(),
+        payload: b"{}".to_vec(),
+        attempts: 0,
+        next_attempt_at_ms: due,
+        state: OutboxState::Pending,
+        last_error: None,
+        created_at_ms: due,
+    }
+}
+
+#[tokio::test]
+async fn batch_is_written_atomically_and_reads_back() {
+    let (_dir, s) = store().await;
+    let state = RegionStateRow {
+        monitor_id: "mon_a".into(),
+        region: "eu".into(),
+        down: true,
+        consecutive_failures: 3,
+        consecutive_successes: 0,
+        last_status: "DOWN".into(),
+    };
+    let batch = NotifierBatch {
+        states: vec![state.clone()],
+        incidents: vec![incident("inc_1", IncidentStatus::Open)],
+        outbox: vec![outbox("dlv_1", "inc_1", 10)],
+        offsets: vec![(0, 7), (3, 2)],
+    };
+    s.apply_notifier_batch("g", "t", &batch, 5)
+        .await
+        .expect("apply");
+    assert_eq!(s.region_states("mon_a").await.expect("states"), vec![state]);
+    assert_eq!(
+        s.open_incident("mon_a").await.expect("open"),
+        Some(incident("inc_1", IncidentStatus::Open))
+    );
+    assert_eq!(
+        s.notifier_offsets("g", "t").await.expect("offsets"),
+        vec![(0, 7), (3, 2)]
+    );
+    assert!(
+        s.notifier_offsets("other", "t")
+            .await
+            .expect("offsets")
+            .is_empty()
+    );
+
+    // A second open incident for the same monitor violates the unique index: nothing of
+    // that batch may stay behind.
+    let bad = NotifierBatch {
+        incidents: vec![incident("inc_2", IncidentStatus::Open)],
+        offsets: vec![(0, 9)],
+        ..Default::default()
+    };
+    assert!(s.apply_notifier_batch("g", "t", &bad, 6).await.is_err());
+    assert_eq!(
+        s.notifier_offsets("g", "t").await.expect("offsets"),
+        vec![(0, 7), (3, 2)]
+    );
+
+    let resolve = NotifierBatch {
+        incidents: vec![
+            incident("inc_1", IncidentStatus::Resolved),
+            incident("inc_2", IncidentStatus::Open),
+        ],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &resolve, 7)
+        .await
+        .expect("resolve and reopen");
+    let all = s.list_incidents(Some("mon_a"), 10).await.expect("list");
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        s.open_incident("mon_a").await.expect("open").map(|i| i.id),
+        Some("inc_2".into())
+    );
+    assert_eq!(
+        s.list_incidents(Some("mon_b"), 10)
+            .await
+            .expect("list")
+            .len(),
+        0
+    );
+    assert_eq!(s.list_incidents(None, 1).await.expect("list").len(), 1);
+
+    s.forget_notifier_offsets("g", "t").await.expect("forget");
+    assert!(
+        s.notifier_offsets("g", "t")
+            .await
+            .expect("offsets")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn outbox_claim_lease_and_outcomes() {
+    let (_dir, s) = store().await;
+    let batch = NotifierBatch {
+        incidents: vec![incident("inc_1", IncidentStatus::Open)],
+        outbox: vec![outbox("dlv_1", "inc_1", 10), outbox("dlv_2", "inc_1", 50)],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &batch, 1)
+        .await
+        .expect("apply");
+    assert_eq!(s.next_outbox_due_ms().await.expect("due"), Some(10));
+
+    let claimed = s.claim_due_outbox(20, 1_000, 10).await.expect("claim");
+    assert_eq!(
+        claimed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["dlv_1"]
+    );
+    assert_eq!(claimed[0].secret, "s3cret");
+    assert!(!format!("{:?}", claimed[0]).contains("s3cret"));
+    // Leased: not claimable again before the lease ends.
+    assert_eq!(
+        s.claim_due_outbox(60, 1_000, 10)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+    assert!(
+        s.claim_due_outbox(500, 1_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+
+    s.outbox_retry("dlv_1", 1, 2_000, Some("http 500"), 600)
+        .await
+        .expect("retry");
+    s.outbox_delivered("dlv_2", 1, 600)
+        .await
+        .expect("delivered");
+    let again = s.claim_due_outbox(2_000, 3_000, 10).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("http 500"));
+    s.outbox_dead("dlv_1", 2, "http 404", 2_100)
+        .await
+        .expect("dead");
+    // A late outcome does not revive a finished row.
+    s.outbox_retry("dlv_1", 3, 2_200, Some("late"), 2_100)
+        .await
+        .expect("noop");
+    let rows = s.list_outbox(Some("inc_1")).await.expect("list");
+    let states: Vec<_> = rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.state, r.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("dlv_1", OutboxState::Dead, 2),
+            ("dlv_2", OutboxState::Delivered, 1)
+        ]
+    );
+    assert_eq!(s.next_outbox_due_ms().await.expect("due"), None);
+}
