@@ -1,0 +1,341 @@
+//! Test harness: a real coordinator on 127.0.0.1:0 with an in-memory store and an in-process
+//! bus, admin and agent clients, and helpers that poll with deadlines.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_bus::{InProcBus, ResultPublisher};
+use lookout_coordinator::{CoordinatorConfig, serve};
+use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
+use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
+use lookout_proto::v1::{
+    AgentMessage, Assignment, CoordinatorMessage, Heartbeat, Hello, HttpCheck, Monitor, Webhook,
+    agent_message::Msg, coordinator_message::Msg as Out, monitor::Check,
+};
+use lookout_store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Request, Status, Streaming};
+
+pub const PROJECT_TOKEN: &str = "project-token-1";
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub struct Harness {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub bus: InProcBus,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub fn config(heartbeat_ms: u32) -> CoordinatorConfig {
+    let yaml = format!(
+        "regions: [eu, us]\nproject_tokens: [{PROJECT_TOKEN}]\n\
+         agent_tokens: {{a1: tok-a1, a2: tok-a2, a3: tok-a3, u1: tok-u1}}\nheartbeat_interval_ms: {heartbeat_ms}\n"
+    );
+    let c = CoordinatorConfig::from_yaml(&yaml).expect("test config parses");
+    c.validate().expect("test config is valid");
+    c
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::start_with(1_000, None).await
+    }
+
+    /// Starts a coordinator; `publisher` replaces the in-process bus publisher when given.
+    pub async fn start_with(
+        heartbeat_ms: u32,
+        publisher: Option<Arc<dyn ResultPublisher>>,
+    ) -> Harness {
+        let store = Store::open("sqlite::memory:")
+            .await
+            .expect("in-memory store");
+        let bus = InProcBus::new();
+        let publisher = publisher.unwrap_or_else(|| Arc::new(bus.publisher()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let cfg = config(heartbeat_ms);
+        let s = store.clone();
+        let server = tokio::spawn(async move {
+            serve(cfg, s, publisher, listener, shutdown)
+                .await
+                .expect("coordinator serves");
+        });
+        Harness {
+            addr,
+            store,
+            bus,
+            stop: Some(stop),
+            server,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn admin(&self) -> Admin {
+        self.admin_with(Some(PROJECT_TOKEN)).await
+    }
+
+    pub async fn admin_with(&self, token: Option<&str>) -> Admin {
+        let channel = Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect admin");
+        Admin {
+            client: MonitorServiceClient::new(channel),
+            token: token.map(str::to_string),
+        }
+    }
+
+    /// Stops the server and waits for it to finish, proving shutdown ends agent sessions.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(DEADLINE, &mut self.server)
+            .await
+            .expect("server stops in time")
+            .expect("server task");
+    }
+}
+
+/// Admin client that adds the bearer token to every call.
+pub struct Admin {
+    pub client: MonitorServiceClient<Channel>,
+    token: Option<String>,
+}
+
+impl Admin {
+    pub fn req<T>(&self, msg: T) -> Request<T> {
+        let mut r = Request::new(msg);
+        if let Some(t) = &self.token {
+            r.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {t}").parse().expect("ascii token"),
+            );
+        }
+        r
+    }
+
+    pub async fn create(&mut self, m: Monitor) -> Result<Monitor, Status> {
+        let req = self.req(lookout_proto::v1::CreateMonitorRequest { monitor: Some(m) });
+        Ok(self.client.create_monitor(req).await?.into_inner())
+    }
+
+    pub async fn delete(&mut self, id: &str) -> Result<(), Status> {
+        let req = self.req(lookout_proto::v1::DeleteMonitorRequest { id: id.into() });
+        self.client.delete_monitor(req).await.map(|_| ())
+    }
+
+    pub async fn pause(&mut self, id: &str, paused: bool) -> Result<Monitor, Status> {
+        let req = self.req(lookout_proto::v1::PauseMonitorRequest {
+            id: id.into(),
+            paused,
+        });
+        Ok(self.client.pause_monitor(req).await?.into_inner())
+    }
+}
+
+pub fn http_monitor(name: &str, regions: &[&str]) -> Monitor {
+    Monitor {
+        name: name.into(),
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+        interval_secs: 30,
+        webhooks: vec![Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "hook-secret".into(),
+            secret_set: false,
+        }],
+        check: Some(Check::Http(HttpCheck {
+            url: "http://127.0.0.1:9/health".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// A scripted agent: applies assignments to `assigned` as a real agent would.
+pub struct TestAgent {
+    pub id: String,
+    pub tx: mpsc::Sender<AgentMessage>,
+    pub rx: Streaming<CoordinatorMessage>,
+    pub assigned: BTreeMap<String, Monitor>,
+    pub version: u64,
+    pub acks: Vec<u64>,
+    heartbeats: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeats.take() {
+            h.abort();
+        }
+    }
+}
+
+/// Opens a session and sends Hello; the first reply tells whether the coordinator accepted it.
+pub async fn open_session(
+    addr: SocketAddr,
+    token: Option<&str>,
+    hello: Hello,
+) -> Result<(mpsc::Sender<AgentMessage>, Streaming<CoordinatorMessage>), Status> {
+    let mut client = AgentGatewayClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect gateway");
+    let (tx, rx) = mpsc::channel(16);
+    tx.send(AgentMessage {
+        msg: Some(Msg::Hello(hello)),
+    })
+    .await
+    .expect("queue hello");
+    let mut req = Request::new(ReceiverStream::new(rx));
+    if let Some(t) = token {
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {t}").parse().expect("ascii token"),
+        );
+    }
+    let stream = client.session(req).await?.into_inner();
+    Ok((tx, stream))
+}
+
+pub fn hello(id: &str, region: &str) -> Hello {
+    Hello {
+        agent_id: id.into(),
+        region: region.into(),
+        version: "test".into(),
+        capacity: 1,
+        last_assignment_version: 0,
+    }
+}
+
+/// Receives one message within the deadline; `Err` is the status the stream ended with.
+pub async fn recv(rx: &mut Streaming<CoordinatorMessage>) -> Result<Option<Out>, Status> {
+    let msg = tokio::time::timeout(DEADLINE, rx.message())
+        .await
+        .expect("coordinator answers in time")?;
+    Ok(msg.and_then(|m| m.msg))
+}
+
+impl TestAgent {
+    /// Connects as agent `id` (token `tok-<id>`) and reads Welcome and the snapshot.
+    /// With `heartbeat_every`, a task keeps the session alive.
+    pub async fn connect(
+        addr: SocketAddr,
+        id: &str,
+        region: &str,
+        heartbeat_every: Option<Duration>,
+    ) -> TestAgent {
+        let (tx, mut rx) = open_session(addr, Some(&format!("tok-{id}")), hello(id, region))
+            .await
+            .expect("session opens");
+        match recv(&mut rx).await.expect("welcome") {
+            Some(Out::Welcome(w)) => assert!(w.heartbeat_interval_ms > 0),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+        let heartbeats = heartbeat_every.map(|every| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let hb = AgentMessage {
+                        msg: Some(Msg::Heartbeat(Heartbeat::default())),
+                    };
+                    if tx.send(hb).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        });
+        let mut agent = TestAgent {
+            id: id.into(),
+            tx,
+            rx,
+            assigned: BTreeMap::new(),
+            version: 0,
+            acks: Vec::new(),
+            heartbeats,
+        };
+        match agent.next().await.expect("snapshot") {
+            Some(Out::Assignment(a)) => assert!(a.snapshot, "first assignment is a snapshot"),
+            other => panic!("expected the assignment snapshot, got {other:?}"),
+        }
+        agent
+    }
+
+    fn apply(&mut self, a: Assignment) {
+        assert!(
+            a.version > self.version,
+            "assignment versions increase: {} after {}",
+            a.version,
+            self.version
+        );
+        self.version = a.version;
+        if a.snapshot {
+            self.assigned.clear();
+        }
+        for id in a.removals {
+            self.assigned.remove(&id);
+        }
+        for m in a.upserts {
+            self.assigned.insert(m.id.clone(), m);
+        }
+    }
+
+    /// Receives and applies one message.
+    pub async fn next(&mut self) -> Result<Option<Out>, Status> {
+        let msg = recv(&mut self.rx).await?;
+        match &msg {
+            Some(Out::Assignment(a)) => self.apply(a.clone()),
+            Some(Out::Ack(a)) => self.acks.push(a.seq),
+            _ => {}
+        }
+        Ok(msg)
+    }
+
+    /// Applies messages until `done(self)` holds; fails at the deadline.
+    pub async fn until(&mut self, what: &str, done: impl Fn(&TestAgent) -> bool) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.next()).await {
+                Err(_) => panic!(
+                    "agent {}: timed out waiting until {what}; has {:?}",
+                    self.id,
+                    self.ids()
+                ),
+                Ok(Err(s)) => panic!(
+                    "agent {}: stream ended with {s:?} waiting until {what}",
+                    self.id
+                ),
+                Ok(Ok(None)) => panic!("agent {}: stream closed waiting until {what}", self.id),
+                Ok(Ok(Some(_))) => {}
+            }
+        }
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.assigned.keys().cloned().collect()
+    }
+
+    pub async fn send(&self, msg: Msg) {
+        self.tx
+            .send(AgentMessage { msg: Some(msg) })
+            .await
+            .expect("session is open");
+    }
+}

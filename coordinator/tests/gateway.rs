@@ -1,0 +1,272 @@
+//! Agent gateway over a real server: authentication, Hello checks, snapshots, deltas,
+//! splitting a region between agents, moving monitors when an agent leaves or goes silent,
+//! and replaced sessions.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Harness, TestAgent, hello, http_monitor, open_session, recv};
+use futures::StreamExt;
+use lookout_proto::v1::{AgentMessage, Heartbeat, agent_message::Msg};
+use tonic::Code;
+
+const BEAT: Option<Duration> = Some(Duration::from_millis(100));
+
+#[tokio::test]
+async fn agents_with_wrong_tokens_are_refused() {
+    let h = Harness::start().await;
+    let cases = [
+        (Some("tok-a2"), hello("a1", "eu")),
+        (Some("tok-a1"), hello("nobody", "eu")),
+        (None, hello("a1", "eu")),
+    ];
+    for (token, hello) in cases {
+        let refused = match open_session(h.addr, token, hello).await {
+            Err(s) => s,
+            Ok((_tx, mut rx)) => recv(&mut rx).await.expect_err("refused before any message"),
+        };
+        assert_eq!(
+            refused.code(),
+            Code::Unauthenticated,
+            "{token:?}: {refused:?}"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn hello_must_come_first_with_a_known_region() {
+    let h = Harness::start().await;
+    let (_tx, mut rx) = open_session(h.addr, Some("tok-a1"), hello("a1", "mars"))
+        .await
+        .expect("open");
+    let s = recv(&mut rx).await.expect_err("unknown region");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("hello.region: "), "{s:?}");
+
+    let mut client = lookout_proto::v1::agent_gateway_client::AgentGatewayClient::connect(h.url())
+        .await
+        .expect("connect");
+    let first = AgentMessage {
+        msg: Some(Msg::Heartbeat(Heartbeat::default())),
+    };
+    let mut req =
+        tonic::Request::new(futures::stream::iter([first]).chain(futures::stream::pending()));
+    req.metadata_mut()
+        .insert("authorization", "Bearer tok-a1".parse().expect("ascii"));
+    let mut rx = client.session(req).await.expect("open").into_inner();
+    let s = recv(&mut rx).await.expect_err("heartbeat before hello");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("hello: "), "{s:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn snapshot_holds_the_regions_monitors_and_changes_arrive_as_deltas() {
+    let h = Harness::start().await;
+    let mut admin = h.admin().await;
+    let eu = admin
+        .create(http_monitor("eu only", &["eu"]))
+        .await
+        .expect("create");
+    let both = admin
+        .create(http_monitor("both", &["eu", "us"]))
+        .await
+        .expect("create");
+    let us = admin
+        .create(http_monitor("us only", &["us"]))
+        .await
+        .expect("create");
+
+    let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    assert_eq!(agent.ids(), [eu.id.clone(), both.id.clone()]);
+    assert!(
+        agent.assigned.values().all(|m| m.webhooks.is_empty()),
+        "agents never receive webhooks"
+    );
+    let mut usa = TestAgent::connect(h.addr, "u1", "us", BEAT).await;
+    assert_eq!(usa.ids(), [both.id.clone(), us.id.clone()]);
+
+    let new = admin
+        .create(http_monitor("new", &["eu"]))
+        .await
+        .expect("create");
+    agent
+        .until("the new monitor arrives", |a| {
+            a.assigned.contains_key(&new.id)
+        })
+        .await;
+    admin.delete(&eu.id).await.expect("delete");
+    agent
+        .until("the deleted monitor is removed", |a| {
+            !a.assigned.contains_key(&eu.id)
+        })
+        .await;
+    admin.pause(&both.id, true).await.expect("pause");
+    agent
+        .until("the paused monitor is removed", |a| {
+            !a.assigned.contains_key(&both.id)
+        })
+        .await;
+    usa.until("the paused monitor is removed in us", |a| {
+        !a.assigned.contains_key(&both.id)
+    })
+    .await;
+    admin.pause(&both.id, false).await.expect("resume");
+    agent
+        .until("the resumed monitor returns", |a| {
+            a.assigned.get(&both.id).is_some_and(|m| !m.paused)
+        })
+        .await;
+    assert_eq!(agent.ids(), [both.id.clone(), new.id.clone()]);
+    h.stop().await;
+}
+
+async fn create_many(h: &Harness, n: usize) -> BTreeSet<String> {
+    let mut admin = h.admin().await;
+    let mut ids = BTreeSet::new();
+    for i in 0..n {
+        ids.insert(
+            admin
+                .create(http_monitor(&format!("m{i}"), &["eu"]))
+                .await
+                .expect("create")
+                .id,
+        );
+    }
+    ids
+}
+
+fn split_exactly(a: &TestAgent, b: &TestAgent, all: &BTreeSet<String>) -> bool {
+    let (x, y): (BTreeSet<_>, BTreeSet<_>) = (
+        a.assigned.keys().cloned().collect(),
+        b.assigned.keys().cloned().collect(),
+    );
+    x.is_disjoint(&y) && x.union(&y).cloned().collect::<BTreeSet<_>>() == *all
+}
+
+#[tokio::test]
+async fn two_agents_split_a_region_and_a_leaver_moves_its_share() {
+    let h = Harness::start().await;
+    let all = create_many(&h, 24).await;
+    let mut a = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    assert_eq!(a.assigned.keys().cloned().collect::<BTreeSet<_>>(), all);
+    let b = TestAgent::connect(h.addr, "a2", "eu", BEAT).await;
+    assert!(
+        !b.assigned.is_empty() && b.assigned.len() < all.len(),
+        "b got {} of 24",
+        b.assigned.len()
+    );
+    let b_ids = b.assigned.clone();
+    a.until("a hands b's share over", |a| {
+        b_ids.keys().all(|id| !a.assigned.contains_key(id))
+    })
+    .await;
+    assert!(
+        split_exactly(&a, &b, &all),
+        "a {:?} b {:?}",
+        a.ids(),
+        b.ids()
+    );
+
+    // A third agent takes only from the others, never shuffles between them.
+    let mut b = b;
+    let c = TestAgent::connect(h.addr, "a3", "eu", BEAT).await;
+    let c_ids = c.assigned.clone();
+    a.until("a drops c's share", |a| {
+        c_ids.keys().all(|id| !a.assigned.contains_key(id))
+    })
+    .await;
+    b.until("b drops c's share", |b| {
+        c_ids.keys().all(|id| !b.assigned.contains_key(id))
+    })
+    .await;
+    assert!(
+        b.assigned.keys().all(|id| b_ids.contains_key(id)),
+        "b gained monitors when c joined"
+    );
+    drop(c);
+
+    drop(b);
+    a.until("a runs everything after b and c left", |a| {
+        a.assigned.len() == all.len()
+    })
+    .await;
+    assert_eq!(a.assigned.keys().cloned().collect::<BTreeSet<_>>(), all);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_agent_is_dropped_and_its_monitors_move() {
+    let h = Harness::start_with(150, None).await;
+    let all = create_many(&h, 12).await;
+    let mut a = TestAgent::connect(h.addr, "a1", "eu", Some(Duration::from_millis(40))).await;
+    let mut silent = TestAgent::connect(h.addr, "a2", "eu", None).await;
+    assert!(!silent.assigned.is_empty());
+    a.until("a takes over the silent agent's monitors", |a| {
+        a.assigned.len() == all.len()
+    })
+    .await;
+    let ended = loop {
+        match silent.next().await {
+            Err(s) => break s,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("stream closed without a status"),
+        }
+    };
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_newer_session_replaces_the_old_one() {
+    let h = Harness::start().await;
+    let all = create_many(&h, 3).await;
+    let mut old = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    let new = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    assert_eq!(new.assigned.keys().cloned().collect::<BTreeSet<_>>(), all);
+    assert!(
+        new.version > old.version,
+        "versions keep increasing across sessions"
+    );
+    let ended = loop {
+        match old.next().await {
+            Err(s) => break s,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("old stream closed without a status"),
+        }
+    };
+    assert_eq!(ended.code(), Code::Unavailable);
+    assert!(ended.message().contains("replaced"), "{ended:?}");
+    // The old session leaving must not take the new session's monitors away.
+    let mut new = new;
+    let mut admin = h.admin().await;
+    let extra = admin
+        .create(http_monitor("extra", &["eu"]))
+        .await
+        .expect("create");
+    new.until("the new session still receives deltas", |a| {
+        a.assigned.contains_key(&extra.id)
+    })
+    .await;
+    assert_eq!(new.assigned.len(), all.len() + 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_agent_sessions() {
+    let h = Harness::start().await;
+    let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    let stopping = tokio::spawn(h.stop());
+    let ended = loop {
+        match agent.next().await {
+            Err(s) => break s,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("closed without status"),
+        }
+    };
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    stopping.await.expect("server stopped");
+}

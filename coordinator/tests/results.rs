@@ -1,0 +1,109 @@
+//! Result batches: acknowledged only after the bus accepted them, in order, stamped with the
+//! session's agent and region; a failing bus gets no acknowledgement.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{DEADLINE, Harness, TestAgent};
+use futures::future::BoxFuture;
+use lookout_bus::{BusError, ResultConsumer, ResultPublisher};
+use lookout_proto::v1::{
+    CheckResult, CheckStatus, ResultBatch, agent_message::Msg, coordinator_message::Msg as Out,
+};
+use tonic::Code;
+
+const BEAT: Option<Duration> = Some(Duration::from_millis(100));
+
+fn result(monitor_id: &str, n: u64) -> CheckResult {
+    CheckResult {
+        id: format!("res-{monitor_id}-{n}"),
+        monitor_id: monitor_id.into(),
+        monitor_version: 1,
+        region: "forged".into(),
+        agent_id: "forged".into(),
+        status: CheckStatus::Up as i32,
+        check_kind: "http".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn batches_are_published_then_acknowledged_in_order() {
+    let h = Harness::start().await;
+    let mut consumer = h.bus.consumer();
+    let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    for seq in 1..=5u64 {
+        let results = vec![result("mon_a", seq * 2), result("mon_b", seq * 2 + 1)];
+        agent.send(Msg::Results(ResultBatch { seq, results })).await;
+    }
+    agent
+        .until("all five batches are acknowledged", |a| a.acks.len() == 5)
+        .await;
+    assert_eq!(agent.acks, [1, 2, 3, 4, 5]);
+
+    let mut got = Vec::new();
+    while got.len() < 10 {
+        let records = tokio::time::timeout(DEADLINE, consumer.poll(100))
+            .await
+            .expect("records in time")
+            .expect("poll");
+        got.extend(records.into_iter().map(|r| r.result));
+    }
+    assert_eq!(got.len(), 10);
+    assert!(
+        got.iter().all(|r| r.agent_id == "a1" && r.region == "eu"),
+        "results are stamped by the session"
+    );
+    let ids: Vec<_> = got
+        .iter()
+        .filter(|r| r.monitor_id == "mon_a")
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "res-mon_a-2",
+            "res-mon_a-4",
+            "res-mon_a-6",
+            "res-mon_a-8",
+            "res-mon_a-10"
+        ]
+    );
+    h.stop().await;
+}
+
+/// A bus that refuses everything, as Kafka does when no broker is reachable.
+struct DownBus;
+
+impl ResultPublisher for DownBus {
+    fn publish<'a>(&'a self, _results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async { Err(BusError::Closed) })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_publish_is_not_acknowledged() {
+    let h = Harness::start_with(1_000, Some(Arc::new(DownBus))).await;
+    let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    agent
+        .send(Msg::Results(ResultBatch {
+            seq: 1,
+            results: vec![result("mon_a", 1)],
+        }))
+        .await;
+    let ended = loop {
+        match agent.next().await {
+            Err(s) => break s,
+            Ok(Some(Out::Ack(a))) => {
+                panic!("acknowledged batch {} although publishing failed", a.seq)
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("closed without status"),
+        }
+    };
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(agent.acks.is_empty());
+    h.stop().await;
+}
