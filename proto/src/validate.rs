@@ -4,6 +4,7 @@
 mod http;
 mod probes;
 
+pub use http::DEFAULT_MAX_REDIRECTS;
 pub use probes::{RCODES, decode_escapes, resolver_addr};
 
 use crate::v1::{Monitor, TlsOptions, monitor::Check};

@@ -10,6 +10,7 @@ use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use lookout_proto::v1::{self, IpPreference, Timings, http_check::Auth};
+use lookout_proto::validate::DEFAULT_MAX_REDIRECTS;
 use lookout_proto::{CheckStatus, FailureClass};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -154,10 +155,10 @@ impl HttpCheck {
             auth,
             body: Bytes::from(spec.body.clone().into_bytes()),
             expected,
-            max_redirects: if spec.follow_redirects {
-                spec.max_redirects.max(1)
-            } else {
-                0
+            max_redirects: match (spec.follow_redirects, spec.max_redirects) {
+                (false, _) => 0,
+                (true, 0) => DEFAULT_MAX_REDIRECTS,
+                (true, n) => n,
             },
             pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
             tls: TlsClient::new(spec.tls.as_ref(), Alpn::Http1).map_err(|e| format!("http.{e}"))?,
@@ -253,17 +254,20 @@ impl HttpCheck {
     async fn probe(&self, p: &mut Progress) -> Result<Response, Failure> {
         let mut redirected: Option<Hop> = None;
         let mut method = self.method.clone();
-        for hops_left in (0..=self.max_redirects).rev() {
+        for hop_index in 0..=self.max_redirects {
             let hop = redirected.as_ref().unwrap_or(&self.first);
             let same_origin = hop.url.origin() == self.first.url.origin();
             let resp = self.request(hop, &method, same_origin, p).await?;
             let location = resp
                 .headers
                 .get(LOCATION)
-                .filter(|_| resp.status.is_redirection() && hops_left > 0);
+                .filter(|_| resp.status.is_redirection() && self.max_redirects > 0);
             let Some(location) = location else {
                 return Ok(resp);
             };
+            if hop_index == self.max_redirects {
+                break;
+            }
             let next = location
                 .to_str()
                 .ok()
