@@ -1,0 +1,342 @@
+//! Test harness: a temp-file store, a scripted webhook receiver on 127.0.0.1:0, monitors,
+//! results, a replaying durable consumer, and the notifier started in-process.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use futures::future::BoxFuture;
+use hmac::{Hmac, Mac};
+use lookout_bus::{BusError, Record, ResultConsumer};
+use lookout_notifier::{IncidentEvent, NotifierConfig, NotifierError};
+use lookout_proto::v1::{HttpCheck, Webhook, monitor::Check};
+use lookout_proto::{CheckResult, CheckStatus, Monitor};
+use lookout_store::Store;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+pub const SECRET: &str = "s3cret-for-tests";
+
+/// A store on a file in a temp dir (kept alive by the returned guard).
+pub async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&store_url(&dir)).await.expect("open store");
+    (dir, store)
+}
+
+pub fn store_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("lookout.db").display())
+}
+
+/// One request the receiver got and what it answered.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub answered: u16,
+}
+
+impl Hit {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+
+    /// HMAC-SHA256 over the raw body, checked independently of the notifier's own code.
+    pub fn signature_verifies(&self, secret: &str) -> bool {
+        let Some(hex_sig) = self.header("x-lookout-signature").strip_prefix("sha256=") else {
+            return false;
+        };
+        let Ok(sig) = hex::decode(hex_sig) else {
+            return false;
+        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
+        mac.update(&self.body);
+        mac.verify_slice(&sig).is_ok()
+    }
+
+    pub fn notification_type(&self) -> String {
+        self.json()["context"]["notification_type"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+#[derive(Clone, Default)]
+struct ReceiverState {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    status: Arc<AtomicU16>,
+}
+
+/// A webhook receiver answering a status the test can change.
+pub struct Receiver {
+    pub url: String,
+    state: ReceiverState,
+    task: JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(status: u16) -> Receiver {
+        let state = ReceiverState::default();
+        state.status.store(status, Ordering::SeqCst);
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("receiver serves");
+        });
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            state,
+            task,
+        }
+    }
+
+    pub fn answer(&self, status: u16) {
+        self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.state.hits.lock().expect("hits lock").clone()
+    }
+
+    /// Requests answered with 2xx (deliveries that counted).
+    pub fn accepted(&self) -> Vec<Hit> {
+        self.hits()
+            .into_iter()
+            .filter(|h| (200..300).contains(&h.answered))
+            .collect()
+    }
+
+    pub fn accepted_of(&self, kind: &str) -> Vec<Hit> {
+        self.accepted()
+            .into_iter()
+            .filter(|h| h.notification_type() == kind)
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn hook(State(st): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let answered = st.status.load(Ordering::SeqCst);
+    st.hits.lock().expect("hits lock").push(Hit {
+        headers,
+        body,
+        answered,
+    });
+    StatusCode::from_u16(answered).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// An HTTP monitor in `regions` notifying `webhook_url`, stored as the coordinator would.
+pub async fn monitor(
+    store: &Store,
+    id: &str,
+    regions: &[&str],
+    quorum: u32,
+    webhook_url: &str,
+) -> Monitor {
+    let m = Monitor {
+        id: id.into(),
+        name: format!("API {id}"),
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+        interval_secs: 30,
+        timeout_ms: 5_000,
+        failure_threshold: 3,
+        success_threshold: 1,
+        region_quorum: quorum,
+        webhooks: vec![Webhook {
+            url: webhook_url.into(),
+            secret: SECRET.into(),
+            secret_set: true,
+        }],
+        check: Some(Check::Http(HttpCheck {
+            url: "https://api.example.com/health".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    store.insert_monitor(m).await.expect("insert monitor")
+}
+
+pub fn result(monitor_id: &str, region: &str, status: CheckStatus) -> CheckResult {
+    let now = lookout_store::now_ms();
+    let down = status == CheckStatus::Down;
+    CheckResult {
+        id: uuid::Uuid::now_v7().to_string(),
+        monitor_id: monitor_id.into(),
+        monitor_version: 1,
+        region: region.into(),
+        agent_id: format!("agent-{region}"),
+        status: status as i32,
+        scheduled_at_ms: now,
+        started_at_ms: now,
+        duration_us: if down { 5_000_000 } else { 245_000 },
+        status_code: (!down).then_some(200),
+        error_message: if down {
+            "connection refused".into()
+        } else {
+            String::new()
+        },
+        check_kind: "http".into(),
+        ..Default::default()
+    }
+}
+
+/// Test delivery settings: fast retries.
+pub fn config() -> NotifierConfig {
+    let mut c = NotifierConfig::default();
+    c.kafka.group_id = "test-notifier".into();
+    c.delivery.backoff_base_ms = 50;
+    c.delivery.backoff_max_ms = 200;
+    c.delivery.timeout_ms = 5_000;
+    c
+}
+
+/// A notifier running in-process until `stop`.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), NotifierError>>,
+}
+
+pub fn start(
+    config: NotifierConfig,
+    store: Store,
+    consumer: Box<dyn ResultConsumer>,
+    events: Option<broadcast::Sender<IncidentEvent>>,
+) -> Running {
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(lookout_notifier::run(
+        config,
+        store,
+        consumer,
+        events,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Running {
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let out = tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("notifier stops within 15 s")
+            .expect("notifier task does not panic");
+        out.expect("notifier ends cleanly");
+    }
+}
+
+/// Polls `check` until it holds, failing the test after 15 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// True once every outbox row is delivered or dead.
+pub async fn outbox_settled(store: &Store) -> bool {
+    store
+        .next_outbox_due_ms()
+        .await
+        .expect("outbox due")
+        .is_none()
+}
+
+/// A durable log that replays the same records from offset 0 on every start, as Kafka does
+/// for a consumer group whose broker-side offsets were lost. `drained` turns true once the
+/// notifier asked for more after the last record, i.e. it handled them all.
+pub struct ReplayConsumer {
+    records: Vec<Record>,
+    pos: usize,
+    announced: bool,
+    pub drained: Arc<AtomicBool>,
+}
+
+impl ReplayConsumer {
+    pub fn new(results: &[CheckResult]) -> ReplayConsumer {
+        let records = results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Record {
+                partition: 0,
+                offset: i as i64,
+                result: r.clone(),
+            })
+            .collect();
+        ReplayConsumer {
+            records,
+            pos: 0,
+            announced: false,
+            drained: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl ResultConsumer for ReplayConsumer {
+    fn topic(&self) -> &str {
+        "lookout.results"
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn poll(&mut self, max: usize) -> BoxFuture<'_, Result<Vec<Record>, BusError>> {
+        Box::pin(async move {
+            if self.pos >= self.records.len() {
+                self.drained.store(true, Ordering::SeqCst);
+                return futures::future::pending().await;
+            }
+            // Small batches, so replays cross batch boundaries.
+            let end = (self.pos + max.min(2)).min(self.records.len());
+            let out = self.records[self.pos..end].to_vec();
+            self.pos = end;
+            Ok(out)
+        })
+    }
+
+    fn take_assignment_change(&mut self) -> bool {
+        !std::mem::replace(&mut self.announced, true)
+    }
+
+    fn commit(&mut self, _next_offsets: &[(i32, i64)]) -> Result<(), BusError> {
+        Ok(())
+    }
+}

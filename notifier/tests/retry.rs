@@ -1,0 +1,131 @@
+//! A failing receiver: 5xx is retried with backoff until it answers 200 (delivered once),
+//! 4xx is dead at once, and neither stalls the consumption of other results.
+
+mod common;
+
+use common::{Receiver, eventually, monitor, outbox_settled, result};
+use lookout_bus::{InProcBus, ResultPublisher};
+use lookout_proto::CheckStatus::Down;
+use lookout_store::notifier::OutboxState;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_until_delivered_without_stalling_consumption() {
+    let (_dir, store) = common::store().await;
+    let failing = Receiver::start(500).await;
+    let healthy = Receiver::start(200).await;
+    let a = monitor(&store, "mon_a", &["eu"], 1, &failing.url).await;
+    let b = monitor(&store, "mon_b", &["eu"], 1, &healthy.url).await;
+    let bus = InProcBus::new();
+    let publisher = bus.publisher();
+    let running = common::start(
+        common::config(),
+        store.clone(),
+        Box::new(bus.consumer()),
+        None,
+    );
+
+    publisher
+        .publish(&[
+            result(&a.id, "eu", Down),
+            result(&a.id, "eu", Down),
+            result(&a.id, "eu", Down),
+        ])
+        .await
+        .expect("publish");
+    eventually("two failed attempts", || async {
+        failing.hits().len() >= 2
+    })
+    .await;
+
+    // The receiver of mon_a keeps failing; mon_b's results are still consumed and delivered.
+    publisher
+        .publish(&[
+            result(&b.id, "eu", Down),
+            result(&b.id, "eu", Down),
+            result(&b.id, "eu", Down),
+        ])
+        .await
+        .expect("publish");
+    eventually("mon_b's incident while mon_a retries", || async {
+        healthy.accepted_of("incident").len() == 1
+    })
+    .await;
+    assert!(failing.accepted().is_empty());
+
+    failing.answer(200);
+    eventually("mon_a delivered after the receiver healed", || async {
+        failing.accepted().len() == 1
+    })
+    .await;
+    eventually("the outbox to settle", || outbox_settled(&store)).await;
+    assert_eq!(failing.accepted().len(), 1, "delivered exactly once");
+    let attempts = failing.hits().len();
+    assert!(attempts >= 3, "{attempts} attempts");
+    let ids: std::collections::HashSet<_> = failing
+        .hits()
+        .iter()
+        .map(|h| h.header("x-lookout-delivery").to_string())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "every attempt carries the same idempotency id"
+    );
+    let rows = store.list_outbox(None).await.expect("outbox");
+    let row = rows
+        .iter()
+        .find(|r| r.monitor_id == "mon_a")
+        .expect("mon_a row");
+    assert_eq!(
+        (row.state, row.attempts as usize),
+        (OutboxState::Delivered, attempts)
+    );
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("receiver answered 500 Internal Server Error")
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_are_dead_at_once_and_retries_run_out() {
+    let (_dir, store) = common::store().await;
+    let gone = Receiver::start(404).await;
+    let broken = Receiver::start(503).await;
+    let a = monitor(&store, "mon_gone", &["eu"], 1, &gone.url).await;
+    let b = monitor(&store, "mon_broken", &["eu"], 1, &broken.url).await;
+    let bus = InProcBus::new();
+    let publisher = bus.publisher();
+    let mut config = common::config();
+    config.delivery.max_retries = 2;
+    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
+
+    for m in [&a, &b] {
+        publisher
+            .publish(&[
+                result(&m.id, "eu", Down),
+                result(&m.id, "eu", Down),
+                result(&m.id, "eu", Down),
+            ])
+            .await
+            .expect("publish");
+    }
+    eventually("both deliveries to finish", || async {
+        let rows = store.list_outbox(None).await.expect("outbox");
+        rows.len() == 2 && rows.iter().all(|r| r.state == OutboxState::Dead)
+    })
+    .await;
+    assert!(outbox_settled(&store).await);
+    assert_eq!(gone.hits().len(), 1, "404 is permanent");
+    assert_eq!(broken.hits().len(), 3, "first attempt plus max_retries");
+    let rows = store.list_outbox(None).await.expect("outbox");
+    let dead = rows
+        .iter()
+        .find(|r| r.monitor_id == "mon_broken")
+        .expect("row");
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("gave up after 3 attempts: receiver answered 503 Service Unavailable")
+    );
+    running.stop().await;
+}
