@@ -11,6 +11,7 @@ pub mod incidents;
 mod monitors;
 pub mod payload;
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -57,6 +58,28 @@ pub struct IncidentEvent {
     pub message: String,
     /// When it happened (the triggering result's time), Unix epoch milliseconds.
     pub at_ms: i64,
+}
+
+impl fmt::Display for IncidentEvent {
+    /// One line for people: `2024-01-15T10:30:15Z INCIDENT API (mon_1) down in eu: timeout`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = payload::rfc3339_seconds(self.at_ms);
+        match self.kind {
+            IncidentEventKind::Opened => write!(
+                f,
+                "{at} INCIDENT {} ({}) down in {}: {}",
+                self.monitor_name,
+                self.monitor_id,
+                self.regions.join(", "),
+                self.message
+            ),
+            IncidentEventKind::Resolved => write!(
+                f,
+                "{at} RESOLVED {} ({}): {}",
+                self.monitor_name, self.monitor_id, self.message
+            ),
+        }
+    }
 }
 
 /// Runs the notifier until `shutdown` completes: the consumer loop on `consumer` and the

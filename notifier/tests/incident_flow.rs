@@ -89,6 +89,11 @@ async fn three_failures_open_one_incident_and_one_success_resolves_it() {
         )
     );
     assert_eq!(opened.message, "connection refused");
+    let line = opened.to_string();
+    assert!(
+        line.ends_with("INCIDENT API mon_flow (mon_flow) down in eu: connection refused"),
+        "{line}"
+    );
 
     // More failures while open add nothing; one success resolves.
     publisher

@@ -129,3 +129,78 @@ async fn client_errors_are_dead_at_once_and_retries_run_out() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_receivers_time_out_and_oversized_payloads_are_dead() {
+    let (_dir, store) = common::store().await;
+    let slow = Receiver::start(200).await;
+    slow.delay(2_000);
+    let m = monitor(&store, "mon_slow", &["eu"], 1, &slow.url).await;
+    let bus = InProcBus::new();
+    let publisher = bus.publisher();
+    let mut config = common::config();
+    config.delivery.timeout_ms = 200;
+    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
+    publisher
+        .publish(&[
+            result(&m.id, "eu", Down),
+            result(&m.id, "eu", Down),
+            result(&m.id, "eu", Down),
+        ])
+        .await
+        .expect("publish");
+    eventually("a timed-out attempt to be recorded", || async {
+        let rows = store.list_outbox(None).await.expect("outbox");
+        rows.first()
+            .is_some_and(|r| r.attempts >= 1 && r.state == OutboxState::Pending)
+    })
+    .await;
+    slow.delay(0);
+    eventually("delivery once the receiver is fast", || async {
+        let rows = store.list_outbox(None).await.expect("outbox");
+        rows.first()
+            .is_some_and(|r| r.state == OutboxState::Delivered)
+    })
+    .await;
+    let row = &store.list_outbox(None).await.expect("outbox")[0];
+    assert!(row.attempts >= 2, "{row:?}");
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("timed out") || e.contains("no answer")),
+        "{row:?}"
+    );
+    running.stop().await;
+
+    // Same store, tiny payload cap: the recovery is refused before any request is made.
+    let mut config = common::config();
+    config.delivery.max_payload_bytes = 64;
+    let bus = InProcBus::new();
+    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
+    let sent_before = slow.hits().len();
+    bus.publisher()
+        .publish(&[result(&m.id, "eu", lookout_proto::CheckStatus::Up)])
+        .await
+        .expect("publish");
+    eventually("the recovery to be dead", || async {
+        let rows = store.list_outbox(None).await.expect("outbox");
+        rows.iter().any(|r| {
+            r.event == lookout_store::notifier::OutboxEvent::Recovery
+                && r.state == OutboxState::Dead
+        })
+    })
+    .await;
+    let rows = store.list_outbox(None).await.expect("outbox");
+    let dead = rows
+        .iter()
+        .find(|r| r.state == OutboxState::Dead)
+        .expect("dead row");
+    assert!(
+        dead.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("exceeds max_payload_bytes 64")),
+        "{dead:?}"
+    );
+    assert_eq!(slow.hits().len(), sent_before, "nothing sent");
+    running.stop().await;
+}

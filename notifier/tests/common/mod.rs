@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +78,7 @@ impl Hit {
 struct ReceiverState {
     hits: Arc<Mutex<Vec<Hit>>>,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 /// A webhook receiver answering a status the test can change.
@@ -112,6 +113,11 @@ impl Receiver {
         self.state.status.store(status, Ordering::SeqCst);
     }
 
+    /// Makes every answer wait `ms` first.
+    pub fn delay(&self, ms: u64) {
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
     pub fn hits(&self) -> Vec<Hit> {
         self.state.hits.lock().expect("hits lock").clone()
     }
@@ -139,6 +145,10 @@ impl Drop for Receiver {
 }
 
 async fn hook(State(st): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let delay = st.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let answered = st.status.load(Ordering::SeqCst);
     st.hits.lock().expect("hits lock").push(Hit {
         headers,
