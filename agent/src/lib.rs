@@ -1,2 +1,70 @@
-//! lookout-agent
+//! lookout-agent: receives its assignment from the coordinator over gRPC, runs the checks on
+//! schedule and streams acknowledged result batches back.
+
+pub mod backoff;
+pub mod bench;
+pub mod buffer;
 pub mod checks;
+pub mod config;
+pub mod scheduler;
+mod session;
+
+use std::future::Future;
+
+pub use config::{AgentConfig, ConfigError, Secret};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::scheduler::{Origin, Scheduler, SchedulerConfig};
+
+/// Why the agent stopped other than by shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("coordinator_url {url:?} is invalid: {reason}")]
+    CoordinatorUrl { url: String, reason: String },
+    /// The coordinator refused this agent (wrong or revoked token); retrying cannot help.
+    #[error("coordinator refused the agent ({code:?}): {message}")]
+    Refused { code: tonic::Code, message: String },
+}
+
+/// Runs the agent until `shutdown` completes (then stops scheduling, sends the last results
+/// for a few seconds and returns `Ok`) or the coordinator refuses it (`Err`).
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let origin = Origin {
+        agent_id: config.agent_id.clone(),
+        region: config.region.clone(),
+    };
+    let (scheduler, driver) = Scheduler::spawn(
+        SchedulerConfig::new(origin, config.max_concurrency),
+        results_tx,
+        token.clone(),
+    );
+    info!(
+        agent_id = %config.agent_id,
+        region = %config.region,
+        coordinator = %config.coordinator_url,
+        max_concurrency = config.max_concurrency,
+        "agent starting"
+    );
+    let outcome = session::run(&config, scheduler, results_rx, token.clone()).await;
+    token.cancel();
+    watcher.abort();
+    // The driver only ends by the token; an error here is a panic inside it, already logged.
+    let _ = driver.await;
+    info!(agent_id = %config.agent_id, ok = outcome.is_ok(), "agent stopped");
+    outcome
+}

@@ -1,1 +1,127 @@
-fn main() {}
+//! The `lookout-agent` binary: runs the agent until SIGTERM/Ctrl-C, or one of the benchmarks.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use lookout_agent::{AgentConfig, Secret, bench};
+
+/// Lookout agent: runs the checks the coordinator assigns and streams the results back.
+#[derive(Parser)]
+#[command(name = "lookout-agent", version)]
+struct Cli {
+    /// YAML configuration file; the flags and environment below override its fields.
+    #[arg(long, env = "LOOKOUT_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Coordinator agent-gateway URL.
+    #[arg(long, env = "LOOKOUT_COORDINATOR_URL")]
+    coordinator_url: Option<String>,
+    #[arg(long, env = "LOOKOUT_AGENT_ID")]
+    agent_id: Option<String>,
+    #[arg(long, env = "LOOKOUT_REGION")]
+    region: Option<String>,
+    /// Agent token (prefer the environment variable: flags show up in `ps`).
+    #[arg(long, env = "LOOKOUT_AGENT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Checks running at the same time, at most.
+    #[arg(long, env = "LOOKOUT_AGENT_MAX_CONCURRENCY")]
+    max_concurrency: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Probe-cost batch benchmark (../shared/peers/probe_cost.sh contract): reads PROBE_KIND,
+    /// PROBE_URL, PROBE_ADDR, PROBE_CHECKS, PROBE_CONC, PROBE_DURATION_S; prints
+    /// `checks=<done> ok=<succeeded>`.
+    Bench,
+    /// Scheduler scale benchmark: N monitors at a fixed interval against local targets.
+    BenchScale(bench::ScaleArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    match cli.command {
+        Some(Command::Bench) => runtime
+            .block_on(bench::probe_batch_from_env())
+            .map_err(Into::into),
+        Some(Command::BenchScale(args)) => runtime.block_on(bench::scale(args)).map_err(Into::into),
+        None => {
+            init_logging();
+            let config = config(&cli)?;
+            runtime
+                .block_on(lookout_agent::run(config, shutdown_signal()))
+                .context("agent stopped")
+        }
+    }
+}
+
+fn config(cli: &Cli) -> anyhow::Result<AgentConfig> {
+    let mut config = match &cli.config {
+        Some(path) => AgentConfig::from_yaml_file(path)?,
+        None => {
+            let missing =
+                |what: &str| anyhow::anyhow!("{what} is required (flag, environment or --config)");
+            AgentConfig::new(
+                cli.agent_id
+                    .clone()
+                    .ok_or_else(|| missing("--agent-id / LOOKOUT_AGENT_ID"))?,
+                cli.region
+                    .clone()
+                    .ok_or_else(|| missing("--region / LOOKOUT_REGION"))?,
+                Secret::new(
+                    cli.token
+                        .clone()
+                        .ok_or_else(|| missing("--token / LOOKOUT_AGENT_TOKEN"))?,
+                ),
+            )
+        }
+    };
+    if let Some(v) = &cli.coordinator_url {
+        config.coordinator_url = v.clone();
+    }
+    if let Some(v) = &cli.agent_id {
+        config.agent_id = v.clone();
+    }
+    if let Some(v) = &cli.region {
+        config.region = v.clone();
+    }
+    if let Some(v) = &cli.token {
+        config.token = Secret::new(v.clone());
+    }
+    if let Some(v) = cli.max_concurrency {
+        config.max_concurrency = v;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            // Without a SIGTERM handler, Ctrl-C still stops the agent.
+            let _ = ctrl_c.await;
+        }
+    }
+}

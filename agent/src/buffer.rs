@@ -1,0 +1,221 @@
+//! The bounded buffer of results the coordinator has not acknowledged yet: results waiting
+//! to be sent, and batches sent but not acknowledged. Beyond its bound the oldest results
+//! are dropped and counted; after a reconnect every unacknowledged result is sent again.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use lookout_proto::CheckResult;
+use tokio::time::Instant;
+
+/// A batch taken for sending: its sequence number and results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub seq: u64,
+    pub results: Vec<CheckResult>,
+}
+
+#[derive(Debug)]
+pub struct ResultBuffer {
+    max: usize,
+    unsent: VecDeque<CheckResult>,
+    /// When the oldest unsent result arrived (or was put back after a reconnect).
+    unsent_since: Option<Instant>,
+    inflight: VecDeque<Batch>,
+    inflight_len: usize,
+    next_seq: u64,
+    dropped: u64,
+}
+
+impl ResultBuffer {
+    pub fn new(max: usize) -> ResultBuffer {
+        ResultBuffer {
+            max: max.max(1),
+            unsent: VecDeque::new(),
+            unsent_since: None,
+            inflight: VecDeque::new(),
+            inflight_len: 0,
+            next_seq: 1,
+            dropped: 0,
+        }
+    }
+
+    /// Adds results; returns how many of the oldest were dropped to stay within the bound.
+    pub fn extend(
+        &mut self,
+        results: impl IntoIterator<Item = CheckResult>,
+        now: Instant,
+    ) -> usize {
+        if self.unsent.is_empty() {
+            self.unsent_since = Some(now);
+        }
+        self.unsent.extend(results);
+        let mut dropped = 0;
+        while self.len() > self.max {
+            if let Some(batch) = self.inflight.front_mut() {
+                batch.results.remove(0);
+                self.inflight_len -= 1;
+                if batch.results.is_empty() {
+                    self.inflight.pop_front();
+                }
+            } else {
+                self.unsent.pop_front();
+            }
+            dropped += 1;
+        }
+        self.dropped += dropped as u64;
+        if self.unsent.is_empty() {
+            self.unsent_since = None;
+        }
+        dropped
+    }
+
+    /// Results held: unsent plus sent and unacknowledged.
+    pub fn len(&self) -> usize {
+        self.unsent.len() + self.inflight_len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn unsent_len(&self) -> usize {
+        self.unsent.len()
+    }
+
+    /// Results dropped so far because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Whether a batch should go out now: a full one is waiting, or the oldest unsent
+    /// result has lingered long enough.
+    pub fn ready(&self, now: Instant, batch_max: usize, linger: Duration) -> bool {
+        self.unsent.len() >= batch_max || self.flush_at(linger).is_some_and(|at| at <= now)
+    }
+
+    /// When the unsent results are due to go out even if no batch is full.
+    pub fn flush_at(&self, linger: Duration) -> Option<Instant> {
+        self.unsent_since.map(|since| since + linger)
+    }
+
+    /// Takes up to `batch_max` unsent results as the next batch; they stay in the buffer
+    /// until acknowledged.
+    pub fn take_batch(&mut self, batch_max: usize, now: Instant) -> Option<Batch> {
+        if self.unsent.is_empty() {
+            return None;
+        }
+        let n = batch_max.min(self.unsent.len());
+        let results: Vec<CheckResult> = self.unsent.drain(..n).collect();
+        let batch = Batch {
+            seq: self.next_seq,
+            results,
+        };
+        self.next_seq += 1;
+        self.inflight_len += batch.results.len();
+        self.inflight.push_back(batch.clone());
+        self.unsent_since = if self.unsent.is_empty() {
+            None
+        } else {
+            Some(now)
+        };
+        Some(batch)
+    }
+
+    /// Forgets the batch `seq`; returns how many results it still held.
+    pub fn ack(&mut self, seq: u64) -> usize {
+        match self.inflight.iter().position(|b| b.seq == seq) {
+            Some(i) => {
+                let n = self.inflight.remove(i).map_or(0, |b| b.results.len());
+                self.inflight_len -= n;
+                n
+            }
+            None => 0,
+        }
+    }
+
+    /// After a lost connection: every sent, unacknowledged result goes back in front of the
+    /// unsent ones, oldest first, to be sent again under new sequence numbers.
+    pub fn requeue(&mut self, now: Instant) {
+        for batch in self.inflight.drain(..).rev() {
+            for r in batch.results.into_iter().rev() {
+                self.unsent.push_front(r);
+            }
+        }
+        self.inflight_len = 0;
+        if !self.unsent.is_empty() {
+            self.unsent_since = Some(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(ids: std::ops::Range<u32>) -> Vec<CheckResult> {
+        ids.map(|i| CheckResult {
+            id: i.to_string(),
+            ..Default::default()
+        })
+        .collect()
+    }
+
+    fn ids(batch: &Batch) -> Vec<String> {
+        batch.results.iter().map(|r| r.id.clone()).collect()
+    }
+
+    #[test]
+    fn batches_ack_and_resend_in_order() {
+        let now = Instant::now();
+        let mut b = ResultBuffer::new(100);
+        b.extend(results(0..7), now);
+        let first = b.take_batch(3, now).expect("batch");
+        let second = b.take_batch(3, now).expect("batch");
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert_eq!(ids(&first), ["0", "1", "2"]);
+        assert_eq!((b.len(), b.unsent_len()), (7, 1));
+        assert_eq!(b.ack(2), 3);
+        assert_eq!(b.ack(2), 0, "a repeated ack is harmless");
+        assert_eq!(b.ack(99), 0, "an unknown ack is harmless");
+        b.requeue(now);
+        let resent = b.take_batch(10, now).expect("batch");
+        assert_eq!(resent.seq, 3, "resent under a new sequence number");
+        assert_eq!(ids(&resent), ["0", "1", "2", "6"]);
+        assert_eq!(b.ack(1), 0, "the old sequence number is gone");
+        assert_eq!(b.ack(3), 4);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn drops_the_oldest_beyond_the_bound() {
+        let now = Instant::now();
+        let mut b = ResultBuffer::new(5);
+        b.extend(results(0..3), now);
+        b.take_batch(2, now).expect("batch");
+        assert_eq!(b.extend(results(3..7), now), 2);
+        assert_eq!((b.len(), b.dropped()), (5, 2));
+        b.requeue(now);
+        let all = b.take_batch(10, now).expect("batch");
+        assert_eq!(ids(&all), ["2", "3", "4", "5", "6"]);
+        assert_eq!(b.extend(results(7..20), now), 13);
+        assert_eq!(b.dropped(), 15);
+    }
+
+    #[test]
+    fn lingers_until_full_or_late() {
+        let t0 = Instant::now();
+        let linger = Duration::from_millis(200);
+        let mut b = ResultBuffer::new(100);
+        assert!(!b.ready(t0, 3, linger));
+        assert_eq!(b.flush_at(linger), None);
+        b.extend(results(0..2), t0);
+        assert!(!b.ready(t0 + Duration::from_millis(199), 3, linger));
+        assert!(b.ready(t0 + linger, 3, linger));
+        b.extend(results(2..3), t0 + Duration::from_millis(10));
+        assert!(
+            b.ready(t0 + Duration::from_millis(10), 3, linger),
+            "a full batch goes at once"
+        );
+    }
+}

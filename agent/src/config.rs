@@ -1,0 +1,300 @@
+//! Agent configuration: YAML file and/or `LOOKOUT_*` environment, validated once at start.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Errors found while loading or validating the agent configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// A secret value (the agent token). `Debug` and `Display` never show it.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is put on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Everything the agent needs to run.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Coordinator agent-gateway address (`http://` or `https://`).
+    #[serde(default = "default_coordinator_url")]
+    pub coordinator_url: String,
+    /// Unique name of this agent.
+    pub agent_id: String,
+    /// Region the agent checks from.
+    pub region: String,
+    /// Agent token, sent as `authorization: Bearer <token>`.
+    pub token: Secret,
+    /// Relative assignment weight.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+    /// Checks running at the same time, at most.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Unacknowledged results kept for resending; the oldest are dropped beyond this.
+    #[serde(default = "default_buffer_max_results")]
+    pub buffer_max_results: usize,
+    /// Results per batch, at most.
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+    /// How long a result may wait for more to fill its batch.
+    #[serde(default = "default_batch_linger_ms")]
+    pub batch_linger_ms: u64,
+}
+
+pub const DEFAULT_COORDINATOR_URL: &str = "http://127.0.0.1:7400";
+
+fn default_coordinator_url() -> String {
+    DEFAULT_COORDINATOR_URL.to_string()
+}
+fn default_capacity() -> u32 {
+    1
+}
+fn default_max_concurrency() -> usize {
+    1000
+}
+fn default_buffer_max_results() -> usize {
+    100_000
+}
+fn default_batch_max() -> usize {
+    500
+}
+fn default_batch_linger_ms() -> u64 {
+    200
+}
+
+impl AgentConfig {
+    /// A configuration with every tunable at its default.
+    pub fn new(
+        agent_id: impl Into<String>,
+        region: impl Into<String>,
+        token: Secret,
+    ) -> AgentConfig {
+        AgentConfig {
+            coordinator_url: default_coordinator_url(),
+            agent_id: agent_id.into(),
+            region: region.into(),
+            token,
+            capacity: default_capacity(),
+            max_concurrency: default_max_concurrency(),
+            buffer_max_results: default_buffer_max_results(),
+            batch_max: default_batch_max(),
+            batch_linger_ms: default_batch_linger_ms(),
+        }
+    }
+
+    /// Reads and validates a YAML file.
+    pub fn from_yaml_file(path: &Path) -> Result<AgentConfig, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let config: AgentConfig =
+            serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: shown,
+                source,
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every field once; `run` calls it too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
+        if !(self.coordinator_url.starts_with("http://")
+            || self.coordinator_url.starts_with("https://"))
+        {
+            return invalid(
+                "coordinator_url",
+                format!(
+                    "{:?} is invalid, must start with http:// or https://",
+                    self.coordinator_url
+                ),
+            );
+        }
+        if self.agent_id.trim().is_empty() {
+            return invalid("agent_id", "must not be empty".into());
+        }
+        if self.region.trim().is_empty() {
+            return invalid("region", "must not be empty".into());
+        }
+        if self.token.expose().is_empty() {
+            return invalid("token", "must not be empty".into());
+        }
+        if self.capacity == 0 {
+            return invalid("capacity", "0 is invalid, must be at least 1".into());
+        }
+        if !(1..=100_000).contains(&self.max_concurrency) {
+            return invalid(
+                "max_concurrency",
+                format!("{} is invalid, must be 1..=100000", self.max_concurrency),
+            );
+        }
+        if !(1..=10_000).contains(&self.batch_max) {
+            return invalid(
+                "batch_max",
+                format!("{} is invalid, must be 1..=10000", self.batch_max),
+            );
+        }
+        if self.buffer_max_results < self.batch_max {
+            return invalid(
+                "buffer_max_results",
+                format!(
+                    "{} is invalid, must be at least batch_max ({})",
+                    self.buffer_max_results, self.batch_max
+                ),
+            );
+        }
+        if self.batch_linger_ms > 60_000 {
+            return invalid(
+                "batch_linger_ms",
+                format!("{} is invalid, must be 0..=60000", self.batch_linger_ms),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_yaml_with_defaults() {
+        let c: AgentConfig = serde_yaml_ng::from_str("agent_id: a1\nregion: eu\ntoken: s3cret\n")
+            .expect("valid yaml");
+        assert_eq!(c.coordinator_url, DEFAULT_COORDINATOR_URL);
+        assert_eq!(
+            (c.capacity, c.max_concurrency, c.buffer_max_results),
+            (1, 1000, 100_000)
+        );
+        assert_eq!((c.batch_max, c.batch_linger_ms), (500, 200));
+        c.validate().expect("valid config");
+    }
+
+    #[test]
+    fn refuses_unknown_fields() {
+        let r: Result<AgentConfig, _> =
+            serde_yaml_ng::from_str("agent_id: a\nregion: eu\ntoken: t\nconcurrency: 3\n");
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn token_is_never_shown() {
+        let c = AgentConfig::new("a", "eu", Secret::new("s3cret"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let base = AgentConfig::new("a", "eu", Secret::new("t"));
+        let cases = [
+            (
+                AgentConfig {
+                    coordinator_url: "127.0.0.1:7400".into(),
+                    ..base.clone()
+                },
+                "coordinator_url",
+            ),
+            (
+                AgentConfig {
+                    agent_id: " ".into(),
+                    ..base.clone()
+                },
+                "agent_id",
+            ),
+            (
+                AgentConfig {
+                    region: String::new(),
+                    ..base.clone()
+                },
+                "region",
+            ),
+            (
+                AgentConfig {
+                    token: Secret::default(),
+                    ..base.clone()
+                },
+                "token",
+            ),
+            (
+                AgentConfig {
+                    capacity: 0,
+                    ..base.clone()
+                },
+                "capacity",
+            ),
+            (
+                AgentConfig {
+                    max_concurrency: 0,
+                    ..base.clone()
+                },
+                "max_concurrency",
+            ),
+            (
+                AgentConfig {
+                    batch_max: 0,
+                    ..base.clone()
+                },
+                "batch_max",
+            ),
+            (
+                AgentConfig {
+                    buffer_max_results: 10,
+                    ..base.clone()
+                },
+                "buffer_max_results",
+            ),
+            (
+                AgentConfig {
+                    batch_linger_ms: 60_001,
+                    ..base.clone()
+                },
+                "batch_linger_ms",
+            ),
+        ];
+        for (config, field) in cases {
+            match config.validate() {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+}

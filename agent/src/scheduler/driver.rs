@@ -1,0 +1,283 @@
+//! The scheduler task: the table of assigned monitors and a hierarchical timing wheel
+//! (`DelayQueue`) holding exactly one entry per monitor, its next due time. Each expiry is
+//! O(1): dispatch the run, compute the next due time, re-insert.
+
+use std::collections::{HashMap, HashSet};
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+
+use lookout_proto::v1::Assignment;
+use lookout_proto::{FailureClass, Monitor};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::time::DelayQueue;
+use tokio_util::time::delay_queue::Key;
+use tracing::{debug, info, warn};
+
+use super::execute::{Executor, Job};
+use super::schedule::Schedule;
+use super::{CheckBuilder, Shared};
+use crate::checks::Check;
+
+/// Entries further out than this are parked and re-examined (the wheel's range is ~2 years;
+/// a rare cron can be further away).
+const MAX_PARK_MS: i64 = 30 * 24 * 3_600_000;
+/// Expired entries handled per wake-up before commands get a turn.
+const FIRE_CHUNK: usize = 1024;
+
+struct Entry {
+    monitor: Arc<Monitor>,
+    check: Arc<dyn Check>,
+    schedule: Schedule,
+    /// The wheel entry for the next due time; `None` when a cron never matches again.
+    key: Option<Key>,
+}
+
+struct Due {
+    id: Arc<str>,
+    due_ms: i64,
+}
+
+pub(super) struct Driver {
+    executor: Executor,
+    build: CheckBuilder,
+    shared: Arc<Shared>,
+    table: HashMap<Arc<str>, Entry>,
+    wheel: DelayQueue<Due>,
+}
+
+impl Driver {
+    pub(super) fn new(executor: Executor, build: CheckBuilder, shared: Arc<Shared>) -> Driver {
+        Driver {
+            executor,
+            build,
+            shared,
+            table: HashMap::new(),
+            wheel: DelayQueue::new(),
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Assignment>,
+        shutdown: CancellationToken,
+    ) {
+        let mut fired = Vec::with_capacity(FIRE_CHUNK);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(assignment) => self.apply(assignment),
+                    None => break,
+                },
+                () = poll_fn(|cx| {
+                    while fired.len() < FIRE_CHUNK {
+                        match self.wheel.poll_expired(cx) {
+                            Poll::Ready(Some(expired)) => fired.push(expired.into_inner()),
+                            // Empty or not yet due; inserts only happen on this task, which
+                            // builds a new future (and polls again) after each.
+                            Poll::Ready(None) | Poll::Pending => break,
+                        }
+                    }
+                    if fired.is_empty() { Poll::Pending } else { Poll::Ready(()) }
+                }) => {
+                    for due in fired.drain(..) {
+                        self.fire(due);
+                    }
+                }
+            }
+        }
+        debug!(monitors = self.table.len(), "scheduler stopped");
+    }
+
+    fn fire(&mut self, due: Due) {
+        let Some(entry) = self.table.get_mut(&due.id) else {
+            return;
+        };
+        entry.key = None;
+        let clock = self.executor.clock();
+        let now_ms = clock.now_ms();
+        if now_ms < due.due_ms {
+            // A parked far-future entry: not due yet, park it again.
+            entry.key = Some(insert(
+                &mut self.wheel,
+                clock,
+                Arc::clone(&due.id),
+                due.due_ms,
+                now_ms,
+            ));
+            return;
+        }
+        let next = entry.schedule.next_after(due.due_ms);
+        let job = Job {
+            monitor: Arc::clone(&entry.monitor),
+            check: Arc::clone(&entry.check),
+            due_ms: due.due_ms,
+            window_end_ms: next.unwrap_or(due.due_ms + i64::from(entry.monitor.timeout_ms.max(1))),
+        };
+        let next = match next {
+            Some(next) if next <= now_ms => {
+                // The scheduler itself fell behind by a whole window (process suspended,
+                // CPU starved): report the gap once and continue from now.
+                let late_ms = now_ms - due.due_ms;
+                self.executor.missed(
+                    &job,
+                    FailureClass::Overload,
+                    format!("agent fell behind by {late_ms} ms; the window ended before the check could start"),
+                );
+                entry.schedule.next_after(now_ms)
+            }
+            next => {
+                self.executor.dispatch(job);
+                next
+            }
+        };
+        if let Some(next) = next {
+            entry.key = Some(insert(&mut self.wheel, clock, due.id, next, now_ms));
+        }
+    }
+
+    fn apply(&mut self, assignment: Assignment) {
+        let (mut added, mut changed, mut kept, mut removed) = (0usize, 0usize, 0usize, 0usize);
+        if assignment.snapshot {
+            let wanted: HashSet<&str> = assignment.upserts.iter().map(|m| m.id.as_str()).collect();
+            let stale: Vec<Arc<str>> = self
+                .table
+                .keys()
+                .filter(|id| !wanted.contains(&***id))
+                .cloned()
+                .collect();
+            for id in stale {
+                removed += usize::from(self.remove(&id));
+            }
+        }
+        for monitor in assignment.upserts {
+            match self.upsert(monitor) {
+                Upsert::Added => added += 1,
+                Upsert::Changed => changed += 1,
+                Upsert::Kept => kept += 1,
+                Upsert::Removed => removed += 1,
+                Upsert::Refused => {}
+            }
+        }
+        for id in &assignment.removals {
+            removed += usize::from(self.remove(id));
+        }
+        self.shared
+            .active
+            .store(self.table.len(), Ordering::Relaxed);
+        info!(
+            version = assignment.version,
+            snapshot = assignment.snapshot,
+            added,
+            changed,
+            kept,
+            removed,
+            active = self.table.len(),
+            "assignment applied"
+        );
+    }
+
+    fn upsert(&mut self, monitor: Monitor) -> Upsert {
+        if monitor.paused {
+            return if self.remove(&monitor.id) {
+                Upsert::Removed
+            } else {
+                Upsert::Kept
+            };
+        }
+        if self
+            .table
+            .get(monitor.id.as_str())
+            .is_some_and(|entry| *entry.monitor == monitor)
+        {
+            return Upsert::Kept;
+        }
+        let built = Schedule::for_monitor(&monitor)
+            .map_err(|e| e.to_string())
+            .and_then(|schedule| Ok((schedule, (self.build)(&monitor).map_err(|e| e.reason)?)));
+        let (schedule, check) = match built {
+            Ok(built) => built,
+            Err(reason) => {
+                warn!(monitor_id = %monitor.id, %reason, "monitor cannot run on this agent");
+                self.remove(&monitor.id);
+                self.executor.refused(
+                    &monitor,
+                    format!("check cannot run on this agent: {reason}"),
+                );
+                return Upsert::Refused;
+            }
+        };
+        let clock = self.executor.clock();
+        let now_ms = clock.now_ms();
+        let monitor = Arc::new(monitor);
+        if let Some(entry) = self.table.get_mut(monitor.id.as_str()) {
+            entry.monitor = monitor;
+            entry.check = check;
+            if entry.schedule != schedule {
+                if let Some(key) = entry.key.take() {
+                    self.wheel.try_remove(&key);
+                }
+                entry.key = schedule.next_after(now_ms).map(|next| {
+                    insert(
+                        &mut self.wheel,
+                        clock,
+                        Arc::from(entry.monitor.id.as_str()),
+                        next,
+                        now_ms,
+                    )
+                });
+                entry.schedule = schedule;
+            }
+            return Upsert::Changed;
+        }
+        let id: Arc<str> = Arc::from(monitor.id.as_str());
+        let key = schedule
+            .next_after(now_ms)
+            .map(|next| insert(&mut self.wheel, clock, Arc::clone(&id), next, now_ms));
+        self.table.insert(
+            id,
+            Entry {
+                monitor,
+                check,
+                schedule,
+                key,
+            },
+        );
+        Upsert::Added
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        match self.table.remove(id) {
+            Some(entry) => {
+                if let Some(key) = entry.key {
+                    self.wheel.try_remove(&key);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+enum Upsert {
+    Added,
+    Changed,
+    Kept,
+    Removed,
+    Refused,
+}
+
+fn insert(
+    wheel: &mut DelayQueue<Due>,
+    clock: super::Clock,
+    id: Arc<str>,
+    due_ms: i64,
+    now_ms: i64,
+) -> Key {
+    let wake_ms = due_ms.min(now_ms.saturating_add(MAX_PARK_MS));
+    wheel.insert_at(Due { id, due_ms }, clock.instant_at(wake_ms))
+}

@@ -1,0 +1,228 @@
+//! Runs one due check: waits for a slot of the global concurrency limit until the check's
+//! window ends, runs it under its timeout, and turns the outcome into a `CheckResult`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_proto::v1::Timings;
+use lookout_proto::{CheckResult, CheckStatus, FailureClass, Monitor};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use super::clock::Clock;
+use crate::checks::{Check, Outcome};
+
+/// Where finished results go (the session's buffer, or a benchmark's counter).
+pub type ResultSender = mpsc::UnboundedSender<CheckResult>;
+
+/// One due run of one monitor.
+pub struct Job {
+    pub monitor: Arc<Monitor>,
+    pub check: Arc<dyn Check>,
+    /// When the run was due (epoch ms).
+    pub due_ms: i64,
+    /// When the next run is due: a run that has not started by then is MISSED, and a
+    /// started run gets at most until then (its timeout is cut to the window).
+    pub window_end_ms: i64,
+}
+
+/// Who the results come from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub agent_id: String,
+    pub region: String,
+}
+
+/// Starts jobs under the global concurrency limit; cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    clock: Clock,
+    origin: Origin,
+    results: ResultSender,
+    shutdown: CancellationToken,
+}
+
+impl Executor {
+    pub fn new(
+        max_concurrency: usize,
+        clock: Clock,
+        origin: Origin,
+        results: ResultSender,
+        shutdown: CancellationToken,
+    ) -> Executor {
+        let limit = max_concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(limit));
+        Executor {
+            inner: Arc::new(Inner {
+                permits,
+                limit,
+                clock,
+                origin,
+                results,
+                shutdown,
+            }),
+        }
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.inner.clock
+    }
+
+    /// Runs `job` on its own task; its result (or a MISSED result) goes to the sender.
+    pub fn dispatch(&self, job: Job) {
+        let inner = Arc::clone(&self.inner);
+        match Arc::clone(&inner.permits).try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move { inner.run(job, permit).await });
+            }
+            Err(_) => {
+                tokio::spawn(async move { inner.wait_and_run(job).await });
+            }
+        }
+    }
+
+    /// Reports `job` as MISSED without running it.
+    pub fn missed(&self, job: &Job, class: FailureClass, reason: String) {
+        self.inner.missed(job, class, reason);
+    }
+
+    /// Reports a result for a monitor that cannot run at all (its check cannot be built).
+    pub fn refused(&self, monitor: &Monitor, reason: String) {
+        let now = self.inner.clock.now_ms();
+        let result = self.inner.result(
+            monitor,
+            now,
+            now,
+            CheckStatus::Missed,
+            FailureClass::Internal,
+            reason,
+        );
+        self.inner.send(result);
+    }
+}
+
+impl Inner {
+    async fn wait_and_run(&self, job: Job) {
+        let window_end = self.clock.instant_at(job.window_end_ms);
+        let permit = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => {
+                return self.missed(&job, FailureClass::Shutdown, "agent shut down before the check could start".into());
+            }
+            permit = Arc::clone(&self.permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return self.missed(&job, FailureClass::Internal, "concurrency limit closed".into()),
+            },
+            () = sleep_until(window_end) => {
+                let reason =
+                    format!("all {} check slots stayed busy until the next run was due", self.limit);
+                return self.missed(&job, FailureClass::Overload, reason);
+            }
+        };
+        self.run(job, permit).await;
+    }
+
+    async fn run(&self, job: Job, permit: OwnedSemaphorePermit) {
+        if self.shutdown.is_cancelled() {
+            return self.missed(
+                &job,
+                FailureClass::Shutdown,
+                "agent shut down before the check could start".into(),
+            );
+        }
+        let started = Instant::now();
+        let started_ms = self.clock.ms_at(started);
+        let timeout_ms = u64::from(job.monitor.timeout_ms.max(1));
+        let window_ms = u64::try_from(job.window_end_ms.saturating_sub(job.due_ms))
+            .unwrap_or(1)
+            .max(1);
+        let deadline = started + Duration::from_millis(timeout_ms.min(window_ms));
+        let outcome = tokio::select! {
+            biased;
+            outcome = timeout_at(deadline, job.check.run(deadline)) => match outcome {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::down(
+                    FailureClass::Timeout,
+                    format!("no answer within {} ms", timeout_ms.min(window_ms)),
+                    Timings::default(),
+                ),
+            },
+            () = self.shutdown.cancelled() => {
+                drop(permit);
+                let reason = "agent shut down while the check was running".to_string();
+                let result = self.result(&job.monitor, job.due_ms, started_ms, CheckStatus::Missed, FailureClass::Shutdown, reason);
+                return self.send(result);
+            }
+        };
+        drop(permit);
+        let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut timings = outcome.timings;
+        if timings.total_us == 0 {
+            timings.total_us = duration_us;
+        }
+        let mut result = self.result(
+            &job.monitor,
+            job.due_ms,
+            started_ms,
+            outcome.status,
+            outcome.failure,
+            outcome.message,
+        );
+        result.duration_us = duration_us;
+        result.timings = Some(timings);
+        result.status_code = outcome.status_code;
+        self.send(result);
+    }
+
+    fn missed(&self, job: &Job, class: FailureClass, reason: String) {
+        let now = self.clock.now_ms();
+        let result = self.result(
+            &job.monitor,
+            job.due_ms,
+            now,
+            CheckStatus::Missed,
+            class,
+            reason,
+        );
+        self.send(result);
+    }
+
+    fn result(
+        &self,
+        monitor: &Monitor,
+        scheduled_at_ms: i64,
+        started_at_ms: i64,
+        status: CheckStatus,
+        failure: FailureClass,
+        message: String,
+    ) -> CheckResult {
+        CheckResult {
+            id: uuid::Uuid::now_v7().to_string(),
+            monitor_id: monitor.id.clone(),
+            monitor_version: monitor.version,
+            region: self.origin.region.clone(),
+            agent_id: self.origin.agent_id.clone(),
+            status: status as i32,
+            scheduled_at_ms,
+            started_at_ms,
+            duration_us: 0,
+            timings: None,
+            status_code: None,
+            failure_class: failure as i32,
+            error_message: message,
+            check_kind: monitor.kind().to_string(),
+        }
+    }
+
+    fn send(&self, result: CheckResult) {
+        // A closed receiver means the agent is stopping; the result has nowhere to go.
+        let _ = self.results.send(result);
+    }
+}

@@ -1,0 +1,105 @@
+//! The scheduler: keeps the assigned monitors on a timing wheel and starts each one when it
+//! is due, under a global concurrency limit; `Scheduler` is the handle the session drives.
+
+mod clock;
+mod driver;
+mod execute;
+mod schedule;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use lookout_proto::Monitor;
+use lookout_proto::v1::Assignment;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use clock::Clock;
+pub use execute::{Executor, Job, Origin, ResultSender};
+pub use schedule::{Schedule, ScheduleError, parse_cron, phase_hash};
+
+use crate::checks::{self, BuildError, Check};
+
+/// Builds the check of a monitor; `checks::build` in production, a scripted check in tests.
+pub type CheckBuilder = Arc<dyn Fn(&Monitor) -> Result<Arc<dyn Check>, BuildError> + Send + Sync>;
+
+/// What the scheduler needs besides the assignment.
+#[derive(Clone)]
+pub struct SchedulerConfig {
+    pub origin: Origin,
+    pub max_concurrency: usize,
+    pub clock: Clock,
+    pub build: CheckBuilder,
+}
+
+impl SchedulerConfig {
+    /// Production settings: system clock, the real probers.
+    pub fn new(origin: Origin, max_concurrency: usize) -> SchedulerConfig {
+        SchedulerConfig {
+            origin,
+            max_concurrency,
+            clock: Clock::system(),
+            build: Arc::new(checks::build),
+        }
+    }
+}
+
+/// Handle to a running scheduler. Dropping every handle, or cancelling the shutdown token,
+/// stops it; checks waiting for a slot then report MISSED (shutdown).
+#[derive(Clone)]
+pub struct Scheduler {
+    commands: mpsc::UnboundedSender<Assignment>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    requested_version: AtomicU64,
+    active: AtomicUsize,
+}
+
+impl Scheduler {
+    /// Starts the scheduler task. Results of every run go to `results`; the sender is dropped
+    /// once the scheduler and every check it started have finished.
+    pub fn spawn(
+        config: SchedulerConfig,
+        results: ResultSender,
+        shutdown: CancellationToken,
+    ) -> (Scheduler, JoinHandle<()>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::default());
+        let executor = Executor::new(
+            config.max_concurrency,
+            config.clock,
+            config.origin,
+            results,
+            shutdown.clone(),
+        );
+        let driver = driver::Driver::new(executor, config.build, Arc::clone(&shared));
+        let task = tokio::spawn(driver.run(command_rx, shutdown));
+        (Scheduler { commands, shared }, task)
+    }
+
+    /// Applies a snapshot or delta. Monitors it does not change keep their schedule.
+    pub fn apply(&self, assignment: Assignment) {
+        self.shared
+            .requested_version
+            .fetch_max(assignment.version, Ordering::Relaxed);
+        // A closed channel means the scheduler stopped (shutdown); nothing left to apply to.
+        let _ = self.commands.send(assignment);
+    }
+
+    /// Version of the newest assignment handed to `apply` (0 before the first).
+    pub fn assignment_version(&self) -> u64 {
+        self.shared.requested_version.load(Ordering::Relaxed)
+    }
+
+    /// Monitors currently scheduled.
+    pub fn active_monitors(&self) -> usize {
+        self.shared.active.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests;

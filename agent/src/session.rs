@@ -1,0 +1,354 @@
+//! The connection to the coordinator: connect with backoff, Hello, heartbeats, assignments
+//! into the scheduler, result batches out and acknowledgements back. Results are buffered
+//! (bounded) the whole time, connected or not, and unacknowledged ones are resent.
+
+use std::future::Future;
+use std::time::Duration;
+
+use lookout_proto::CheckResult;
+use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
+use lookout_proto::v1::{
+    AgentMessage, CoordinatorMessage, Heartbeat, Hello, ResultBatch, agent_message,
+    coordinator_message,
+};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until, timeout};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status, Streaming};
+use tracing::{debug, info, warn};
+
+use crate::AgentError;
+use crate::backoff::Backoff;
+use crate::buffer::ResultBuffer;
+use crate::config::AgentConfig;
+use crate::scheduler::Scheduler;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
+/// On shutdown, how long to keep sending the last results and waiting for their acks.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Outbound messages queued for the stream; when full, results wait in the buffer.
+const OUTBOUND_QUEUE: usize = 16;
+/// An assignment snapshot of 100,000 monitors is tens of megabytes.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a session ended.
+enum Ended {
+    Shutdown,
+    /// Worth retrying; `welcomed` says whether the coordinator had accepted the agent.
+    Transient {
+        welcomed: bool,
+        reason: String,
+    },
+    /// The coordinator refused the agent itself (bad token): retrying cannot help.
+    Fatal(Status),
+}
+
+/// Runs sessions until shutdown or a fatal refusal.
+pub(crate) async fn run(
+    config: &AgentConfig,
+    scheduler: Scheduler,
+    results: mpsc::UnboundedReceiver<CheckResult>,
+    shutdown: CancellationToken,
+) -> Result<(), AgentError> {
+    let endpoint = Endpoint::from_shared(config.coordinator_url.clone())
+        .map_err(|e| AgentError::CoordinatorUrl {
+            url: config.coordinator_url.clone(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let authorization: MetadataValue<_> = format!("Bearer {}", config.token.expose())
+        .parse()
+        .map_err(|_| {
+            AgentError::Config(crate::config::ConfigError::Invalid {
+                field: "token",
+                reason: "contains characters not allowed in a header".into(),
+            })
+        })?;
+    let mut link = Link {
+        config,
+        scheduler,
+        results,
+        results_open: true,
+        buffer: ResultBuffer::new(config.buffer_max_results),
+        shutdown,
+        authorization,
+        last_drop_log: None,
+    };
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    loop {
+        match link.session(&endpoint).await {
+            Ended::Shutdown => {
+                if !link.buffer.is_empty() {
+                    warn!(
+                        results = link.buffer.len(),
+                        "stopping with unacknowledged results"
+                    );
+                }
+                return Ok(());
+            }
+            Ended::Fatal(status) => {
+                return Err(AgentError::Refused {
+                    code: status.code(),
+                    message: status.message().to_string(),
+                });
+            }
+            Ended::Transient { welcomed, reason } => {
+                if welcomed {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                link.buffer.requeue(Instant::now());
+                warn!(
+                    url = %config.coordinator_url,
+                    %reason,
+                    retry_in_ms = delay.as_millis() as u64,
+                    buffered = link.buffer.len(),
+                    "coordinator session lost; checks continue on the last assignment"
+                );
+                if link.while_draining(sleep(delay)).await.is_none() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+struct Link<'a> {
+    config: &'a AgentConfig,
+    scheduler: Scheduler,
+    results: mpsc::UnboundedReceiver<CheckResult>,
+    results_open: bool,
+    buffer: ResultBuffer,
+    shutdown: CancellationToken,
+    authorization: MetadataValue<tonic::metadata::Ascii>,
+    last_drop_log: Option<Instant>,
+}
+
+impl Link<'_> {
+    /// Runs `fut` while moving finished results into the buffer; `None` on shutdown.
+    async fn while_draining<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        let mut chunk = Vec::new();
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return None,
+                out = &mut fut => return Some(out),
+                n = self.results.recv_many(&mut chunk, 1024), if self.results_open => {
+                    if n == 0 {
+                        self.results_open = false;
+                    }
+                    self.store(&mut chunk);
+                }
+            }
+        }
+    }
+
+    fn store(&mut self, chunk: &mut Vec<CheckResult>) {
+        let now = Instant::now();
+        let dropped = self.buffer.extend(chunk.drain(..), now);
+        if dropped > 0
+            && self
+                .last_drop_log
+                .is_none_or(|t| now.duration_since(t) >= DROP_LOG_EVERY)
+        {
+            self.last_drop_log = Some(now);
+            warn!(
+                dropped_total = self.buffer.dropped(),
+                max = self.config.buffer_max_results,
+                "result buffer full; dropped the oldest unacknowledged results"
+            );
+        }
+    }
+
+    async fn session(&mut self, endpoint: &Endpoint) -> Ended {
+        let transient = |reason: String| Ended::Transient {
+            welcomed: false,
+            reason,
+        };
+        let channel = match self.while_draining(endpoint.connect()).await {
+            None => return Ended::Shutdown,
+            Some(Err(e)) => return transient(format!("connect: {e}")),
+            Some(Ok(channel)) => channel,
+        };
+        let (out, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let hello = Hello {
+            agent_id: self.config.agent_id.clone(),
+            region: self.config.region.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            capacity: self.config.capacity,
+            last_assignment_version: self.scheduler.assignment_version(),
+        };
+        if out
+            .try_send(message(agent_message::Msg::Hello(hello)))
+            .is_err()
+        {
+            return transient("outbound queue closed".into());
+        }
+        let mut request = Request::new(ReceiverStream::new(out_rx));
+        request
+            .metadata_mut()
+            .insert("authorization", self.authorization.clone());
+        let mut client = client(channel);
+        let inbound = match self.while_draining(client.session(request)).await {
+            None => return Ended::Shutdown,
+            Some(Err(status)) => return classify(status, false),
+            Some(Ok(response)) => response.into_inner(),
+        };
+        self.connected(inbound, out).await
+    }
+
+    async fn connected(
+        &mut self,
+        mut inbound: Streaming<CoordinatorMessage>,
+        out: mpsc::Sender<AgentMessage>,
+    ) -> Ended {
+        let welcome = match self
+            .while_draining(timeout(WELCOME_TIMEOUT, inbound.message()))
+            .await
+        {
+            None => return Ended::Shutdown,
+            Some(Err(_)) => {
+                return Ended::Transient {
+                    welcomed: false,
+                    reason: "no Welcome in time".into(),
+                };
+            }
+            Some(Ok(Err(status))) => return classify(status, false),
+            Some(Ok(Ok(None))) => {
+                return Ended::Transient {
+                    welcomed: false,
+                    reason: "stream closed before Welcome".into(),
+                };
+            }
+            Some(Ok(Ok(Some(msg)))) => match msg.msg {
+                Some(coordinator_message::Msg::Welcome(w)) => w,
+                other => {
+                    return Ended::Transient {
+                        welcomed: false,
+                        reason: format!("expected Welcome first, got {other:?}"),
+                    };
+                }
+            },
+        };
+        let heartbeat_every = heartbeat_interval(welcome.heartbeat_interval_ms);
+        info!(url = %self.config.coordinator_url, heartbeat_ms = heartbeat_every.as_millis() as u64, "connected to coordinator");
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let linger = Duration::from_millis(self.config.batch_linger_ms);
+        let batch_max = self.config.batch_max;
+        let mut chunk = Vec::new();
+        let mut drain_deadline: Option<Instant> = None;
+        let ended = |reason: String| Ended::Transient {
+            welcomed: true,
+            reason,
+        };
+        loop {
+            let now = Instant::now();
+            let linger_now = if drain_deadline.is_some() {
+                Duration::ZERO
+            } else {
+                linger
+            };
+            let ready = self.buffer.ready(now, batch_max, linger_now);
+            let flush_at = self.buffer.flush_at(linger_now).filter(|_| !ready);
+            let drained = !self.results_open && self.buffer.is_empty();
+            if drain_deadline.is_some_and(|deadline| drained || now >= deadline) {
+                return Ended::Shutdown;
+            }
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled(), if drain_deadline.is_none() => {
+                    debug!(buffered = self.buffer.len(), "shutting down: sending the last results");
+                    drain_deadline = Some(now + DRAIN_TIMEOUT);
+                }
+                () = sleep_until(drain_deadline.unwrap_or(now)), if drain_deadline.is_some() => {}
+                msg = inbound.message() => match msg {
+                    Ok(Some(msg)) => self.handle(msg, drain_deadline.is_some()),
+                    Ok(None) => return ended("coordinator closed the stream".into()),
+                    Err(status) => return classify(status, true),
+                },
+                permit = out.reserve(), if ready => match (permit, self.buffer.take_batch(batch_max, now)) {
+                    (Ok(permit), Some(batch)) => {
+                        debug!(seq = batch.seq, results = batch.results.len(), "sending batch");
+                        permit.send(message(agent_message::Msg::Results(ResultBatch { seq: batch.seq, results: batch.results })));
+                    }
+                    (Ok(_), None) => {}
+                    (Err(_), _) => return ended("outbound stream closed".into()),
+                },
+                () = sleep_until(flush_at.unwrap_or(now)), if flush_at.is_some() => {}
+                n = self.results.recv_many(&mut chunk, batch_max), if self.results_open => {
+                    if n == 0 {
+                        self.results_open = false;
+                    }
+                    self.store(&mut chunk);
+                }
+                _ = heartbeat.tick() => {
+                    let beat = Heartbeat {
+                        sent_at_ms: crate::scheduler::Clock::system().now_ms(),
+                        active_monitors: u32::try_from(self.scheduler.active_monitors()).unwrap_or(u32::MAX),
+                        buffered_results: u32::try_from(self.buffer.len()).unwrap_or(u32::MAX),
+                    };
+                    // A full queue means the stream is stuck; the next beat tries again.
+                    let _ = out.try_send(message(agent_message::Msg::Heartbeat(beat)));
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: CoordinatorMessage, draining: bool) {
+        match msg.msg {
+            Some(coordinator_message::Msg::Ack(ack)) => {
+                let n = self.buffer.ack(ack.seq);
+                debug!(seq = ack.seq, results = n, "batch acknowledged");
+            }
+            Some(coordinator_message::Msg::Assignment(assignment)) if !draining => {
+                self.scheduler.apply(assignment);
+            }
+            Some(coordinator_message::Msg::Assignment(_)) => {}
+            Some(coordinator_message::Msg::Welcome(_)) => debug!("repeated Welcome ignored"),
+            None => debug!("empty coordinator message ignored"),
+        }
+    }
+}
+
+fn client(channel: Channel) -> AgentGatewayClient<Channel> {
+    AgentGatewayClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+fn message(msg: agent_message::Msg) -> AgentMessage {
+    AgentMessage { msg: Some(msg) }
+}
+
+fn heartbeat_interval(ms: u32) -> Duration {
+    if ms == 0 {
+        DEFAULT_HEARTBEAT
+    } else {
+        Duration::from_millis(u64::from(ms)).max(MIN_HEARTBEAT)
+    }
+}
+
+/// A refusal of the agent itself is fatal; everything else (coordinator restarting,
+/// network, overload) is retried.
+fn classify(status: Status, welcomed: bool) -> Ended {
+    match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied => Ended::Fatal(status),
+        _ => Ended::Transient {
+            welcomed,
+            reason: format!("{:?}: {}", status.code(), status.message()),
+        },
+    }
+}
