@@ -115,4 +115,5 @@ mod assertions;
 pub mod http;
 mod net;
 pub mod tcp;
+pub mod tls;
 mod tls_client;

@@ -55,19 +55,10 @@ impl TlsClient {
         } else if opts.ca_pem.trim().is_empty() {
             shared(alpn, true)?
         } else {
-            let mut roots = system_roots().clone();
-            let certs = CertificateDer::pem_slice_iter(opts.ca_pem.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("tls.ca_pem: not valid PEM: {e}"))?;
-            if certs.is_empty() {
-                return Err("tls.ca_pem: holds no certificate".into());
-            }
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("tls.ca_pem: unusable certificate: {e}"))?;
-            }
-            Arc::new(config_with_roots(Arc::new(roots), alpn)?)
+            Arc::new(config_with_roots(
+                Arc::new(roots_with(&opts.ca_pem)?),
+                alpn,
+            )?)
         };
         let server_name = match opts.server_name.as_str() {
             "" => None,
@@ -110,7 +101,7 @@ impl TlsClient {
     }
 }
 
-fn server_name(name: &str) -> Result<ServerName<'static>, String> {
+pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(name.to_string())
         .map_err(|e| format!("{name:?} is not a valid TLS server name: {e}"))
 }
@@ -135,8 +126,38 @@ fn system_roots() -> &'static RootCertStore {
     })
 }
 
+/// The system roots plus the certificates of `ca_pem`.
+fn roots_with(ca_pem: &str) -> Result<RootCertStore, String> {
+    let mut roots = system_roots().clone();
+    let certs = CertificateDer::pem_slice_iter(ca_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls.ca_pem: not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("tls.ca_pem: holds no certificate".into());
+    }
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| format!("tls.ca_pem: unusable certificate: {e}"))?;
+    }
+    Ok(roots)
+}
+
+/// A chain verifier for `opts`: the shared system one, or one with the extra CA.
+pub(crate) fn verifier(opts: Option<&TlsOptions>) -> Result<Arc<WebPkiServerVerifier>, String> {
+    match opts.map(|o| o.ca_pem.trim()).filter(|p| !p.is_empty()) {
+        None => system_verifier(),
+        Some(pem) => WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots_with(pem)?),
+            provider().clone(),
+        )
+        .build()
+        .map_err(|e| format!("cannot build certificate verifier: {e}")),
+    }
+}
+
 /// A verifier of chains against the system roots, shared by every certificate check.
-pub(crate) fn system_verifier() -> Result<Arc<WebPkiServerVerifier>, String> {
+fn system_verifier() -> Result<Arc<WebPkiServerVerifier>, String> {
     static VERIFIER: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
     VERIFIER
         .get_or_init(|| {
@@ -148,6 +169,11 @@ pub(crate) fn system_verifier() -> Result<Arc<WebPkiServerVerifier>, String> {
             .map_err(|e| format!("cannot build certificate verifier: {e}"))
         })
         .clone()
+}
+
+/// A connector that completes the handshake with any certificate (shared).
+pub(crate) fn accept_any_connector(alpn: Alpn) -> Result<TlsConnector, String> {
+    shared(alpn, false).map(TlsConnector::from)
 }
 
 /// Shared configs, one per (ALPN, verify) pair, so the hot path never builds one.
@@ -179,7 +205,7 @@ fn config_with_roots(roots: Arc<RootCertStore>, alpn: Alpn) -> Result<ClientConf
 
 /// A config that completes the handshake with any certificate, for `skip_verify` and for the
 /// certificate check (which verifies the chain itself to report why it is invalid).
-pub(crate) fn accept_any_config(alpn: Alpn) -> Result<ClientConfig, String> {
+fn accept_any_config(alpn: Alpn) -> Result<ClientConfig, String> {
     let mut c = ClientConfig::builder_with_provider(provider().clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS config: {e}"))?

@@ -1,0 +1,119 @@
+//! TlsCheck against TLS servers on 127.0.0.1 presenting rcgen certificates: valid, expired,
+//! wrong host, expiring in 3 days, untrusted.
+
+mod checks_support;
+
+use checks_support::{TestCa, Validity, soon};
+use lookout_agent::checks::tls::TlsCheck;
+use lookout_agent::checks::{Check, Outcome};
+use lookout_proto::v1::{self, TlsOptions};
+use lookout_proto::{CheckStatus, FailureClass};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+async fn tls_server(acceptor: TlsAcceptor) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(s).await;
+            });
+        }
+    });
+    port
+}
+
+fn spec(port: u16, ca: &TestCa) -> v1::TlsCheck {
+    v1::TlsCheck {
+        address: format!("localhost:{port}"),
+        tls: Some(TlsOptions {
+            ca_pem: ca.pem(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn run(spec: &v1::TlsCheck) -> Outcome {
+    TlsCheck::new(spec).expect("valid spec").run(soon()).await
+}
+
+#[tokio::test]
+async fn valid_certificate_with_subject_and_sans() {
+    let ca = TestCa::new();
+    let port = tls_server(ca.acceptor(&["localhost", "api.test"], Validity::Fine, &[])).await;
+    let mut s = spec(port, &ca);
+    s.min_days_remaining = 30;
+    s.expected_subject = "CN=localhost".into();
+    s.expected_sans = vec!["API.test".into(), "localhost".into()];
+    let o = run(&s).await;
+    assert_eq!(o.status, CheckStatus::Up, "{o:?}");
+    assert!(o.timings.tls_us > 0 && o.timings.connect_us > 0);
+
+    s.expected_sans = vec!["www.test".into()];
+    let o = run(&s).await;
+    assert_eq!(o.failure, FailureClass::Assertion);
+    assert_eq!(
+        o.message,
+        "certificate for localhost does not name www.test; its names are localhost, api.test"
+    );
+}
+
+#[tokio::test]
+async fn expired_certificate() {
+    let ca = TestCa::new();
+    let port = tls_server(ca.acceptor(&["localhost"], Validity::Expired, &[])).await;
+    let o = run(&spec(port, &ca)).await;
+    assert_eq!(
+        (o.status, o.failure),
+        (CheckStatus::Down, FailureClass::Tls)
+    );
+    assert_eq!(o.message, "certificate for localhost expired 1 days ago");
+}
+
+#[tokio::test]
+async fn expiring_in_three_days() {
+    let ca = TestCa::new();
+    let port = tls_server(ca.acceptor(&["localhost"], Validity::ExpiresInDays(3), &[])).await;
+    let mut s = spec(port, &ca);
+    s.min_days_remaining = 14;
+    let o = run(&s).await;
+    assert_eq!(o.failure, FailureClass::Tls);
+    assert_eq!(
+        o.message,
+        "certificate for localhost expires in 3 days, fewer than the required 14"
+    );
+    s.min_days_remaining = 3;
+    assert_eq!(run(&s).await.status, CheckStatus::Up);
+}
+
+#[tokio::test]
+async fn wrong_host_and_untrusted_chain() {
+    let ca = TestCa::new();
+    let port = tls_server(ca.acceptor(&["other.test"], Validity::Fine, &[])).await;
+    let o = run(&spec(port, &ca)).await;
+    assert_eq!(o.failure, FailureClass::Tls);
+    assert!(
+        o.message
+            .starts_with("certificate for localhost is not valid"),
+        "{}",
+        o.message
+    );
+
+    let mut s = spec(port, &ca);
+    s.tls = Some(TlsOptions {
+        server_name: "other.test".into(),
+        ..Default::default()
+    });
+    let o = run(&s).await;
+    assert_eq!(o.failure, FailureClass::Tls, "no private CA given: {o:?}");
+    assert!(o.message.contains("UnknownIssuer"), "{}", o.message);
+
+    s.tls = Some(TlsOptions {
+        skip_verify: true,
+        ..Default::default()
+    });
+    assert_eq!(run(&s).await.status, CheckStatus::Up, "chain checks off");
+}
