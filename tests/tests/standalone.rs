@@ -42,8 +42,8 @@ async fn standalone_detects_and_records_an_incident() {
 
     target.set_status(503);
     eventually(WAIT, "the incident to be printed", || {
-        let out = proc.output().to_lowercase();
-        async move { out.contains("incident opened").then_some(()) }
+        let out = proc.output();
+        async move { out.contains("INCIDENT Shop (shop) down in local").then_some(()) }
     })
     .await;
     let store_url = format!("sqlite://{}", db.display());
@@ -59,8 +59,8 @@ async fn standalone_detects_and_records_an_incident() {
 
     target.set_status(200);
     eventually(WAIT, "the incident to be resolved", || {
-        let out = proc.output().to_lowercase();
-        async move { out.contains("incident resolved").then_some(()) }
+        let out = proc.output();
+        async move { out.contains("RESOLVED Shop (shop)").then_some(()) }
     })
     .await;
     assert!(store.open_incident("shop").await.expect("query").is_none(), "the incident is resolved in the store");
