@@ -65,13 +65,13 @@ pub fn monitor(mut m: Monitor, known_regions: &[String]) -> Result<Monitor, Fiel
     }
     m.regions.sort();
     m.regions.dedup();
+    m.cron = m.cron.trim().to_string();
     if !m.cron.is_empty() {
-        return Err(err(
-            "cron",
-            "cron schedules are not supported yet; use interval_secs",
-        ));
-    }
-    if m.interval_secs == 0 || m.interval_secs > MAX_INTERVAL_SECS {
+        if m.interval_secs != 0 {
+            return Err(err("cron", "set either cron or interval_secs, not both"));
+        }
+        cron_expression(&m.cron).map_err(|reason| err("cron", reason))?;
+    } else if m.interval_secs == 0 || m.interval_secs > MAX_INTERVAL_SECS {
         return Err(err(
             "interval_secs",
             format!(
@@ -195,6 +195,22 @@ fn tls_options(field: &str, t: &mut TlsOptions) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A 5-field cron expression (minute hour day-of-month month day-of-week, UTC) that matches
+/// at least once: one that never fires would silently never check.
+fn cron_expression(pattern: &str) -> Result<(), String> {
+    use croner::parser::{CronParser, Seconds, Year};
+    let cron = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(pattern)
+        .map_err(|e| format!("{pattern:?} is not a valid 5-field cron expression: {e}"))?;
+    let reference = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    cron.find_next_occurrence(&reference, false)
+        .map(|_| ())
+        .map_err(|_| format!("{pattern:?} never matches a date"))
+}
+
 pub(crate) fn http_url(raw: &str) -> Result<url::Url, String> {
     let u = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a valid URL: {e}"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
@@ -232,6 +248,23 @@ mod tests {
     }
 
     #[test]
+    fn accepts_a_cron_schedule() {
+        let m = Monitor {
+            cron: " * * * * * ".into(),
+            interval_secs: 0,
+            ..http_monitor("http://a.b")
+        };
+        let m = monitor(m, &regions()).expect("valid cron monitor");
+        assert_eq!((m.cron.as_str(), m.interval_secs), ("* * * * *", 0));
+        let weekdays = Monitor {
+            cron: "*/15 9-17 * * MON-FRI".into(),
+            interval_secs: 0,
+            ..http_monitor("http://a.b")
+        };
+        monitor(weekdays, &regions()).expect("valid cron monitor");
+    }
+
+    #[test]
     fn fills_defaults() {
         let m = monitor(http_monitor("https://example.org/health"), &regions()).expect("valid");
         assert_eq!(m.failure_threshold, 3);
@@ -246,7 +279,16 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field() {
+        let cron = |c: &str, interval_secs| Monitor {
+            cron: c.into(),
+            interval_secs,
+            ..http_monitor("http://a.b")
+        };
         let cases: Vec<(Monitor, &str)> = vec![
+            (cron("*/5 * * * *", 30), "cron"),
+            (cron("61 * * * *", 0), "cron"),
+            (cron("0 * * * * *", 0), "cron"),
+            (cron("0 0 31 2 *", 0), "cron"),
             (http_monitor("not a url"), "http.url"),
             (http_monitor("ftp://example.org"), "http.url"),
             (
