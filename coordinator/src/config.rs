@@ -70,7 +70,7 @@ fn default_store_url() -> String {
 /// A configuration that cannot be used; the message names the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config: {0}")]
+    #[error("{0}")]
     Parse(#[from] serde_yaml_ng::Error),
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },

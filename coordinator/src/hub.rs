@@ -84,7 +84,7 @@ impl Outbox {
                     upserts.sort_by(|a, b| a.id.cmp(&b.id));
                     let mut removals: Vec<String> = p.removals.drain().collect();
                     removals.sort();
-                    let version = self.version.fetch_add(1, Ordering::SeqCst) + 1;
+                    let version = self.next_version();
                     return OutboxItem::Delta(Assignment {
                         version,
                         snapshot: false,
@@ -95,6 +95,11 @@ impl Outbox {
             }
             self.notify.notified().await;
         }
+    }
+
+    /// Numbers one more assignment message of this agent (see [`crate::chunk`]).
+    pub fn next_version(&self) -> u64 {
+        self.version.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     async fn upsert(&self, m: Arc<Monitor>) {

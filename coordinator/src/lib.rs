@@ -4,6 +4,7 @@
 
 pub mod assign;
 pub mod auth;
+pub mod chunk;
 pub mod config;
 pub mod error;
 mod grpc;

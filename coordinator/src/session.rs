@@ -8,14 +8,15 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use lookout_bus::ResultPublisher;
 use lookout_proto::v1::{
-    AgentMessage, CoordinatorMessage, Hello, ResultAck, ResultBatch, Welcome, agent_message::Msg,
-    coordinator_message::Msg as Out,
+    AgentMessage, Assignment, CoordinatorMessage, Hello, ResultAck, ResultBatch, Welcome,
+    agent_message::Msg, coordinator_message::Msg as Out,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AgentTokens;
+use crate::chunk;
 use crate::error::{DomainError, field_error};
 use crate::hub::{Hub, Joined, OutboxItem};
 
@@ -85,7 +86,7 @@ impl Gateway {
         self.tokens.check(&hello.agent_id, token).inspect_err(|_| {
             tracing::warn!(agent_id = %hello.agent_id, "agent refused: bad token");
         })?;
-        if !self.regions.iter().any(|r| *r == hello.region) {
+        if !self.regions.contains(&hello.region) {
             let reason = format!(
                 "unknown region {:?}, known regions: {}",
                 hello.region,
@@ -143,7 +144,7 @@ impl Gateway {
         S: Stream<Item = Result<AgentMessage, tonic::Status>> + Unpin + Send,
     {
         let outcome = async {
-            self.send(out, Out::Assignment(joined.snapshot.clone())).await?;
+            self.send_assignment(out, joined, joined.snapshot.clone()).await?;
             let mut last_seen = Instant::now();
             loop {
                 tokio::select! {
@@ -156,6 +157,9 @@ impl Gateway {
                                     // The session, not the payload, says who produced a result.
                                     r.agent_id.clone_from(&hello.agent_id);
                                     r.region.clone_from(&hello.region);
+                                    if r.id.is_empty() {
+                                        r.id = uuid::Uuid::now_v7().to_string();
+                                    }
                                 }
                                 timeout(self.silence_limit(), batches.send(batch))
                                     .await
@@ -169,7 +173,7 @@ impl Gateway {
                         }
                     }
                     item = joined.outbox.next() => match item {
-                        OutboxItem::Delta(a) => self.send(out, Out::Assignment(a)).await?,
+                        OutboxItem::Delta(a) => self.send_assignment(out, joined, a).await?,
                         OutboxItem::Closed(reason) => return Err(unavailable(&reason)),
                     },
                     () = sleep_until(last_seen + self.silence_limit()) => {
@@ -187,6 +191,21 @@ impl Gateway {
         .await;
         publishing.abort();
         outcome
+    }
+
+    /// Sends an assignment, split into parts small enough for any gRPC client.
+    async fn send_assignment(
+        &self,
+        out: &OutSender,
+        joined: &Joined,
+        a: Assignment,
+    ) -> Result<(), DomainError> {
+        for part in chunk::split(a, chunk::MAX_ASSIGNMENT_BYTES, || {
+            joined.outbox.next_version()
+        }) {
+            self.send(out, Out::Assignment(part)).await?;
+        }
+        Ok(())
     }
 
     /// Sends one message, giving up on an agent that does not read its stream.
@@ -218,6 +237,11 @@ async fn publish_in_order(
             tracing::warn!(seq = batch.seq, results = batch.results.len(), error = %e, "publishing results failed; not acknowledged");
             return Some(e.to_string());
         }
+        tracing::debug!(
+            seq = batch.seq,
+            results = batch.results.len(),
+            "results published"
+        );
         let ack = CoordinatorMessage {
             msg: Some(Out::Ack(ResultAck { seq: batch.seq })),
         };

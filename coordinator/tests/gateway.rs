@@ -270,3 +270,31 @@ async fn shutdown_ends_agent_sessions() {
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     stopping.await.expect("server stopped");
 }
+
+#[tokio::test]
+async fn large_assignments_arrive_in_parts_under_the_message_limit() {
+    let store = lookout_store::Store::open("sqlite::memory:")
+        .await
+        .expect("store");
+    let mut all = BTreeSet::new();
+    for i in 0..5_000 {
+        let mut m = http_monitor(&format!("m{i}"), &["eu"]);
+        m.id = format!("mon_{i:05}");
+        if let Some(lookout_proto::v1::monitor::Check::Http(c)) = &mut m.check {
+            c.body = "x".repeat(1_000);
+        }
+        all.insert(store.insert_monitor(m).await.expect("seed").id);
+    }
+    // About 5 MB of monitors: more than gRPC's default 4 MiB limit the agent decodes with.
+    let h = Harness::start_on(store, 1_000, None).await;
+    let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    assert!(
+        agent.assigned.len() < all.len(),
+        "the snapshot came in parts"
+    );
+    agent
+        .until("every part arrived", |a| a.assigned.len() == all.len())
+        .await;
+    assert_eq!(agent.assigned.keys().cloned().collect::<BTreeSet<_>>(), all);
+    h.stop().await;
+}

@@ -55,6 +55,15 @@ impl Harness {
         let store = Store::open("sqlite::memory:")
             .await
             .expect("in-memory store");
+        Harness::start_on(store, heartbeat_ms, publisher).await
+    }
+
+    /// Starts a coordinator on an existing store (for monitors seeded before start).
+    pub async fn start_on(
+        store: Store,
+        heartbeat_ms: u32,
+        publisher: Option<Arc<dyn ResultPublisher>>,
+    ) -> Harness {
         let bus = InProcBus::new();
         let publisher = publisher.unwrap_or_else(|| Arc::new(bus.publisher()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
