@@ -112,6 +112,7 @@ pub fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
 }
 
 mod assertions;
+pub mod dns;
 pub mod http;
 mod net;
 pub mod tcp;
