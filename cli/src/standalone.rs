@@ -62,18 +62,30 @@ pub fn load(path: &Path) -> Result<StandaloneConfig> {
 
 fn expand_env(raw: &str) -> Result<String> {
     let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
+    for line in raw.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            expand_line(line, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn expand_line(line: &str, out: &mut String) -> Result<()> {
+    let mut rest = line;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after.find('}').context("unterminated ${ in config")?;
         let name = &after[..end];
-        let value = std::env::var(name).with_context(|| format!("environment variable {name} (used as ${{{name}}}) is not set"))?;
+        let value = std::env::var(name)
+            .with_context(|| format!("environment variable {name} (used as ${{{name}}}) is not set"))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(())
 }
 
 pub async fn run(path: &Path) -> Result<()> {
@@ -213,5 +225,6 @@ mod tests {
         assert_eq!(expand_env("a ${HOME} b").expect("set"), format!("a {} b", std::env::var("HOME").expect("HOME")));
         assert!(expand_env("${LOOKOUT_SURELY_UNSET_VAR}").is_err());
         assert!(expand_env("${OPEN").is_err());
+        assert_eq!(expand_env("# ${LOOKOUT_SURELY_UNSET_VAR}\n").expect("comment"), "# ${LOOKOUT_SURELY_UNSET_VAR}\n");
     }
 }
