@@ -255,6 +255,37 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses_to_the_defaults() {
+        let c = NotifierConfig::from_yaml(include_str!("../notifier.example.yaml"))
+            .expect("the example config is valid");
+        let d = DeliveryConfig::default();
+        assert_eq!(c.store_url, default_store_url());
+        assert_eq!(c.kafka.group_id, KafkaConfig::default().group_id);
+        assert_eq!(
+            (
+                c.delivery.timeout_ms,
+                c.delivery.max_retries,
+                c.delivery.rate_limit_per_minute
+            ),
+            (d.timeout_ms, d.max_retries, d.rate_limit_per_minute)
+        );
+        assert_eq!(
+            (
+                c.delivery.max_payload_bytes,
+                c.delivery.backoff_base_ms,
+                c.delivery.backoff_max_ms,
+                c.delivery.workers
+            ),
+            (
+                d.max_payload_bytes,
+                d.backoff_base_ms,
+                d.backoff_max_ms,
+                d.workers
+            )
+        );
+    }
+
+    #[test]
     fn refusals_name_the_field() {
         let cases = [
             ("bogus: 1", "bogus"),

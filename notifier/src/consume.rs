@@ -48,6 +48,8 @@ pub(crate) struct ConsumeLoop {
     last_flush: Instant,
     monitors: MonitorCache,
     states: HashMap<String, Tracked>,
+    /// Offsets and state must be reread from the store before the next batch.
+    needs_reload: bool,
     events: Option<broadcast::Sender<IncidentEvent>>,
     /// Wakes the dispatcher after new outbox rows were stored.
     ready: Arc<Notify>,
@@ -87,6 +89,7 @@ impl ConsumeLoop {
             stored: HashMap::new(),
             last_flush: Instant::now(),
             states: HashMap::new(),
+            needs_reload: true,
             events,
             ready,
         }
@@ -101,7 +104,6 @@ impl ConsumeLoop {
                 .forget_notifier_offsets(&self.group, &self.topic)
                 .await?;
         }
-        self.reload().await?;
         let mut delay = Duration::from_millis(100);
         loop {
             let polled = tokio::select! {
@@ -125,8 +127,7 @@ impl ConsumeLoop {
                     Ok(()) => break,
                     Err(e) => {
                         warn!(error = %e, records = records.len(), "storing a batch failed; retrying with fresh state");
-                        self.states.clear();
-                        self.monitors.clear();
+                        self.needs_reload = true;
                         if !pause(&stop, &mut delay).await {
                             return Ok(());
                         }
@@ -153,7 +154,11 @@ impl ConsumeLoop {
     async fn handle(&mut self, records: &[Record]) -> Result<(), StoreError> {
         if self.consumer.take_assignment_change() {
             info!("partition assignment changed; reloading offsets and state");
+            self.needs_reload = true;
+        }
+        if self.needs_reload {
             self.reload().await?;
+            self.needs_reload = false;
         }
         let mut p = self.compute(records).await?;
         let changed = !p.out.batch.states.is_empty() || !p.out.batch.incidents.is_empty();

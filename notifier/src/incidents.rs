@@ -180,15 +180,18 @@ mod tests {
         quorum: 1,
     };
 
+    /// Name, thresholds, monitor regions, results, expected transition per result.
+    type Case = (
+        &'static str,
+        Thresholds,
+        &'static [&'static str],
+        Vec<(&'static str, CheckStatus)>,
+        Vec<Option<Transition>>,
+    );
+
     #[test]
     fn transitions() {
-        let cases: Vec<(
-            &str,
-            Thresholds,
-            &[&str],
-            Vec<(&str, CheckStatus)>,
-            Vec<Option<Transition>>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "three failures open",
                 T3_1_1,

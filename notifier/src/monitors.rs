@@ -30,10 +30,10 @@ impl MonitorCache {
     /// The active monitor `id`, or `None` when its results are to be skipped.
     pub(crate) async fn get(&mut self, id: &str) -> Result<Option<Arc<Monitor>>, StoreError> {
         let now = Instant::now();
-        if let Some((at, m)) = self.entries.get(id) {
-            if now.duration_since(*at) < TTL {
-                return Ok(m.clone());
-            }
+        if let Some((at, m)) = self.entries.get(id)
+            && now.duration_since(*at) < TTL
+        {
+            return Ok(m.clone());
         }
         let m = match self.store.get_monitor(id).await {
             Ok(m) if !m.paused => Some(Arc::new(m)),
