@@ -176,6 +176,21 @@ impl Hub {
         let version = counter.load(Ordering::SeqCst).max(last_version) + 1;
         counter.store(version, Ordering::SeqCst);
         let outbox = Arc::new(Outbox::new(counter));
+        // The agent may come back in another region (reconfigured): its old place goes too.
+        let elsewhere: Vec<String> = st
+            .regions
+            .iter()
+            .filter(|(r, agents)| r.as_str() != region && agents.contains_key(agent_id))
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in elsewhere {
+            if let Some(old) = st.regions.get_mut(&r).and_then(|a| a.remove(agent_id)) {
+                old.outbox
+                    .close("replaced by a newer session of the same agent")
+                    .await;
+            }
+            st.rebalance(&r, None).await;
+        }
         let agents = st.regions.entry(region.to_string()).or_default();
         if let Some(old) = agents.remove(agent_id) {
             old.outbox

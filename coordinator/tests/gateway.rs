@@ -298,3 +298,25 @@ async fn large_assignments_arrive_in_parts_under_the_message_limit() {
     assert_eq!(agent.assigned.keys().cloned().collect::<BTreeSet<_>>(), all);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_moving_to_another_region_leaves_the_old_one() {
+    let h = Harness::start().await;
+    let eu = create_many(&h, 8).await;
+    let mut admin = h.admin().await;
+    let us = admin
+        .create(http_monitor("us", &["us"]))
+        .await
+        .expect("create");
+    let mut stays = TestAgent::connect(h.addr, "a2", "eu", BEAT).await;
+    let _old_session = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    let moved = TestAgent::connect(h.addr, "a1", "us", BEAT).await;
+    assert_eq!(moved.ids(), [us.id.clone()]);
+    stays
+        .until("the eu agent runs all of eu", |a| {
+            a.assigned.len() == eu.len()
+        })
+        .await;
+    assert_eq!(stays.assigned.keys().cloned().collect::<BTreeSet<_>>(), eu);
+    h.stop().await;
+}
