@@ -239,13 +239,12 @@ impl HttpCheck {
                 elapsed.as_millis(),
                 limit.as_millis()
             );
+            let down = Outcome::down(FailureClass::Assertion, msg, timings);
             return Outcome {
                 status: CheckStatus::Degraded,
-                failure: FailureClass::Assertion,
-                message: msg,
-                status_code,
-                timings,
-            };
+                ..down
+            }
+            .with_status_code(status_code);
         }
         Outcome::up(timings).with_status_code(status_code)
     }

@@ -17,6 +17,25 @@ pub struct Outcome {
     pub message: String,
     pub status_code: Option<u32>,
     pub timings: Timings,
+    /// Packet loss and round trips of an ICMP check; None for other kinds.
+    pub ping: Option<PingStats>,
+}
+
+/// What an ICMP check measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PingStats {
+    pub sent: u32,
+    pub received: u32,
+    pub rtt_min_us: u64,
+    pub rtt_avg_us: u64,
+    pub rtt_max_us: u64,
+}
+
+impl PingStats {
+    /// Lost requests as a whole percentage of those sent.
+    pub fn loss_percent(&self) -> u32 {
+        (self.sent - self.received.min(self.sent)) * 100 / self.sent.max(1)
+    }
 }
 
 impl Outcome {
@@ -27,6 +46,7 @@ impl Outcome {
             message: String::new(),
             status_code: None,
             timings,
+            ping: None,
         }
     }
 
@@ -37,6 +57,7 @@ impl Outcome {
             message: message.into(),
             status_code: None,
             timings,
+            ping: None,
         }
     }
 
@@ -114,6 +135,7 @@ pub fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
 mod assertions;
 pub mod dns;
 pub mod http;
+pub mod icmp;
 mod net;
 pub mod tcp;
 pub mod tls;
