@@ -50,7 +50,7 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Coordinator agent-gateway address (`http://` or `https://`).
+    /// Coordinator agent-gateway address (`http://host:port`).
     #[serde(default = "default_coordinator_url")]
     pub coordinator_url: String,
     /// Unique name of this agent.
@@ -136,13 +136,20 @@ impl AgentConfig {
     /// Checks every field once; `run` calls it too.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
-        if !(self.coordinator_url.starts_with("http://")
-            || self.coordinator_url.starts_with("https://"))
-        {
+        if self.coordinator_url.starts_with("https://") {
             return invalid(
                 "coordinator_url",
                 format!(
-                    "{:?} is invalid, must start with http:// or https://",
+                    "{:?}: TLS to the coordinator is not built into this agent yet, use http://",
+                    self.coordinator_url
+                ),
+            );
+        }
+        if !self.coordinator_url.starts_with("http://") {
+            return invalid(
+                "coordinator_url",
+                format!(
+                    "{:?} is invalid, must start with http://",
                     self.coordinator_url
                 ),
             );
@@ -229,6 +236,13 @@ mod tests {
             (
                 AgentConfig {
                     coordinator_url: "127.0.0.1:7400".into(),
+                    ..base.clone()
+                },
+                "coordinator_url",
+            ),
+            (
+                AgentConfig {
+                    coordinator_url: "https://coordinator:7400".into(),
                     ..base.clone()
                 },
                 "coordinator_url",

@@ -88,12 +88,7 @@ pub(crate) async fn run(
     loop {
         match link.session(&endpoint).await {
             Ended::Shutdown => {
-                if !link.buffer.is_empty() {
-                    warn!(
-                        results = link.buffer.len(),
-                        "stopping with unacknowledged results"
-                    );
-                }
+                link.stopped();
                 return Ok(());
             }
             Ended::Fatal(status) => {
@@ -116,6 +111,7 @@ pub(crate) async fn run(
                     "coordinator session lost; checks continue on the last assignment"
                 );
                 if link.while_draining(sleep(delay)).await.is_none() {
+                    link.stopped();
                     return Ok(());
                 }
             }
@@ -135,6 +131,15 @@ struct Link<'a> {
 }
 
 impl Link<'_> {
+    fn stopped(&self) {
+        if !self.buffer.is_empty() {
+            warn!(
+                results = self.buffer.len(),
+                "stopping with unacknowledged results"
+            );
+        }
+    }
+
     /// Runs `fut` while moving finished results into the buffer; `None` on shutdown.
     async fn while_draining<F: Future>(&mut self, fut: F) -> Option<F::Output> {
         tokio::pin!(fut);

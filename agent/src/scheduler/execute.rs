@@ -13,6 +13,10 @@ use tokio_util::sync::CancellationToken;
 use super::clock::Clock;
 use crate::checks::{Check, Outcome};
 
+/// A check must end by its deadline and say what timed out; this guard only stops one that
+/// does not.
+const GUARD_GRACE: Duration = Duration::from_millis(100);
+
 /// Where finished results go (the session's buffer, or a benchmark's counter).
 pub type ResultSender = mpsc::UnboundedSender<CheckResult>;
 
@@ -146,7 +150,7 @@ impl Inner {
         let deadline = started + Duration::from_millis(timeout_ms.min(window_ms));
         let outcome = tokio::select! {
             biased;
-            outcome = timeout_at(deadline, job.check.run(deadline)) => match outcome {
+            outcome = timeout_at(deadline + GUARD_GRACE, job.check.run(deadline)) => match outcome {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome::down(
                     FailureClass::Timeout,
