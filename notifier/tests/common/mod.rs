@@ -265,12 +265,21 @@ impl Running {
 }
 
 /// Polls `check` until it holds, failing the test after 15 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    eventually_within(Duration::from_secs(15), what, check).await;
+}
+
+/// Polls `check` until it holds, failing the test after `limit`.
+pub async fn eventually_within<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,
