@@ -124,16 +124,17 @@ pub fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
     match &monitor.check {
         Some(monitor::Check::Http(spec)) => Ok(Arc::new(http::HttpCheck::new(spec).map_err(fail)?)),
         Some(monitor::Check::Tcp(spec)) => Ok(Arc::new(tcp::TcpCheck::new(spec).map_err(fail)?)),
-        Some(_) => Err(fail(format!(
-            "{} checks are not supported by this agent",
-            monitor.kind()
-        ))),
+        Some(monitor::Check::Dns(spec)) => Ok(Arc::new(dns::DnsCheck::new(spec).map_err(fail)?)),
+        Some(monitor::Check::Icmp(spec)) => Ok(Arc::new(icmp::IcmpCheck::new(spec).map_err(fail)?)),
+        Some(monitor::Check::Tls(spec)) => Ok(Arc::new(tls::TlsCheck::new(spec).map_err(fail)?)),
+        Some(monitor::Check::Grpc(spec)) => Ok(Arc::new(grpc::GrpcCheck::new(spec).map_err(fail)?)),
         None => Err(fail("no check defined".into())),
     }
 }
 
 mod assertions;
 pub mod dns;
+pub mod grpc;
 pub mod http;
 pub mod icmp;
 mod net;
