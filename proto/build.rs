@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|f| format!("proto/lookout/v1/{f}"));
     let fds = protox::compile(&files, ["proto"])?;
     let descriptors = fds.encode_to_vec();
+    // Served by gRPC reflection (so grpcurl works without .proto files).
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("lookout_descriptor.bin"), &descriptors)?;
     tonic_prost_build::configure().compile_fds(fds)?;
     pbjson_build::Builder::new()
         .register_descriptors(&descriptors)?

@@ -49,6 +49,8 @@ pub enum CoordinatorError {
     Invalid(FieldError),
     #[error("listener: {0}")]
     Io(String),
+    #[error("grpc reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
 }

@@ -34,7 +34,7 @@ use hub::Hub;
 use monitors::MonitorDomain;
 use session::Gateway;
 
-/// Serves the admin API, the agent gateway and gRPC health on `listener` until `shutdown`
+/// Serves the admin API, the agent gateway, gRPC health and reflection on `listener` until `shutdown`
 /// resolves; then open agent sessions end with UNAVAILABLE and the server drains.
 pub async fn serve(
     config: CoordinatorConfig,
@@ -74,6 +74,14 @@ pub async fn serve(
         .set_serving::<AgentGatewayServer<GatewayService>>()
         .await;
 
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(lookout_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
     let addr = listener
         .local_addr()
         .map_err(|e| CoordinatorError::Io(e.to_string()))?;
@@ -85,6 +93,8 @@ pub async fn serve(
     };
     tonic::transport::Server::builder()
         .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(admin)
         .add_service(agents)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)

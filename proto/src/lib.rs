@@ -15,6 +15,10 @@ pub mod v1 {
 
 pub use v1::{CheckResult, CheckStatus, FailureClass, Monitor};
 
+/// Encoded `FileDescriptorSet` of every Lookout `.proto` file, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/lookout_descriptor.bin"));
+
 /// The Kafka message header naming the encoding of every `lookout.results` value.
 pub const RESULT_CONTENT_TYPE: &str = "application/x-protobuf; message=lookout.v1.CheckResult";
 
