@@ -159,15 +159,19 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
 /// Checks `host:port` (IPv6 hosts in brackets) and trims it in place.
 fn host_port(field: &str, address: &mut String) -> Result<(), FieldError> {
     *address = address.trim().to_string();
-    let bad = || err(field, format!("{address:?} is invalid, must be host:port"));
+    let bad = || {
+        err(
+            field,
+            format!("{address:?} is invalid, must be host:port ([ipv6]:port for IPv6)"),
+        )
+    };
     let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let host = bracketed.unwrap_or(host);
     if host.is_empty()
         || host.contains(char::is_whitespace)
-        || (host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err())
+        || (host.contains(':')
+            && (bracketed.is_none() || host.parse::<std::net::Ipv6Addr>().is_err()))
         || port.parse::<u16>().ok().filter(|p| *p != 0).is_none()
     {
         return Err(bad());
