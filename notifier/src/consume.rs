@@ -27,7 +27,8 @@ const MAX_BATCH: usize = 500;
 /// Offsets of batches that changed nothing are still stored this often, bounding the replay
 /// after a restart (replaying them is harmless: they change nothing again).
 const OFFSET_FLUSH: Duration = Duration::from_secs(5);
-const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Longest pause between retries of a failed poll or store write.
+const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// One monitor's machine plus its open incident row.
 #[derive(Debug, Clone, Default)]

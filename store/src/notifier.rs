@@ -340,7 +340,9 @@ impl Store {
     }
 
     /// Leases up to `limit` pending rows due at `now_ms` until `lease_until_ms`: another
-    /// worker sees them again only if this one dies without recording an outcome.
+    /// worker sees them again only if this one dies without recording an outcome. The outer
+    /// condition repeats the inner one so that, on PostgreSQL, a row leased concurrently by
+    /// another dispatcher fails the re-check instead of being claimed twice.
     pub async fn claim_due_outbox(
         &self,
         now_ms: i64,
@@ -350,7 +352,8 @@ impl Store {
         let sql = format!(
             "UPDATE outbox SET next_attempt_at_ms = $1, updated_at_ms = $2 WHERE id IN \
              (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $2 \
-             ORDER BY next_attempt_at_ms, id LIMIT $3) RETURNING {OUTBOX_COLUMNS}"
+             ORDER BY next_attempt_at_ms, id LIMIT $3) \
+             AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
         );
         let rows = sqlx::query(&sql)
             .bind(lease_until_ms)
