@@ -42,6 +42,8 @@ impl From<DomainError> for tonic::Status {
 /// Failure of a library entry point (`serve`, `apply_declared_monitors`).
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
+    #[error("invalid config: {0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     /// A declared monitor is invalid; the message starts with `monitors[i].<field>`.

@@ -36,6 +36,7 @@ use session::Gateway;
 
 /// Serves the admin API, the agent gateway, gRPC health and reflection on `listener` until `shutdown`
 /// resolves; then open agent sessions end with UNAVAILABLE and the server drains.
+/// The configuration is validated first.
 pub async fn serve(
     config: CoordinatorConfig,
     store: Store,
@@ -43,6 +44,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CoordinatorError> {
+    config.validate()?;
     let regions: Arc<[String]> = config.regions.clone().into();
     let hub = Arc::new(Hub::load(store.clone()).await?);
     let stop = CancellationToken::new();

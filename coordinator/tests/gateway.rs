@@ -311,7 +311,7 @@ async fn an_agent_moving_to_another_region_leaves_the_old_one() {
     let mut stays = TestAgent::connect(h.addr, "a2", "eu", BEAT).await;
     let _old_session = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
     let moved = TestAgent::connect(h.addr, "a1", "us", BEAT).await;
-    assert_eq!(moved.ids(), [us.id.clone()]);
+    assert_eq!(moved.ids(), std::slice::from_ref(&us.id));
     stays
         .until("the eu agent runs all of eu", |a| {
             a.assigned.len() == eu.len()
