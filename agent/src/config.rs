@@ -215,6 +215,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/agent.yaml");
+        let c = AgentConfig::from_yaml_file(Path::new(path)).expect("example config is valid");
+        assert_eq!(
+            (c.agent_id.as_str(), c.region.as_str()),
+            ("agent-eu-1", "eu")
+        );
+        assert_eq!(
+            c,
+            AgentConfig {
+                token: Secret::new("change-me"),
+                ..AgentConfig::new("agent-eu-1", "eu", Secret::default())
+            }
+        );
+    }
+
+    #[test]
     fn refuses_unknown_fields() {
         let r: Result<AgentConfig, _> =
             serde_yaml_ng::from_str("agent_id: a\nregion: eu\ntoken: t\nconcurrency: 3\n");

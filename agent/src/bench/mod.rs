@@ -90,6 +90,22 @@ fn process_cpu_us() -> u64 {
         .map_or(0, |ticks| ticks * 10_000)
 }
 
+/// Busy time of all CPUs in microseconds (user, nice, system, irq, softirq) from /proc/stat.
+fn box_busy_us() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().next()?;
+            let f: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            Some(f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)?)
+        })
+        .map_or(0, |ticks| ticks * 10_000)
+}
+
 /// `VmRSS` and `VmHWM` (peak) of this process in MiB.
 fn memory_mib() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::{BenchError, Target, bench_monitor, memory_mib, process_cpu_us};
+use super::{BenchError, Target, bench_monitor, box_busy_us, memory_mib, process_cpu_us};
 use crate::scheduler::{Origin, Scheduler, SchedulerConfig};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -31,6 +31,9 @@ pub struct ScaleArgs {
     pub http_percent: usize,
     #[arg(long, default_value_t = 1000)]
     pub max_concurrency: usize,
+    /// Also print, per second of the run, the checks due in it and their worst lateness.
+    #[arg(long)]
+    pub timeline: bool,
 }
 
 /// Figures for one monitor count.
@@ -48,6 +51,8 @@ pub struct ScaleReport {
     pub peak_rss_mib: f64,
     pub cpu_us_per_check: f64,
     pub schedule_secs: f64,
+    /// Busy CPU outside this process (the target server, other load), % of all CPUs.
+    pub others_percent: f64,
 }
 
 pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
@@ -61,7 +66,7 @@ pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
         args.max_concurrency
     );
     println!(
-        "{:>8} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8}",
+        "{:>8} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>8} {:>7}",
         "monitors",
         "checks",
         "checks/s",
@@ -73,12 +78,13 @@ pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
         "rss_MiB",
         "peak_MiB",
         "cpu_us/ck",
-        "setup_s"
+        "setup_s",
+        "others%"
     );
     for &size in &args.sizes {
         let r = run_size(&args, size).await?;
         println!(
-            "{:>8} {:>9} {:>9.0} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8.1} {:>8.1} {:>9.1} {:>8.2}",
+            "{:>8} {:>9} {:>9.0} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8.1} {:>8.1} {:>9.1} {:>8.2} {:>7.0}",
             r.monitors,
             r.checks,
             r.checks_per_sec,
@@ -90,7 +96,8 @@ pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
             r.rss_mib,
             r.peak_rss_mib,
             r.cpu_us_per_check,
-            r.schedule_secs
+            r.schedule_secs,
+            r.others_percent
         );
     }
     Ok(())
@@ -132,6 +139,7 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
     let start_ms = crate::scheduler::Clock::system().now_ms();
     let start = Instant::now();
     let cpu0 = process_cpu_us();
+    let box0 = box_busy_us();
     let end = start + Duration::from_secs(args.duration_secs);
     // lateness histogram in whole milliseconds; the last bucket holds everything later
     let mut late = vec![0u64; 10_001];
@@ -140,6 +148,7 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
         ..ScaleReport::default()
     };
     let mut chunk = Vec::with_capacity(1024);
+    let mut timeline: Vec<(u64, u64)> = Vec::new();
     loop {
         tokio::select! {
             () = sleep_until(end) => break,
@@ -160,11 +169,25 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
                     let ms = usize::try_from((r.started_at_ms - r.scheduled_at_ms).max(0)).unwrap_or(usize::MAX);
                     let bucket = ms.min(late.len() - 1);
                     late[bucket] += 1;
+                    if args.timeline {
+                        let second = usize::try_from((r.scheduled_at_ms - start_ms) / 1000).unwrap_or(0);
+                        if timeline.len() <= second {
+                            timeline.resize(second + 1, (0u64, 0u64));
+                        }
+                        timeline[second].0 += 1;
+                        timeline[second].1 = timeline[second].1.max(ms as u64);
+                    }
                 }
             }
         }
     }
     let cpu_us = process_cpu_us().saturating_sub(cpu0);
+    let box_us = box_busy_us().saturating_sub(box0);
+    for (second, (checks, worst_ms)) in timeline.iter().enumerate() {
+        println!(
+            "  {size} monitors, second {second:>3}: {checks:>6} checks due, worst lateness {worst_ms} ms"
+        );
+    }
     let elapsed = start.elapsed().as_secs_f64();
     (report.rss_mib, report.peak_rss_mib) = memory_mib();
     shutdown.cancel();
@@ -178,6 +201,8 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
         cpu_us as f64 / report.checks as f64
     };
     report.schedule_secs = schedule_secs;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    report.others_percent = 100.0 * box_us.saturating_sub(cpu_us) as f64 / (elapsed * 1e6 * cpus);
     let ran: u64 = late.iter().sum();
     let quantile = |q: f64| {
         let target = ((ran as f64) * q).ceil() as u64;
