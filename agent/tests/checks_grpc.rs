@@ -5,7 +5,7 @@ mod checks_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use checks_support::{closed_port, soon};
+use checks_support::{TestCa, Validity, closed_port, soon};
 use lookout_agent::checks::grpc::GrpcCheck;
 use lookout_agent::checks::{Check, Outcome};
 use lookout_proto::v1;
@@ -13,6 +13,7 @@ use lookout_proto::{CheckStatus, FailureClass};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::Connected;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -121,5 +122,92 @@ async fn refused_and_non_grpc_servers() {
         )),
         "{}",
         o.message
+    );
+}
+
+/// A server-side TLS stream tonic can serve (it needs `Connected`).
+struct Tls(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+impl Connected for Tls {
+    type ConnectInfo = ();
+    fn connect_info(&self) {}
+}
+
+impl tokio::io::AsyncRead for Tls {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Tls {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn health_over_tls_with_alpn_h2() {
+    let ca = TestCa::new();
+    let acceptor = ca.acceptor(&["localhost"], Validity::Fine, &[b"h2"]);
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("orders", ServingStatus::Serving)
+        .await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let incoming = futures::stream::unfold((listener, acceptor), |(l, acceptor)| async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                return None;
+            };
+            if let Ok(tls) = acceptor.accept(s).await {
+                return Some((Ok::<_, std::io::Error>(Tls(tls)), (l, acceptor)));
+            }
+        }
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    let mut spec = v1::GrpcHealthCheck {
+        address: format!("localhost:{port}"),
+        service: "orders".into(),
+        use_tls: true,
+        tls: Some(v1::TlsOptions {
+            ca_pem: ca.pem(),
+            ..Default::default()
+        }),
+    };
+    let o = GrpcCheck::new(&spec).expect("valid").run(soon()).await;
+    assert_eq!(o.status, CheckStatus::Up, "{o:?}");
+    assert!(o.timings.tls_us > 0);
+
+    spec.tls = None;
+    let o = GrpcCheck::new(&spec).expect("valid").run(soon()).await;
+    assert_eq!(
+        o.failure,
+        FailureClass::Tls,
+        "private CA not trusted without ca_pem: {o:?}"
     );
 }

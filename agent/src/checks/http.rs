@@ -202,11 +202,17 @@ impl HttpCheck {
         let elapsed = started.elapsed();
         match result {
             Err(f) => Outcome::from_failure(f, p.timings).with_status_code(p.status_code),
-            Ok(resp) => self.judge(resp, elapsed, p.timings),
+            Ok(resp) => {
+                let host = p
+                    .redirected
+                    .as_ref()
+                    .map_or(&self.first.ep.host, |ep| &ep.host);
+                self.judge(resp, host, elapsed, p.timings)
+            }
         }
     }
 
-    fn judge(&self, resp: Response, elapsed: Duration, timings: Timings) -> Outcome {
+    fn judge(&self, resp: Response, host: &str, elapsed: Duration, timings: Timings) -> Outcome {
         let code = resp.status.as_u16();
         let status_code = Some(u32::from(code));
         if !self.expected.iter().any(|(a, b)| (*a..=*b).contains(&code)) {
@@ -219,14 +225,14 @@ impl HttpCheck {
         }
         if let Some(days) = self.assertions.cert_days {
             let checked = match &resp.cert {
-                Some(Ok(c)) => c.check_expiry(&resp.host, days, unix_now()),
+                Some(Ok(c)) => c.check_expiry(&host, days, unix_now()),
                 Some(Err(e)) => Err(Failure::new(
                     FailureClass::Tls,
-                    format!("certificate of {}: {e}", resp.host),
+                    format!("certificate of {}: {e}", host),
                 )),
                 None => Err(Failure::new(
                     FailureClass::Tls,
-                    format!("{} did not answer over TLS", resp.host),
+                    format!("{} did not answer over TLS", host),
                 )),
             };
             if let Err(f) = checked {
@@ -390,7 +396,6 @@ impl HttpCheck {
                 headers: parts.headers,
                 body: kept,
                 cert,
-                host: hop.ep.host.clone(),
             })
         };
         let mut work = std::pin::pin!(work);
@@ -415,7 +420,6 @@ struct Response {
     headers: HeaderMap,
     body: Vec<u8>,
     cert: Option<Result<CertFacts, String>>,
-    host: String,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
