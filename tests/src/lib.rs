@@ -38,7 +38,7 @@ where
 
 /// Verifies an `x-lookout-signature: sha256=<hex>` header over the exact body bytes.
 pub fn signature_valid(secret: &str, body: &[u8], header: &str) -> bool {
-    use hmac::{Mac, KeyInit};
+    use hmac::Mac;
     let Some(hex_sig) = header.strip_prefix("sha256=") else { return false };
     let Ok(sig) = hex::decode(hex_sig) else { return false };
     let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else { return false };

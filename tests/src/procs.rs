@@ -13,7 +13,7 @@ pub fn binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--bins", "--workspace"])
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
             .current_dir(&workspace)
             .status()
             .expect("run cargo build");
