@@ -176,10 +176,10 @@ impl DnsCheck {
                     Ok(r) => r.map_err(io)?,
                 };
                 // Answers with another id are strays or spoofs; keep waiting for ours.
-                if let Ok(m) = Message::from_vec(&buf[..n]) {
-                    if m.metadata.id == id {
-                        return Ok(m);
-                    }
+                if let Ok(m) = Message::from_vec(&buf[..n])
+                    && m.metadata.id == id
+                {
+                    return Ok(m);
                 }
             }
         }

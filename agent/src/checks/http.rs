@@ -225,7 +225,7 @@ impl HttpCheck {
         }
         if let Some(days) = self.assertions.cert_days {
             let checked = match &resp.cert {
-                Some(Ok(c)) => c.check_expiry(&host, days, unix_now()),
+                Some(Ok(c)) => c.check_expiry(host, days, unix_now()),
                 Some(Err(e)) => Err(Failure::new(
                     FailureClass::Tls,
                     format!("certificate of {}: {e}", host),

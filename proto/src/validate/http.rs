@@ -70,15 +70,13 @@ pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<(), FieldError>
                 ));
             }
         }
-        Some(Auth::BearerToken(t)) => {
-            if t.trim().is_empty() || has_line_break(t) {
-                return Err(err(
-                    "http.bearer_token",
-                    "must be non-empty, without line breaks",
-                ));
-            }
+        Some(Auth::BearerToken(t)) if t.trim().is_empty() || has_line_break(t) => {
+            return Err(err(
+                "http.bearer_token",
+                "must be non-empty, without line breaks",
+            ));
         }
-        None => {}
+        Some(Auth::BearerToken(_)) | None => {}
     }
     if has_line_break(&h.user_agent) {
         return Err(err("http.user_agent", "must not contain CR, LF or NUL"));
