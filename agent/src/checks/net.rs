@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use lookout_proto::FailureClass;
 use lookout_proto::v1::IpPreference;
@@ -118,6 +119,9 @@ fn only_family(pref: IpPreference) -> &'static str {
     }
 }
 
+/// How long one address may stay silent before the next one is tried.
+const FALLBACK_AFTER: Duration = Duration::from_millis(1500);
+
 /// Connects to the first address that accepts, trying the others in order; `connect_us` gets
 /// the time spent connecting. The error names the last address tried.
 pub(crate) async fn connect(
@@ -126,8 +130,19 @@ pub(crate) async fn connect(
 ) -> Result<TcpStream, Failure> {
     let started = Instant::now();
     let mut last = Failure::new(FailureClass::Connect, "no address to connect to");
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
+    for (i, addr) in addrs.iter().enumerate() {
+        let attempt = TcpStream::connect(addr);
+        // A silent address (a black-holed IPv6 route) must not use up the whole check when
+        // another address may answer; the last one gets whatever time is left.
+        let result = if i + 1 < addrs.len() {
+            match tokio::time::timeout(FALLBACK_AFTER, attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+            }
+        } else {
+            attempt.await
+        };
+        match result {
             Ok(stream) => {
                 *connect_us = micros_since(started);
                 // Probes write small requests once; waiting for more data only adds latency.
@@ -203,5 +218,25 @@ mod tests {
             .await
             .expect("localhost has IPv4");
         assert!(v4.iter().all(SocketAddr::is_ipv4));
+    }
+
+    #[tokio::test]
+    async fn falls_back_to_the_next_address() {
+        let open = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let closed_addr = closed.local_addr().expect("addr");
+        drop(closed);
+        let addrs = [closed_addr, open.local_addr().expect("addr")];
+        let mut us = 0;
+        let s = connect(&addrs, &mut us)
+            .await
+            .expect("second address accepts");
+        assert_eq!(s.peer_addr().expect("peer"), addrs[1]);
+        let e = connect(&addrs[..1], &mut us).await.expect_err("refused");
+        assert_eq!(e.message, format!("connection refused by {closed_addr}"));
     }
 }
