@@ -9,7 +9,8 @@ use std::time::Duration;
 use lookout_bus::{BusError, Record, ResultConsumer};
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::notifier::{
-    IncidentRow, IncidentStatus, NotifierBatch, OutboxEvent, OutboxRow, OutboxState, RegionStateRow,
+    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
+    RegionStateRow,
 };
 use lookout_store::{Store, StoreError, now_ms};
 use tokio::sync::{Notify, broadcast};
@@ -126,6 +127,12 @@ impl ConsumeLoop {
             loop {
                 match self.handle(&records).await {
                     Ok(()) => break,
+                    Err(StoreError::Conflict) => {
+                        // Another consumer stored this partition's position since we read
+                        // it: reload and recompute; records it already applied are skipped.
+                        info!("offsets moved by another consumer; reloading");
+                        self.needs_reload = true;
+                    }
                     Err(e) => {
                         warn!(error = %e, records = records.len(), "storing a batch failed; retrying with fresh state");
                         self.needs_reload = true;
@@ -168,7 +175,11 @@ impl ConsumeLoop {
                 .next
                 .iter()
                 .filter(|(part, off)| self.stored.get(part) != Some(off))
-                .map(|(part, off)| (*part, *off))
+                .map(|(part, off)| OffsetAdvance {
+                    partition: *part,
+                    from: self.stored.get(part).copied(),
+                    to: *off,
+                })
                 .collect();
         }
         if !p.out.batch.is_empty() {
@@ -177,8 +188,15 @@ impl ConsumeLoop {
                 .await?;
             if !p.out.batch.offsets.is_empty() {
                 self.last_flush = Instant::now();
-                self.stored.extend(p.out.batch.offsets.iter().copied());
-                if let Err(e) = self.consumer.commit(&p.out.batch.offsets) {
+                let positions: Vec<(i32, i64)> = p
+                    .out
+                    .batch
+                    .offsets
+                    .iter()
+                    .map(|o| (o.partition, o.to))
+                    .collect();
+                self.stored.extend(positions.iter().copied());
+                if let Err(e) = self.consumer.commit(&positions) {
                     // The store holds the position; the broker's copy only lags.
                     warn!(error = %e, "committing offsets to the bus failed");
                 }

@@ -92,3 +92,63 @@ async fn replayed_log_after_restart_sends_no_duplicate() {
     assert!(outbox_settled(&store).await);
     assert_eq!(rx.hits().len(), 2);
 }
+
+/// A consumer that lost its partition in a rebalance but has not noticed yet keeps handling
+/// the same records as the new owner. Offsets are advanced compare-and-set with the state, so
+/// whichever stores second is refused, reloads, and skips what the other already applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_of_one_partition_notify_once() {
+    let (_dir, store) = common::store().await;
+    let rx = Receiver::start(200).await;
+    let mut log = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let m = monitor(&store, &format!("mon_z{i}"), &["eu"], 1, &rx.url).await;
+        ids.push(m.id);
+    }
+    for status in [Down, Down, Down, Up, Down, Down, Down, Up] {
+        for id in &ids {
+            log.push(result(id, "eu", status));
+        }
+    }
+    let a = ReplayConsumer::new(&log);
+    let b = ReplayConsumer::new(&log);
+    let (a_done, b_done) = (a.drained.clone(), b.drained.clone());
+    let first = common::start(common::config(), store.clone(), Box::new(a), None);
+    let second = common::start(common::config(), store.clone(), Box::new(b), None);
+    eventually("both logs to be handled", || async {
+        a_done.load(Ordering::SeqCst) && b_done.load(Ordering::SeqCst)
+    })
+    .await;
+    eventually("the outbox to settle", || outbox_settled(&store)).await;
+    first.stop().await;
+    second.stop().await;
+
+    for id in &ids {
+        let kinds: Vec<String> = rx
+            .accepted()
+            .iter()
+            .filter(|h| h.json()["monitor"]["id"] == id.as_str())
+            .map(|h| h.notification_type())
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "incident").count(),
+            2,
+            "{id}: {kinds:?}"
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "recovery").count(),
+            2,
+            "{id}: {kinds:?}"
+        );
+        assert_eq!(
+            store
+                .list_incidents(Some(id), 10)
+                .await
+                .expect("incidents")
+                .len(),
+            2
+        );
+    }
+    assert_eq!(rx.hits().len(), 16);
+}

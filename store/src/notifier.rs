@@ -8,6 +8,8 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::{Store, StoreError};
 
+mod outbox;
+
 /// Counters of one (monitor, region). A region without a row is up with no failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionStateRow {
@@ -130,8 +132,18 @@ pub struct NotifierBatch {
     pub incidents: Vec<IncidentRow>,
     /// New deliveries (state pending).
     pub outbox: Vec<OutboxRow>,
-    /// Next offset to read per partition.
-    pub offsets: Vec<(i32, i64)>,
+    /// Offsets to advance, each only if the stored one is still what the caller read.
+    pub offsets: Vec<OffsetAdvance>,
+}
+
+/// Moves the stored next offset of one partition from `from` (`None`: nothing stored yet) to
+/// `to`. If another consumer moved it in the meantime, the whole batch is refused with
+/// `StoreError::Conflict`: this fences a consumer that lost its partition in a rebalance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAdvance {
+    pub partition: i32,
+    pub from: Option<i64>,
+    pub to: i64,
 }
 
 impl NotifierBatch {
@@ -143,14 +155,13 @@ impl NotifierBatch {
     }
 }
 
-const OUTBOX_COLUMNS: &str = "id, incident_id, monitor_id, event, channel, url, secret, payload, \
-    attempts, next_attempt_at_ms, state, last_error, created_at_ms";
 const INCIDENT_COLUMNS: &str =
     "id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, regions";
 
 impl Store {
     /// Writes region states, incidents, outbox rows and offsets of one batch in one
-    /// transaction: either all of it is stored or none.
+    /// transaction: either all of it is stored or none. `Conflict` when an offset moved
+    /// since the caller read it (another consumer owns the partition now).
     pub async fn apply_notifier_batch(
         &self,
         group: &str,
@@ -220,18 +231,38 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for (partition, next) in &batch.offsets {
-            sqlx::query(
-                "INSERT INTO notifier_offsets (group_id, topic, partition_id, next_offset) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, topic, partition_id) \
-                 DO UPDATE SET next_offset = excluded.next_offset",
-            )
-            .bind(group)
-            .bind(topic)
-            .bind(partition)
-            .bind(next)
-            .execute(&mut *tx)
-            .await?;
+        for o in &batch.offsets {
+            let res = match o.from {
+                Some(from) => {
+                    sqlx::query(
+                        "UPDATE notifier_offsets SET next_offset = $1 WHERE group_id = $2 \
+                         AND topic = $3 AND partition_id = $4 AND next_offset = $5",
+                    )
+                    .bind(o.to)
+                    .bind(group)
+                    .bind(topic)
+                    .bind(o.partition)
+                    .bind(from)
+                    .execute(&mut *tx)
+                    .await?
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO notifier_offsets (group_id, topic, partition_id, next_offset) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, topic, partition_id) DO NOTHING",
+                    )
+                    .bind(group)
+                    .bind(topic)
+                    .bind(o.partition)
+                    .bind(o.to)
+                    .execute(&mut *tx)
+                    .await?
+                }
+            };
+            if res.rows_affected() != 1 {
+                // Dropping the transaction rolls everything back.
+                return Err(StoreError::Conflict);
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -322,134 +353,9 @@ impl Store {
             .await?;
         rows.iter().map(incident_from_row).collect()
     }
-
-    /// Outbox rows of one incident (all when `None`), oldest first.
-    pub async fn list_outbox(
-        &self,
-        incident_id: Option<&str>,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR incident_id = $1) \
-             ORDER BY created_at_ms, id"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(incident_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(outbox_from_row).collect()
-    }
-
-    /// Leases up to `limit` pending rows due at `now_ms` until `lease_until_ms`: another
-    /// worker sees them again only if this one dies without recording an outcome. The outer
-    /// condition repeats the inner one so that, on PostgreSQL, a row leased concurrently by
-    /// another dispatcher fails the re-check instead of being claimed twice.
-    pub async fn claim_due_outbox(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        let sql = format!(
-            "UPDATE outbox SET next_attempt_at_ms = $1, updated_at_ms = $2 WHERE id IN \
-             (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $2 \
-             ORDER BY next_attempt_at_ms, id LIMIT $3) \
-             AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(lease_until_ms)
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
-        let mut out = rows
-            .iter()
-            .map(outbox_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-        Ok(out)
-    }
-
-    /// When the earliest pending row is due, if any.
-    pub async fn next_outbox_due_ms(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT MIN(next_attempt_at_ms) AS due FROM outbox WHERE state = 'pending'",
-        )
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get("due")?)
-    }
-
-    /// Records a successful delivery after `attempts` attempts.
-    pub async fn outbox_delivered(
-        &self,
-        id: &str,
-        attempts: u32,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.outbox_outcome(id, OutboxState::Delivered, attempts, now_ms, None, now_ms)
-            .await
-    }
-
-    /// Puts a claimed row back to pending, due at `next_attempt_at_ms`: after a failed
-    /// attempt (`error` set) or, with `attempts` unchanged, when it was rate limited.
-    pub async fn outbox_retry(
-        &self,
-        id: &str,
-        attempts: u32,
-        next_attempt_at_ms: i64,
-        error: Option<&str>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.outbox_outcome(
-            id,
-            OutboxState::Pending,
-            attempts,
-            next_attempt_at_ms,
-            error,
-            now_ms,
-        )
-        .await
-    }
-
-    /// Gives up on a row (permanent error or retries exhausted).
-    pub async fn outbox_dead(
-        &self,
-        id: &str,
-        attempts: u32,
-        error: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.outbox_outcome(id, OutboxState::Dead, attempts, now_ms, Some(error), now_ms)
-            .await
-    }
-
-    async fn outbox_outcome(
-        &self,
-        id: &str,
-        state: OutboxState,
-        attempts: u32,
-        next_attempt_at_ms: i64,
-        error: Option<&str>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at_ms = $3, \
-             last_error = COALESCE($4, last_error), updated_at_ms = $5 \
-             WHERE id = $6 AND state = 'pending'",
-        )
-        .bind(state.as_str())
-        .bind(i64::from(attempts))
-        .bind(next_attempt_at_ms)
-        .bind(error)
-        .bind(now_ms)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
 }
 
-fn to_u32(v: i64) -> u32 {
+pub(crate) fn to_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
@@ -472,33 +378,5 @@ fn incident_from_row(r: &SqliteRow) -> Result<IncidentRow, StoreError> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
-    })
-}
-
-fn outbox_from_row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
-    let event: String = r.try_get("event")?;
-    let state: String = r.try_get("state")?;
-    Ok(OutboxRow {
-        id: r.try_get("id")?,
-        incident_id: r.try_get("incident_id")?,
-        monitor_id: r.try_get("monitor_id")?,
-        event: if event == "recovery" {
-            OutboxEvent::Recovery
-        } else {
-            OutboxEvent::Incident
-        },
-        channel: r.try_get("channel")?,
-        url: r.try_get("url")?,
-        secret: r.try_get("secret")?,
-        payload: r.try_get("payload")?,
-        attempts: to_u32(r.try_get("attempts")?),
-        next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
-        state: match state.as_str() {
-            "delivered" => OutboxState::Delivered,
-            "dead" => OutboxState::Dead,
-            _ => OutboxState::Pending,
-        },
-        last_error: r.try_get("last_error")?,
-        created_at_ms: r.try_get("created_at_ms")?,
     })
 }

@@ -1,9 +1,18 @@
 //! Notifier state in the store: atomic batches, offsets, incidents and the outbox lease.
 
-use lookout_store::Store;
 use lookout_store::notifier::{
-    IncidentRow, IncidentStatus, NotifierBatch, OutboxEvent, OutboxRow, OutboxState, RegionStateRow,
+    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
+    RegionStateRow,
 };
+use lookout_store::{Store, StoreError};
+
+fn advance(partition: i32, from: Option<i64>, to: i64) -> OffsetAdvance {
+    OffsetAdvance {
+        partition,
+        from,
+        to,
+    }
+}
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -56,12 +65,12 @@ async fn batch_is_written_atomically_and_reads_back() {
         states: vec![state.clone()],
         incidents: vec![incident("inc_1", IncidentStatus::Open)],
         outbox: vec![outbox("dlv_1", "inc_1", 10)],
-        offsets: vec![(0, 7), (3, 2)],
+        offsets: vec![advance(0, None, 7), advance(3, None, 2)],
     };
     s.apply_notifier_batch("g", "t", &batch, 5)
         .await
         .expect("apply");
-    assert_eq!(s.region_states("mon_a").await.expect("states"), vec![state]);
+    assert_eq!(s.region_states("mon_a").await.expect("states"), vec![state.clone()]);
     assert_eq!(
         s.open_incident("mon_a").await.expect("open"),
         Some(incident("inc_1", IncidentStatus::Open))
@@ -81,10 +90,38 @@ async fn batch_is_written_atomically_and_reads_back() {
     // that batch may stay behind.
     let bad = NotifierBatch {
         incidents: vec![incident("inc_2", IncidentStatus::Open)],
-        offsets: vec![(0, 9)],
+        offsets: vec![advance(0, Some(7), 9)],
         ..Default::default()
     };
     assert!(s.apply_notifier_batch("g", "t", &bad, 6).await.is_err());
+    assert_eq!(
+        s.notifier_offsets("g", "t").await.expect("offsets"),
+        vec![(0, 7), (3, 2)]
+    );
+
+    // Offsets moved by someone else since they were read: the batch is refused whole.
+    for stale in [
+        advance(0, Some(5), 9),
+        advance(3, None, 9),
+        advance(1, Some(0), 3),
+    ] {
+        let fenced = NotifierBatch {
+            states: vec![RegionStateRow {
+                down: false,
+                ..state.clone()
+            }],
+            offsets: vec![advance(0, Some(7), 8), stale],
+            ..Default::default()
+        };
+        assert!(
+            matches!(
+                s.apply_notifier_batch("g", "t", &fenced, 6).await,
+                Err(StoreError::Conflict)
+            ),
+            "{stale:?}"
+        );
+    }
+    assert!(s.region_states("mon_a").await.expect("states")[0].down);
     assert_eq!(
         s.notifier_offsets("g", "t").await.expect("offsets"),
         vec![(0, 7), (3, 2)]

@@ -1,0 +1,165 @@
+//! The delivery outbox: leasing due rows to a dispatcher and recording each attempt's outcome.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{OutboxEvent, OutboxRow, OutboxState, to_u32};
+use crate::{Store, StoreError};
+
+const OUTBOX_COLUMNS: &str = "id, incident_id, monitor_id, event, channel, url, secret, payload, \
+    attempts, next_attempt_at_ms, state, last_error, created_at_ms";
+
+impl Store {
+    /// Outbox rows of one incident (all when `None`), oldest first.
+    pub async fn list_outbox(
+        &self,
+        incident_id: Option<&str>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR incident_id = $1) \
+             ORDER BY created_at_ms, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(incident_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Leases up to `limit` pending rows due at `now_ms` until `lease_until_ms`: another
+    /// worker sees them again only if this one dies without recording an outcome. The outer
+    /// condition repeats the inner one so that, on PostgreSQL, a row leased concurrently by
+    /// another dispatcher fails the re-check instead of being claimed twice.
+    pub async fn claim_due_outbox(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET next_attempt_at_ms = $1, updated_at_ms = $2 WHERE id IN \
+             (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $2 \
+             ORDER BY next_attempt_at_ms, id LIMIT $3) \
+             AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(lease_until_ms)
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(outbox_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(out)
+    }
+
+    /// When the earliest pending row is due, if any.
+    pub async fn next_outbox_due_ms(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at_ms) AS due FROM outbox WHERE state = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("due")?)
+    }
+
+    /// Records a successful delivery after `attempts` attempts.
+    pub async fn outbox_delivered(
+        &self,
+        id: &str,
+        attempts: u32,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.outbox_outcome(id, OutboxState::Delivered, attempts, now_ms, None, now_ms)
+            .await
+    }
+
+    /// Puts a claimed row back to pending, due at `next_attempt_at_ms`: after a failed
+    /// attempt (`error` set) or, with `attempts` unchanged, when it was rate limited.
+    pub async fn outbox_retry(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.outbox_outcome(
+            id,
+            OutboxState::Pending,
+            attempts,
+            next_attempt_at_ms,
+            error,
+            now_ms,
+        )
+        .await
+    }
+
+    /// Gives up on a row (permanent error or retries exhausted).
+    pub async fn outbox_dead(
+        &self,
+        id: &str,
+        attempts: u32,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.outbox_outcome(id, OutboxState::Dead, attempts, now_ms, Some(error), now_ms)
+            .await
+    }
+
+    async fn outbox_outcome(
+        &self,
+        id: &str,
+        state: OutboxState,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at_ms = $3, \
+             last_error = COALESCE($4, last_error), updated_at_ms = $5 \
+             WHERE id = $6 AND state = 'pending'",
+        )
+        .bind(state.as_str())
+        .bind(i64::from(attempts))
+        .bind(next_attempt_at_ms)
+        .bind(error)
+        .bind(now_ms)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+fn outbox_from_row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
+    let event: String = r.try_get("event")?;
+    let state: String = r.try_get("state")?;
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        incident_id: r.try_get("incident_id")?,
+        monitor_id: r.try_get("monitor_id")?,
+        event: if event == "recovery" {
+            OutboxEvent::Recovery
+        } else {
+            OutboxEvent::Incident
+        },
+        channel: r.try_get("channel")?,
+        url: r.try_get("url")?,
+        secret: r.try_get("secret")?,
+        payload: r.try_get("payload")?,
+        attempts: to_u32(r.try_get("attempts")?),
+        next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
+        state: match state.as_str() {
+            "delivered" => OutboxState::Delivered,
+            "dead" => OutboxState::Dead,
+            _ => OutboxState::Pending,
+        },
+        last_error: r.try_get("last_error")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    })
+}
