@@ -1,12 +1,14 @@
 //! HTTP(S) check: one request per run over a fresh connection made by our own connector, so
 //! DNS, connect, TLS handshake, first byte and total are timed; redirects, auth and assertions.
 
+mod request;
+
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header::{AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT};
-use http::{Method, Request, StatusCode, Uri};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use lookout_proto::v1::{self, IpPreference, Timings, http_check::Auth};
@@ -16,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use url::Url;
 
+use request::{Hop, base64};
+
 use super::assertions::Assertions;
 use super::net::{self, Endpoint};
 use super::tls_client::{Alpn, CertFacts, TlsClient, unix_now};
@@ -23,53 +27,6 @@ use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
 /// Bodies are read up to this size; assertions see the first MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// One request target: parsed once for the configured URL, again only per redirect.
-struct Hop {
-    url: Url,
-    ep: Endpoint,
-    https: bool,
-    authority: HeaderValue,
-    path: Uri,
-}
-
-impl Hop {
-    fn new(url: Url) -> Result<Hop, String> {
-        let https = match url.scheme() {
-            "http" => false,
-            "https" => true,
-            s => return Err(format!("{url} uses {s}, not http or https")),
-        };
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("{url} has no host"))?;
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| format!("{url} has no port"))?;
-        let authority = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        let authority =
-            HeaderValue::from_str(&authority).map_err(|_| format!("{url} has an invalid host"))?;
-        let mut path = url.path().to_string();
-        if let Some(q) = url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let path = path
-            .parse::<Uri>()
-            .map_err(|e| format!("{url} has an invalid path: {e}"))?;
-        Ok(Hop {
-            ep: Endpoint::new(host, port),
-            https,
-            authority,
-            path,
-            url,
-        })
-    }
-}
 
 /// A configured HTTP(S) check.
 pub struct HttpCheck {
@@ -452,43 +409,9 @@ fn hyper_message(e: &hyper::Error) -> String {
     msg
 }
 
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want);
-        }
-    }
 
     #[test]
     fn builds_hops_and_labels() {
