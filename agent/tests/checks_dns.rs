@@ -81,6 +81,12 @@ async fn dns_server() -> (SocketAddr, Server<Catalog>) {
             300,
             RData::TXT(TXT::new(vec!["v=spf1 ".into(), "-all".into()])),
         ),
+        // 8 x 200 bytes: more than the 1232-byte UDP payload the check advertises.
+        Record::from_rdata(
+            name("big.example.test."),
+            300,
+            RData::TXT(TXT::new(vec!["a".repeat(200); 8])),
+        ),
     ];
     for r in records {
         zone.upsert_mut(r, 7);
@@ -89,8 +95,13 @@ async fn dns_server() -> (SocketAddr, Server<Catalog>) {
     catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let addr = socket.local_addr().expect("addr");
+    // TCP on the same port, for answers too large for UDP.
+    let tcp = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind tcp on the udp port");
     let mut server = Server::new(catalog);
     server.register_socket(socket);
+    server.register_listener(tcp, Duration::from_secs(5), 65_535);
     (addr, server)
 }
 
@@ -223,4 +234,13 @@ async fn silent_resolver_times_out() {
         o.message
     );
     drop(quiet);
+}
+
+#[tokio::test]
+async fn truncated_answers_are_fetched_over_tcp() {
+    let (addr, _server) = dns_server().await;
+    let mut s = spec(addr, "big.example.test", DnsRecordType::Txt);
+    s.expected_values = vec![regex("^a{1600}$")];
+    let o = run(&s).await;
+    assert_eq!(o.status, CheckStatus::Up, "{o:?}");
 }

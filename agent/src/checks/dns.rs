@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
+use super::net;
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
 /// A lost UDP query is sent again after this long, until the deadline.
@@ -192,7 +193,10 @@ impl DnsCheck {
                 format!("DNS over TCP to {}: {e}", self.resolver),
             )
         };
-        let mut s = TcpStream::connect(self.resolver).await.map_err(io)?;
+        // The answer was truncated over UDP; the same resolver must also answer over TCP.
+        let mut s = TcpStream::connect(self.resolver)
+            .await
+            .map_err(|e| net::connect_failure(self.resolver, &e))?;
         let len = u16::try_from(query.len())
             .map_err(|_| Failure::new(FailureClass::Internal, "query too large"))?;
         let mut framed = Vec::with_capacity(query.len() + 2);
