@@ -8,7 +8,7 @@ use http::header::{HeaderMap, HeaderName};
 use lookout_proto::FailureClass;
 use lookout_proto::json_path::{JsonPath, Step};
 use lookout_proto::v1::{Comparison, HttpAssertion, header_assertion, http_assertion};
-use lookout_proto::validate::compile_regex;
+use lookout_proto::validate::{MAX_ASSERTIONS, compile_regex};
 use regex::Regex;
 use serde_json::Value;
 
@@ -42,6 +42,11 @@ pub(crate) struct Assertions {
 impl Assertions {
     pub(crate) fn compile(list: &[HttpAssertion]) -> Result<Assertions, String> {
         use http_assertion::Assertion as A;
+        if list.len() > MAX_ASSERTIONS {
+            return Err(format!(
+                "http.assertions: at most {MAX_ASSERTIONS} assertions"
+            ));
+        }
         let mut out = Assertions::default();
         for (i, a) in list.iter().enumerate() {
             let field = format!("http.assertions[{i}]");
@@ -346,6 +351,18 @@ mod tests {
             set.check(&headers, b"hello").expect_err("no match").message,
             "response body does not match /wor.d/"
         );
+    }
+
+    #[test]
+    fn assertion_sets_are_bounded() {
+        let one = HttpAssertion {
+            assertion: Some(http_assertion::Assertion::BodyContains("x".into())),
+        };
+        assert!(Assertions::compile(&vec![one.clone(); MAX_ASSERTIONS]).is_ok());
+        let e = Assertions::compile(&vec![one; MAX_ASSERTIONS + 1])
+            .err()
+            .expect("17 are refused");
+        assert!(e.starts_with("http.assertions:"), "{e}");
     }
 
     #[test]

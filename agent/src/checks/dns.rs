@@ -10,7 +10,7 @@ use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use lookout_proto::FailureClass;
 use lookout_proto::v1::{self, DnsRecordType, Timings, value_match};
-use lookout_proto::validate::{RCODES, compile_regex, resolver_addr};
+use lookout_proto::validate::{MAX_ASSERTIONS, RCODES, compile_regex, resolver_addr};
 use regex::Regex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -84,6 +84,11 @@ impl DnsCheck {
                 format!("dns.expected_rcode: {code:?} is not a known response code")
             })?,
         };
+        if spec.expected_values.len() > MAX_ASSERTIONS {
+            return Err(format!(
+                "dns.expected_values: at most {MAX_ASSERTIONS} values"
+            ));
+        }
         let mut expected = Vec::with_capacity(spec.expected_values.len());
         for (i, v) in spec.expected_values.iter().enumerate() {
             expected.push(match &v.kind {

@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 use lookout_proto::FailureClass;
 use lookout_proto::v1::{self, IpPreference, Timings, tcp_step::Step as SpecStep};
-use lookout_proto::validate::{MAX_REGEX_BYTES, decode_escapes};
+use lookout_proto::validate::{MAX_ASSERTIONS, MAX_REGEX_BYTES, decode_escapes};
 use regex::bytes::{Regex, RegexBuilder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -38,6 +38,9 @@ impl TcpCheck {
         } else {
             None
         };
+        if spec.steps.len() > MAX_ASSERTIONS {
+            return Err(format!("tcp.steps: at most {MAX_ASSERTIONS} steps"));
+        }
         let mut steps = Vec::with_capacity(spec.steps.len());
         for (i, s) in spec.steps.iter().enumerate() {
             steps.push(match &s.step {
