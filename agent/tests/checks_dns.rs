@@ -93,16 +93,24 @@ async fn dns_server() -> (SocketAddr, Server<Catalog>) {
     }
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
-    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let (socket, tcp) = udp_and_tcp_on_one_port().await;
     let addr = socket.local_addr().expect("addr");
-    // TCP on the same port, for answers too large for UDP.
-    let tcp = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("bind tcp on the udp port");
     let mut server = Server::new(catalog);
     server.register_socket(socket);
     server.register_listener(tcp, Duration::from_secs(5), 65_535);
     (addr, server)
+}
+
+/// A UDP socket and a TCP listener on the same free port (TCP serves truncated answers);
+/// a port whose TCP side is taken is skipped.
+async fn udp_and_tcp_on_one_port() -> (UdpSocket, tokio::net::TcpListener) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+        if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().expect("addr")).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no port free for both UDP and TCP after 50 tries");
 }
 
 fn spec(resolver: SocketAddr, qname: &str, rtype: DnsRecordType) -> v1::DnsCheck {
