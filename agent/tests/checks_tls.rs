@@ -70,7 +70,7 @@ async fn expired_certificate() {
         (o.status, o.failure),
         (CheckStatus::Down, FailureClass::Tls)
     );
-    assert_eq!(o.message, "certificate for localhost expired 1 days ago");
+    assert_eq!(o.message, "certificate for localhost expired 1 day ago");
 }
 
 #[tokio::test]

@@ -327,18 +327,28 @@ impl CertFacts {
             let ago = (now - self.not_after).div_euclid(86_400);
             return Err(Failure::new(
                 FailureClass::Tls,
-                format!("certificate for {name} expired {ago} days ago"),
+                format!("certificate for {name} expired {} ago", days_text(ago)),
             ));
         }
         if days < i64::from(min_days) {
             return Err(Failure::new(
                 FailureClass::Tls,
                 format!(
-                    "certificate for {name} expires in {days} days, fewer than the required {min_days}"
+                    "certificate for {name} expires in {}, fewer than the required {min_days}",
+                    days_text(days)
                 ),
             ));
         }
         Ok(())
+    }
+}
+
+/// "1 day", "3 days".
+fn days_text(n: i64) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
     }
 }
 
