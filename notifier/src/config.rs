@@ -1,5 +1,6 @@
 //! Notifier configuration: YAML plus `LOOKOUT_*` environment overrides, validated once.
 
+use std::fmt;
 use std::time::Duration;
 
 use lookout_bus::KafkaConfig;
@@ -17,7 +18,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierConfig {
     /// Where incidents, the outbox and consumed offsets live (`sqlite://lookout.db`).
@@ -37,6 +38,36 @@ impl Default for NotifierConfig {
             kafka: KafkaConfig::default(),
             delivery: DeliveryConfig::default(),
         }
+    }
+}
+
+impl fmt::Debug for NotifierConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifierConfig")
+            .field("store_url", &redact_password(&self.store_url))
+            .field("kafka", &self.kafka)
+            .field("delivery", &self.delivery)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_string(),
     }
 }
 
@@ -314,6 +345,30 @@ mod tests {
             let e = NotifierConfig::from_yaml(yaml).expect_err(yaml).to_string();
             assert!(e.contains(want), "{yaml:?}: {e}");
         }
+    }
+
+    #[test]
+    fn debug_hides_the_store_password() {
+        let cases = [
+            (
+                "postgres://lookout:hunter2@db:5432/lookout",
+                "postgres://lookout:***@db:5432/lookout",
+            ),
+            (
+                "postgres://lookout@db/lookout",
+                "postgres://lookout@db/lookout",
+            ),
+            ("sqlite://lookout.db", "sqlite://lookout.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_password(url), want);
+        }
+        let c = NotifierConfig {
+            store_url: cases[0].0.into(),
+            ..Default::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
 
 use super::{Channel, Delivered, Notification, SendError};
 
@@ -75,18 +77,24 @@ fn classify(status: StatusCode, retry_after: Option<&str>) -> Result<Delivered, 
     {
         return Err(SendError::Retryable {
             reason,
-            retry_after: retry_after.and_then(parse_retry_after),
+            retry_after: retry_after.and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc())),
         });
     }
     Err(SendError::Permanent { reason })
 }
 
-/// `Retry-After` in delay-seconds form; the HTTP-date form falls back to normal backoff.
-fn parse_retry_after(v: &str) -> Option<Duration> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110), capped; `None` when unreadable,
+/// so normal backoff applies.
+fn parse_retry_after(v: &str, now: OffsetDateTime) -> Option<Duration> {
+    let v = v.trim();
+    let delay = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = OffsetDateTime::parse(v, &Rfc2822).ok()?;
+            Duration::try_from(at - now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -103,6 +111,28 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = OffsetDateTime::parse("Sun, 06 Nov 1994 08:49:37 GMT", &Rfc2822)
+            .expect("IMF-fixdate parses");
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("120", Some(Duration::from_secs(120))),
+            ("0", Some(Duration::ZERO)),
+            (
+                "Sun, 06 Nov 1994 08:50:07 GMT",
+                Some(Duration::from_secs(30)),
+            ),
+            ("Sun, 06 Nov 1994 08:00:00 GMT", Some(Duration::ZERO)),
+            ("Fri, 01 Jan 2100 00:00:00 GMT", Some(MAX_RETRY_AFTER)),
+            ("-5", None),
+            ("soon", None),
+            ("", None),
+        ];
+        for (v, want) in cases {
+            assert_eq!(parse_retry_after(v, now), *want, "{v:?}");
+        }
+    }
 
     #[test]
     fn classifies_answers() {
