@@ -76,7 +76,7 @@ impl HttpCheck {
             HeaderValue::from_str(ua)
                 .map_err(|_| "http.user_agent: invalid header value".to_string())?,
         );
-        let auth = match &spec.auth {
+        let mut auth = match &spec.auth {
             None => None,
             Some(Auth::BasicAuth(b)) => {
                 let token = base64(format!("{}:{}", b.username, b.password).as_bytes());
@@ -90,6 +90,10 @@ impl HttpCheck {
                     .map_err(|_| "http.bearer_token: invalid characters".to_string())?,
             ),
         };
+        // Kept out of Debug output and HTTP/2 header compression tables.
+        if let Some(a) = auth.as_mut() {
+            a.set_sensitive(true);
+        }
         let mut expected: Vec<(u16, u16)> = spec
             .expected_status
             .iter()
