@@ -22,7 +22,7 @@ use request::{Hop, base64};
 
 use super::assertions::Assertions;
 use super::net::{self, Endpoint};
-use super::tls_client::{Alpn, CertFacts, TlsClient, unix_now};
+use super::tls_client::{Alpn, CertFacts, TlsClient, server_name, unix_now};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
 /// Bodies are read up to this size; assertions see the first MiB.
@@ -296,7 +296,12 @@ impl HttpCheck {
             return self.exchange(stream, req, hop, None, p).await;
         }
         p.phase = Phase::Tls;
-        let name = self.tls.name_for(&hop.ep.host)?;
+        // A server name override belongs to the configured origin, not to redirect targets.
+        let name = if same_origin {
+            self.tls.name_for(&hop.ep.host)?
+        } else {
+            server_name(&hop.ep.host).map_err(|m| Failure::new(FailureClass::Tls, m))?
+        };
         let mut tls_us = 0;
         let tls = self.tls.handshake(stream, name, &mut tls_us).await;
         p.timings.tls_us += tls_us;
