@@ -318,3 +318,23 @@ async fn ip_preference_filters_families() {
     s.ip_preference = v1::IpPreference::Ipv6Only as i32;
     assert_eq!(run(&s).await.failure, FailureClass::Dns);
 }
+
+#[tokio::test]
+async fn body_is_read_up_to_one_mib() {
+    let big = format!("{}END", "a".repeat(3 * 1024 * 1024));
+    let (addr, _) = http_server(None, move |r| {
+        Reply::new(200, if r.path == "/big" { &big } else { "small END" })
+    })
+    .await;
+    let mut s = spec(format!("http://{addr}/big"));
+    s.assertions = vec![assertion(Assertion::BodyContains("END".into()))];
+    let o = run(&s).await;
+    assert_eq!(
+        o.failure,
+        FailureClass::Assertion,
+        "only the first MiB is judged: {o:?}"
+    );
+    assert_eq!(o.message, "response body does not contain \"END\"");
+    s.url = format!("http://{addr}/small");
+    assert_eq!(run(&s).await.status, CheckStatus::Up);
+}
