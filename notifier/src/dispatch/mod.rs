@@ -117,6 +117,10 @@ impl Dispatcher {
         free: usize,
         inflight: &mut JoinSet<()>,
     ) -> Result<Duration, StoreError> {
+        // Read first: an idle outbox costs no write.
+        if let Some(wait) = self.until_due().await? {
+            return Ok(wait);
+        }
         let now = now_ms();
         let lease_until = now
             + i64::try_from(self.shared.timeout.as_millis()).unwrap_or(i64::MAX / 2)
@@ -145,11 +149,21 @@ impl Dispatcher {
         if claimed_all {
             return Ok(Duration::ZERO);
         }
-        let next_due = self.store.next_outbox_due_ms().await?;
-        Ok(next_due.map_or(IDLE_SCAN, |due| {
-            Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
-                .min(IDLE_SCAN)
-        }))
+        Ok(self.until_due().await?.unwrap_or(Duration::ZERO))
+    }
+
+    /// How long until the earliest pending row is due (at most `IDLE_SCAN`), or `None` when
+    /// one is due now.
+    async fn until_due(&self) -> Result<Option<Duration>, StoreError> {
+        let Some(due) = self.store.next_outbox_due_ms().await? else {
+            return Ok(Some(IDLE_SCAN));
+        };
+        let wait = due.saturating_sub(now_ms());
+        if wait <= 0 {
+            return Ok(None);
+        }
+        let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX));
+        Ok(Some(wait.min(IDLE_SCAN)))
     }
 }
 
