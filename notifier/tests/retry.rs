@@ -204,3 +204,53 @@ async fn slow_receivers_time_out_and_oversized_payloads_are_dead() {
     assert_eq!(slow.hits().len(), sent_before, "nothing sent");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_deliveries_wait_without_using_an_attempt() {
+    let (_dir, store) = common::store().await;
+    let rx = Receiver::start(200).await;
+    let a = monitor(&store, "mon_rl_a", &["eu"], 1, &rx.url).await;
+    let b = monitor(&store, "mon_rl_b", &["eu"], 1, &rx.url).await;
+    let bus = InProcBus::new();
+    let mut config = common::config();
+    config.delivery.rate_limit_per_minute = 1;
+    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
+    let publisher = bus.publisher();
+    for m in [&a, &b] {
+        publisher
+            .publish(&[
+                result(&m.id, "eu", Down),
+                result(&m.id, "eu", Down),
+                result(&m.id, "eu", Down),
+            ])
+            .await
+            .expect("publish");
+    }
+    // Deferred until the next token (~60 s), beyond the claim lease (timeout + 30 s).
+    eventually("one delivery and one deferred row", || async {
+        let rows = store.list_outbox(None).await.expect("outbox");
+        let now = lookout_store::now_ms();
+        rows.len() == 2
+            && rows.iter().any(|r| r.state == OutboxState::Delivered)
+            && rows
+                .iter()
+                .any(|r| r.state == OutboxState::Pending && r.next_attempt_at_ms > now + 45_000)
+    })
+    .await;
+    let rows = store.list_outbox(None).await.expect("outbox");
+    let deferred = rows
+        .iter()
+        .find(|r| r.state == OutboxState::Pending)
+        .expect("deferred row");
+    assert_eq!(
+        (deferred.attempts, deferred.last_error.as_deref()),
+        (0, None),
+        "{deferred:?}"
+    );
+    assert_eq!(
+        rx.hits().len(),
+        1,
+        "the second webhook waits for the next token"
+    );
+    running.stop().await;
+}
