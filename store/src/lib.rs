@@ -47,12 +47,32 @@ impl Store {
         // An in-memory database exists once per connection: keep exactly one.
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        migrate(&pool).await?;
         Ok(Store { pool })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+/// Applies pending migrations. The coordinator and the notifier may start at the same moment
+/// on one database file; SQLite has no migration lock, so the loser of that race (its
+/// migration fails because the winner's tables now exist) simply tries again and finds the
+/// migrations applied.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let migrator = sqlx::migrate!("./migrations");
+    let mut attempt = 0;
+    loop {
+        match migrator.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

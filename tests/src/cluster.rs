@@ -17,7 +17,6 @@ use crate::{kafka_brokers, unique};
 pub const PROJECT_TOKEN: &str = "test-project-token";
 
 pub struct Cluster {
-    pub dir: tempfile::TempDir,
     pub grpc_port: u16,
     pub topic: String,
     pub group: String,
@@ -25,6 +24,8 @@ pub struct Cluster {
     pub coordinator: Option<Proc>,
     pub agents: BTreeMap<String, Proc>,
     pub notifier: Option<Proc>,
+    /// Last, so the processes (which print their logs on a failure) are dropped before it.
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
