@@ -93,12 +93,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NotifierError> {
     config.validate()?;
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .timeout(config.delivery.timeout())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(NotifierError::HttpClient)?;
+        .redirect(reqwest::redirect::Policy::none());
+    let allow_private = config.delivery.allow_private_destinations;
+    if !allow_private {
+        client = client.dns_resolver(Arc::new(dispatch::destination::PublicOnlyResolver));
+    }
+    let client = client.build().map_err(NotifierError::HttpClient)?;
     let stop = CancellationToken::new();
     let watcher = {
         let stop = stop.clone();
@@ -113,7 +116,7 @@ pub async fn run(
     let dispatcher = dispatch::Dispatcher::new(
         &config.delivery,
         store.clone(),
-        channels::Channels::new(client),
+        channels::Channels::new(client, allow_private),
         ready.clone(),
     );
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));

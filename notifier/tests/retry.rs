@@ -254,3 +254,43 @@ async fn rate_limited_deliveries_wait_without_using_an_attempt() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_destinations_are_refused_unless_allowed() {
+    let (_dir, store) = common::store().await;
+    let rx = Receiver::start(200).await;
+    let port = rx
+        .url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/hook");
+    let by_name = format!("http://localhost:{port}/hook");
+    let a = monitor(&store, "mon_literal", &["eu"], 1, &rx.url).await;
+    let b = monitor(&store, "mon_name", &["eu"], 1, &by_name).await;
+    let bus = InProcBus::new();
+    let mut config = common::config();
+    config.delivery.allow_private_destinations = false;
+    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
+    let publisher = bus.publisher();
+    for m in [&a, &b] {
+        publisher
+            .publish(&[
+                result(&m.id, "eu", Down),
+                result(&m.id, "eu", Down),
+                result(&m.id, "eu", Down),
+            ])
+            .await
+            .expect("publish");
+    }
+    eventually("both deliveries to be refused", || async {
+        let rows = store.list_outbox(None).await.expect("outbox");
+        rows.len() == 2 && rows.iter().all(|r| r.state == OutboxState::Dead)
+    })
+    .await;
+    for row in store.list_outbox(None).await.expect("outbox") {
+        let err = row.last_error.clone().unwrap_or_default();
+        assert!(err.contains("is not a public address"), "{row:?}");
+        assert_eq!(row.attempts, 1, "refusals are permanent: {row:?}");
+    }
+    assert!(rx.hits().is_empty(), "nothing reached the private receiver");
+    running.stop().await;
+}

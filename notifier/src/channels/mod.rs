@@ -57,9 +57,10 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(client: reqwest::Client) -> Channels {
+    /// `allow_private`: whether destinations may be loopback, private or link-local.
+    pub fn new(client: reqwest::Client, allow_private: bool) -> Channels {
         Channels {
-            webhook: WebhookChannel::new(client),
+            webhook: WebhookChannel::new(client, allow_private),
         }
     }
 

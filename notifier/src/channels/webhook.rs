@@ -1,6 +1,7 @@
 //! Generic HTTP webhook: POST the body with the dispatcher's headers; 2xx is delivered,
 //! 408, 429 and 5xx are retryable (honouring `Retry-After`), anything else is permanent.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -10,18 +11,25 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
 use super::{Channel, Delivered, Notification, SendError};
+use crate::dispatch::destination::{PrivateDestination, is_public};
 
 /// Longest `Retry-After` honoured; a receiver cannot park a delivery for days.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 pub struct WebhookChannel {
     client: reqwest::Client,
+    allow_private: bool,
 }
 
 impl WebhookChannel {
-    /// `client` is shared by every delivery (connection pools per destination).
-    pub fn new(client: reqwest::Client) -> WebhookChannel {
-        WebhookChannel { client }
+    /// `client` is shared by every delivery (connection pools per destination). Without
+    /// `allow_private`, IP-literal URLs are checked here; names are checked by the client's
+    /// resolver (`PublicOnlyResolver`).
+    pub fn new(client: reqwest::Client, allow_private: bool) -> WebhookChannel {
+        WebhookChannel {
+            client,
+            allow_private,
+        }
     }
 }
 
@@ -31,6 +39,9 @@ impl Channel for WebhookChannel {
             let url = reqwest::Url::parse(&n.url).map_err(|e| SendError::Permanent {
                 reason: format!("invalid webhook url: {e}"),
             })?;
+            if !self.allow_private {
+                refuse_private_literal(&url)?;
+            }
             let mut req = self
                 .client
                 .post(url)
@@ -45,6 +56,10 @@ impl Channel for WebhookChannel {
                 if e.is_builder() {
                     SendError::Permanent {
                         reason: format!("invalid request: {e}"),
+                    }
+                } else if let Some(refused) = find_source::<PrivateDestination>(&e) {
+                    SendError::Permanent {
+                        reason: refused.to_string(),
                     }
                 } else {
                     SendError::Retryable {
@@ -95,6 +110,32 @@ fn parse_retry_after(v: &str, now: OffsetDateTime) -> Option<Duration> {
         }
     };
     Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// Refuses URLs whose host is a non-public IP literal (names are checked when resolved).
+fn refuse_private_literal(url: &reqwest::Url) -> Result<(), SendError> {
+    let host = url.host_str().unwrap_or("");
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    match literal.parse::<IpAddr>() {
+        Ok(ip) if !is_public(ip) => Err(SendError::Permanent {
+            reason: PrivateDestination(literal.to_string()).to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The first error of type `T` in `e`'s source chain.
+fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

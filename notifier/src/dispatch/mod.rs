@@ -2,6 +2,7 @@
 //! cap, per-destination rate limit, signing, timeout and retry policy, and records each
 //! outcome. Runs apart from the consumer loop, so a failing receiver never stalls consumption.
 
+pub mod destination;
 pub mod rate_limit;
 pub mod retry;
 pub mod sign;
