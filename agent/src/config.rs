@@ -1,7 +1,7 @@
 //! Agent configuration: YAML file and/or `LOOKOUT_*` environment, validated once at start.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -50,7 +50,7 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Coordinator agent-gateway address (`http://host:port`).
+    /// Coordinator agent-gateway address (`http://host:port`, or `https://` for TLS).
     #[serde(default = "default_coordinator_url")]
     pub coordinator_url: String,
     /// Unique name of this agent.
@@ -74,6 +74,10 @@ pub struct AgentConfig {
     /// How long a result may wait for more to fill its batch.
     #[serde(default = "default_batch_linger_ms")]
     pub batch_linger_ms: u64,
+    /// PEM file with extra root certificates trusted for an `https://` coordinator (a private
+    /// CA); the system roots stay trusted.
+    #[serde(default)]
+    pub coordinator_ca_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_COORDINATOR_URL: &str = "http://127.0.0.1:7400";
@@ -114,6 +118,7 @@ impl AgentConfig {
             buffer_max_results: default_buffer_max_results(),
             batch_max: default_batch_max(),
             batch_linger_ms: default_batch_linger_ms(),
+            coordinator_ca_file: None,
         }
     }
 
@@ -136,22 +141,20 @@ impl AgentConfig {
     /// Checks every field once; `run` calls it too.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
-        if self.coordinator_url.starts_with("https://") {
+        let https = self.coordinator_url.starts_with("https://");
+        if !https && !self.coordinator_url.starts_with("http://") {
             return invalid(
                 "coordinator_url",
                 format!(
-                    "{:?}: TLS to the coordinator is not built into this agent yet, use http://",
+                    "{:?} is invalid, must start with http:// or https://",
                     self.coordinator_url
                 ),
             );
         }
-        if !self.coordinator_url.starts_with("http://") {
+        if !https && self.coordinator_ca_file.is_some() {
             return invalid(
-                "coordinator_url",
-                format!(
-                    "{:?} is invalid, must start with http://",
-                    self.coordinator_url
-                ),
+                "coordinator_ca_file",
+                "is only used with an https:// coordinator_url".into(),
             );
         }
         if self.agent_id.trim().is_empty() {
@@ -259,10 +262,10 @@ mod tests {
             ),
             (
                 AgentConfig {
-                    coordinator_url: "https://coordinator:7400".into(),
+                    coordinator_ca_file: Some("/etc/ca.pem".into()),
                     ..base.clone()
                 },
-                "coordinator_url",
+                "coordinator_ca_file",
             ),
             (
                 AgentConfig {

@@ -16,6 +16,9 @@ struct Cli {
     /// Coordinator agent-gateway URL.
     #[arg(long, env = "LOOKOUT_COORDINATOR_URL")]
     coordinator_url: Option<String>,
+    /// PEM file with a private CA trusted for an https:// coordinator.
+    #[arg(long, env = "LOOKOUT_COORDINATOR_CA_FILE")]
+    coordinator_ca_file: Option<PathBuf>,
     #[arg(long, env = "LOOKOUT_AGENT_ID")]
     agent_id: Option<String>,
     #[arg(long, env = "LOOKOUT_REGION")]
@@ -84,6 +87,9 @@ fn config(cli: &Cli) -> anyhow::Result<AgentConfig> {
     };
     if let Some(v) = &cli.coordinator_url {
         config.coordinator_url = v.clone();
+    }
+    if let Some(v) = &cli.coordinator_ca_file {
+        config.coordinator_ca_file = Some(v.clone());
     }
     if let Some(v) = &cli.agent_id {
         config.agent_id = v.clone();

@@ -16,14 +16,14 @@ use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until, timeout};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::AgentError;
 use crate::backoff::Backoff;
 use crate::buffer::ResultBuffer;
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, ConfigError};
 use crate::scheduler::Scheduler;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,10 +66,11 @@ pub(crate) async fn run(
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(10));
+    let endpoint = with_tls(endpoint, config).await?;
     let authorization: MetadataValue<_> = format!("Bearer {}", config.token.expose())
         .parse()
         .map_err(|_| {
-            AgentError::Config(crate::config::ConfigError::Invalid {
+            AgentError::Config(ConfigError::Invalid {
                 field: "token",
                 reason: "contains characters not allowed in a header".into(),
             })
@@ -326,6 +327,29 @@ impl Link<'_> {
             None => debug!("empty coordinator message ignored"),
         }
     }
+}
+
+/// TLS for an `https://` coordinator: system roots plus the configured private CA.
+async fn with_tls(endpoint: Endpoint, config: &AgentConfig) -> Result<Endpoint, AgentError> {
+    if !config.coordinator_url.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    let mut tls = ClientTlsConfig::new().with_native_roots();
+    if let Some(path) = &config.coordinator_ca_file {
+        let pem = tokio::fs::read(path).await.map_err(|source| {
+            AgentError::Config(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+        })?;
+        tls = tls.ca_certificate(Certificate::from_pem(pem));
+    }
+    endpoint
+        .tls_config(tls)
+        .map_err(|e| AgentError::CoordinatorUrl {
+            url: config.coordinator_url.clone(),
+            reason: format!("TLS setup: {e}"),
+        })
 }
 
 fn client(channel: Channel) -> AgentGatewayClient<Channel> {

@@ -85,12 +85,13 @@ impl Scheduler {
     pub fn apply(&self, assignment: Assignment) {
         self.shared
             .requested_version
-            .fetch_max(assignment.version, Ordering::Relaxed);
+            .store(assignment.version, Ordering::Relaxed);
         // A closed channel means the scheduler stopped (shutdown); nothing left to apply to.
         let _ = self.commands.send(assignment);
     }
 
-    /// Version of the newest assignment handed to `apply` (0 before the first).
+    /// Version of the last assignment handed to `apply` (0 before the first). Not the highest
+    /// ever seen: a coordinator that starts numbering again must not be told the agent is ahead.
     pub fn assignment_version(&self) -> u64 {
         self.shared.requested_version.load(Ordering::Relaxed)
     }

@@ -1,0 +1,251 @@
+//! A scripted AgentGateway on 127.0.0.1 for the session tests, a TCP target, and helpers.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lookout_agent::{AgentConfig, Secret};
+use lookout_proto::v1::agent_gateway_server::{AgentGateway, AgentGatewayServer};
+use lookout_proto::v1::{
+    AgentMessage, Assignment, CoordinatorMessage, Hello, Monitor, ResultAck, ResultBatch, TcpCheck,
+    Welcome, agent_message, coordinator_message, monitor,
+};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Identity, ServerTlsConfig};
+use tonic::{Request, Response, Status, Streaming};
+
+pub const TOKEN: &str = "agent-token-1";
+
+/// What one gateway saw.
+#[derive(Default)]
+pub struct Seen {
+    pub hellos: Vec<Hello>,
+    pub batches: Vec<ResultBatch>,
+    pub heartbeats: usize,
+    pub authorization: Vec<String>,
+}
+
+pub struct Gateway {
+    pub assignment: Assignment,
+    pub ack: Arc<AtomicBool>,
+    pub seen: Arc<Mutex<Seen>>,
+    pub stop: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl AgentGateway for Gateway {
+    type SessionStream = ReceiverStream<Result<CoordinatorMessage, Status>>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let auth = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        self.seen
+            .lock()
+            .expect("lock")
+            .authorization
+            .push(auth.clone());
+        if auth != format!("Bearer {TOKEN}") {
+            return Err(Status::unauthenticated("unknown agent token"));
+        }
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(64);
+        let (seen, ack, stop, assignment) = (
+            Arc::clone(&self.seen),
+            Arc::clone(&self.ack),
+            self.stop.clone(),
+            self.assignment.clone(),
+        );
+        tokio::spawn(async move {
+            let send = |msg| CoordinatorMessage { msg: Some(msg) };
+            let Ok(Some(AgentMessage {
+                msg: Some(agent_message::Msg::Hello(hello)),
+            })) = inbound.message().await
+            else {
+                return;
+            };
+            seen.lock().expect("lock").hellos.push(hello);
+            let _ = tx
+                .send(Ok(send(coordinator_message::Msg::Welcome(Welcome {
+                    heartbeat_interval_ms: 200,
+                }))))
+                .await;
+            let _ = tx
+                .send(Ok(send(coordinator_message::Msg::Assignment(assignment))))
+                .await;
+            loop {
+                let msg = tokio::select! {
+                    () = stop.cancelled() => return,
+                    msg = inbound.message() => msg,
+                };
+                match msg {
+                    Ok(Some(AgentMessage {
+                        msg: Some(agent_message::Msg::Results(batch)),
+                    })) => {
+                        let seq = batch.seq;
+                        seen.lock().expect("lock").batches.push(batch);
+                        if ack.load(Ordering::SeqCst) {
+                            let _ = tx
+                                .send(Ok(send(coordinator_message::Msg::Ack(ResultAck { seq }))))
+                                .await;
+                        }
+                    }
+                    Ok(Some(AgentMessage {
+                        msg: Some(agent_message::Msg::Heartbeat(_)),
+                    })) => {
+                        seen.lock().expect("lock").heartbeats += 1;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+pub struct Server {
+    pub seen: Arc<Mutex<Seen>>,
+    pub ack: Arc<AtomicBool>,
+    pub stop: CancellationToken,
+    pub task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Server {
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("gateway stops in time")
+            .expect("gateway task")
+            .expect("gateway serve");
+    }
+}
+
+pub fn serve(listener: TcpListener, assignment: Assignment) -> Server {
+    serve_with(listener, assignment, None)
+}
+
+/// Like `serve`, over TLS with `identity` (certificate and key PEM).
+pub fn serve_tls(listener: TcpListener, assignment: Assignment, identity: Identity) -> Server {
+    serve_with(
+        listener,
+        assignment,
+        Some(ServerTlsConfig::new().identity(identity)),
+    )
+}
+
+fn serve_with(
+    listener: TcpListener,
+    assignment: Assignment,
+    tls: Option<ServerTlsConfig>,
+) -> Server {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let ack = Arc::new(AtomicBool::new(true));
+    let stop = CancellationToken::new();
+    let gateway = Gateway {
+        assignment,
+        ack: Arc::clone(&ack),
+        seen: Arc::clone(&seen),
+        stop: stop.clone(),
+    };
+    let shutdown = stop.clone();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).expect("server TLS config");
+    }
+    let task = tokio::spawn(
+        builder
+            .add_service(AgentGatewayServer::new(gateway))
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                shutdown.cancelled_owned(),
+            ),
+    );
+    Server {
+        seen,
+        ack,
+        stop,
+        task,
+    }
+}
+
+/// Accepts TCP connections and closes them: the target of the assigned TCP check.
+pub async fn tcp_target() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+    let addr = listener.local_addr().expect("target addr");
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    addr
+}
+
+pub fn assignment(target: SocketAddr) -> Assignment {
+    let monitor = Monitor {
+        id: "mon_tcp".into(),
+        name: "tcp target".into(),
+        regions: vec!["eu".into()],
+        interval_secs: 1,
+        timeout_ms: 2_000,
+        version: 3,
+        check: Some(monitor::Check::Tcp(TcpCheck {
+            address: target.to_string(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    Assignment {
+        version: 7,
+        snapshot: true,
+        upserts: vec![monitor],
+        removals: vec![],
+    }
+}
+
+pub fn config(addr: SocketAddr, token: &str) -> AgentConfig {
+    let mut c = AgentConfig::new("agent-eu-1", "eu", Secret::new(token));
+    c.coordinator_url = format!("http://{addr}");
+    c.batch_max = 2;
+    c.batch_linger_ms = 100;
+    c
+}
+
+/// Polls `cond` until it holds or `secs` pass.
+pub async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn epoch_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("fits")
+}
+
+pub fn result_ids(batches: &[ResultBatch]) -> HashSet<String> {
+    batches
+        .iter()
+        .flat_map(|b| b.results.iter().map(|r| r.id.clone()))
+        .collect()
+}
