@@ -7,10 +7,12 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
+use std::time::Duration;
 
 use lookout_proto::v1::Assignment;
 use lookout_proto::{FailureClass, Monitor};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::time::DelayQueue;
 use tokio_util::time::delay_queue::Key;
@@ -26,6 +28,10 @@ use crate::checks::Check;
 const MAX_PARK_MS: i64 = 30 * 24 * 3_600_000;
 /// Expired entries handled per wake-up before commands get a turn.
 const FIRE_CHUNK: usize = 1024;
+/// How long a monitor left out of a snapshot is kept aside. A large snapshot arrives as a
+/// snapshot part and delta parts; a monitor that comes back unchanged in a later part keeps
+/// its check and its next due time instead of being rebuilt (and possibly skipping a run).
+const PARK_GRACE: Duration = Duration::from_secs(10);
 
 struct Entry {
     monitor: Arc<Monitor>,
@@ -33,6 +39,13 @@ struct Entry {
     schedule: Schedule,
     /// The wheel entry for the next due time; `None` when a cron never matches again.
     key: Option<Key>,
+}
+
+/// A monitor left out of a snapshot, kept for `PARK_GRACE`.
+struct Parked {
+    entry: Entry,
+    due_ms: Option<i64>,
+    since: Instant,
 }
 
 struct Due {
@@ -45,6 +58,7 @@ pub(super) struct Driver {
     build: CheckBuilder,
     shared: Arc<Shared>,
     table: HashMap<Arc<str>, Entry>,
+    parked: HashMap<Arc<str>, Parked>,
     wheel: DelayQueue<Due>,
 }
 
@@ -55,6 +69,7 @@ impl Driver {
             build,
             shared,
             table: HashMap::new(),
+            parked: HashMap::new(),
             wheel: DelayQueue::new(),
         }
     }
@@ -142,6 +157,7 @@ impl Driver {
 
     fn apply(&mut self, assignment: Assignment) {
         let (mut added, mut changed, mut kept, mut removed) = (0usize, 0usize, 0usize, 0usize);
+        self.parked.retain(|_, p| p.since.elapsed() < PARK_GRACE);
         if assignment.snapshot {
             let wanted: HashSet<&str> = assignment.upserts.iter().map(|m| m.id.as_str()).collect();
             let stale: Vec<Arc<str>> = self
@@ -150,8 +166,9 @@ impl Driver {
                 .filter(|id| !wanted.contains(&***id))
                 .cloned()
                 .collect();
+            removed += stale.len();
             for id in stale {
-                removed += usize::from(self.remove(&id));
+                self.park(&id);
             }
         }
         for monitor in assignment.upserts {
@@ -166,6 +183,7 @@ impl Driver {
         for id in &assignment.removals {
             removed += usize::from(self.remove(id));
         }
+        let kept_aside = self.parked.len();
         self.shared
             .active
             .store(self.table.len(), Ordering::Relaxed);
@@ -176,6 +194,7 @@ impl Driver {
             changed,
             kept,
             removed,
+            kept_aside,
             active = self.table.len(),
             "assignment applied"
         );
@@ -188,6 +207,9 @@ impl Driver {
             } else {
                 Upsert::Kept
             };
+        }
+        if let Some(restored) = self.restore(&monitor) {
+            return restored;
         }
         if self
             .table
@@ -250,7 +272,46 @@ impl Driver {
         Upsert::Added
     }
 
+    /// Takes a monitor off the wheel but keeps it aside for `PARK_GRACE`.
+    fn park(&mut self, id: &str) {
+        if let Some((id, mut entry)) = self.table.remove_entry(id) {
+            let due_ms = entry
+                .key
+                .take()
+                .and_then(|key| self.wheel.try_remove(&key))
+                .map(|expired| expired.into_inner().due_ms);
+            self.parked.insert(
+                id,
+                Parked {
+                    entry,
+                    due_ms,
+                    since: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Puts back a monitor parked by a recent snapshot when it returns unchanged, with its
+    /// check and next due time (a due time that passed meanwhile fires at once).
+    fn restore(&mut self, monitor: &Monitor) -> Option<Upsert> {
+        if self.table.contains_key(monitor.id.as_str()) {
+            return None;
+        }
+        let (id, parked) = self.parked.remove_entry(monitor.id.as_str())?;
+        if *parked.entry.monitor != *monitor || parked.since.elapsed() >= PARK_GRACE {
+            return None;
+        }
+        let mut entry = parked.entry;
+        let clock = self.executor.clock();
+        let now_ms = clock.now_ms();
+        let due_ms = parked.due_ms.or_else(|| entry.schedule.next_after(now_ms));
+        entry.key = due_ms.map(|due| insert(&mut self.wheel, clock, Arc::clone(&id), due, now_ms));
+        self.table.insert(id, entry);
+        Some(Upsert::Kept)
+    }
+
     fn remove(&mut self, id: &str) -> bool {
+        self.parked.remove(id);
         match self.table.remove(id) {
             Some(entry) => {
                 if let Some(key) = entry.key {

@@ -51,6 +51,10 @@ struct Harness {
 }
 
 fn start(max_concurrency: usize) -> Harness {
+    start_with(max_concurrency, Arc::new(build))
+}
+
+fn start_with(max_concurrency: usize, build: super::CheckBuilder) -> Harness {
     let config = SchedulerConfig {
         origin: Origin {
             agent_id: "agent-1".into(),
@@ -58,7 +62,7 @@ fn start(max_concurrency: usize) -> Harness {
         },
         max_concurrency,
         clock: Clock::starting_at(START_MS),
-        build: Arc::new(build),
+        build,
     };
     let (tx, results) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
@@ -333,4 +337,44 @@ async fn a_monitor_that_cannot_be_built_is_reported() {
     assert_eq!(r.failure_class, FailureClass::Internal as i32);
     assert!(r.error_message.contains("no prober"), "{}", r.error_message);
     assert_eq!(h.scheduler.active_monitors(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_in_parts_keeps_unchanged_monitors() {
+    let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&builds);
+    let mut h = start_with(
+        10,
+        Arc::new(move |m: &Monitor| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            build(m)
+        }),
+    );
+    let (a, b) = (monitor("mon_a", "up", 10, 1), monitor("mon_b", "up", 10, 1));
+    h.scheduler.apply(snapshot(1, vec![a.clone(), b.clone()]));
+    sleep(Duration::from_millis(15_000)).await;
+    // A reconnect brings the same assignment split in two: a snapshot part with mon_a only
+    // and a delta part with mon_b. mon_b must neither be rebuilt nor lose or move a run.
+    h.scheduler.apply(snapshot(2, vec![a]));
+    sleep(Duration::from_millis(1)).await;
+    h.scheduler.apply(Assignment {
+        version: 3,
+        snapshot: false,
+        upserts: vec![b],
+        removals: vec![],
+    });
+    sleep(Duration::from_millis(25_000)).await;
+    assert_eq!(
+        builds.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "no check rebuilt"
+    );
+    assert_eq!(h.scheduler.active_monitors(), 2);
+    let due: Vec<i64> = drain(&mut h.results)
+        .into_iter()
+        .filter(|r| r.monitor_id == "mon_b")
+        .map(|r| r.scheduled_at_ms)
+        .collect();
+    assert_eq!(due.len(), 4, "{due:?}");
+    assert!(due.windows(2).all(|w| w[1] - w[0] == 10_000), "{due:?}");
 }
