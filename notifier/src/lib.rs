@@ -2,6 +2,13 @@
 //! and delivers incident and recovery notifications through a durable outbox. State changes,
 //! outbox rows and consumed offsets are stored in one transaction, so a restart neither
 //! repeats nor loses a notification.
+//!
+//! - `consume`: the consumer loop; records below the stored offset are skipped, and offsets
+//!   advance compare-and-set, which fences a consumer that lost its partition in a rebalance.
+//! - `incidents`: the pure state machine (thresholds per region, region quorum).
+//! - `dispatch`: the outbox worker around every `channels::Channel` (payload cap, rate limit,
+//!   signing, timeout, retries with jittered backoff, dead letters), apart from consumption
+//!   so a failing receiver never stalls it.
 
 pub mod channels;
 pub mod config;

@@ -43,8 +43,11 @@ async fn main() -> anyhow::Result<()> {
         .context("opening the store")?;
     // The coordinator creates the topic too; whichever starts first does it, so a group
     // member never waits on a topic that does not exist yet.
-    lookout_bus::ensure_topic(&config.kafka).await.context("creating the results topic")?;
-    let consumer = KafkaConsumer::new(&config.kafka).context("creating the kafka consumer")?;
+    lookout_bus::ensure_topic(&config.kafka)
+        .await
+        .context("creating the results topic")?;
+    let consumer =
+        KafkaConsumer::new(&config.kafka_consumer()).context("creating the kafka consumer")?;
     tracing::info!(topic = %config.kafka.topic, group = %config.kafka.group_id, "notifier starting");
     lookout_notifier::run(config, store, Box::new(consumer), None, shutdown_signal()).await?;
     tracing::info!("notifier stopped");
