@@ -36,6 +36,11 @@ pub struct KafkaConfig {
     pub partitions: i32,
     pub replication_factor: i32,
     pub group_id: String,
+    /// Static group membership (`group.instance.id`): a stable name per consumer process
+    /// (a StatefulSet pod name, say). A restarted member with the same name takes its
+    /// partitions back at once instead of waiting for the broker to expire the dead one.
+    /// Empty: dynamic membership.
+    pub instance_id: String,
     /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, `sasl.username`,
     /// `sasl.password`, `ssl.ca.location`, ...). Values are never logged.
     pub properties: BTreeMap<String, String>,
@@ -49,6 +54,7 @@ impl Default for KafkaConfig {
             partitions: 12,
             replication_factor: 1,
             group_id: "lookout-notifier".into(),
+            instance_id: String::new(),
             properties: BTreeMap::new(),
         }
     }
@@ -62,15 +68,21 @@ impl fmt::Debug for KafkaConfig {
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
             .field("group_id", &self.group_id)
+            .field("instance_id", &self.instance_id)
             .field("properties", &self.properties.keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl KafkaConfig {
-    fn client(&self) -> ClientConfig {
+    /// Client settings: the brokers, then Lookout's `defaults`, then the user's `properties`
+    /// (which win).
+    fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
         for (k, v) in &self.properties {
             c.set(k, v);
         }
@@ -80,7 +92,7 @@ impl KafkaConfig {
 
 /// Creates the topic with the configured partition count when it does not exist.
 pub async fn ensure_topic(config: &KafkaConfig) -> Result<(), BusError> {
-    let admin: AdminClient<DefaultClientContext> = config.client().create()?;
+    let admin: AdminClient<DefaultClientContext> = config.client(&[]).create()?;
     let topic = NewTopic::new(&config.topic, config.partitions, TopicReplication::Fixed(config.replication_factor));
     let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(30))));
     for outcome in admin.create_topics([&topic], &opts).await? {
@@ -100,11 +112,12 @@ pub struct KafkaPublisher {
 impl KafkaPublisher {
     pub fn new(config: &KafkaConfig) -> Result<KafkaPublisher, BusError> {
         let producer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000")
+            .client(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("message.timeout.ms", "30000"),
+            ])
             .create()?;
         Ok(KafkaPublisher { producer, topic: config.topic.clone() })
     }
@@ -152,14 +165,22 @@ impl KafkaConsumer {
     /// offset is read from the beginning; offsets are committed only through `commit`.
     pub fn new(config: &KafkaConfig) -> Result<KafkaConsumer, BusError> {
         let changed = Arc::new(AtomicBool::new(true));
+        let mut settings: Vec<(&str, &str)> = vec![
+            ("group.id", config.group_id.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "1000"),
+            // Also the rebalance timeout: how long a rebalance waits for a member that died
+            // without leaving. The notifier polls continuously, so 30 s is ample.
+            ("max.poll.interval.ms", "30000"),
+        ];
+        if !config.instance_id.is_empty() {
+            settings.push(("group.instance.id", config.instance_id.as_str()));
+        }
         let consumer: StreamConsumer<RebalanceFlag> = config
-            .client()
-            .set("group.id", &config.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
+            .client(&settings)
             .create_with_context(RebalanceFlag(changed.clone()))?;
         consumer.subscribe(&[&config.topic])?;
         Ok(KafkaConsumer { consumer, topic: config.topic.clone(), changed })

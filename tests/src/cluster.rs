@@ -80,7 +80,7 @@ impl Cluster {
             write(&self.path().join(format!("agent-{r}.yaml")), &agent);
         }
         let notifier = format!(
-            "store_url: {store}\nkafka:\n  brokers: {brokers}\n  topic: {topic}\n  group_id: {group}\n\
+            "store_url: {store}\nkafka:\n  brokers: {brokers}\n  topic: {topic}\n  group_id: {group}\n  instance_id: notifier-1\n\
              delivery:\n  backoff_base_ms: 200\n  backoff_max_ms: 2000\n  timeout_ms: 5000\n",
             store = self.store_url(),
             topic = self.topic,
