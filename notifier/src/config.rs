@@ -119,24 +119,7 @@ impl DeliveryConfig {
     }
 }
 
-/// librdkafka's `max.poll.interval.ms` unless configured. A broker completes a rebalance only
-/// once every old member rejoined or this long passed; with librdkafka's 5-minute default, a
-/// notifier restarted after a crash (SIGKILL, OOM) waits minutes for its partitions on brokers
-/// that do not expire the dead member's session first (tansu). The consumer loop polls
-/// continuously, so a short limit costs nothing.
-const MAX_POLL_INTERVAL_MS: &str = "20000";
-
 impl NotifierConfig {
-    /// The consumer settings: `kafka` with the notifier's defaults for properties the
-    /// operator did not set.
-    pub fn kafka_consumer(&self) -> KafkaConfig {
-        let mut k = self.kafka.clone();
-        k.properties
-            .entry("max.poll.interval.ms".to_string())
-            .or_insert_with(|| MAX_POLL_INTERVAL_MS.to_string());
-        k
-    }
-
     /// Parses YAML (unknown fields are refused) and validates.
     pub fn from_yaml(text: &str) -> Result<NotifierConfig, ConfigError> {
         let c: NotifierConfig = serde_yaml_ng::from_str(text)?;
@@ -366,26 +349,6 @@ mod tests {
             let e = NotifierConfig::from_yaml(yaml).expect_err(yaml).to_string();
             assert!(e.contains(want), "{yaml:?}: {e}");
         }
-    }
-
-    #[test]
-    fn consumer_defaults_keep_operator_properties() {
-        let c = NotifierConfig::default();
-        let k = c.kafka_consumer();
-        assert_eq!(
-            k.properties.get("max.poll.interval.ms").map(String::as_str),
-            Some("20000")
-        );
-        let c =
-            NotifierConfig::from_yaml("kafka:\n  properties:\n    max.poll.interval.ms: '60000'\n")
-                .expect("valid");
-        assert_eq!(
-            c.kafka_consumer()
-                .properties
-                .get("max.poll.interval.ms")
-                .map(String::as_str),
-            Some("60000")
-        );
     }
 
     #[test]

@@ -46,8 +46,7 @@ async fn main() -> anyhow::Result<()> {
     lookout_bus::ensure_topic(&config.kafka)
         .await
         .context("creating the results topic")?;
-    let consumer =
-        KafkaConsumer::new(&config.kafka_consumer()).context("creating the kafka consumer")?;
+    let consumer = KafkaConsumer::new(&config.kafka).context("creating the kafka consumer")?;
     tracing::info!(topic = %config.kafka.topic, group = %config.kafka.group_id, "notifier starting");
     lookout_notifier::run(config, store, Box::new(consumer), None, shutdown_signal()).await?;
     tracing::info!("notifier stopped");

@@ -56,7 +56,7 @@ async fn rebalances_neither_repeat_nor_lose_notifications() {
     let a = common::start(
         config.clone(),
         store.clone(),
-        Box::new(KafkaConsumer::new(&config.kafka_consumer()).expect("consumer a")),
+        Box::new(KafkaConsumer::new(&config.kafka).expect("consumer a")),
         None,
     );
     publish_all(&publisher, &monitors, &[Down, Down, Down]).await;
@@ -69,7 +69,7 @@ async fn rebalances_neither_repeat_nor_lose_notifications() {
     let b = common::start(
         config.clone(),
         store.clone(),
-        Box::new(KafkaConsumer::new(&config.kafka_consumer()).expect("consumer b")),
+        Box::new(KafkaConsumer::new(&config.kafka).expect("consumer b")),
         None,
     );
     publish_all(&publisher, &monitors, &[Up]).await;
