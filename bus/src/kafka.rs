@@ -175,6 +175,8 @@ impl KafkaConsumer {
             // Also the rebalance timeout: how long a rebalance waits for a member that died
             // without leaving. The notifier polls continuously, so 30 s is ample.
             ("max.poll.interval.ms", "30000"),
+            // Notice a topic created after the subscription within seconds, not minutes.
+            ("topic.metadata.refresh.interval.ms", "5000"),
         ];
         if !config.instance_id.is_empty() {
             settings.push(("group.instance.id", config.instance_id.as_str()));

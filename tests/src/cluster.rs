@@ -141,16 +141,15 @@ impl Cluster {
             brokers: kafka_brokers(),
             topic: self.topic.clone(),
             group_id: unique("lookout-test-reader"),
+            partitions: 3,
             ..KafkaConfig::default()
         };
         let log = ResultLog::default();
         let sink = log.0.clone();
         tokio::spawn(async move {
-            let mut consumer = crate::eventually(std::time::Duration::from_secs(30), "a Kafka consumer", || {
-                let config = config.clone();
-                async move { KafkaConsumer::new(&config).ok() }
-            })
-            .await;
+            // Subscribing to a topic that does not exist yet would wait for a metadata refresh.
+            lookout_bus::ensure_topic(&config).await.expect("create the results topic");
+            let mut consumer = KafkaConsumer::new(&config).expect("a Kafka consumer");
             while let Ok(batch) = consumer.poll(1000).await {
                 sink.lock().expect("log lock").extend(batch.into_iter().map(|r| r.result));
             }
