@@ -89,6 +89,7 @@ fn expand_line(line: &str, out: &mut String) -> Result<()> {
 }
 
 pub async fn run(path: &Path) -> Result<()> {
+    init_logging();
     let config = load(path)?;
     let token = match &config.project_token {
         Some(t) if !t.is_empty() => t.clone(),
@@ -191,6 +192,20 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Logs go to stderr: at `info` when the output is not a terminal, and only warnings and
+/// errors under the live table (which redraws stdout every second). RUST_LOG overrides both.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let default = if std::io::stdout().is_terminal() { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 fn random_token() -> String {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Default)]
 struct Row {
     status: &'static str,
-    latency_ms: u64,
+    latency_us: u64,
     consecutive_failures: u32,
     error: String,
 }
@@ -39,7 +39,7 @@ impl State {
         let row = self.rows.entry((r.monitor_id.clone(), r.region.clone())).or_default();
         let before = row.status;
         row.status = status.label();
-        row.latency_ms = r.duration_us / 1000;
+        row.latency_us = r.duration_us;
         row.consecutive_failures = if status == CheckStatus::Down { row.consecutive_failures + 1 } else { 0 };
         row.error = r.error_message.clone();
         (before != row.status).then(|| {
@@ -58,7 +58,7 @@ impl State {
                 self.names.get(id).cloned().unwrap_or_else(|| id.clone()),
                 region.clone(),
                 row.status.to_string(),
-                format!("{} ms", row.latency_ms),
+                format!("{:.1} ms", row.latency_us as f64 / 1000.0),
                 row.consecutive_failures.to_string(),
                 row.error.chars().take(60).collect(),
             ]);
