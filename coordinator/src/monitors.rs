@@ -33,23 +33,6 @@ fn require_id(id: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Webhooks given without a secret keep the stored secret of the webhook with the same URL,
-/// so clients can send back what they read (secrets are never returned) without losing it.
-fn keep_secrets(m: &mut Monitor, stored: &Monitor) {
-    for w in m.webhooks.iter_mut().filter(|w| w.secret.is_empty()) {
-        if let Some(old) = stored
-            .webhooks
-            .iter()
-            .find(|o| o.url == w.url && !o.secret.is_empty())
-        {
-            w.secret = old.secret.clone();
-        }
-    }
-    for w in &mut m.webhooks {
-        w.secret_set = !w.secret.is_empty();
-    }
-}
-
 impl MonitorDomain {
     pub fn new(store: Store, regions: Arc<[String]>, hub: Arc<Hub>) -> MonitorDomain {
         MonitorDomain {
@@ -64,7 +47,7 @@ impl MonitorDomain {
         let m = m.ok_or_else(|| field_error("monitor", "is required"))?;
         let mut m = validate::monitor(m, &self.regions)?;
         m.id = format!("mon_{}", uuid::Uuid::now_v7().simple());
-        keep_secrets(&mut m, &Monitor::default());
+        m.keep_secrets_from(&Monitor::default());
         let stored = self.store.insert_monitor(m).await?;
         self.changed(&stored.id).await;
         Ok(stored.redacted())
@@ -93,7 +76,7 @@ impl MonitorDomain {
     /// Replaces a monitor's definition. The pause state is kept (it changes only through
     /// `pause`); a non-zero `version` must match the stored one.
     pub async fn update(&self, m: Option<Monitor>) -> Result<Monitor, DomainError> {
-        let m = m.ok_or_else(|| field_error("monitor", "is required"))?;
+        let mut m = m.ok_or_else(|| field_error("monitor", "is required"))?;
         let id = m.id.clone();
         require_id(&id)?;
         let current = self.store.get_monitor(&id).await.map_err(not_found(&id))?;
@@ -102,8 +85,9 @@ impl MonitorDomain {
         } else {
             m.version
         };
+        // Before validation: a credential sent back blank is the stored one, not a missing one.
+        m.keep_secrets_from(&current);
         let mut m = validate::monitor(m, &self.regions)?;
-        keep_secrets(&mut m, &current);
         m.paused = current.paused;
         m.created_at_ms = current.created_at_ms;
         let stored = self
@@ -177,12 +161,12 @@ pub async fn apply_declared_monitors(
     for mut m in valid {
         match store.get_monitor(&m.id).await {
             Err(StoreError::NotFound) => {
-                keep_secrets(&mut m, &Monitor::default());
+                m.keep_secrets_from(&Monitor::default());
                 store.insert_monitor(m).await?;
             }
             Err(e) => return Err(e.into()),
             Ok(current) => {
-                keep_secrets(&mut m, &current);
+                m.keep_secrets_from(&current);
                 m.version = current.version;
                 m.created_at_ms = current.created_at_ms;
                 m.updated_at_ms = current.updated_at_ms;

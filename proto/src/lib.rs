@@ -2,6 +2,7 @@
 //! written to Kafka, generated from `proto/lookout/v1/*.proto`, plus their validation.
 
 pub mod json_path;
+mod secrets;
 pub mod validate;
 
 /// Generated types of package `lookout.v1`.
@@ -83,15 +84,5 @@ impl Monitor {
             Some(Check::Grpc(_)) => "grpc",
             None => "none",
         }
-    }
-
-    /// A copy safe to return from an API or print: webhook secrets blanked, `secret_set` kept.
-    pub fn redacted(&self) -> Monitor {
-        let mut m = self.clone();
-        for w in &mut m.webhooks {
-            w.secret_set = !w.secret.is_empty() || w.secret_set;
-            w.secret.clear();
-        }
-        m
     }
 }
