@@ -229,7 +229,7 @@ impl ConsumeLoop {
             }
             p.next.insert(rec.partition, rec.offset.saturating_add(1));
             let r = &rec.result;
-            let Some(monitor) = self.monitors.get(&r.monitor_id).await? else {
+            let Some(monitor) = self.monitors.get(&r.monitor_id, r.monitor_version).await? else {
                 continue;
             };
             if !p.work.contains_key(&r.monitor_id) {

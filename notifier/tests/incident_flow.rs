@@ -225,3 +225,52 @@ async fn quorum_of_two_regions() {
     assert_eq!(rx.hits().len(), 2);
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_monitor_version_applies_at_once() {
+    let (_dir, store) = common::store().await;
+    let old = Receiver::start(200).await;
+    let new = Receiver::start(200).await;
+    let m = monitor(&store, "mon_versions", &["eu"], 1, &old.url).await;
+    let bus = InProcBus::new();
+    let publisher = bus.publisher();
+    let running = common::start(
+        common::config(),
+        store.clone(),
+        Box::new(bus.consumer()),
+        None,
+    );
+    publisher
+        .publish(&[result(&m.id, "eu", Down)])
+        .await
+        .expect("publish");
+    eventually("the first failure to be counted", || async {
+        store
+            .region_states(&m.id)
+            .await
+            .expect("states")
+            .iter()
+            .any(|s| s.consecutive_failures == 1)
+    })
+    .await;
+
+    // The webhook moves (version 2); results run with version 2 must use it, cache or not.
+    let mut changed = m.clone();
+    changed.webhooks[0].url = new.url.clone();
+    let v2 = store
+        .update_monitor(changed, m.version)
+        .await
+        .expect("update");
+    let mut later = vec![result(&m.id, "eu", Down), result(&m.id, "eu", Down)];
+    for r in &mut later {
+        r.monitor_version = v2.version;
+    }
+    publisher.publish(&later).await.expect("publish");
+    eventually("the incident at the new webhook", || async {
+        new.accepted_of("incident").len() == 1
+    })
+    .await;
+    eventually("the outbox to settle", || outbox_settled(&store)).await;
+    assert!(old.hits().is_empty(), "the old webhook got nothing");
+    running.stop().await;
+}
