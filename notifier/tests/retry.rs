@@ -294,3 +294,52 @@ async fn private_destinations_are_refused_unless_allowed() {
     assert!(rx.hits().is_empty(), "nothing reached the private receiver");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_waits_for_its_incident_to_be_delivered() {
+    let (_dir, store) = common::store().await;
+    let rx = Receiver::start(503).await;
+    let m = monitor(&store, "mon_order", &["eu"], 1, &rx.url).await;
+    let bus = InProcBus::new();
+    let publisher = bus.publisher();
+    let running = common::start(
+        common::config(),
+        store.clone(),
+        Box::new(bus.consumer()),
+        None,
+    );
+    publisher
+        .publish(&[
+            result(&m.id, "eu", Down),
+            result(&m.id, "eu", Down),
+            result(&m.id, "eu", Down),
+        ])
+        .await
+        .expect("publish");
+    publisher
+        .publish(&[result(&m.id, "eu", lookout_proto::CheckStatus::Up)])
+        .await
+        .expect("publish");
+    eventually(
+        "the recovery row and a few failed incident attempts",
+        || async {
+            store.list_outbox(None).await.expect("outbox").len() == 2 && rx.hits().len() >= 3
+        },
+    )
+    .await;
+    let tried: Vec<String> = rx.hits().iter().map(|h| h.notification_type()).collect();
+    assert!(
+        tried.iter().all(|t| t == "incident"),
+        "the recovery went out first: {tried:?}"
+    );
+
+    rx.answer(200);
+    eventually("both delivered", || async { rx.accepted().len() == 2 }).await;
+    let order: Vec<String> = rx
+        .accepted()
+        .iter()
+        .map(|h| h.notification_type())
+        .collect();
+    assert_eq!(order, ["incident", "recovery"]);
+    running.stop().await;
+}

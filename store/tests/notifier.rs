@@ -70,7 +70,10 @@ async fn batch_is_written_atomically_and_reads_back() {
     s.apply_notifier_batch("g", "t", &batch, 5)
         .await
         .expect("apply");
-    assert_eq!(s.region_states("mon_a").await.expect("states"), vec![state.clone()]);
+    assert_eq!(
+        s.region_states("mon_a").await.expect("states"),
+        vec![state.clone()]
+    );
     assert_eq!(
         s.open_incident("mon_a").await.expect("open"),
         Some(incident("inc_1", IncidentStatus::Open))
@@ -164,15 +167,20 @@ async fn batch_is_written_atomically_and_reads_back() {
 #[tokio::test]
 async fn outbox_claim_lease_and_outcomes() {
     let (_dir, s) = store().await;
+    // Two destinations, so ordering per destination does not come into play here.
+    let mut second = outbox("dlv_2", "inc_1", 50);
+    second.url = "http://127.0.0.1:2/second".into();
     let batch = NotifierBatch {
         incidents: vec![incident("inc_1", IncidentStatus::Open)],
-        outbox: vec![outbox("dlv_1", "inc_1", 10), outbox("dlv_2", "inc_1", 50)],
+        outbox: vec![outbox("dlv_1", "inc_1", 10), second],
         ..Default::default()
     };
     s.apply_notifier_batch("g", "t", &batch, 1)
         .await
         .expect("apply");
-    assert_eq!(s.next_outbox_due_ms().await.expect("due"), Some(10));
+    assert_eq!(s.next_outbox_due_ms(i64::MIN).await.expect("due"), Some(10));
+    assert_eq!(s.next_outbox_due_ms(10).await.expect("due"), Some(50));
+    assert_eq!(s.next_outbox_due_ms(50).await.expect("due"), None);
 
     let claimed = s.claim_due_outbox(20, 1_000, 10).await.expect("claim");
     assert_eq!(
@@ -225,5 +233,51 @@ async fn outbox_claim_lease_and_outcomes() {
             ("dlv_2", OutboxState::Delivered, 1)
         ]
     );
-    assert_eq!(s.next_outbox_due_ms().await.expect("due"), None);
+    assert_eq!(s.next_outbox_due_ms(i64::MIN).await.expect("due"), None);
+}
+
+#[tokio::test]
+async fn deliveries_to_one_destination_stay_in_order() {
+    let (_dir, s) = store().await;
+    let mut recovery = outbox("dlv_2", "inc_1", 20);
+    recovery.event = OutboxEvent::Recovery;
+    let mut other_url = outbox("dlv_3", "inc_1", 20);
+    other_url.url = "http://127.0.0.1:2/other".into();
+    let batch = NotifierBatch {
+        incidents: vec![incident("inc_1", IncidentStatus::Resolved)],
+        outbox: vec![outbox("dlv_1", "inc_1", 10), recovery, other_url],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &batch, 1)
+        .await
+        .expect("apply");
+
+    // The incident row is in flight: the recovery to the same URL waits, the other URL does not.
+    let first = s.claim_due_outbox(30, 1_000, 10).await.expect("claim");
+    let ids: Vec<_> = first.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["dlv_1", "dlv_3"]);
+    // Failed and in backoff: the recovery still waits.
+    s.outbox_retry("dlv_1", 1, 500, Some("http 500"), 40)
+        .await
+        .expect("retry");
+    assert!(
+        s.claim_due_outbox(100, 1_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // Delivered at last: now the recovery goes.
+    let again = s.claim_due_outbox(500, 2_000, 10).await.expect("claim");
+    assert_eq!(
+        again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["dlv_1"]
+    );
+    s.outbox_delivered("dlv_1", 2, 600)
+        .await
+        .expect("delivered");
+    let last = s.claim_due_outbox(600, 2_000, 10).await.expect("claim");
+    assert_eq!(
+        last.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["dlv_2"]
+    );
 }

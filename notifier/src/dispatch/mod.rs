@@ -119,10 +119,12 @@ impl Dispatcher {
         inflight: &mut JoinSet<()>,
     ) -> Result<Duration, StoreError> {
         // Read first: an idle outbox costs no write.
-        if let Some(wait) = self.until_due().await? {
-            return Ok(wait);
-        }
         let now = now_ms();
+        match self.store.next_outbox_due_ms(i64::MIN).await? {
+            None => return Ok(IDLE_SCAN),
+            Some(due) if due > now => return Ok(wait_until(due, now)),
+            Some(_) => {}
+        }
         let lease_until = now
             + i64::try_from(self.shared.timeout.as_millis()).unwrap_or(i64::MAX / 2)
             + LEASE_MARGIN_MS;
@@ -150,22 +152,21 @@ impl Dispatcher {
         if claimed_all {
             return Ok(Duration::ZERO);
         }
-        Ok(self.until_due().await?.unwrap_or(Duration::ZERO))
+        // Everything claimable is claimed. Rows still due wait behind an older delivery to
+        // the same destination; its outcome (a finished task) or its next due time wakes us.
+        let now = now_ms();
+        Ok(self
+            .store
+            .next_outbox_due_ms(now)
+            .await?
+            .map_or(IDLE_SCAN, |due| wait_until(due, now)))
     }
+}
 
-    /// How long until the earliest pending row is due (at most `IDLE_SCAN`), or `None` when
-    /// one is due now.
-    async fn until_due(&self) -> Result<Option<Duration>, StoreError> {
-        let Some(due) = self.store.next_outbox_due_ms().await? else {
-            return Ok(Some(IDLE_SCAN));
-        };
-        let wait = due.saturating_sub(now_ms());
-        if wait <= 0 {
-            return Ok(None);
-        }
-        let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX));
-        Ok(Some(wait.min(IDLE_SCAN)))
-    }
+/// Time from `now` until `due` (both Unix ms), at most `IDLE_SCAN`.
+fn wait_until(due: i64, now: i64) -> Duration {
+    let ms = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
+    Duration::from_millis(ms).min(IDLE_SCAN)
 }
 
 impl Shared {

@@ -213,12 +213,14 @@ pub fn result(monitor_id: &str, region: &str, status: CheckStatus) -> CheckResul
     }
 }
 
-/// Test delivery settings: fast retries.
+/// Test delivery settings: fast retries, and enough of them that a test flipping a failing
+/// receiver to healthy is never beaten by the retry budget (full jitter can be near zero).
 pub fn config() -> NotifierConfig {
     let mut c = NotifierConfig::default();
     c.kafka.group_id = "test-notifier".into();
     c.delivery.backoff_base_ms = 50;
     c.delivery.backoff_max_ms = 200;
+    c.delivery.max_retries = 50;
     c.delivery.timeout_ms = 5_000;
     c
 }
@@ -292,7 +294,7 @@ where
 /// True once every outbox row is delivered or dead.
 pub async fn outbox_settled(store: &Store) -> bool {
     store
-        .next_outbox_due_ms()
+        .next_outbox_due_ms(i64::MIN)
         .await
         .expect("outbox due")
         .is_none()

@@ -30,6 +30,10 @@ impl Store {
     /// worker sees them again only if this one dies without recording an outcome. The outer
     /// condition repeats the inner one so that, on PostgreSQL, a row leased concurrently by
     /// another dispatcher fails the re-check instead of being claimed twice.
+    ///
+    /// Deliveries to one destination about one monitor go out in order: a row waits while an
+    /// older one for the same monitor and URL is pending (in backoff or in flight), so a
+    /// receiver never sees a recovery before the incident it ends.
     pub async fn claim_due_outbox(
         &self,
         now_ms: i64,
@@ -38,8 +42,12 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let sql = format!(
             "UPDATE outbox SET next_attempt_at_ms = $1, updated_at_ms = $2 WHERE id IN \
-             (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $2 \
-             ORDER BY next_attempt_at_ms, id LIMIT $3) \
+             (SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at_ms <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' \
+             AND e.monitor_id = o.monitor_id AND e.url = o.url \
+             AND (e.created_at_ms < o.created_at_ms \
+             OR (e.created_at_ms = o.created_at_ms AND e.id < o.id))) \
+             ORDER BY o.next_attempt_at_ms, o.id LIMIT $3) \
              AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
         );
         let rows = sqlx::query(&sql)
@@ -56,11 +64,14 @@ impl Store {
         Ok(out)
     }
 
-    /// When the earliest pending row is due, if any.
-    pub async fn next_outbox_due_ms(&self) -> Result<Option<i64>, StoreError> {
+    /// When the earliest pending row due after `after_ms` is due, if any (`i64::MIN`: the
+    /// earliest of all pending rows).
+    pub async fn next_outbox_due_ms(&self, after_ms: i64) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
-            "SELECT MIN(next_attempt_at_ms) AS due FROM outbox WHERE state = 'pending'",
+            "SELECT MIN(next_attempt_at_ms) AS due FROM outbox \
+             WHERE state = 'pending' AND next_attempt_at_ms > $1",
         )
+        .bind(after_ms)
         .fetch_one(self.pool())
         .await?;
         Ok(row.try_get("due")?)
