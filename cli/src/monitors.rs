@@ -85,6 +85,11 @@ pub struct CreateArgs {
 }
 
 pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
+    // Flags are checked before anything is sent.
+    let new_monitor = match &cmd {
+        MonitorsCmd::Create(args) => Some(args.to_monitor()?),
+        _ => None,
+    };
     let channel = Channel::from_shared(client.addr.clone())
         .with_context(|| format!("--addr {:?} is not a valid URI", client.addr))?
         .connect()
@@ -96,9 +101,8 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
     let mut api: Api = MonitorServiceClient::with_interceptor(channel, Bearer(bearer));
     let out = client.output;
     match cmd {
-        MonitorsCmd::Create(args) => {
-            let monitor = args.into_monitor()?;
-            let m = api.create_monitor(CreateMonitorRequest { monitor: Some(monitor) }).await.map_err(status)?;
+        MonitorsCmd::Create(_) => {
+            let m = api.create_monitor(CreateMonitorRequest { monitor: new_monitor }).await.map_err(status)?;
             print_one(out, &m.into_inner())
         }
         MonitorsCmd::List => {
@@ -153,12 +157,12 @@ fn status(s: tonic::Status) -> anyhow::Error {
 }
 
 impl CreateArgs {
-    fn into_monitor(self) -> Result<Monitor> {
+    fn to_monitor(&self) -> Result<Monitor> {
         if let Some(path) = &self.file {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             return serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not a valid monitor", path.display()));
         }
-        let check = match (self.url, self.tcp) {
+        let check = match (self.url.clone(), self.tcp.clone()) {
             (Some(url), None) => {
                 let expected_status =
                     self.expect_status.iter().map(|s| parse_status(s)).collect::<Result<Vec<_>>>()?;
@@ -167,17 +171,18 @@ impl CreateArgs {
             (None, Some(address)) => Check::Tcp(TcpCheck { address, ..Default::default() }),
             _ => bail!("give exactly one of --url and --tcp"),
         };
-        let secret = self.webhook_secret.unwrap_or_default();
+        let secret = self.webhook_secret.clone().unwrap_or_default();
         Ok(Monitor {
-            name: self.name.unwrap_or_default(),
-            regions: self.regions,
+            name: self.name.clone().unwrap_or_default(),
+            regions: self.regions.clone(),
             interval_secs: self.interval,
             timeout_ms: self.timeout_ms.unwrap_or(0),
             failure_threshold: self.failure_threshold.unwrap_or(0),
             success_threshold: self.success_threshold.unwrap_or(0),
             webhooks: self
                 .webhooks
-                .into_iter()
+                .iter()
+                .cloned()
                 .map(|url| Webhook { url, secret: secret.clone(), secret_set: false })
                 .collect(),
             check: Some(check),

@@ -36,6 +36,9 @@ pub struct StandaloneConfig {
     /// Monitors created or updated at start-up, by id (the API's JSON shape).
     #[serde(default)]
     pub monitors: Vec<Monitor>,
+    /// Let webhooks reach loopback and private addresses (a receiver on this machine or LAN).
+    #[serde(default)]
+    pub allow_private_webhooks: bool,
 }
 
 fn default_store_url() -> String {
@@ -129,8 +132,11 @@ pub async fn run(path: &Path) -> Result<()> {
         "token": agent_token,
     }))
     .context("agent settings")?;
-    let notifier_config =
-        serde_json::from_value(json!({ "store_url": config.store_url })).context("notifier settings")?;
+    let notifier_config = serde_json::from_value(json!({
+        "store_url": config.store_url,
+        "delivery": { "allow_private_destinations": config.allow_private_webhooks },
+    }))
+    .context("notifier settings")?;
 
     let publisher = Arc::new(bus.publisher());
     let coordinator = tokio::spawn(lookout_coordinator::serve(

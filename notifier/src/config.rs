@@ -93,8 +93,8 @@ pub struct DeliveryConfig {
     pub backoff_max_ms: u64,
     /// Deliveries in flight at once (1..=1024).
     pub workers: usize,
-    /// Whether webhooks may reach loopback, private and link-local addresses. Set it to
-    /// false wherever monitor owners are not trusted with the notifier's network position.
+    /// Whether webhooks may reach loopback, private and link-local addresses. Off by default:
+    /// whoever can create a monitor could otherwise make the notifier call internal services.
     pub allow_private_destinations: bool,
 }
 
@@ -108,7 +108,7 @@ impl Default for DeliveryConfig {
             backoff_base_ms: 1_000,
             backoff_max_ms: 300_000,
             workers: 16,
-            allow_private_destinations: true,
+            allow_private_destinations: false,
         }
     }
 }

@@ -81,7 +81,7 @@ impl Cluster {
         }
         let notifier = format!(
             "store_url: {store}\nkafka:\n  brokers: {brokers}\n  topic: {topic}\n  group_id: {group}\n  instance_id: notifier-1\n\
-             delivery:\n  backoff_base_ms: 200\n  backoff_max_ms: 2000\n  timeout_ms: 5000\n",
+             delivery:\n  allow_private_destinations: true\n  backoff_base_ms: 200\n  backoff_max_ms: 2000\n  timeout_ms: 5000\n",
             store = self.store_url(),
             topic = self.topic,
             group = self.group,

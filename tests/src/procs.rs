@@ -6,18 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-/// Path of a workspace binary, building the workspace's binaries first (once per process).
+/// Path of a workspace binary. The binaries are built as `cargo test` builds them (the same
+/// command nextest runs first, so normally this is a no-op that only makes sure they are fresh
+/// when a single test is run).
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
+            .args(["test", "--quiet", "--workspace", "--no-run"])
             .current_dir(&workspace)
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build --bins failed");
+        assert!(status.success(), "cargo test --no-run failed");
         let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
         target.join("debug")
     });

@@ -16,7 +16,7 @@ async fn standalone_detects_and_records_an_incident() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("standalone.db");
     let config = format!(
-        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: t0k\n\
+        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: t0k\nallow_private_webhooks: true\n\
          monitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n    interval_secs: 1\n    failure_threshold: 2\n\
          \x20   http:\n      url: {url}\n    webhooks:\n      - url: {hook}\n        secret: ${{HOOK_SECRET}}\n",
         db = db.display(),
