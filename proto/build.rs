@@ -3,8 +3,13 @@
 use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["monitor.proto", "result.proto", "agent.proto", "admin.proto"]
-        .map(|f| format!("proto/lookout/v1/{f}"));
+    let files = [
+        "monitor.proto",
+        "result.proto",
+        "agent.proto",
+        "admin.proto",
+    ]
+    .map(|f| format!("proto/lookout/v1/{f}"));
     let fds = protox::compile(&files, ["proto"])?;
     let descriptors = fds.encode_to_vec();
     // Served by gRPC reflection (so grpcurl works without .proto files).

@@ -1,6 +1,5 @@
 //! Agent configuration: YAML file and/or `LOOKOUT_*` environment, validated once at start.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -24,27 +23,7 @@ pub enum ConfigError {
     Invalid { field: &'static str, reason: String },
 }
 
-/// A secret value (the agent token). `Debug` and `Display` never show it.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself; call only where it is put on the wire.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use lookout_proto::Secret;
 
 /// Everything the agent needs to run.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

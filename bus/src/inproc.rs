@@ -61,7 +61,9 @@ impl InProcBus {
     }
 
     pub fn publisher(&self) -> InProcPublisher {
-        InProcPublisher { inner: self.inner.clone() }
+        InProcPublisher {
+            inner: self.inner.clone(),
+        }
     }
 
     /// A consumer that reads every entry still held, from the oldest.
@@ -69,7 +71,11 @@ impl InProcBus {
         let mut log = self.inner.log.lock().expect("bus lock poisoned");
         let cursor = Arc::new(AtomicI64::new(log.base));
         log.cursors.push(Arc::downgrade(&cursor));
-        InProcConsumer { inner: self.inner.clone(), cursor, announced: false }
+        InProcConsumer {
+            inner: self.inner.clone(),
+            cursor,
+            announced: false,
+        }
     }
 }
 
@@ -109,9 +115,14 @@ impl InProcConsumer {
             .skip(start)
             .take(max.max(1))
             .enumerate()
-            .map(|(i, r)| Record { partition: 0, offset: from + i as i64, result: r.clone() })
+            .map(|(i, r)| Record {
+                partition: 0,
+                offset: from + i as i64,
+                result: r.clone(),
+            })
             .collect();
-        self.cursor.store(from + out.len() as i64, Ordering::Release);
+        self.cursor
+            .store(from + out.len() as i64, Ordering::Release);
         out
     }
 }
@@ -154,7 +165,10 @@ mod tests {
     use super::*;
 
     fn result(n: u32) -> CheckResult {
-        CheckResult { monitor_id: format!("m{n}"), ..Default::default() }
+        CheckResult {
+            monitor_id: format!("m{n}"),
+            ..Default::default()
+        }
     }
 
     #[tokio::test]
@@ -162,7 +176,10 @@ mod tests {
         let bus = InProcBus::new();
         let mut a = bus.consumer();
         let mut b = bus.consumer();
-        bus.publisher().publish(&[result(0), result(1), result(2)]).await.expect("publish");
+        bus.publisher()
+            .publish(&[result(0), result(1), result(2)])
+            .await
+            .expect("publish");
         let got = a.poll(2).await.expect("poll");
         assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(a.poll(10).await.expect("poll")[0].result.monitor_id, "m2");
@@ -179,7 +196,13 @@ mod tests {
         let waiter = tokio::spawn(async move { c.poll(10).await.expect("poll").len() });
         tokio::task::yield_now().await;
         p.publish(&[result(7)]).await.expect("publish");
-        assert_eq!(tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.expect("woke").expect("join"), 1);
+        assert_eq!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .expect("woke")
+                .expect("join"),
+            1
+        );
     }
 
     #[tokio::test]

@@ -3,18 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
 use lookout_proto::{CheckResult, RESULT_CONTENT_TYPE};
 use prost::Message as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -23,7 +25,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Deserialize;
 
-use crate::{BusError, Record, ResultConsumer, ResultPublisher, RESULTS_TOPIC};
+use crate::{BusError, RESULTS_TOPIC, Record, ResultConsumer, ResultPublisher};
 
 /// Connection settings shared by the coordinator (producer) and the notifier (consumer).
 #[derive(Clone, Deserialize)]
@@ -93,7 +95,11 @@ impl KafkaConfig {
 /// Creates the topic with the configured partition count when it does not exist.
 pub async fn ensure_topic(config: &KafkaConfig) -> Result<(), BusError> {
     let admin: AdminClient<DefaultClientContext> = config.client(&[]).create()?;
-    let topic = NewTopic::new(&config.topic, config.partitions, TopicReplication::Fixed(config.replication_factor));
+    let topic = NewTopic::new(
+        &config.topic,
+        config.partitions,
+        TopicReplication::Fixed(config.replication_factor),
+    );
     let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(30))));
     for outcome in admin.create_topics([&topic], &opts).await? {
         match outcome {
@@ -119,7 +125,10 @@ impl KafkaPublisher {
                 ("message.timeout.ms", "30000"),
             ])
             .create()?;
-        Ok(KafkaPublisher { producer, topic: config.topic.clone() })
+        Ok(KafkaPublisher {
+            producer,
+            topic: config.topic.clone(),
+        })
     }
 }
 
@@ -128,10 +137,16 @@ impl ResultPublisher for KafkaPublisher {
         Box::pin(async move {
             let payloads: Vec<Vec<u8>> = results.iter().map(|r| r.encode_to_vec()).collect();
             let sends = results.iter().zip(&payloads).map(|(r, payload)| {
-                let headers = OwnedHeaders::new()
-                    .insert(Header { key: "content-type", value: Some(RESULT_CONTENT_TYPE) });
-                let record = FutureRecord::to(&self.topic).key(&r.monitor_id).payload(payload).headers(headers);
-                self.producer.send(record, Timeout::After(Duration::from_secs(30)))
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: "content-type",
+                    value: Some(RESULT_CONTENT_TYPE),
+                });
+                let record = FutureRecord::to(&self.topic)
+                    .key(&r.monitor_id)
+                    .payload(payload)
+                    .headers(headers);
+                self.producer
+                    .send(record, Timeout::After(Duration::from_secs(30)))
             });
             for delivery in join_all(sends).await {
                 delivery.map_err(|(e, _)| BusError::Kafka(e))?;
@@ -185,13 +200,21 @@ impl KafkaConsumer {
             .client(&settings)
             .create_with_context(RebalanceFlag(changed.clone()))?;
         consumer.subscribe(&[&config.topic])?;
-        Ok(KafkaConsumer { consumer, topic: config.topic.clone(), changed })
+        Ok(KafkaConsumer {
+            consumer,
+            topic: config.topic.clone(),
+            changed,
+        })
     }
 
     fn record(&self, msg: &rdkafka::message::BorrowedMessage<'_>) -> Option<Record> {
         let payload = msg.payload().unwrap_or_default();
         match CheckResult::decode(payload) {
-            Ok(result) => Some(Record { partition: msg.partition(), offset: msg.offset(), result }),
+            Ok(result) => Some(Record {
+                partition: msg.partition(),
+                offset: msg.offset(),
+                result,
+            }),
             Err(e) => {
                 tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "skipping a message that is not a CheckResult");
                 None

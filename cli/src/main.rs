@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lookout", version, about = "Distributed uptime and synthetic monitoring")]
+#[command(
+    name = "lookout",
+    version,
+    about = "Distributed uptime and synthetic monitoring"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -28,13 +32,16 @@ enum Cmd {
         #[command(flatten)]
         client: monitors::ClientArgs,
         #[command(subcommand)]
-        cmd: monitors::MonitorsCmd,
+        cmd: Box<monitors::MonitorsCmd>,
     },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -44,7 +51,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.cmd {
             Cmd::Standalone { config } => standalone::run(&config).await,
-            Cmd::Monitors { client, cmd } => monitors::run(client, cmd).await,
+            Cmd::Monitors { client, cmd } => monitors::run(client, *cmd).await,
         }
     });
     match result {

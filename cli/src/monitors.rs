@@ -1,23 +1,28 @@
 //! `lookout monitors ...`: the admin client over gRPC, with tables for people and
 //! `--output json` for scripts.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use lookout_proto::v1::monitor::Check;
 use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
 use lookout_proto::v1::{
-    CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, HttpCheck, ListMonitorsRequest, Monitor,
-    PauseMonitorRequest, StatusRange, TcpCheck, Webhook,
+    CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, HttpCheck, ListMonitorsRequest,
+    Monitor, PauseMonitorRequest, StatusRange, TcpCheck, Webhook,
 };
+use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
-use tonic::Request;
 
 #[derive(Args)]
 pub struct ClientArgs {
     /// Coordinator gRPC address.
-    #[arg(long, env = "LOOKOUT_ADDR", default_value = "http://127.0.0.1:7400", global = true)]
+    #[arg(
+        long,
+        env = "LOOKOUT_ADDR",
+        default_value = "http://127.0.0.1:7400",
+        global = true
+    )]
     pub addr: String,
     /// Project API token (prefer the environment variable: flags show up in `ps`).
     #[arg(long, env = "LOOKOUT_TOKEN", hide_env_values = true, global = true)]
@@ -95,26 +100,44 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
         .connect()
         .await
         .with_context(|| format!("cannot reach the coordinator at {}", client.addr))?;
-    let token = client.token.clone().context("no project token: set LOOKOUT_TOKEN or pass --token")?;
-    let bearer: MetadataValue<_> =
-        format!("Bearer {token}").parse().context("the token contains characters not allowed in a header")?;
+    let token = client
+        .token
+        .clone()
+        .context("no project token: set LOOKOUT_TOKEN or pass --token")?;
+    let bearer: MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .context("the token contains characters not allowed in a header")?;
     let mut api: Api = MonitorServiceClient::with_interceptor(channel, Bearer(bearer));
     let out = client.output;
     match cmd {
         MonitorsCmd::Create(_) => {
-            let m = api.create_monitor(CreateMonitorRequest { monitor: new_monitor }).await.map_err(status)?;
+            let m = api
+                .create_monitor(CreateMonitorRequest {
+                    monitor: new_monitor,
+                })
+                .await
+                .map_err(status)?;
             print_one(out, &m.into_inner())
         }
         MonitorsCmd::List => {
-            let list = api.list_monitors(ListMonitorsRequest {}).await.map_err(status)?.into_inner();
+            let list = api
+                .list_monitors(ListMonitorsRequest {})
+                .await
+                .map_err(status)?
+                .into_inner();
             print_many(out, &list.monitors)
         }
         MonitorsCmd::Get { id } => {
-            let m = api.get_monitor(GetMonitorRequest { id }).await.map_err(status)?;
+            let m = api
+                .get_monitor(GetMonitorRequest { id })
+                .await
+                .map_err(status)?;
             print_one(out, &m.into_inner())
         }
         MonitorsCmd::Delete { id } => {
-            api.delete_monitor(DeleteMonitorRequest { id: id.clone() }).await.map_err(status)?;
+            api.delete_monitor(DeleteMonitorRequest { id: id.clone() })
+                .await
+                .map_err(status)?;
             match out {
                 Output::Json => println!("{}", serde_json::json!({ "deleted": id })),
                 Output::Table => println!("deleted {id}"),
@@ -140,7 +163,10 @@ impl tonic::service::Interceptor for Bearer {
 }
 
 async fn pause(api: &mut Api, out: Output, id: String, paused: bool) -> Result<()> {
-    let m = api.pause_monitor(PauseMonitorRequest { id, paused }).await.map_err(status)?;
+    let m = api
+        .pause_monitor(PauseMonitorRequest { id, paused })
+        .await
+        .map_err(status)?;
     print_one(out, &m.into_inner())
 }
 
@@ -159,16 +185,28 @@ fn status(s: tonic::Status) -> anyhow::Error {
 impl CreateArgs {
     fn to_monitor(&self) -> Result<Monitor> {
         if let Some(path) = &self.file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            return serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not a valid monitor", path.display()));
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            return serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("{} is not a valid monitor", path.display()));
         }
         let check = match (self.url.clone(), self.tcp.clone()) {
             (Some(url), None) => {
-                let expected_status =
-                    self.expect_status.iter().map(|s| parse_status(s)).collect::<Result<Vec<_>>>()?;
-                Check::Http(HttpCheck { url, expected_status, ..Default::default() })
+                let expected_status = self
+                    .expect_status
+                    .iter()
+                    .map(|s| parse_status(s))
+                    .collect::<Result<Vec<_>>>()?;
+                Check::Http(HttpCheck {
+                    url,
+                    expected_status,
+                    ..Default::default()
+                })
             }
-            (None, Some(address)) => Check::Tcp(TcpCheck { address, ..Default::default() }),
+            (None, Some(address)) => Check::Tcp(TcpCheck {
+                address,
+                ..Default::default()
+            }),
             _ => bail!("give exactly one of --url and --tcp"),
         };
         let secret = self.webhook_secret.clone().unwrap_or_default();
@@ -183,7 +221,11 @@ impl CreateArgs {
                 .webhooks
                 .iter()
                 .cloned()
-                .map(|url| Webhook { url, secret: secret.clone(), secret_set: false })
+                .map(|url| Webhook {
+                    url,
+                    secret: secret.clone(),
+                    secret_set: false,
+                })
                 .collect(),
             check: Some(check),
             ..Default::default()
@@ -192,9 +234,13 @@ impl CreateArgs {
 }
 
 fn parse_status(s: &str) -> Result<StatusRange> {
-    let bad = || anyhow::anyhow!("--expect-status {s:?}: expected a code (200) or a range (200-299)");
+    let bad =
+        || anyhow::anyhow!("--expect-status {s:?}: expected a code (200) or a range (200-299)");
     let (min, max) = match s.split_once('-') {
-        Some((a, b)) => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
         None => {
             let c = s.trim().parse().map_err(|_| bad())?;
             (c, c)
@@ -217,9 +263,22 @@ fn print_one(out: Output, m: &Monitor) -> Result<()> {
                 ("regions", m.regions.join(", ")),
                 ("schedule", schedule(m)),
                 ("timeout", format!("{} ms", m.timeout_ms)),
-                ("thresholds", format!("down after {}, up after {}", m.failure_threshold, m.success_threshold)),
+                (
+                    "thresholds",
+                    format!(
+                        "down after {}, up after {}",
+                        m.failure_threshold, m.success_threshold
+                    ),
+                ),
                 ("paused", m.paused.to_string()),
-                ("webhooks", m.webhooks.iter().map(|w| w.url.as_str()).collect::<Vec<_>>().join(", ")),
+                (
+                    "webhooks",
+                    m.webhooks
+                        .iter()
+                        .map(|w| w.url.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
                 ("version", m.version.to_string()),
             ];
             for (k, v) in rows {
@@ -237,7 +296,9 @@ fn print_many(out: Output, ms: &[Monitor]) -> Result<()> {
         Output::Table => {
             let mut t = Table::new();
             t.load_preset(UTF8_BORDERS_ONLY);
-            t.set_header(vec!["ID", "NAME", "KIND", "TARGET", "REGIONS", "SCHEDULE", "STATE"]);
+            t.set_header(vec![
+                "ID", "NAME", "KIND", "TARGET", "REGIONS", "SCHEDULE", "STATE",
+            ]);
             for m in ms {
                 t.add_row(vec![
                     m.id.clone(),
@@ -246,7 +307,11 @@ fn print_many(out: Output, ms: &[Monitor]) -> Result<()> {
                     m.target(),
                     m.regions.join(","),
                     schedule(m),
-                    if m.paused { "paused".into() } else { "active".into() },
+                    if m.paused {
+                        "paused".into()
+                    } else {
+                        "active".into()
+                    },
                 ]);
             }
             println!("{t}");
@@ -256,5 +321,9 @@ fn print_many(out: Output, ms: &[Monitor]) -> Result<()> {
 }
 
 fn schedule(m: &Monitor) -> String {
-    if m.cron.is_empty() { format!("every {}s", m.interval_secs) } else { format!("cron {}", m.cron) }
+    if m.cron.is_empty() {
+        format!("every {}s", m.interval_secs)
+    } else {
+        format!("cron {}", m.cron)
+    }
 }

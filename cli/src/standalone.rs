@@ -53,10 +53,11 @@ fn default_region() -> String {
 
 /// Reads the file, expanding `${VAR}` from the environment (so secrets stay out of the file).
 pub fn load(path: &Path) -> Result<StandaloneConfig> {
-    let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let raw = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
     let text = expand_env(&raw).with_context(|| format!("config {}", path.display()))?;
-    let mut config: StandaloneConfig =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("config {} is invalid", path.display()))?;
+    let mut config: StandaloneConfig = serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("config {} is invalid", path.display()))?;
     if let Ok(token) = std::env::var("LOOKOUT_TOKEN") {
         config.project_token = Some(token);
     }
@@ -82,8 +83,9 @@ fn expand_line(line: &str, out: &mut String) -> Result<()> {
         let after = &rest[start + 2..];
         let end = after.find('}').context("unterminated ${ in config")?;
         let name = &after[..end];
-        let value = std::env::var(name)
-            .with_context(|| format!("environment variable {name} (used as ${{{name}}}) is not set"))?;
+        let value = std::env::var(name).with_context(|| {
+            format!("environment variable {name} (used as ${{{name}}}) is not set")
+        })?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -101,7 +103,9 @@ pub async fn run(path: &Path) -> Result<()> {
     let agent_token = random_token();
     let regions = vec![config.region.clone()];
 
-    let store = Store::open(&config.store_url).await.with_context(|| format!("cannot open {}", config.store_url))?;
+    let store = Store::open(&config.store_url)
+        .await
+        .with_context(|| format!("cannot open {}", config.store_url))?;
     lookout_coordinator::apply_declared_monitors(&store, &regions, config.monitors.clone())
         .await
         .context("monitors declared in the config")?;
@@ -153,13 +157,24 @@ pub async fn run(path: &Path) -> Result<()> {
         Some(events_tx),
         stop.clone().cancelled_owned(),
     ));
-    let agent = tokio::spawn(lookout_agent::run(agent_config, stop.clone().cancelled_owned()));
+    let agent = tokio::spawn(lookout_agent::run(
+        agent_config,
+        stop.clone().cancelled_owned(),
+    ));
 
-    eprintln!("lookout standalone: admin API on http://{addr}, region {:?}, store {}", config.region, config.store_url);
+    eprintln!(
+        "lookout standalone: admin API on http://{addr}, region {:?}, store {}",
+        config.region, config.store_url
+    );
     if config.project_token.is_none() {
         eprintln!("lookout standalone: no project_token configured; this run's token: {token}");
     }
-    let view = tokio::spawn(view::run(store.clone(), view_consumer, events_rx, stop.clone()));
+    let view = tokio::spawn(view::run(
+        store.clone(),
+        view_consumer,
+        events_rx,
+        stop.clone(),
+    ));
 
     tokio::select! {
         _ = shutdown_signal() => eprintln!("lookout standalone: shutting down"),
@@ -172,7 +187,10 @@ pub async fn run(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn report<E: std::fmt::Display>(part: &str, r: Result<Result<(), E>, tokio::task::JoinError>) -> Result<()> {
+fn report<E: std::fmt::Display>(
+    part: &str,
+    r: Result<Result<(), E>, tokio::task::JoinError>,
+) -> Result<()> {
     match r {
         Ok(Ok(())) => anyhow::bail!("the {part} stopped unexpectedly"),
         Ok(Err(e)) => anyhow::bail!("the {part} failed: {e}"),
@@ -184,13 +202,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -204,7 +223,11 @@ async fn shutdown_signal() {
 /// errors under the live table (which redraws stdout every second). RUST_LOG overrides both.
 fn init_logging() {
     use std::io::IsTerminal;
-    let default = if std::io::stdout().is_terminal() { "warn" } else { "info" };
+    let default = if std::io::stdout().is_terminal() {
+        "warn"
+    } else {
+        "info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
@@ -237,15 +260,23 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let e = serde_yaml_ng::from_str::<StandaloneConfig>("regoin: eu\n").err().expect("refused");
+        let e = serde_yaml_ng::from_str::<StandaloneConfig>("regoin: eu\n")
+            .err()
+            .expect("refused");
         assert!(e.to_string().contains("regoin"), "{e}");
     }
 
     #[test]
     fn env_expansion() {
-        assert_eq!(expand_env("a ${HOME} b").expect("set"), format!("a {} b", std::env::var("HOME").expect("HOME")));
+        assert_eq!(
+            expand_env("a ${HOME} b").expect("set"),
+            format!("a {} b", std::env::var("HOME").expect("HOME"))
+        );
         assert!(expand_env("${LOOKOUT_SURELY_UNSET_VAR}").is_err());
         assert!(expand_env("${OPEN").is_err());
-        assert_eq!(expand_env("# ${LOOKOUT_SURELY_UNSET_VAR}\n").expect("comment"), "# ${LOOKOUT_SURELY_UNSET_VAR}\n");
+        assert_eq!(
+            expand_env("# ${LOOKOUT_SURELY_UNSET_VAR}\n").expect("comment"),
+            "# ${LOOKOUT_SURELY_UNSET_VAR}\n"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use lookout_bus::{InProcConsumer, ResultConsumer};
 use lookout_notifier::IncidentEvent;
 use lookout_proto::{CheckResult, CheckStatus};
@@ -36,15 +36,30 @@ impl State {
         if status == CheckStatus::Missed {
             return None;
         }
-        let row = self.rows.entry((r.monitor_id.clone(), r.region.clone())).or_default();
+        let row = self
+            .rows
+            .entry((r.monitor_id.clone(), r.region.clone()))
+            .or_default();
         let before = row.status;
         row.status = status.label();
         row.latency_us = r.duration_us;
-        row.consecutive_failures = if status == CheckStatus::Down { row.consecutive_failures + 1 } else { 0 };
+        row.consecutive_failures = if status == CheckStatus::Down {
+            row.consecutive_failures + 1
+        } else {
+            0
+        };
         row.error = r.error_message.clone();
         (before != row.status).then(|| {
-            let name = self.names.get(&r.monitor_id).cloned().unwrap_or_else(|| r.monitor_id.clone());
-            let why = if r.error_message.is_empty() { String::new() } else { format!(": {}", r.error_message) };
+            let name = self
+                .names
+                .get(&r.monitor_id)
+                .cloned()
+                .unwrap_or_else(|| r.monitor_id.clone());
+            let why = if r.error_message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.error_message)
+            };
             format!("{name} [{}] is {}{why}", r.region, status.label())
         })
     }
@@ -52,7 +67,14 @@ impl State {
     fn render(&self) -> String {
         let mut t = Table::new();
         t.load_preset(UTF8_BORDERS_ONLY);
-        t.set_header(vec!["MONITOR", "REGION", "STATUS", "LATENCY", "FAILURES", "LAST ERROR"]);
+        t.set_header(vec![
+            "MONITOR",
+            "REGION",
+            "STATUS",
+            "LATENCY",
+            "FAILURES",
+            "LAST ERROR",
+        ]);
         for ((id, region), row) in &self.rows {
             t.add_row(vec![
                 self.names.get(id).cloned().unwrap_or_else(|| id.clone()),
@@ -86,16 +108,16 @@ pub async fn run(
             _ = stop.cancelled() => return,
             batch = results.poll(1000) => {
                 let Ok(batch) = batch else { return };
-                if batch.iter().any(|r| !state.names.contains_key(&r.result.monitor_id)) {
-                    if let Ok(monitors) = store.list_monitors().await {
-                        state.names = monitors.into_iter().map(|m| (m.id, m.name)).collect();
-                    }
+                if batch.iter().any(|r| !state.names.contains_key(&r.result.monitor_id))
+                    && let Ok(monitors) = store.list_monitors().await
+                {
+                    state.names = monitors.into_iter().map(|m| (m.id, m.name)).collect();
                 }
                 for r in &batch {
-                    if let Some(line) = state.apply(&r.result) {
-                        if !live {
-                            println!("{line}");
-                        }
+                    if let Some(line) = state.apply(&r.result)
+                        && !live
+                    {
+                        println!("{line}");
                     }
                 }
             }

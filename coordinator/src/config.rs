@@ -7,26 +7,7 @@ use std::net::SocketAddr;
 use lookout_bus::KafkaConfig;
 use serde::Deserialize;
 
-/// A secret string (token). Debug prints `***`; read it with [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use lookout_proto::Secret;
 
 /// Coordinator settings.
 #[derive(Debug, Clone, Deserialize)]

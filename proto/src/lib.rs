@@ -3,6 +3,7 @@
 
 pub mod json_path;
 mod secrets;
+pub use secrets::Secret;
 pub mod validate;
 
 /// Generated types of package `lookout.v1`.

@@ -2,15 +2,41 @@
 //! when a client sends a blank back, kept from the stored monitor (`Monitor::keep_secrets_from`),
 //! so reading a monitor and writing it back never loses a credential.
 
+use std::fmt;
+
 use crate::v1::http_check::Auth;
 use crate::v1::monitor::Check;
 use crate::v1::{Header, Monitor};
 
+/// A secret from a config file or the environment (a token, a password). `Debug` never shows
+/// it; read it with [`Secret::expose`] only where it goes on the wire.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Header names whose values are credentials.
 fn sensitive_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    matches!(n.as_str(), "authorization" | "proxy-authorization" | "cookie")
-        || n.contains("token")
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || n.contains("token")
         || n.contains("secret")
         || n.contains("api-key")
         || n.contains("apikey")
@@ -43,25 +69,42 @@ impl Monitor {
     /// header from the stored header of the same name. Call it before validation.
     pub fn keep_secrets_from(&mut self, stored: &Monitor) {
         for w in self.webhooks.iter_mut().filter(|w| w.secret.is_empty()) {
-            if let Some(old) = stored.webhooks.iter().find(|o| o.url == w.url && !o.secret.is_empty()) {
+            if let Some(old) = stored
+                .webhooks
+                .iter()
+                .find(|o| o.url == w.url && !o.secret.is_empty())
+            {
                 w.secret = old.secret.clone();
             }
         }
         for w in &mut self.webhooks {
             w.secret_set = !w.secret.is_empty();
         }
-        let (Some(Check::Http(new)), Some(Check::Http(old))) = (&mut self.check, &stored.check) else {
+        let (Some(Check::Http(new)), Some(Check::Http(old))) = (&mut self.check, &stored.check)
+        else {
             return;
         };
         match (&mut new.auth, &old.auth) {
-            (Some(Auth::BasicAuth(n)), Some(Auth::BasicAuth(o))) if n.password.is_empty() && n.username == o.username => {
+            (Some(Auth::BasicAuth(n)), Some(Auth::BasicAuth(o)))
+                if n.password.is_empty() && n.username == o.username =>
+            {
                 n.password = o.password.clone();
             }
-            (Some(Auth::BearerToken(n)), Some(Auth::BearerToken(o))) if n.is_empty() => *n = o.clone(),
+            (Some(Auth::BearerToken(n)), Some(Auth::BearerToken(o))) if n.is_empty() => {
+                *n = o.clone()
+            }
             _ => {}
         }
-        for hd in new.headers.iter_mut().filter(|hd| hd.value.is_empty() && sensitive_header(&hd.name)) {
-            if let Some(Header { value, .. }) = old.headers.iter().find(|o| o.name.eq_ignore_ascii_case(&hd.name)) {
+        for hd in new
+            .headers
+            .iter_mut()
+            .filter(|hd| hd.value.is_empty() && sensitive_header(&hd.name))
+        {
+            if let Some(Header { value, .. }) = old
+                .headers
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(&hd.name))
+            {
                 hd.value = value.clone();
             }
         }
@@ -76,14 +119,27 @@ mod tests {
 
     fn monitor(auth: Auth) -> Monitor {
         Monitor {
-            webhooks: vec![Webhook { url: "https://h/".into(), secret: "whsec".into(), secret_set: false }],
+            webhooks: vec![Webhook {
+                url: "https://h/".into(),
+                secret: "whsec".into(),
+                secret_set: false,
+            }],
             check: Some(Check::Http(HttpCheck {
                 url: "https://a/".into(),
                 auth: Some(auth),
                 headers: vec![
-                    Header { name: "Authorization".into(), value: "Bearer abc".into() },
-                    Header { name: "X-Api-Key".into(), value: "k".into() },
-                    Header { name: "Accept".into(), value: "text/html".into() },
+                    Header {
+                        name: "Authorization".into(),
+                        value: "Bearer abc".into(),
+                    },
+                    Header {
+                        name: "X-Api-Key".into(),
+                        value: "k".into(),
+                    },
+                    Header {
+                        name: "Accept".into(),
+                        value: "text/html".into(),
+                    },
                 ],
                 ..Default::default()
             })),
@@ -92,8 +148,16 @@ mod tests {
     }
 
     #[test]
+    fn secret_debug_hides_the_value() {
+        assert_eq!(format!("{:?}", Secret::new("tok")), "***");
+    }
+
+    #[test]
     fn redaction_blanks_every_secret_and_keeps_the_rest() {
-        let m = monitor(Auth::BasicAuth(BasicAuth { username: "u".into(), password: "pw".into() }));
+        let m = monitor(Auth::BasicAuth(BasicAuth {
+            username: "u".into(),
+            password: "pw".into(),
+        }));
         let r = m.redacted();
         let text = format!("{r:?}");
         for secret in ["whsec", "pw", "Bearer abc", "\"k\""] {
@@ -105,7 +169,13 @@ mod tests {
 
     #[test]
     fn blanks_sent_back_keep_the_stored_secrets() {
-        for auth in [Auth::BasicAuth(BasicAuth { username: "u".into(), password: "pw".into() }), Auth::BearerToken("tok".into())] {
+        for auth in [
+            Auth::BasicAuth(BasicAuth {
+                username: "u".into(),
+                password: "pw".into(),
+            }),
+            Auth::BearerToken("tok".into()),
+        ] {
             let stored = monitor(auth);
             let mut round_trip = stored.redacted();
             round_trip.keep_secrets_from(&stored);
@@ -118,10 +188,24 @@ mod tests {
 
     #[test]
     fn a_new_password_replaces_the_stored_one() {
-        let stored = monitor(Auth::BasicAuth(BasicAuth { username: "u".into(), password: "old".into() }));
-        let mut m = monitor(Auth::BasicAuth(BasicAuth { username: "u".into(), password: "new".into() }));
+        let stored = monitor(Auth::BasicAuth(BasicAuth {
+            username: "u".into(),
+            password: "old".into(),
+        }));
+        let mut m = monitor(Auth::BasicAuth(BasicAuth {
+            username: "u".into(),
+            password: "new".into(),
+        }));
         m.keep_secrets_from(&stored);
-        let Some(Check::Http(h)) = m.check else { panic!("http") };
-        assert_eq!(h.auth, Some(Auth::BasicAuth(BasicAuth { username: "u".into(), password: "new".into() })));
+        let Some(Check::Http(h)) = m.check else {
+            panic!("http")
+        };
+        assert_eq!(
+            h.auth,
+            Some(Auth::BasicAuth(BasicAuth {
+                username: "u".into(),
+                password: "new".into()
+            }))
+        );
     }
 }

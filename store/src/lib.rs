@@ -8,19 +8,27 @@ pub mod notifier;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("invalid store url {url:?}: {source}")]
-    Url { url: String, #[source] source: sqlx::Error },
+    Url {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored monitor {id} does not decode: {source}")]
-    Decode { id: String, #[source] source: prost::DecodeError },
+    Decode {
+        id: String,
+        #[source]
+        source: prost::DecodeError,
+    },
     #[error("not found")]
     NotFound,
     #[error("version conflict: the row changed since it was read")]
@@ -38,7 +46,10 @@ impl Store {
     /// `sqlite::memory:`) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|source| StoreError::Url { url: url.to_string(), source })?
+            .map_err(|source| StoreError::Url {
+                url: url.to_string(),
+                source,
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -46,7 +57,10 @@ impl Store {
             .foreign_keys(true);
         // An in-memory database exists once per connection: keep exactly one.
         let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(opts)
+            .await?;
         migrate(&pool).await?;
         Ok(Store { pool })
     }

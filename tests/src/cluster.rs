@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use lookout_bus::{KafkaConfig, KafkaConsumer, ResultConsumer};
-use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
 use lookout_proto::CheckResult;
+use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
-use crate::procs::{free_port, Proc};
+use crate::procs::{Proc, free_port};
 use crate::{kafka_brokers, unique};
 
 pub const PROJECT_TOKEN: &str = "test-project-token";
@@ -60,8 +60,11 @@ impl Cluster {
 
     fn write_configs(&self) {
         let brokers = kafka_brokers();
-        let tokens: String =
-            self.regions.iter().map(|r| format!("  agent-{r}: agent-token-{r}\n")).collect();
+        let tokens: String = self
+            .regions
+            .iter()
+            .map(|r| format!("  agent-{r}: agent-token-{r}\n"))
+            .collect();
         let coordinator = format!(
             "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\n\
              agent_tokens:\n{tokens}heartbeat_interval_ms: 1000\nstore_url: {store}\n\
@@ -91,19 +94,36 @@ impl Cluster {
 
     pub fn start_coordinator(&mut self) {
         let config = self.config("coordinator.yaml");
-        self.coordinator =
-            Some(Proc::start("coordinator", "lookout-coordinator", &["--config", &config], &[], self.dir.path()));
+        self.coordinator = Some(Proc::start(
+            "coordinator",
+            "lookout-coordinator",
+            &["--config", &config],
+            &[],
+            self.dir.path(),
+        ));
     }
 
     pub fn start_agent(&mut self, region: &str) {
         let config = self.config(&format!("agent-{region}.yaml"));
-        let p = Proc::start(&format!("agent-{region}"), "lookout-agent", &["--config", &config], &[], self.dir.path());
+        let p = Proc::start(
+            &format!("agent-{region}"),
+            "lookout-agent",
+            &["--config", &config],
+            &[],
+            self.dir.path(),
+        );
         self.agents.insert(region.to_string(), p);
     }
 
     pub fn start_notifier(&mut self) {
         let config = self.config("notifier.yaml");
-        self.notifier = Some(Proc::start("notifier", "lookout-notifier", &["--config", &config], &[], self.dir.path()));
+        self.notifier = Some(Proc::start(
+            "notifier",
+            "lookout-notifier",
+            &["--config", &config],
+            &[],
+            self.dir.path(),
+        ));
     }
 
     /// Coordinator, every agent, notifier.
@@ -120,18 +140,29 @@ impl Cluster {
     }
 
     /// An admin client authenticated with `token`, once the coordinator accepts connections.
-    pub async fn admin_with(&self, token: &str) -> MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+    pub async fn admin_with(
+        &self,
+        token: &str,
+    ) -> MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>
+    {
         let addr = self.addr();
-        let channel = crate::eventually(std::time::Duration::from_secs(60), "the coordinator to accept connections", || {
-            let addr = addr.clone();
-            async move { Channel::from_shared(addr).ok()?.connect().await.ok() }
-        })
+        let channel = crate::eventually(
+            std::time::Duration::from_secs(60),
+            "the coordinator to accept connections",
+            || {
+                let addr = addr.clone();
+                async move { Channel::from_shared(addr).ok()?.connect().await.ok() }
+            },
+        )
         .await;
         let value: MetadataValue<_> = format!("Bearer {token}").parse().expect("ascii token");
         MonitorServiceClient::with_interceptor(channel, Bearer(value))
     }
 
-    pub async fn admin(&self) -> MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+    pub async fn admin(
+        &self,
+    ) -> MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>
+    {
         self.admin_with(PROJECT_TOKEN).await
     }
 
@@ -148,10 +179,14 @@ impl Cluster {
         let sink = log.0.clone();
         tokio::spawn(async move {
             // Subscribing to a topic that does not exist yet would wait for a metadata refresh.
-            lookout_bus::ensure_topic(&config).await.expect("create the results topic");
+            lookout_bus::ensure_topic(&config)
+                .await
+                .expect("create the results topic");
             let mut consumer = KafkaConsumer::new(&config).expect("a Kafka consumer");
             while let Ok(batch) = consumer.poll(1000).await {
-                sink.lock().expect("log lock").extend(batch.into_iter().map(|r| r.result));
+                sink.lock()
+                    .expect("log lock")
+                    .extend(batch.into_iter().map(|r| r.result));
             }
         });
         log
@@ -169,7 +204,10 @@ impl ResultLog {
 
     /// Results of `monitor_id` in `region`, in log order.
     pub fn of(&self, monitor_id: &str, region: &str) -> Vec<CheckResult> {
-        self.all().into_iter().filter(|r| r.monitor_id == monitor_id && r.region == region).collect()
+        self.all()
+            .into_iter()
+            .filter(|r| r.monitor_id == monitor_id && r.region == region)
+            .collect()
     }
 }
 

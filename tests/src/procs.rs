@@ -13,14 +13,19 @@ pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root")
+            .to_path_buf();
         let status = Command::new(cargo)
             .args(["test", "--quiet", "--workspace", "--no-run"])
             .current_dir(&workspace)
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo test --no-run failed");
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace.join("target"));
         target.join("debug")
     });
     let path = dir.join(name);
@@ -39,16 +44,28 @@ impl Proc {
     /// Starts binary `bin` with `args` and the environment `env`, logging to `dir/<name>.log`.
     pub fn start(name: &str, bin: &str, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
-        let out = File::options().create(true).append(true).open(&log).expect("open log");
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open log");
         let err = out.try_clone().expect("clone log handle");
         let mut cmd = Command::new(binary(bin));
-        cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(out).stderr(err);
+        cmd.args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
         cmd.env("RUST_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap_or_else(|e| panic!("start {bin}: {e}"));
-        Proc { name: name.to_string(), child, log }
+        Proc {
+            name: name.to_string(),
+            child,
+            log,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -68,7 +85,9 @@ impl Proc {
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         self.child.wait().expect("wait for child")
     }
 
@@ -92,5 +111,9 @@ impl Drop for Proc {
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }

@@ -5,14 +5,16 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{any, post};
-use axum::Router;
 
 async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("test server");
@@ -29,8 +31,13 @@ pub struct Target {
 impl Target {
     pub async fn start(status: u16) -> Target {
         let shared = Arc::new(AtomicU16::new(status));
-        let router = Router::new().fallback(any(answer)).with_state(shared.clone());
-        Target { addr: serve(router).await, status: shared }
+        let router = Router::new()
+            .fallback(any(answer))
+            .with_state(shared.clone());
+        Target {
+            addr: serve(router).await,
+            status: shared,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -43,7 +50,8 @@ impl Target {
 }
 
 async fn answer(State(status): State<Arc<AtomicU16>>) -> (StatusCode, &'static str) {
-    let code = StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = StatusCode::from_u16(status.load(Ordering::SeqCst))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (code, "target\n")
 }
 
@@ -60,7 +68,11 @@ impl Received {
     }
 
     pub fn header(&self, name: &str) -> String {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -78,9 +90,17 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(status: u16) -> Receiver {
-        let inbox = Arc::new(Inbox { received: Mutex::new(Vec::new()), status: AtomicU16::new(status) });
-        let router = Router::new().route("/hook", post(record)).with_state(inbox.clone());
-        Receiver { addr: serve(router).await, inbox }
+        let inbox = Arc::new(Inbox {
+            received: Mutex::new(Vec::new()),
+            status: AtomicU16::new(status),
+        });
+        let router = Router::new()
+            .route("/hook", post(record))
+            .with_state(inbox.clone());
+        Receiver {
+            addr: serve(router).await,
+            inbox,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -93,7 +113,10 @@ impl Receiver {
 
     /// Received requests whose JSON `context.notification_type` is `kind` (incident, recovery).
     pub fn of_type(&self, kind: &str) -> Vec<Received> {
-        self.received().into_iter().filter(|r| r.json()["context"]["notification_type"] == kind).collect()
+        self.received()
+            .into_iter()
+            .filter(|r| r.json()["context"]["notification_type"] == kind)
+            .collect()
     }
 
     pub fn set_status(&self, status: u16) {
@@ -102,6 +125,10 @@ impl Receiver {
 }
 
 async fn record(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    inbox.received.lock().expect("inbox lock").push(Received { headers, body });
+    inbox
+        .received
+        .lock()
+        .expect("inbox lock")
+        .push(Received { headers, body });
     StatusCode::from_u16(inbox.status.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
 }

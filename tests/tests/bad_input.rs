@@ -16,7 +16,10 @@ fn http_monitor(url: &str) -> Monitor {
         name: "site".into(),
         regions: vec!["eu-west".into()],
         interval_secs: 30,
-        check: Some(Check::Http(HttpCheck { url: url.into(), ..Default::default() })),
+        check: Some(Check::Http(HttpCheck {
+            url: url.into(),
+            ..Default::default()
+        })),
         ..Default::default()
     }
 }
@@ -29,18 +32,40 @@ async fn invalid_monitors_and_tokens_are_refused() {
 
     let cases = [
         (http_monitor("not a url"), "http.url"),
-        (Monitor { interval_secs: 0, ..http_monitor("https://example.org") }, "interval_secs"),
-        (Monitor { regions: vec!["mars-1".into()], ..http_monitor("https://example.org") }, "regions[0]"),
+        (
+            Monitor {
+                interval_secs: 0,
+                ..http_monitor("https://example.org")
+            },
+            "interval_secs",
+        ),
+        (
+            Monitor {
+                regions: vec!["mars-1".into()],
+                ..http_monitor("https://example.org")
+            },
+            "regions[0]",
+        ),
     ];
     for (monitor, field) in cases {
         let err = admin
-            .create_monitor(CreateMonitorRequest { monitor: Some(monitor) })
+            .create_monitor(CreateMonitorRequest {
+                monitor: Some(monitor),
+            })
             .await
             .expect_err("invalid monitor refused");
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{field}: {err:?}");
-        assert!(err.message().starts_with(field), "message names {field}: {:?}", err.message());
+        assert!(
+            err.message().starts_with(field),
+            "message names {field}: {:?}",
+            err.message()
+        );
     }
-    let listed = admin.list_monitors(ListMonitorsRequest {}).await.expect("list").into_inner();
+    let listed = admin
+        .list_monitors(ListMonitorsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
     assert!(listed.monitors.is_empty(), "nothing invalid was stored");
 
     let err = cluster
@@ -59,7 +84,11 @@ async fn agent_with_a_wrong_token_is_refused() {
     cluster.admin().await;
     let config = cluster.path().join("agent-eu-west.yaml");
     let text = std::fs::read_to_string(&config).expect("agent config");
-    std::fs::write(&config, text.replace("token: agent-token-eu-west", "token: forged")).expect("write");
+    std::fs::write(
+        &config,
+        text.replace("token: agent-token-eu-west", "token: forged"),
+    )
+    .expect("write");
     cluster.start_agent("eu-west");
     let agent = cluster.agents.get_mut("eu-west").expect("agent");
     let status = eventually(Duration::from_secs(60), "the refused agent to exit", || {
@@ -69,7 +98,10 @@ async fn agent_with_a_wrong_token_is_refused() {
     .await;
     assert!(!status.success(), "the agent exits with an error");
     let out = agent.output().to_lowercase();
-    assert!(out.contains("unauthenticated") || out.contains("token"), "the agent says why: {out}");
+    assert!(
+        out.contains("unauthenticated") || out.contains("token"),
+        "the agent says why: {out}"
+    );
     assert!(!out.contains("forged"), "the token is never logged");
 }
 
@@ -88,7 +120,12 @@ async fn cli_manages_monitors_and_reports_errors() {
     cluster.start_coordinator();
     cluster.admin().await;
 
-    let out = lookout(&cluster, &["monitors", "create", "--name", "bad", "--url", "nope", "--region", "eu-west"]);
+    let out = lookout(
+        &cluster,
+        &[
+            "monitors", "create", "--name", "bad", "--url", "nope", "--region", "eu-west",
+        ],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid argument: http.url"), "{err}");
@@ -96,11 +133,29 @@ async fn cli_manages_monitors_and_reports_errors() {
     let out = lookout(
         &cluster,
         &[
-            "monitors", "create", "--name", "Shop", "--url", "https://shop.example.org/health", "--region", "eu-west",
-            "--interval", "15", "--webhook", "https://hooks.example.org/x", "--webhook-secret", "topsecret", "-o", "json",
+            "monitors",
+            "create",
+            "--name",
+            "Shop",
+            "--url",
+            "https://shop.example.org/health",
+            "--region",
+            "eu-west",
+            "--interval",
+            "15",
+            "--webhook",
+            "https://hooks.example.org/x",
+            "--webhook-secret",
+            "topsecret",
+            "-o",
+            "json",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(!stdout.contains("topsecret"), "secrets are never returned");
     let created: serde_json::Value = serde_json::from_str(&stdout).expect("json output");

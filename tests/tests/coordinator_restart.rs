@@ -12,7 +12,9 @@ const WAIT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_survive_a_coordinator_restart_without_gaps() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let target = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
@@ -32,7 +34,10 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
                 regions: vec!["eu-west".into()],
                 interval_secs: 1,
                 timeout_ms: 1000,
-                check: Some(Check::Tcp(TcpCheck { address: target.to_string(), ..Default::default() })),
+                check: Some(Check::Tcp(TcpCheck {
+                    address: target.to_string(),
+                    ..Default::default()
+                })),
                 ..Default::default()
             }),
         })
@@ -47,7 +52,11 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
     .await;
 
     // Down for four check intervals: the agent keeps checking and buffers.
-    cluster.coordinator.take().expect("coordinator running").kill9();
+    cluster
+        .coordinator
+        .take()
+        .expect("coordinator running")
+        .kill9();
     let down_at = lookout_store::now_ms();
     // The outage itself (the scenario, not a wait for a condition).
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -55,19 +64,36 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
     cluster.start_coordinator();
 
     // Checks run while the coordinator was away arrive after the reconnect, and new ones follow.
-    let rs = eventually(WAIT, "results scheduled during and after the downtime", || {
-        let rs = results.of(&id, "eu-west");
-        let during = rs.iter().filter(|r| r.scheduled_at_ms > down_at && r.scheduled_at_ms < up_at).count();
-        let after = rs.iter().filter(|r| r.scheduled_at_ms > up_at + 2000).count();
-        async move { (during >= 3 && after >= 2).then_some(rs) }
-    })
+    let rs = eventually(
+        WAIT,
+        "results scheduled during and after the downtime",
+        || {
+            let rs = results.of(&id, "eu-west");
+            let during = rs
+                .iter()
+                .filter(|r| r.scheduled_at_ms > down_at && r.scheduled_at_ms < up_at)
+                .count();
+            let after = rs
+                .iter()
+                .filter(|r| r.scheduled_at_ms > up_at + 2000)
+                .count();
+            async move { (during >= 3 && after >= 2).then_some(rs) }
+        },
+    )
     .await;
 
     let mut times: Vec<i64> = rs.iter().map(|r| r.scheduled_at_ms).collect();
     times.sort_unstable();
     times.dedup();
     for pair in times.windows(2) {
-        assert!(pair[1] - pair[0] <= 2500, "a gap of {} ms between scheduled checks: {times:?}", pair[1] - pair[0]);
+        assert!(
+            pair[1] - pair[0] <= 2500,
+            "a gap of {} ms between scheduled checks: {times:?}",
+            pair[1] - pair[0]
+        );
     }
-    assert!(rs.iter().all(|r| r.agent_id == "agent-eu-west"), "same assignment after the restart");
+    assert!(
+        rs.iter().all(|r| r.agent_id == "agent-eu-west"),
+        "same assignment after the restart"
+    );
 }

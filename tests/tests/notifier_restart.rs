@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use lookout_proto::CheckStatus;
 use lookout_proto::v1::monitor::Check;
 use lookout_proto::v1::{CreateMonitorRequest, HttpCheck, Monitor, Webhook};
-use lookout_proto::CheckStatus;
 use lookout_tests::cluster::Cluster;
 use lookout_tests::eventually;
 use lookout_tests::servers::{Receiver, Target};
@@ -30,8 +30,15 @@ async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
                 interval_secs: 1,
                 timeout_ms: 2000,
                 failure_threshold: 2,
-                webhooks: vec![Webhook { url: receiver.url(), secret: "s".into(), secret_set: false }],
-                check: Some(Check::Http(HttpCheck { url: target.url(), ..Default::default() })),
+                webhooks: vec![Webhook {
+                    url: receiver.url(),
+                    secret: "s".into(),
+                    secret_set: false,
+                }],
+                check: Some(Check::Http(HttpCheck {
+                    url: target.url(),
+                    ..Default::default()
+                })),
                 ..Default::default()
             }),
         })
@@ -49,26 +56,43 @@ async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
     cluster.notifier.take().expect("notifier running").kill9();
     // More failures are published while the notifier is down.
     let down_before = results.of(&id, "eu-west").len();
-    eventually(WAIT, "three more results while the notifier is down", || {
-        let n = results.of(&id, "eu-west").len();
-        async move { (n >= down_before + 3).then_some(()) }
-    })
+    eventually(
+        WAIT,
+        "three more results while the notifier is down",
+        || {
+            let n = results.of(&id, "eu-west").len();
+            async move { (n >= down_before + 3).then_some(()) }
+        },
+    )
     .await;
     cluster.start_notifier();
 
     target.set_status(200);
-    eventually(WAIT, "the recovery webhook from the restarted notifier", || {
-        let n = receiver.of_type("recovery").len();
-        async move { (n == 1).then_some(()) }
-    })
+    eventually(
+        WAIT,
+        "the recovery webhook from the restarted notifier",
+        || {
+            let n = receiver.of_type("recovery").len();
+            async move { (n == 1).then_some(()) }
+        },
+    )
     .await;
     // The recovery is processed after every earlier failure of the partition, so a repeated
     // incident would have been sent by now.
     eventually(WAIT, "two UP results after the recovery", || {
-        let ok = results.of(&id, "eu-west").iter().rev().take(2).all(|r| r.status() == CheckStatus::Up);
+        let ok = results
+            .of(&id, "eu-west")
+            .iter()
+            .rev()
+            .take(2)
+            .all(|r| r.status() == CheckStatus::Up);
         async move { ok.then_some(()) }
     })
     .await;
-    assert_eq!(receiver.of_type("incident").len(), 1, "no second incident webhook after the restart");
+    assert_eq!(
+        receiver.of_type("incident").len(),
+        1,
+        "no second incident webhook after the restart"
+    );
     assert_eq!(receiver.of_type("recovery").len(), 1);
 }

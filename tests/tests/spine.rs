@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use lookout_proto::CheckStatus;
 use lookout_proto::v1::monitor::Check;
 use lookout_proto::v1::{CreateMonitorRequest, HttpCheck, Monitor, Webhook};
-use lookout_proto::CheckStatus;
 use lookout_tests::cluster::Cluster;
 use lookout_tests::servers::{Receiver, Target};
 use lookout_tests::{eventually, signature_valid};
@@ -34,10 +34,21 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
                 timeout_ms: 2000,
                 failure_threshold: 3,
                 webhooks: vec![
-                    Webhook { url: receiver.url(), secret: SECRET.into(), secret_set: false },
-                    Webhook { url: broken.url(), secret: SECRET.into(), secret_set: false },
+                    Webhook {
+                        url: receiver.url(),
+                        secret: SECRET.into(),
+                        secret_set: false,
+                    },
+                    Webhook {
+                        url: broken.url(),
+                        secret: SECRET.into(),
+                        secret_set: false,
+                    },
                 ],
-                check: Some(Check::Http(HttpCheck { url: target.url(), ..Default::default() })),
+                check: Some(Check::Http(HttpCheck {
+                    url: target.url(),
+                    ..Default::default()
+                })),
                 ..Default::default()
             }),
         })
@@ -48,7 +59,12 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
 
     // Both regions check and publish.
     eventually(WAIT, "UP results from both regions on Kafka", || {
-        let ok = ["eu-west", "us-east"].iter().all(|r| results.of(&id, r).iter().any(|x| x.status() == CheckStatus::Up));
+        let ok = ["eu-west", "us-east"].iter().all(|r| {
+            results
+                .of(&id, r)
+                .iter()
+                .any(|x| x.status() == CheckStatus::Up)
+        });
         async move { ok.then_some(()) }
     })
     .await;
@@ -67,22 +83,51 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
     assert_eq!(body["monitor"]["status"], "DOWN");
     assert_eq!(body["check_result"]["status"], "DOWN");
     assert_eq!(body["check_result"]["status_code"], 500);
-    assert!(body["check_result"]["error_message"].as_str().is_some_and(|m| m.contains("500")), "{body}");
-    assert!(["eu-west", "us-east"].contains(&body["check_result"]["region"].as_str().unwrap_or_default()));
-    assert!(body["context"]["consecutive_failures"].as_u64().is_some_and(|n| n >= 3), "{body}");
+    assert!(
+        body["check_result"]["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("500")),
+        "{body}"
+    );
+    assert!(
+        ["eu-west", "us-east"]
+            .contains(&body["check_result"]["region"].as_str().unwrap_or_default())
+    );
+    assert!(
+        body["context"]["consecutive_failures"]
+            .as_u64()
+            .is_some_and(|n| n >= 3),
+        "{body}"
+    );
     assert_eq!(body["context"]["previous_status"], "UP");
-    assert!(signature_valid(SECRET, &incident.body, &incident.header("x-lookout-signature")), "incident signature");
+    assert!(
+        signature_valid(
+            SECRET,
+            &incident.body,
+            &incident.header("x-lookout-signature")
+        ),
+        "incident signature"
+    );
     assert!(!incident.header("x-lookout-timestamp").is_empty());
 
     // Let both regions pass the threshold: still one incident.
     eventually(WAIT, "both regions past the failure threshold", || {
-        let ok = ["eu-west", "us-east"]
-            .iter()
-            .all(|r| results.of(&id, r).iter().filter(|x| x.status() == CheckStatus::Down).count() >= 4);
+        let ok = ["eu-west", "us-east"].iter().all(|r| {
+            results
+                .of(&id, r)
+                .iter()
+                .filter(|x| x.status() == CheckStatus::Down)
+                .count()
+                >= 4
+        });
         async move { ok.then_some(()) }
     })
     .await;
-    assert_eq!(receiver.of_type("incident").len(), 1, "one incident while both regions are down");
+    assert_eq!(
+        receiver.of_type("incident").len(),
+        1,
+        "one incident while both regions are down"
+    );
 
     target.set_status(200);
     let recovery = eventually(WAIT, "the recovery webhook", || {
@@ -94,22 +139,48 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
     assert_eq!(body["monitor"]["status"], "UP");
     assert_eq!(body["check_result"]["status"], "UP");
     assert_eq!(body["context"]["previous_status"], "DOWN");
-    assert!(signature_valid(SECRET, &recovery.body, &recovery.header("x-lookout-signature")), "recovery signature");
+    assert!(
+        signature_valid(
+            SECRET,
+            &recovery.body,
+            &recovery.header("x-lookout-signature")
+        ),
+        "recovery signature"
+    );
 
     // Both regions healthy for a while: nothing more arrives.
-    eventually(WAIT, "three UP results in each region after the recovery", || {
-        let ok = ["eu-west", "us-east"].iter().all(|r| {
-            let rs = results.of(&id, r);
-            rs.iter().rev().take(3).all(|x| x.status() == CheckStatus::Up) && rs.len() >= 3
-        });
-        async move { ok.then_some(()) }
-    })
+    eventually(
+        WAIT,
+        "three UP results in each region after the recovery",
+        || {
+            let ok = ["eu-west", "us-east"].iter().all(|r| {
+                let rs = results.of(&id, r);
+                rs.iter()
+                    .rev()
+                    .take(3)
+                    .all(|x| x.status() == CheckStatus::Up)
+                    && rs.len() >= 3
+            });
+            async move { ok.then_some(()) }
+        },
+    )
     .await;
-    assert_eq!(receiver.of_type("incident").len(), 1, "exactly one incident webhook");
-    assert_eq!(receiver.of_type("recovery").len(), 1, "exactly one recovery webhook");
+    assert_eq!(
+        receiver.of_type("incident").len(),
+        1,
+        "exactly one incident webhook"
+    );
+    assert_eq!(
+        receiver.of_type("recovery").len(),
+        1,
+        "exactly one recovery webhook"
+    );
 
     // The receiver that always answers 500 was retried, and stalled nothing.
-    assert!(broken.of_type("incident").len() >= 2, "the failing receiver was retried");
+    assert!(
+        broken.of_type("incident").len() >= 2,
+        "the failing receiver was retried"
+    );
 
     // Every result decodes as a CheckResult with its origin filled in.
     for r in results.all() {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lookout_tests::eventually;
-use lookout_tests::procs::{free_port, Proc};
+use lookout_tests::procs::{Proc, free_port};
 use lookout_tests::servers::{Receiver, Target};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -43,19 +43,32 @@ async fn standalone_detects_and_records_an_incident() {
     target.set_status(503);
     eventually(WAIT, "the incident to be printed", || {
         let out = proc.output();
-        async move { out.contains("INCIDENT Shop (shop) down in local").then_some(()) }
+        async move {
+            out.contains("INCIDENT Shop (shop) down in local")
+                .then_some(())
+        }
     })
     .await;
     let store_url = format!("sqlite://{}", db.display());
-    let store = lookout_store::Store::open(&store_url).await.expect("open the standalone database");
-    let open = store.open_incident("shop").await.expect("query").expect("an open incident is stored");
+    let store = lookout_store::Store::open(&store_url)
+        .await
+        .expect("open the standalone database");
+    let open = store
+        .open_incident("shop")
+        .await
+        .expect("query")
+        .expect("an open incident is stored");
     assert_eq!(open.monitor_id, "shop");
     let hook = eventually(WAIT, "the incident webhook", || {
         let got = receiver.of_type("incident");
         async move { got.into_iter().next() }
     })
     .await;
-    assert!(lookout_tests::signature_valid("standalone-secret", &hook.body, &hook.header("x-lookout-signature")));
+    assert!(lookout_tests::signature_valid(
+        "standalone-secret",
+        &hook.body,
+        &hook.header("x-lookout-signature")
+    ));
 
     target.set_status(200);
     eventually(WAIT, "the incident to be resolved", || {
@@ -63,5 +76,8 @@ async fn standalone_detects_and_records_an_incident() {
         async move { out.contains("RESOLVED Shop (shop)").then_some(()) }
     })
     .await;
-    assert!(store.open_incident("shop").await.expect("query").is_none(), "the incident is resolved in the store");
+    assert!(
+        store.open_incident("shop").await.expect("query").is_none(),
+        "the incident is resolved in the store"
+    );
 }

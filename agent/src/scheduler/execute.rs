@@ -182,6 +182,13 @@ impl Inner {
         result.duration_us = duration_us;
         result.timings = Some(timings);
         result.status_code = outcome.status_code;
+        result.ping = outcome.ping.map(|p| lookout_proto::v1::PingStats {
+            sent: p.sent,
+            received: p.received,
+            rtt_min_us: p.rtt_min_us,
+            rtt_avg_us: p.rtt_avg_us,
+            rtt_max_us: p.rtt_max_us,
+        });
         self.send(result);
     }
 
@@ -222,6 +229,7 @@ impl Inner {
             failure_class: failure as i32,
             error_message: message,
             check_kind: monitor.kind().to_string(),
+            ping: None,
         }
     }
 

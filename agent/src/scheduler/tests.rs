@@ -24,6 +24,24 @@ impl Check for UpCheck {
     }
 }
 
+/// Answers like an icmp check: UP with ping statistics.
+struct PingCheck;
+impl Check for PingCheck {
+    fn run(&self, _deadline: Instant) -> BoxFuture<'_, Outcome> {
+        Box::pin(async {
+            let mut o = Outcome::up(Timings::default());
+            o.ping = Some(crate::checks::PingStats {
+                sent: 3,
+                received: 2,
+                rtt_min_us: 10,
+                rtt_avg_us: 20,
+                rtt_max_us: 30,
+            });
+            o
+        })
+    }
+}
+
 /// Never answers: holds its concurrency slot until the scheduler's timeout.
 struct HangCheck;
 impl Check for HangCheck {
@@ -35,6 +53,7 @@ impl Check for HangCheck {
 fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
     match monitor.name.as_str() {
         "hang" => Ok(Arc::new(HangCheck)),
+        "ping" => Ok(Arc::new(PingCheck)),
         "broken" => Err(BuildError {
             monitor_id: monitor.id.clone(),
             reason: "no prober".into(),
@@ -377,4 +396,27 @@ async fn a_snapshot_in_parts_keeps_unchanged_monitors() {
         .collect();
     assert_eq!(due.len(), 4, "{due:?}");
     assert!(due.windows(2).all(|w| w[1] - w[0] == 10_000), "{due:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ping_statistics_reach_the_result() {
+    let mut h = start(10);
+    h.scheduler
+        .apply(snapshot(1, vec![monitor("mon_ping", "ping", 1, 1)]));
+    sleep(Duration::from_millis(2_500)).await;
+    let results = drain(&mut h.results);
+    let r = results.first().expect("a result");
+    let ping = r.ping.as_ref().expect("ping statistics in the CheckResult");
+    assert_eq!(
+        (
+            ping.sent,
+            ping.received,
+            ping.rtt_min_us,
+            ping.rtt_avg_us,
+            ping.rtt_max_us
+        ),
+        (3, 2, 10, 20, 30)
+    );
+    h.shutdown.cancel();
+    let _ = h.task.await;
 }
