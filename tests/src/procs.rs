@@ -1,35 +1,27 @@
-//! The real Lookout binaries as child processes: built once with cargo, started with a config
-//! file in a temporary directory, their output kept in a log file, killed when dropped.
+//! The real Lookout binaries as child processes, started with a config file in a temporary
+//! directory, their output kept in a log file, killed when dropped.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 
-/// Path of a workspace binary. The binaries are built as `cargo test` builds them (the same
-/// command nextest runs first, so normally this is a no-op that only makes sure they are fresh
-/// when a single test is run).
+/// Path of a workspace binary, next to this test executable (`target/<profile>/`).
+/// `cargo nextest run --workspace` (the README's test command) builds every binary first,
+/// because each binary's package has integration tests of its own; running only this package's
+/// tests uses whatever binaries the last workspace build left.
 pub fn binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace root")
-            .to_path_buf();
-        let status = Command::new(cargo)
-            .args(["test", "--quiet", "--workspace", "--no-run"])
-            .current_dir(&workspace)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo test --no-run failed");
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace.join("target"));
-        target.join("debug")
-    });
+    let exe = std::env::current_exe().expect("path of the test executable");
+    // target/<profile>/deps/<test> -> target/<profile>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps");
     let path = dir.join(name);
-    assert!(path.exists(), "binary {} was not built", path.display());
+    assert!(
+        path.exists(),
+        "binary {} is missing: run the tests with `cargo nextest run --workspace`, which builds it",
+        path.display()
+    );
     path
 }
 
