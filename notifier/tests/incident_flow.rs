@@ -162,14 +162,7 @@ async fn quorum_of_two_regions() {
     let (_dir, store) = common::store().await;
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_quorum", &["eu", "us"], 2, &rx.url).await;
-    let bus = InProcBus::new();
-    let publisher = bus.publisher();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
+    let (publisher, running) = common::start_in_process(&store);
 
     // eu is down (4 failures) while us is healthy: one region is below the quorum.
     for _ in 0..4 {
@@ -232,14 +225,7 @@ async fn a_newer_monitor_version_applies_at_once() {
     let old = Receiver::start(200).await;
     let new = Receiver::start(200).await;
     let m = monitor(&store, "mon_versions", &["eu"], 1, &old.url).await;
-    let bus = InProcBus::new();
-    let publisher = bus.publisher();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
+    let (publisher, running) = common::start_in_process(&store);
     publisher
         .publish(&[result(&m.id, "eu", Down)])
         .await

@@ -15,14 +15,7 @@ async fn server_errors_are_retried_until_delivered_without_stalling_consumption(
     let healthy = Receiver::start(200).await;
     let a = monitor(&store, "mon_a", &["eu"], 1, &failing.url).await;
     let b = monitor(&store, "mon_b", &["eu"], 1, &healthy.url).await;
-    let bus = InProcBus::new();
-    let publisher = bus.publisher();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
+    let (publisher, running) = common::start_in_process(&store);
 
     publisher
         .publish(&[
@@ -300,14 +293,7 @@ async fn a_recovery_waits_for_its_incident_to_be_delivered() {
     let (_dir, store) = common::store().await;
     let rx = Receiver::start(503).await;
     let m = monitor(&store, "mon_order", &["eu"], 1, &rx.url).await;
-    let bus = InProcBus::new();
-    let publisher = bus.publisher();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
+    let (publisher, running) = common::start_in_process(&store);
     publisher
         .publish(&[
             result(&m.id, "eu", Down),

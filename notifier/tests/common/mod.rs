@@ -255,6 +255,13 @@ pub fn start(
     }
 }
 
+/// A notifier with the test settings, reading a fresh in-process bus; returns its publisher.
+pub fn start_in_process(store: &Store) -> (lookout_bus::InProcPublisher, Running) {
+    let bus = lookout_bus::InProcBus::new();
+    let running = start(config(), store.clone(), Box::new(bus.consumer()), None);
+    (bus.publisher(), running)
+}
+
 impl Running {
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
