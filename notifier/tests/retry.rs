@@ -5,7 +5,6 @@ mod common;
 
 use common::{Receiver, eventually, monitor, outbox_settled, result};
 use lookout_bus::{InProcBus, ResultPublisher};
-use lookout_proto::CheckStatus::Down;
 use lookout_store::notifier::OutboxState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,28 +16,14 @@ async fn server_errors_are_retried_until_delivered_without_stalling_consumption(
     let b = monitor(&store, "mon_b", &["eu"], 1, &healthy.url).await;
     let (publisher, running) = common::start_in_process(&store);
 
-    publisher
-        .publish(&[
-            result(&a.id, "eu", Down),
-            result(&a.id, "eu", Down),
-            result(&a.id, "eu", Down),
-        ])
-        .await
-        .expect("publish");
+    common::publish_down(&publisher, &a.id, "eu", 3).await;
     eventually("two failed attempts", || async {
         failing.hits().len() >= 2
     })
     .await;
 
     // The receiver of mon_a keeps failing; mon_b's results are still consumed and delivered.
-    publisher
-        .publish(&[
-            result(&b.id, "eu", Down),
-            result(&b.id, "eu", Down),
-            result(&b.id, "eu", Down),
-        ])
-        .await
-        .expect("publish");
+    common::publish_down(&publisher, &b.id, "eu", 3).await;
     eventually("mon_b's incident while mon_a retries", || async {
         healthy.accepted_of("incident").len() == 1
     })
@@ -94,14 +79,7 @@ async fn client_errors_are_dead_at_once_and_retries_run_out() {
     let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
 
     for m in [&a, &b] {
-        publisher
-            .publish(&[
-                result(&m.id, "eu", Down),
-                result(&m.id, "eu", Down),
-                result(&m.id, "eu", Down),
-            ])
-            .await
-            .expect("publish");
+        common::publish_down(&publisher, &m.id, "eu", 3).await;
     }
     eventually("both deliveries to finish", || async {
         let rows = store.list_outbox(None).await.expect("outbox");
@@ -134,14 +112,7 @@ async fn slow_receivers_time_out_and_oversized_payloads_are_dead() {
     let mut config = common::config();
     config.delivery.timeout_ms = 200;
     let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
-    publisher
-        .publish(&[
-            result(&m.id, "eu", Down),
-            result(&m.id, "eu", Down),
-            result(&m.id, "eu", Down),
-        ])
-        .await
-        .expect("publish");
+    common::publish_down(&publisher, &m.id, "eu", 3).await;
     eventually("a timed-out attempt to be recorded", || async {
         let rows = store.list_outbox(None).await.expect("outbox");
         rows.first()
@@ -210,14 +181,7 @@ async fn rate_limited_deliveries_wait_without_using_an_attempt() {
     let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
     let publisher = bus.publisher();
     for m in [&a, &b] {
-        publisher
-            .publish(&[
-                result(&m.id, "eu", Down),
-                result(&m.id, "eu", Down),
-                result(&m.id, "eu", Down),
-            ])
-            .await
-            .expect("publish");
+        common::publish_down(&publisher, &m.id, "eu", 3).await;
     }
     // Deferred until the next token (~60 s), beyond the claim lease (timeout + 30 s).
     eventually("one delivery and one deferred row", || async {
@@ -265,14 +229,7 @@ async fn private_destinations_are_refused_unless_allowed() {
     let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
     let publisher = bus.publisher();
     for m in [&a, &b] {
-        publisher
-            .publish(&[
-                result(&m.id, "eu", Down),
-                result(&m.id, "eu", Down),
-                result(&m.id, "eu", Down),
-            ])
-            .await
-            .expect("publish");
+        common::publish_down(&publisher, &m.id, "eu", 3).await;
     }
     eventually("both deliveries to be refused", || async {
         let rows = store.list_outbox(None).await.expect("outbox");
@@ -294,14 +251,7 @@ async fn a_recovery_waits_for_its_incident_to_be_delivered() {
     let rx = Receiver::start(503).await;
     let m = monitor(&store, "mon_order", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
-    publisher
-        .publish(&[
-            result(&m.id, "eu", Down),
-            result(&m.id, "eu", Down),
-            result(&m.id, "eu", Down),
-        ])
-        .await
-        .expect("publish");
+    common::publish_down(&publisher, &m.id, "eu", 3).await;
     publisher
         .publish(&[result(&m.id, "eu", lookout_proto::CheckStatus::Up)])
         .await

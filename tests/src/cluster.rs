@@ -166,6 +166,19 @@ impl Cluster {
         self.admin_with(PROJECT_TOKEN).await
     }
 
+    /// Creates `monitor` through the admin API and returns it as stored.
+    pub async fn create_monitor(&self, monitor: lookout_proto::Monitor) -> lookout_proto::Monitor {
+        let request = lookout_proto::v1::CreateMonitorRequest {
+            monitor: Some(monitor),
+        };
+        self.admin()
+            .await
+            .create_monitor(request)
+            .await
+            .expect("create monitor")
+            .into_inner()
+    }
+
     /// Reads the cluster's topic from the start, in the background, into a shared list.
     pub fn watch_results(&self) -> ResultLog {
         let config = KafkaConfig {

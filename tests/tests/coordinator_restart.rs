@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lookout_proto::v1::monitor::Check;
-use lookout_proto::v1::{CreateMonitorRequest, Monitor, TcpCheck};
+use lookout_proto::v1::{Monitor, TcpCheck};
 use lookout_tests::cluster::Cluster;
 use lookout_tests::eventually;
 
@@ -26,24 +26,18 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
     cluster.start_agent("eu-west");
     let results = cluster.watch_results();
     let id = cluster
-        .admin()
-        .await
-        .create_monitor(CreateMonitorRequest {
-            monitor: Some(Monitor {
-                name: "db".into(),
-                regions: vec!["eu-west".into()],
-                interval_secs: 1,
-                timeout_ms: 1000,
-                check: Some(Check::Tcp(TcpCheck {
-                    address: target.to_string(),
-                    ..Default::default()
-                })),
+        .create_monitor(Monitor {
+            name: "db".into(),
+            regions: vec!["eu-west".into()],
+            interval_secs: 1,
+            timeout_ms: 1000,
+            check: Some(Check::Tcp(TcpCheck {
+                address: target.to_string(),
                 ..Default::default()
-            }),
+            })),
+            ..Default::default()
         })
         .await
-        .expect("create monitor")
-        .into_inner()
         .id;
     eventually(WAIT, "three results before the restart", || {
         let n = results.of(&id, "eu-west").len();

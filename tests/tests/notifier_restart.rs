@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lookout_proto::CheckStatus;
 use lookout_proto::v1::monitor::Check;
-use lookout_proto::v1::{CreateMonitorRequest, HttpCheck, Monitor, Webhook};
+use lookout_proto::v1::{HttpCheck, Monitor, Webhook};
 use lookout_tests::cluster::Cluster;
 use lookout_tests::eventually;
 use lookout_tests::servers::{Receiver, Target};
@@ -21,30 +21,24 @@ async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
     cluster.start_all();
     let results = cluster.watch_results();
     let id = cluster
-        .admin()
-        .await
-        .create_monitor(CreateMonitorRequest {
-            monitor: Some(Monitor {
-                name: "Checkout".into(),
-                regions: vec!["eu-west".into()],
-                interval_secs: 1,
-                timeout_ms: 2000,
-                failure_threshold: 2,
-                webhooks: vec![Webhook {
-                    url: receiver.url(),
-                    secret: "s".into(),
-                    secret_set: false,
-                }],
-                check: Some(Check::Http(HttpCheck {
-                    url: target.url(),
-                    ..Default::default()
-                })),
+        .create_monitor(Monitor {
+            name: "Checkout".into(),
+            regions: vec!["eu-west".into()],
+            interval_secs: 1,
+            timeout_ms: 2000,
+            failure_threshold: 2,
+            webhooks: vec![Webhook {
+                url: receiver.url(),
+                secret: "s".into(),
+                secret_set: false,
+            }],
+            check: Some(Check::Http(HttpCheck {
+                url: target.url(),
                 ..Default::default()
-            }),
+            })),
+            ..Default::default()
         })
         .await
-        .expect("create monitor")
-        .into_inner()
         .id;
 
     eventually(WAIT, "the incident webhook", || {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lookout_proto::CheckStatus;
 use lookout_proto::v1::monitor::Check;
-use lookout_proto::v1::{CreateMonitorRequest, HttpCheck, Monitor, Webhook};
+use lookout_proto::v1::{HttpCheck, Monitor, Webhook};
 use lookout_tests::cluster::Cluster;
 use lookout_tests::servers::{Receiver, Target};
 use lookout_tests::{eventually, signature_valid};
@@ -24,37 +24,31 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
     let results = cluster.watch_results();
 
     let monitor = cluster
-        .admin()
-        .await
-        .create_monitor(CreateMonitorRequest {
-            monitor: Some(Monitor {
-                name: "API".into(),
-                regions: vec!["eu-west".into(), "us-east".into()],
-                interval_secs: 1,
-                timeout_ms: 2000,
-                failure_threshold: 3,
-                webhooks: vec![
-                    Webhook {
-                        url: receiver.url(),
-                        secret: SECRET.into(),
-                        secret_set: false,
-                    },
-                    Webhook {
-                        url: broken.url(),
-                        secret: SECRET.into(),
-                        secret_set: false,
-                    },
-                ],
-                check: Some(Check::Http(HttpCheck {
-                    url: target.url(),
-                    ..Default::default()
-                })),
+        .create_monitor(Monitor {
+            name: "API".into(),
+            regions: vec!["eu-west".into(), "us-east".into()],
+            interval_secs: 1,
+            timeout_ms: 2000,
+            failure_threshold: 3,
+            webhooks: vec![
+                Webhook {
+                    url: receiver.url(),
+                    secret: SECRET.into(),
+                    secret_set: false,
+                },
+                Webhook {
+                    url: broken.url(),
+                    secret: SECRET.into(),
+                    secret_set: false,
+                },
+            ],
+            check: Some(Check::Http(HttpCheck {
+                url: target.url(),
                 ..Default::default()
-            }),
+            })),
+            ..Default::default()
         })
-        .await
-        .expect("create monitor")
-        .into_inner();
+        .await;
     let id = monitor.id.clone();
 
     // Both regions check and publish.

@@ -255,6 +255,19 @@ pub fn start(
     }
 }
 
+/// Publishes `n` DOWN results of `monitor_id` in `region`.
+pub async fn publish_down(
+    publisher: &impl lookout_bus::ResultPublisher,
+    monitor_id: &str,
+    region: &str,
+    n: usize,
+) {
+    let results: Vec<CheckResult> = (0..n)
+        .map(|_| result(monitor_id, region, CheckStatus::Down))
+        .collect();
+    publisher.publish(&results).await.expect("publish");
+}
+
 /// A notifier with the test settings, reading a fresh in-process bus; returns its publisher.
 pub fn start_in_process(store: &Store) -> (lookout_bus::InProcPublisher, Running) {
     let bus = lookout_bus::InProcBus::new();
