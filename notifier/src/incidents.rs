@@ -93,7 +93,7 @@ impl MonitorState {
         let mut c = before;
         match status {
             // A gap is neither a failure nor a success.
-            CheckStatus::Missed | CheckStatus::Unspecified => return NOTHING,
+            CheckStatus::Missed | CheckStatus::NoData | CheckStatus::Unspecified => return NOTHING,
             CheckStatus::Down => {
                 c.failures = c.failures.saturating_add(1);
                 c.successes = 0;

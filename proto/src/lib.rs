@@ -1,6 +1,7 @@
 //! Lookout's wire formats: the agent gateway, the admin API and the `CheckResult` message
 //! written to Kafka, generated from `proto/lookout/v1/*.proto`, plus their validation.
 
+pub mod bounds;
 pub mod json_path;
 mod secrets;
 pub use secrets::Secret;
@@ -33,6 +34,7 @@ impl CheckStatus {
             CheckStatus::Down => "DOWN",
             CheckStatus::Degraded => "DEGRADED",
             CheckStatus::Missed => "MISSED",
+            CheckStatus::NoData => "NO_DATA",
         }
     }
 }
