@@ -57,6 +57,11 @@ pub struct AgentConfig {
     /// CA); the system roots stay trusted.
     #[serde(default)]
     pub coordinator_ca_file: Option<PathBuf>,
+    /// Lets checks connect to loopback, private and link-local addresses (off: a cluster agent
+    /// checks the internet for whoever can create monitors, and must not probe its own
+    /// network or a cloud metadata endpoint for them). Standalone turns it on.
+    #[serde(default)]
+    pub allow_private_targets: bool,
 }
 
 pub const DEFAULT_COORDINATOR_URL: &str = "http://127.0.0.1:7400";
@@ -98,6 +103,7 @@ impl AgentConfig {
             batch_max: default_batch_max(),
             batch_linger_ms: default_batch_linger_ms(),
             coordinator_ca_file: None,
+            allow_private_targets: false,
         }
     }
 

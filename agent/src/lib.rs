@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::checks::Targets;
 use crate::scheduler::{Origin, Scheduler, SchedulerConfig};
 
 /// Why the agent stopped other than by shutdown.
@@ -49,7 +50,11 @@ pub async fn run(
         region: config.region.clone(),
     };
     let (scheduler, driver) = Scheduler::spawn(
-        SchedulerConfig::new(origin, config.max_concurrency),
+        SchedulerConfig::new(
+            origin,
+            config.max_concurrency,
+            Targets::allowing_private(config.allow_private_targets),
+        ),
         results_tx,
         token.clone(),
     );

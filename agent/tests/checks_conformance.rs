@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lookout_agent::checks::{self, Outcome};
+use lookout_agent::checks::{self, Outcome, Targets};
 use lookout_proto::v1::{self, TcpStep, monitor::Check as Spec, tcp_step::Step};
 use lookout_proto::{CheckStatus, FailureClass, Monitor};
 use tokio::net::{TcpListener, UdpSocket};
@@ -33,7 +33,7 @@ fn monitor(spec: Spec) -> Monitor {
 }
 
 async fn run_with_deadline(m: &Monitor, budget: Duration) -> (Outcome, Duration) {
-    let check = checks::build(m).expect("valid spec builds");
+    let check = checks::build(m, Targets::AnyAddress).expect("valid spec builds");
     let started = Instant::now();
     let o = check.run(started + budget).await;
     (o, started.elapsed())
@@ -173,7 +173,9 @@ async fn bad_specs_are_refused_with_the_monitor_id() {
     ];
     for spec in cases {
         let kind = monitor(spec.clone()).kind();
-        let e = checks::build(&monitor(spec)).err().expect("refused");
+        let e = checks::build(&monitor(spec), Targets::AnyAddress)
+            .err()
+            .expect("refused");
         assert_eq!(e.monitor_id, "mon_conformance");
         assert!(
             e.reason.starts_with(&format!("{kind}.")),
@@ -181,10 +183,13 @@ async fn bad_specs_are_refused_with_the_monitor_id() {
             e.reason
         );
     }
-    let e = checks::build(&Monitor {
-        id: "m".into(),
-        ..Default::default()
-    })
+    let e = checks::build(
+        &Monitor {
+            id: "m".into(),
+            ..Default::default()
+        },
+        Targets::AnyAddress,
+    )
     .err()
     .expect("no check");
     assert_eq!(e.to_string(), "monitor m: no check defined");

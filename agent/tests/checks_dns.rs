@@ -14,7 +14,7 @@ use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use lookout_agent::checks::dns::DnsCheck;
-use lookout_agent::checks::{Check, Outcome};
+use lookout_agent::checks::{Check, Outcome, Targets};
 use lookout_proto::v1::{self, DnsRecordType, ValueMatch, value_match::Kind};
 use lookout_proto::{CheckStatus, FailureClass};
 use tokio::net::UdpSocket;
@@ -135,7 +135,11 @@ fn regex(v: &str) -> ValueMatch {
 }
 
 async fn run(s: &v1::DnsCheck) -> Outcome {
-    DnsCheck::new(s).expect("valid spec").run(soon()).await
+    DnsCheck::new(s)
+        .expect("valid spec")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await
 }
 
 #[tokio::test]
@@ -231,6 +235,7 @@ async fn silent_resolver_times_out() {
     let started = Instant::now();
     let o = DnsCheck::new(&spec(addr, "www.example.test", DnsRecordType::A))
         .expect("valid")
+        .with_targets(Targets::AnyAddress)
         .run(Instant::now() + Duration::from_millis(300))
         .await;
     assert!(started.elapsed() < Duration::from_secs(2));

@@ -1,7 +1,7 @@
 //! Every YAML example in docs/checks.md parses as a monitor, passes validation and builds into
 //! a runnable check, so the reference cannot drift from the code.
 
-use lookout_agent::checks;
+use lookout_agent::checks::{self, Targets};
 use lookout_proto::Monitor;
 use lookout_proto::validate;
 
@@ -22,7 +22,7 @@ fn documented_examples_validate_and_build() {
         let m: Monitor = serde_yaml_ng::from_str(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
         let m =
             validate::monitor(m, &["local".to_string()]).unwrap_or_else(|e| panic!("{e}\n{block}"));
-        if let Err(e) = checks::build(&m) {
+        if let Err(e) = checks::build(&m, Targets::AnyAddress) {
             panic!("{e}\n{block}");
         }
         kinds.push(m.kind());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use checks_support::{TestCa, Validity, closed_port, soon};
 use lookout_agent::checks::grpc::GrpcCheck;
-use lookout_agent::checks::{Check, Outcome};
+use lookout_agent::checks::{Check, Outcome, Targets};
 use lookout_proto::v1;
 use lookout_proto::{CheckStatus, FailureClass};
 use tokio::net::TcpListener;
@@ -44,7 +44,11 @@ async fn run(addr: SocketAddr, service: &str) -> Outcome {
         service: service.into(),
         ..Default::default()
     };
-    GrpcCheck::new(&spec).expect("valid").run(soon()).await
+    GrpcCheck::new(&spec)
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await
 }
 
 #[tokio::test]
@@ -112,6 +116,7 @@ async fn refused_and_non_grpc_servers() {
     let started = Instant::now();
     let o = GrpcCheck::new(&spec)
         .expect("valid")
+        .with_targets(Targets::AnyAddress)
         .run(Instant::now() + Duration::from_millis(300))
         .await;
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -199,12 +204,20 @@ async fn health_over_tls_with_alpn_h2() {
             ..Default::default()
         }),
     };
-    let o = GrpcCheck::new(&spec).expect("valid").run(soon()).await;
+    let o = GrpcCheck::new(&spec)
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await;
     assert_eq!(o.status, CheckStatus::Up, "{o:?}");
     assert!(o.timings.tls_us > 0);
 
     spec.tls = None;
-    let o = GrpcCheck::new(&spec).expect("valid").run(soon()).await;
+    let o = GrpcCheck::new(&spec)
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await;
     assert_eq!(
         o.failure,
         FailureClass::Tls,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use checks_support::{Reply, TestCa, Validity, closed_port, http_server, soon};
 use lookout_agent::checks::http::HttpCheck;
-use lookout_agent::checks::{Check, Outcome};
+use lookout_agent::checks::{Check, Outcome, Targets};
 use lookout_proto::v1::{
     self, BasicAuth, Comparison, HeaderAssertion, HttpAssertion, JsonPathAssertion, StatusRange,
     TlsOptions, header_assertion, http_assertion::Assertion, http_check::Auth,
@@ -22,7 +22,11 @@ fn spec(url: String) -> v1::HttpCheck {
 }
 
 async fn run(spec: &v1::HttpCheck) -> Outcome {
-    HttpCheck::new(spec).expect("valid spec").run(soon()).await
+    HttpCheck::new(spec)
+        .expect("valid spec")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await
 }
 
 fn assertion(a: Assertion) -> HttpAssertion {
@@ -68,7 +72,9 @@ async fn slow_first_byte_times_out_naming_the_phase() {
         Reply::new(200, "late").delay(Duration::from_secs(3))
     })
     .await;
-    let check = HttpCheck::new(&spec(format!("http://{addr}/"))).expect("valid");
+    let check = HttpCheck::new(&spec(format!("http://{addr}/")))
+        .expect("valid")
+        .with_targets(Targets::AnyAddress);
     let started = Instant::now();
     let o = check.run(Instant::now() + Duration::from_millis(300)).await;
     assert!(

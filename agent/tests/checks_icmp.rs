@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lookout_agent::checks::icmp::IcmpCheck;
-use lookout_agent::checks::{Check, Outcome};
+use lookout_agent::checks::{Check, Outcome, Targets};
 use lookout_proto::v1;
 use lookout_proto::{CheckStatus, FailureClass};
 use tokio::time::Instant;
@@ -20,6 +20,7 @@ async fn ping(host: &str, count: u32) -> Outcome {
     };
     IcmpCheck::new(&spec)
         .expect("valid")
+        .with_targets(Targets::AnyAddress)
         .run(Instant::now() + Duration::from_secs(5))
         .await
 }

@@ -5,8 +5,8 @@ mod checks_support;
 use std::time::Duration;
 
 use checks_support::{TestCa, Validity, closed_port, soon};
-use lookout_agent::checks::Check;
 use lookout_agent::checks::tcp::TcpCheck;
+use lookout_agent::checks::{Check, Targets};
 use lookout_proto::v1::{self, TcpStep, TlsOptions, tcp_step::Step};
 use lookout_proto::{CheckStatus, FailureClass};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,6 +57,7 @@ async fn connect_only_is_up_and_timed() {
         ..Default::default()
     })
     .expect("valid")
+    .with_targets(Targets::AnyAddress)
     .run(soon())
     .await;
     assert_eq!(o.status, CheckStatus::Up, "{o:?}");
@@ -71,6 +72,7 @@ async fn refused_names_the_address() {
         ..Default::default()
     })
     .expect("valid")
+    .with_targets(Targets::AnyAddress)
     .run(soon())
     .await;
     assert_eq!(
@@ -92,7 +94,11 @@ async fn send_and_expect_steps() {
         ]),
         ..Default::default()
     };
-    let o = TcpCheck::new(&spec).expect("valid").run(soon()).await;
+    let o = TcpCheck::new(&spec)
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await;
     assert_eq!(o.status, CheckStatus::Up, "{o:?}");
     assert!(o.timings.first_byte_us > 0);
 }
@@ -108,6 +114,7 @@ async fn unmet_expectation_times_out_showing_what_arrived() {
     let started = Instant::now();
     let o = TcpCheck::new(&spec)
         .expect("valid")
+        .with_targets(Targets::AnyAddress)
         .run(Instant::now() + Duration::from_millis(300))
         .await;
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -133,7 +140,11 @@ async fn closed_before_expectation_is_an_assertion_failure() {
         steps: steps(&[("expect", "hello")]),
         ..Default::default()
     };
-    let o = TcpCheck::new(&spec).expect("valid").run(soon()).await;
+    let o = TcpCheck::new(&spec)
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await;
     assert_eq!(o.failure, FailureClass::Assertion, "{o:?}");
     assert!(
         o.message
@@ -171,7 +182,11 @@ async fn tls_with_private_ca_and_wrong_name() {
         steps: steps(&[("expect", "^\\+OK")]),
         ..Default::default()
     };
-    let o = TcpCheck::new(&spec).expect("valid").run(soon()).await;
+    let o = TcpCheck::new(&spec)
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await;
     assert_eq!(o.status, CheckStatus::Up, "{o:?}");
     assert!(o.timings.tls_us > 0);
     spec.tls = Some(TlsOptions {
@@ -179,7 +194,11 @@ async fn tls_with_private_ca_and_wrong_name() {
         ca_pem: ca.pem(),
         ..Default::default()
     });
-    let o = TcpCheck::new(&spec).expect("valid").run(soon()).await;
+    let o = TcpCheck::new(&spec)
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await;
     assert_eq!(o.failure, FailureClass::Tls, "{o:?}");
     assert!(
         o.message

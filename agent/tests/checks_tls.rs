@@ -5,7 +5,7 @@ mod checks_support;
 
 use checks_support::{TestCa, Validity, soon};
 use lookout_agent::checks::tls::TlsCheck;
-use lookout_agent::checks::{Check, Outcome};
+use lookout_agent::checks::{Check, Outcome, Targets};
 use lookout_proto::v1::{self, TlsOptions};
 use lookout_proto::{CheckStatus, FailureClass};
 use tokio::net::TcpListener;
@@ -37,7 +37,11 @@ fn spec(port: u16, ca: &TestCa) -> v1::TlsCheck {
 }
 
 async fn run(spec: &v1::TlsCheck) -> Outcome {
-    TlsCheck::new(spec).expect("valid spec").run(soon()).await
+    TlsCheck::new(spec)
+        .expect("valid spec")
+        .with_targets(Targets::AnyAddress)
+        .run(soon())
+        .await
 }
 
 #[tokio::test]

@@ -39,6 +39,10 @@ pub struct StandaloneConfig {
     /// Let webhooks reach loopback and private addresses (a receiver on this machine or LAN).
     #[serde(default)]
     pub allow_private_webhooks: bool,
+    /// Let checks reach loopback and private addresses: on, because a laptop running
+    /// standalone usually watches its own services.
+    #[serde(default = "default_allow_private_targets")]
+    pub allow_private_targets: bool,
 }
 
 fn default_store_url() -> String {
@@ -49,6 +53,9 @@ fn default_grpc_addr() -> SocketAddr {
 }
 fn default_region() -> String {
     "local".into()
+}
+fn default_allow_private_targets() -> bool {
+    true
 }
 
 /// Reads the file, expanding `${VAR}` from the environment (so secrets stay out of the file).
@@ -134,6 +141,7 @@ pub async fn run(path: &Path) -> Result<()> {
         "agent_id": AGENT_ID,
         "region": config.region,
         "token": agent_token,
+        "allow_private_targets": config.allow_private_targets,
     }))
     .context("agent settings")?;
     let notifier_config = serde_json::from_value(json!({

@@ -1,10 +1,11 @@
 //! Lookout's wire formats: the agent gateway, the admin API and the `CheckResult` message
 //! written to Kafka, generated from `proto/lookout/v1/*.proto`, plus their validation.
 
+pub mod address;
 pub mod bounds;
 pub mod json_path;
 mod secrets;
-pub use secrets::Secret;
+pub use secrets::{Secret, is_secret_header};
 pub mod validate;
 
 /// Generated types of package `lookout.v1`.

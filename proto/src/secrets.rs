@@ -30,8 +30,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Header names whose values are credentials.
-fn sensitive_header(name: &str) -> bool {
+/// Header names whose values are credentials: blanked in responses, and sent by the agent only
+/// to a check's configured origin, never after a redirect to another one.
+pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     matches!(
         n.as_str(),
@@ -57,7 +58,7 @@ impl Monitor {
                 Some(Auth::BearerToken(t)) => t.clear(),
                 None => {}
             }
-            for hd in h.headers.iter_mut().filter(|hd| sensitive_header(&hd.name)) {
+            for hd in h.headers.iter_mut().filter(|hd| is_secret_header(&hd.name)) {
                 hd.value.clear();
             }
         }
@@ -98,7 +99,7 @@ impl Monitor {
         for hd in new
             .headers
             .iter_mut()
-            .filter(|hd| hd.value.is_empty() && sensitive_header(&hd.name))
+            .filter(|hd| hd.value.is_empty() && is_secret_header(&hd.name))
         {
             if let Some(Header { value, .. }) = old
                 .headers

@@ -77,7 +77,7 @@ impl Cluster {
         write(&self.path().join("coordinator.yaml"), &coordinator);
         for r in &self.regions {
             let agent = format!(
-                "coordinator_url: {addr}\nagent_id: agent-{r}\nregion: {r}\ntoken: agent-token-{r}\nbatch_linger_ms: 100\n",
+                "coordinator_url: {addr}\nagent_id: agent-{r}\nregion: {r}\ntoken: agent-token-{r}\nbatch_linger_ms: 100\nallow_private_targets: true\n",
                 addr = self.addr()
             );
             write(&self.path().join(format!("agent-{r}.yaml")), &agent);

@@ -10,6 +10,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::{BenchError, Target, bench_monitor, box_busy_us, memory_mib, process_cpu_us};
+use crate::checks::Targets;
 use crate::scheduler::{Origin, Scheduler, SchedulerConfig};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -122,7 +123,8 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
         region: super::REGION.into(),
     };
     let (scheduler, task) = Scheduler::spawn(
-        SchedulerConfig::new(origin, args.max_concurrency),
+        // Local HTTP and TCP targets: the bench measures the scheduler, not the target rule.
+        SchedulerConfig::new(origin, args.max_concurrency, Targets::AnyAddress),
         tx,
         shutdown.clone(),
     );

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use super::net;
+use super::net::{self, Targets};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
 /// A lost UDP query is sent again after this long, until the deadline.
@@ -50,6 +50,11 @@ pub struct DnsCheck {
     resolver: SocketAddr,
     rcode: ResponseCode,
     expected: Vec<Expect>,
+    /// The resolver came from the monitor, not from the agent's /etc/resolv.conf: only then
+    /// is it subject to the private-target rule (a cluster's own resolver is private).
+    resolver_from_spec: bool,
+    /// Which addresses it may connect to.
+    targets: Targets,
 }
 
 impl DnsCheck {
@@ -100,12 +105,20 @@ impl DnsCheck {
             });
         }
         Ok(DnsCheck {
+            targets: Targets::default(),
+            resolver_from_spec: !spec.resolver.trim().is_empty(),
             name,
             rtype,
             resolver,
             rcode,
             expected,
         })
+    }
+
+    /// Sets which addresses the check may connect to (public only unless changed).
+    pub fn with_targets(mut self, targets: Targets) -> DnsCheck {
+        self.targets = targets;
+        self
     }
 
     async fn run_at(&self, deadline: Instant) -> Outcome {
@@ -127,6 +140,10 @@ impl DnsCheck {
     }
 
     async fn probe(&self, t: &mut Timings) -> Result<(), Failure> {
+        if self.resolver_from_spec {
+            let ip = self.resolver.ip();
+            self.targets.permit(ip, || format!("resolver {ip} is"))?;
+        }
         let mut query = Message::query();
         query.metadata.recursion_desired = true;
         query.add_query(Query::query(self.name.clone(), self.rtype));

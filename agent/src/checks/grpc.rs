@@ -17,7 +17,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::net::{self, Endpoint};
+use super::net::{self, Endpoint, Targets};
 use super::tls_client::{Alpn, TlsClient};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
@@ -30,6 +30,8 @@ pub struct GrpcCheck {
     tls: Option<TlsClient>,
     /// `http://host:port`: tonic needs a URI; the connection itself is ours.
     uri: Uri,
+    /// Which addresses it may connect to.
+    targets: Targets,
 }
 
 impl GrpcCheck {
@@ -45,11 +47,18 @@ impl GrpcCheck {
             .parse::<Uri>()
             .map_err(|e| format!("grpc.address: {e}"))?;
         Ok(GrpcCheck {
+            targets: Targets::default(),
             ep,
             service: spec.service.clone(),
             tls,
             uri,
         })
+    }
+
+    /// Sets which addresses the check may connect to (public only unless changed).
+    pub fn with_targets(mut self, targets: Targets) -> GrpcCheck {
+        self.targets = targets;
+        self
     }
 
     async fn run_at(&self, deadline: Instant) -> Outcome {
@@ -85,7 +94,7 @@ impl GrpcCheck {
     }
 
     async fn connect(&self, t: &mut Timings) -> Result<Stream, Failure> {
-        let addrs = net::resolve(&self.ep, Default::default(), &mut t.dns_us).await?;
+        let addrs = net::resolve(&self.ep, Default::default(), self.targets, &mut t.dns_us).await?;
         let tcp = net::connect(&addrs, &mut t.connect_us).await?;
         let Some(tls) = &self.tls else {
             return Ok(Either::Left(tcp));

@@ -14,7 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-use super::net::{self, Endpoint};
+use super::net::{self, Endpoint, Targets};
 use super::{Check, Failure, Outcome, PingStats, micros_since, timeout_failure};
 
 const PAYLOAD: &[u8; 8] = b"lookout!";
@@ -30,6 +30,8 @@ pub struct IcmpCheck {
     interval: Duration,
     reply_timeout: Duration,
     max_loss_percent: u32,
+    /// Which addresses it may connect to.
+    targets: Targets,
 }
 
 impl IcmpCheck {
@@ -41,6 +43,7 @@ impl IcmpCheck {
         }
         let or = |v: u32, d: u32| if v == 0 { d } else { v };
         Ok(IcmpCheck {
+            targets: Targets::default(),
             ep: Endpoint::new(host, 0),
             pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
             count: u16::try_from(or(spec.count, 3))
@@ -49,6 +52,12 @@ impl IcmpCheck {
             reply_timeout: Duration::from_millis(u64::from(or(spec.reply_timeout_ms, 1000))),
             max_loss_percent: spec.max_loss_percent,
         })
+    }
+
+    /// Sets which addresses the check may connect to (public only unless changed).
+    pub fn with_targets(mut self, targets: Targets) -> IcmpCheck {
+        self.targets = targets;
+        self
     }
 
     async fn run_at(&self, deadline: Instant) -> Outcome {
@@ -94,7 +103,7 @@ impl IcmpCheck {
     }
 
     async fn probe(&self, t: &mut Timings, stats: &mut PingStats) -> Result<(), Failure> {
-        let addrs = net::resolve(&self.ep, self.pref, &mut t.dns_us).await?;
+        let addrs = net::resolve(&self.ep, self.pref, self.targets, &mut t.dns_us).await?;
         let ip = addrs
             .first()
             .map(SocketAddr::ip)

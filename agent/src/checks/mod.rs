@@ -115,19 +115,44 @@ pub struct BuildError {
     pub reason: String,
 }
 
-/// Builds the check for `monitor`; the one place that matches on the check kind.
-pub fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
+/// Builds the check for `monitor`, connecting only where `targets` permits; the one place
+/// that matches on the check kind.
+pub fn build(monitor: &Monitor, targets: Targets) -> Result<Arc<dyn Check>, BuildError> {
     let fail = |reason: String| BuildError {
         monitor_id: monitor.id.clone(),
         reason,
     };
     match &monitor.check {
-        Some(monitor::Check::Http(spec)) => Ok(Arc::new(http::HttpCheck::new(spec).map_err(fail)?)),
-        Some(monitor::Check::Tcp(spec)) => Ok(Arc::new(tcp::TcpCheck::new(spec).map_err(fail)?)),
-        Some(monitor::Check::Dns(spec)) => Ok(Arc::new(dns::DnsCheck::new(spec).map_err(fail)?)),
-        Some(monitor::Check::Icmp(spec)) => Ok(Arc::new(icmp::IcmpCheck::new(spec).map_err(fail)?)),
-        Some(monitor::Check::Tls(spec)) => Ok(Arc::new(tls::TlsCheck::new(spec).map_err(fail)?)),
-        Some(monitor::Check::Grpc(spec)) => Ok(Arc::new(grpc::GrpcCheck::new(spec).map_err(fail)?)),
+        Some(monitor::Check::Http(spec)) => Ok(Arc::new(
+            http::HttpCheck::new(spec)
+                .map_err(fail)?
+                .with_targets(targets),
+        )),
+        Some(monitor::Check::Tcp(spec)) => Ok(Arc::new(
+            tcp::TcpCheck::new(spec)
+                .map_err(fail)?
+                .with_targets(targets),
+        )),
+        Some(monitor::Check::Dns(spec)) => Ok(Arc::new(
+            dns::DnsCheck::new(spec)
+                .map_err(fail)?
+                .with_targets(targets),
+        )),
+        Some(monitor::Check::Icmp(spec)) => Ok(Arc::new(
+            icmp::IcmpCheck::new(spec)
+                .map_err(fail)?
+                .with_targets(targets),
+        )),
+        Some(monitor::Check::Tls(spec)) => Ok(Arc::new(
+            tls::TlsCheck::new(spec)
+                .map_err(fail)?
+                .with_targets(targets),
+        )),
+        Some(monitor::Check::Grpc(spec)) => Ok(Arc::new(
+            grpc::GrpcCheck::new(spec)
+                .map_err(fail)?
+                .with_targets(targets),
+        )),
         None => Err(fail("no check defined".into())),
     }
 }
@@ -138,6 +163,7 @@ pub mod grpc;
 pub mod http;
 pub mod icmp;
 mod net;
+pub use net::Targets;
 pub mod tcp;
 pub mod tls;
 mod tls_client;

@@ -1,16 +1,59 @@
 //! Name resolution and timed TCP connects shared by the probers: IPv4/IPv6 preference with
-//! fallback to the other family, and connect errors turned into failures a person can act on.
+//! fallback to the other family, the agent's rule on private targets, and connect errors
+//! turned into failures a person can act on.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use lookout_proto::FailureClass;
+use lookout_proto::address::non_public;
 use lookout_proto::v1::IpPreference;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{Failure, micros_since};
+
+/// Which addresses checks may connect to. A cluster agent checks the internet on behalf of
+/// whoever can create monitors, so by default it refuses loopback, private and link-local
+/// addresses (its own host, its cluster's services, cloud metadata endpoints); standalone,
+/// where a laptop watches its own services, allows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Targets {
+    #[default]
+    PublicOnly,
+    AnyAddress,
+}
+
+impl Targets {
+    /// The policy of an agent's `allow_private_targets` setting.
+    pub fn allowing_private(allow: bool) -> Targets {
+        if allow {
+            Targets::AnyAddress
+        } else {
+            Targets::PublicOnly
+        }
+    }
+
+    fn allows(self, ip: IpAddr) -> bool {
+        self == Targets::AnyAddress || non_public(ip).is_none()
+    }
+
+    /// Refuses `ip` unless it is public or private targets are allowed; `shown` says how the
+    /// address was reached ("127.0.0.1 is", "localhost resolves to 127.0.0.1,").
+    pub(crate) fn permit(self, ip: IpAddr, shown: impl FnOnce() -> String) -> Result<(), Failure> {
+        match (self, non_public(ip)) {
+            (Targets::PublicOnly, Some(why)) => Err(Failure::new(
+                FailureClass::Connect,
+                format!(
+                    "{} {why}; set allow_private_targets on the agent to check it",
+                    shown()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// A host and port as configured, with the address pre-parsed when the host is a literal IP
 /// (no resolution then, and no DNS time).
@@ -60,11 +103,13 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-/// Resolves `ep` and orders the addresses by `pref`; `dns_us` gets the resolution time
-/// (zero for an IP literal).
+/// Resolves `ep`, keeps the addresses `targets` permits and orders them by `pref`; `dns_us`
+/// gets the resolution time (zero for an IP literal). The rule applies to the resolved
+/// addresses, the ones connected to, so a name cannot pass it and then point elsewhere.
 pub(crate) async fn resolve(
     ep: &Endpoint,
     pref: IpPreference,
+    targets: Targets,
     dns_us: &mut u64,
 ) -> Result<Vec<SocketAddr>, Failure> {
     if let Some(ip) = ep.ip {
@@ -74,6 +119,7 @@ pub(crate) async fn resolve(
                 format!("{ip} is not an {} address", only_family(pref)),
             ));
         }
+        targets.permit(ip, || format!("{ip} is"))?;
         return Ok(vec![SocketAddr::new(ip, ep.port)]);
     }
     let started = Instant::now();
@@ -97,6 +143,17 @@ pub(crate) async fn resolve(
             FailureClass::Dns,
             format!("{} has no {which}address", ep.host),
         ));
+    }
+    if let Some(first) = addrs.first().map(SocketAddr::ip) {
+        let permitted: Vec<SocketAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|a| targets.allows(a.ip()))
+            .collect();
+        if permitted.is_empty() {
+            targets.permit(first, || format!("{} resolves to {first},", ep.host))?;
+        }
+        addrs = permitted;
     }
     let v6_first = pref == IpPreference::Ipv6;
     addrs.sort_by_key(|a| a.is_ipv6() != v6_first);
@@ -197,14 +254,19 @@ mod tests {
         let mut dns = 0;
         let ep = Endpoint::new("127.0.0.1", 80);
         assert_eq!(
-            resolve(&ep, IpPreference::Unspecified, &mut dns)
-                .await
-                .expect("ip")
-                .len(),
+            resolve(
+                &ep,
+                IpPreference::Unspecified,
+                Targets::AnyAddress,
+                &mut dns
+            )
+            .await
+            .expect("ip")
+            .len(),
             1
         );
         assert_eq!(dns, 0);
-        let e = resolve(&ep, IpPreference::Ipv6Only, &mut dns)
+        let e = resolve(&ep, IpPreference::Ipv6Only, Targets::AnyAddress, &mut dns)
             .await
             .expect_err("v4 literal");
         assert_eq!(e.class, FailureClass::Dns);
@@ -214,10 +276,63 @@ mod tests {
     async fn localhost_orders_by_preference() {
         let mut dns = 0;
         let ep = Endpoint::new("localhost", 80);
-        let v4 = resolve(&ep, IpPreference::Ipv4Only, &mut dns)
+        let v4 = resolve(&ep, IpPreference::Ipv4Only, Targets::AnyAddress, &mut dns)
             .await
             .expect("localhost has IPv4");
         assert!(v4.iter().all(SocketAddr::is_ipv4));
+    }
+
+    #[tokio::test]
+    async fn private_targets_are_refused_unless_allowed() {
+        let mut dns = 0;
+        let e = resolve(
+            &Endpoint::new("127.0.0.1", 80),
+            IpPreference::Unspecified,
+            Targets::PublicOnly,
+            &mut dns,
+        )
+        .await
+        .expect_err("loopback is refused");
+        assert_eq!(e.class, FailureClass::Connect);
+        assert_eq!(
+            e.message,
+            "127.0.0.1 is a loopback address; set allow_private_targets on the agent to check it"
+        );
+        let e = resolve(
+            &Endpoint::new("localhost", 80),
+            IpPreference::Ipv4Only,
+            Targets::PublicOnly,
+            &mut dns,
+        )
+        .await
+        .expect_err("a name of a loopback address is refused");
+        assert_eq!(
+            e.message,
+            "localhost resolves to 127.0.0.1, a loopback address; set allow_private_targets on \
+             the agent to check it"
+        );
+        let e = resolve(
+            &Endpoint::new("[fe80::1]", 80),
+            IpPreference::Unspecified,
+            Targets::PublicOnly,
+            &mut dns,
+        )
+        .await
+        .expect_err("link-local is refused");
+        assert!(
+            e.message.starts_with("fe80::1 is a link-local address;"),
+            "{}",
+            e.message
+        );
+        let public = resolve(
+            &Endpoint::new("8.8.8.8", 53),
+            IpPreference::Unspecified,
+            Targets::PublicOnly,
+            &mut dns,
+        )
+        .await
+        .expect("a public literal needs no lookup");
+        assert_eq!(public.len(), 1);
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::net::{self, Endpoint};
+use super::net::{self, Endpoint, Targets};
 use super::tls_client::{Alpn, TlsClient};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
@@ -27,6 +27,8 @@ pub struct TcpCheck {
     pref: IpPreference,
     tls: Option<TlsClient>,
     steps: Vec<Step>,
+    /// Which addresses it may connect to.
+    targets: Targets,
 }
 
 impl TcpCheck {
@@ -55,11 +57,18 @@ impl TcpCheck {
             });
         }
         Ok(TcpCheck {
+            targets: Targets::default(),
             ep,
             pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
             tls,
             steps,
         })
+    }
+
+    /// Sets which addresses the check may connect to (public only unless changed).
+    pub fn with_targets(mut self, targets: Targets) -> TcpCheck {
+        self.targets = targets;
+        self
     }
 
     async fn run_at(&self, deadline: Instant) -> Outcome {
@@ -95,7 +104,7 @@ impl TcpCheck {
 
     async fn probe(&self, p: &mut Progress) -> Result<(), Failure> {
         let mut dns_us = 0;
-        let addrs = net::resolve(&self.ep, self.pref, &mut dns_us).await;
+        let addrs = net::resolve(&self.ep, self.pref, self.targets, &mut dns_us).await;
         p.timings.dns_us = dns_us;
         p.phase = Phase::Connect;
         let stream = net::connect(&addrs?, &mut p.timings.connect_us).await?;

@@ -13,7 +13,7 @@ use rustls::pki_types::{ServerName, UnixTime};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-use super::net::{self, Endpoint};
+use super::net::{self, Endpoint, Targets};
 use super::tls_client::{Alpn, CertFacts, accept_any_connector, server_name, unix_now, verifier};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
@@ -29,6 +29,8 @@ pub struct TlsCheck {
     min_days: u32,
     expected_subject: String,
     expected_sans: Vec<String>,
+    /// Which addresses it may connect to.
+    targets: Targets,
 }
 
 impl TlsCheck {
@@ -41,6 +43,7 @@ impl TlsCheck {
             None => ep.host.clone(),
         };
         Ok(TlsCheck {
+            targets: Targets::default(),
             pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
             name: server_name(&name).map_err(|e| format!("tls.tls.server_name: {e}"))?,
             connector: accept_any_connector(Alpn::None)?,
@@ -55,6 +58,12 @@ impl TlsCheck {
                 .collect(),
             ep,
         })
+    }
+
+    /// Sets which addresses the check may connect to (public only unless changed).
+    pub fn with_targets(mut self, targets: Targets) -> TlsCheck {
+        self.targets = targets;
+        self
     }
 
     async fn run_at(&self, deadline: Instant) -> Outcome {
@@ -79,7 +88,7 @@ impl TlsCheck {
     }
 
     async fn probe(&self, t: &mut Timings, in_handshake: &mut bool) -> Result<(), Failure> {
-        let addrs = net::resolve(&self.ep, self.pref, &mut t.dns_us).await?;
+        let addrs = net::resolve(&self.ep, self.pref, self.targets, &mut t.dns_us).await?;
         let stream = net::connect(&addrs, &mut t.connect_us).await?;
         *in_handshake = true;
         let shown = self.name.to_str();

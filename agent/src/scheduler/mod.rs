@@ -19,7 +19,7 @@ pub use clock::Clock;
 pub use execute::{Executor, Job, Origin, ResultSender};
 pub use schedule::{Schedule, ScheduleError, parse_cron, phase_hash};
 
-use crate::checks::{self, BuildError, Check};
+use crate::checks::{self, BuildError, Check, Targets};
 
 /// Builds the check of a monitor; `checks::build` in production, a scripted check in tests.
 pub type CheckBuilder = Arc<dyn Fn(&Monitor) -> Result<Arc<dyn Check>, BuildError> + Send + Sync>;
@@ -34,13 +34,13 @@ pub struct SchedulerConfig {
 }
 
 impl SchedulerConfig {
-    /// Production settings: system clock, the real probers.
-    pub fn new(origin: Origin, max_concurrency: usize) -> SchedulerConfig {
+    /// Production settings: system clock, the real probers, connecting where `targets` permits.
+    pub fn new(origin: Origin, max_concurrency: usize, targets: Targets) -> SchedulerConfig {
         SchedulerConfig {
             origin,
             max_concurrency,
             clock: Clock::system(),
-            build: Arc::new(checks::build),
+            build: Arc::new(move |m: &Monitor| checks::build(m, targets)),
         }
     }
 }

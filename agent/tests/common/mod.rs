@@ -224,6 +224,8 @@ pub fn config(addr: SocketAddr, token: &str) -> AgentConfig {
     c.coordinator_url = format!("http://{addr}");
     c.batch_max = 2;
     c.batch_linger_ms = 100;
+    // The test targets listen on loopback.
+    c.allow_private_targets = true;
     c
 }
 

@@ -21,7 +21,7 @@ use url::Url;
 use request::{Hop, base64};
 
 use super::assertions::Assertions;
-use super::net::{self, Endpoint};
+use super::net::{self, Endpoint, Targets};
 use super::tls_client::{Alpn, CertFacts, TlsClient, server_name, unix_now};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
@@ -42,6 +42,8 @@ pub struct HttpCheck {
     tls: TlsClient,
     assertions: Assertions,
     keep_body: bool,
+    /// Which addresses it may connect to.
+    targets: Targets,
 }
 
 impl HttpCheck {
@@ -110,6 +112,7 @@ impl HttpCheck {
         }
         let assertions = Assertions::compile(&spec.assertions)?;
         Ok(HttpCheck {
+            targets: Targets::default(),
             first,
             method,
             headers,
@@ -141,6 +144,12 @@ impl HttpCheck {
             })
             .collect();
         parts.join(", ")
+    }
+
+    /// Sets which addresses the check may connect to (public only unless changed).
+    pub fn with_targets(mut self, targets: Targets) -> HttpCheck {
+        self.targets = targets;
+        self
     }
 
     async fn run_at(&self, deadline: Instant) -> Outcome {
@@ -273,7 +282,7 @@ impl HttpCheck {
     ) -> Result<Response, Failure> {
         p.phase = Phase::Dns;
         let mut dns_us = 0;
-        let addrs = net::resolve(&hop.ep, self.pref, &mut dns_us).await;
+        let addrs = net::resolve(&hop.ep, self.pref, self.targets, &mut dns_us).await;
         p.timings.dns_us += dns_us;
         p.phase = Phase::Connect;
         let mut connect_us = 0;
