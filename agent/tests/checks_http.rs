@@ -265,21 +265,36 @@ async fn https_verifies_chain_host_and_expiry() {
     ))
     .await;
     assert_eq!(o.failure, FailureClass::Tls, "wrong host: {o:?}");
-    assert!(
-        o.message.starts_with("TLS handshake with 127.0.0.1 failed"),
-        "{}",
-        o.message
+    assert_eq!(
+        o.message,
+        "TLS handshake with 127.0.0.1 failed: certificate for localhost does not cover 127.0.0.1"
+    );
+
+    let mut untrusted = spec(format!("https://localhost:{}/", good.port()));
+    untrusted.tls = None;
+    let o = run(&untrusted).await;
+    assert_eq!(o.failure, FailureClass::Tls, "unknown CA: {o:?}");
+    assert_eq!(
+        o.message,
+        "TLS handshake with localhost failed: certificate signed by an unknown authority"
     );
 
     let (expired, _) = http_server(
-        Some(ca.acceptor(&["localhost"], Validity::Expired, &[])),
+        Some(ca.acceptor(
+            &["localhost"],
+            Validity::Between((2020, 1, 1), (2020, 2, 1)),
+            &[],
+        )),
         |_| Reply::new(200, ""),
     )
     .await;
     let mut s = tls_spec(format!("https://localhost:{}/", expired.port()), &ca);
     let o = run(&s).await;
     assert_eq!(o.failure, FailureClass::Tls, "expired: {o:?}");
-    assert!(o.message.contains("expired"), "{}", o.message);
+    assert_eq!(
+        o.message,
+        "TLS handshake with localhost failed: certificate expired on 2020-02-01"
+    );
     s.tls = Some(TlsOptions {
         skip_verify: true,
         ..Default::default()
@@ -340,7 +355,57 @@ async fn body_is_read_up_to_one_mib() {
         FailureClass::Assertion,
         "only the first MiB is judged: {o:?}"
     );
-    assert_eq!(o.message, "response body does not contain \"END\"");
+    assert_eq!(
+        o.message,
+        "the first 1 MiB of the response body does not contain \"END\""
+    );
     s.url = format!("http://{addr}/small");
     assert_eq!(run(&s).await.status, CheckStatus::Up);
+    s.assertions = vec![assertion(Assertion::BodyContains("nothere".into()))];
+    assert_eq!(
+        run(&s).await.message,
+        "response body does not contain \"nothere\"",
+        "a whole body is not called cut"
+    );
+}
+
+#[tokio::test]
+async fn a_one_megabyte_json_value_is_quoted_as_an_excerpt() {
+    let value = "v".repeat(1_000_000);
+    let body = format!(r#"{{"big":"{value}"}}"#);
+    let (addr, _) = http_server(None, move |_| Reply::new(200, &body)).await;
+    for path in ["$", "$.big"] {
+        let mut s = spec(format!("http://{addr}/"));
+        s.assertions = vec![assertion(Assertion::JsonPath(JsonPathAssertion {
+            path: path.into(),
+            comparison: Comparison::Equals as i32,
+            value: "x".into(),
+        }))];
+        let o = run(&s).await;
+        assert_eq!(o.failure, FailureClass::Assertion, "{o:?}");
+        assert!(
+            o.message.starts_with(&format!("{path} is "))
+                && o.message.ends_with(" expected == \"x\""),
+            "names the path: {}",
+            o.message
+        );
+        assert!(o.message.contains('…'), "the cut is marked: {}", o.message);
+        assert!(
+            o.message.chars().count() <= 260,
+            "{} chars",
+            o.message.chars().count()
+        );
+    }
+}
+
+#[tokio::test]
+async fn https_to_a_plain_text_port_says_so() {
+    let addr = checks_support::plain_text_server().await;
+    let o = run(&spec(format!("https://{addr}/"))).await;
+    assert_eq!(o.failure, FailureClass::Tls, "{o:?}");
+    assert_eq!(
+        o.message,
+        "TLS handshake with 127.0.0.1 failed: the server did not answer with TLS (is the port \
+         plain text?)"
+    );
 }

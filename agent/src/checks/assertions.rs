@@ -1,11 +1,13 @@
 //! HTTP response assertions, compiled once when the check is built (regexes, JSON paths,
-//! header names) and evaluated against each response head and bounded body.
+//! header names) and evaluated against each response head and bounded body. A failure quotes
+//! at most an excerpt of what the target sent (`lookout_proto::bounds`), never a body.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName};
 use lookout_proto::FailureClass;
+use lookout_proto::bounds::{MAX_EXCERPT_CHARS, excerpt, quote};
 use lookout_proto::json_path::{JsonPath, Step};
 use lookout_proto::v1::{Comparison, HttpAssertion, header_assertion, http_assertion};
 use lookout_proto::validate::{MAX_ASSERTIONS, compile_regex};
@@ -125,21 +127,35 @@ impl Assertions {
             .any(|a| !matches!(a, Assertion::HeaderEquals(..) | Assertion::HeaderRegex(..)))
     }
 
-    /// The first failing assertion, in the order they were given.
-    pub(crate) fn check(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Failure> {
+    /// The first failing assertion, in the order they were given. `truncated` says the body
+    /// is only the first part of the response's, so a failure says what was judged.
+    pub(crate) fn check(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        truncated: bool,
+    ) -> Result<(), Failure> {
         let fail = |m: String| Err(Failure::new(FailureClass::Assertion, m));
+        let (judged, within) = if truncated {
+            (
+                "the first 1 MiB of the response body",
+                "the first 1 MiB of the response body",
+            )
+        } else {
+            ("response body", "the response body")
+        };
         let text: Cow<'_, str> = String::from_utf8_lossy(body);
         let mut json: Option<Result<Value, String>> = None;
         for a in &self.items {
             match a {
                 Assertion::BodyContains(s) if !text.contains(s.as_str()) => {
-                    return fail(format!("response body does not contain {s:?}"));
+                    return fail(format!("{judged} does not contain {}", quote(s)));
                 }
                 Assertion::BodyNotContains(s) if text.contains(s.as_str()) => {
-                    return fail(format!("response body contains {s:?}"));
+                    return fail(format!("{judged} contains {}", quote(s)));
                 }
                 Assertion::BodyRegex(r) if !r.is_match(&text) => {
-                    return fail(format!("response body does not match /{}/", r.as_str()));
+                    return fail(format!("{judged} does not match /{}/", excerpt(r.as_str())));
                 }
                 Assertion::Json {
                     path,
@@ -150,17 +166,22 @@ impl Assertions {
                 } => {
                     let doc = json.get_or_insert_with(|| {
                         serde_json::from_slice(body)
-                            .map_err(|e| format!("response body is not JSON: {e}"))
+                            .map_err(|e| format!("{judged} is not JSON: {e}"))
                     });
                     let doc = match doc {
                         Ok(d) => d,
                         Err(e) => return fail(e.clone()),
                     };
+                    let shown_path = excerpt(&path.to_string()).into_owned();
                     let Some(actual) = lookup(doc, &path.steps) else {
-                        return fail(format!("{path} not found in the response body"));
+                        return fail(format!("{shown_path} not found in {within}"));
                     };
                     if let Err(m) = compare(actual, *comparison, expected, raw, regex.as_ref()) {
-                        return fail(format!("{path} is {actual}, expected {m}"));
+                        return fail(format!(
+                            "{shown_path} is {}, expected {}",
+                            json_excerpt(actual),
+                            excerpt(&m)
+                        ));
                     }
                 }
                 Assertion::HeaderEquals(name, want) => {
@@ -170,8 +191,9 @@ impl Assertions {
                     }
                     if !values.any(|v| v.as_bytes() == want.as_bytes()) {
                         return fail(format!(
-                            "header {name} is {}, expected {want:?}",
-                            shown(headers, name)
+                            "header {name} is {}, expected {}",
+                            shown(headers, name),
+                            quote(want)
                         ));
                     }
                 }
@@ -184,7 +206,7 @@ impl Assertions {
                         return fail(format!(
                             "header {name} is {}, expected to match /{}/",
                             shown(headers, name),
-                            r.as_str()
+                            excerpt(r.as_str())
                         ));
                     }
                 }
@@ -195,11 +217,42 @@ impl Assertions {
     }
 }
 
+/// The first value of a header, quoted and cut to an excerpt.
 fn shown(headers: &HeaderMap, name: &HeaderName) -> String {
     headers
         .get(name)
-        .map(|v| format!("{:?}", String::from_utf8_lossy(v.as_bytes())))
+        .map(|v| quote(&String::from_utf8_lossy(v.as_bytes())))
         .unwrap_or_default()
+}
+
+/// A JSON value as it appears in a message: JSON text, at most an excerpt long. Serialising
+/// stops soon after the excerpt is full, so a 1 MB value costs no more than a short one.
+fn json_excerpt(v: &Value) -> String {
+    if let Value::String(s) = v {
+        return Value::String(excerpt(s).into_owned()).to_string();
+    }
+    /// Collects bytes until it holds enough for an excerpt, then refuses more.
+    struct Capped(Vec<u8>);
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // Four bytes per character at most, plus one so a cut can be seen.
+            let room = (MAX_EXCERPT_CHARS * 4 + 1).saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(std::io::Error::other("excerpt is full"));
+            }
+            let take = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..take]);
+            Ok(take)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped(Vec::new());
+    // An error only means the excerpt filled up; what was written is kept.
+    let _ = serde_json::to_writer(&mut out, v);
+    // More bytes than an excerpt's characters can hold, so a cut value is always marked.
+    excerpt(&String::from_utf8_lossy(&out.0)).into_owned()
 }
 
 fn lookup<'a>(mut v: &'a Value, steps: &[Step]) -> Option<&'a Value> {
@@ -305,7 +358,10 @@ mod tests {
         ];
         for (a, want) in cases {
             let set = Assertions::compile(std::slice::from_ref(&a)).expect("compiles");
-            let got = set.check(&HeaderMap::new(), body).err().map(|f| f.message);
+            let got = set
+                .check(&HeaderMap::new(), body, false)
+                .err()
+                .map(|f| f.message);
             assert_eq!(got.as_deref(), want, "{a:?}");
         }
     }
@@ -334,22 +390,90 @@ mod tests {
         assert!(set.needs_body());
         let mut headers = HeaderMap::new();
         headers.insert("content-type", "text/plain".parse().expect("value"));
-        assert!(set.check(&headers, b"hello world").is_ok());
+        assert!(set.check(&headers, b"hello world", false).is_ok());
         assert_eq!(
-            set.check(&headers, b"hello error world")
+            set.check(&headers, b"hello error world", false)
                 .expect_err("error")
                 .message,
             "response body contains \"error\""
         );
         assert_eq!(
-            set.check(&HeaderMap::new(), b"hello world")
+            set.check(&HeaderMap::new(), b"hello world", false)
                 .expect_err("no header")
                 .message,
             "header content-type is missing"
         );
         assert_eq!(
-            set.check(&headers, b"hello").expect_err("no match").message,
+            set.check(&headers, b"hello", false)
+                .expect_err("no match")
+                .message,
             "response body does not match /wor.d/"
+        );
+    }
+
+    #[test]
+    fn messages_quote_excerpts_never_whole_values() {
+        let huge = "x".repeat(1_000_000);
+        let body = format!(r#"{{"s":"{huge}","a":["{huge}"],"n":1}}"#);
+        let cases = [
+            (json("$.s", Comparison::Equals, "y"), "$.s is \""),
+            (json("$.a", Comparison::Equals, "[]"), "$.a is [\""),
+        ];
+        for (a, start) in cases {
+            let set = Assertions::compile(std::slice::from_ref(&a)).expect("compiles");
+            let m = set
+                .check(&HeaderMap::new(), body.as_bytes(), false)
+                .expect_err("differs")
+                .message;
+            assert!(m.starts_with(start), "{m}");
+            assert!(m.len() < 300 && m.contains('…'), "{} bytes: {m}", m.len());
+        }
+        let header = HttpAssertion {
+            assertion: Some(http_assertion::Assertion::Header(HeaderAssertion {
+                name: "x-big".into(),
+                expect: Some(header_assertion::Expect::Equals("small".into())),
+            })),
+        };
+        let set = Assertions::compile(&[header]).expect("compiles");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-big", "v".repeat(10_000).parse().expect("value"));
+        let m = set
+            .check(&headers, b"", false)
+            .expect_err("differs")
+            .message;
+        assert!(
+            m.starts_with("header x-big is \"vvv") && m.len() < 300,
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_cut_body_says_what_was_judged() {
+        use http_assertion::Assertion as A;
+        let cases = [
+            (
+                A::BodyContains("END".into()),
+                "the first 1 MiB of the response body does not contain \"END\"",
+            ),
+            (
+                A::BodyRegex("E.D".into()),
+                "the first 1 MiB of the response body does not match /E.D/",
+            ),
+        ];
+        for (a, want) in cases {
+            let set = Assertions::compile(&[HttpAssertion { assertion: Some(a) }]).expect("ok");
+            let got = set.check(&HeaderMap::new(), b"aaaa", true).expect_err("no");
+            assert_eq!(got.message, want);
+        }
+        let set = Assertions::compile(&[json("$.x", Comparison::Equals, "1")]).expect("ok");
+        let got = set
+            .check(&HeaderMap::new(), br#"{"y":"#, true)
+            .expect_err("cut");
+        assert!(
+            got.message
+                .starts_with("the first 1 MiB of the response body is not JSON: "),
+            "{}",
+            got.message
         );
     }
 

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use lookout_proto::FailureClass;
+use lookout_proto::bounds::excerpt;
 use lookout_proto::v1::{self, DnsRecordType, Timings, value_match};
 use lookout_proto::validate::{MAX_ASSERTIONS, RCODES, compile_regex, resolver_addr};
 use regex::Regex;
@@ -281,8 +282,8 @@ impl DnsCheck {
                         "no {} record of {} matches {}; got {}",
                         self.rtype,
                         self.name,
-                        e.shown(),
-                        values.join(", ")
+                        excerpt(&e.shown()),
+                        excerpt(&values.join(", "))
                     ),
                 ));
             }

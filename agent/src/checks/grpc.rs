@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use hyper_util::rt::TokioIo;
 use lookout_proto::FailureClass;
+use lookout_proto::bounds::{excerpt, quote};
 use lookout_proto::v1::{self, Timings};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -89,7 +90,7 @@ impl GrpcCheck {
         if self.service.is_empty() {
             "the server".into()
         } else {
-            format!("service {:?}", self.service)
+            format!("service {}", quote(&self.service))
         }
     }
 
@@ -169,11 +170,14 @@ impl GrpcCheck {
             ),
             Code::Unavailable => Failure::new(
                 FailureClass::Connect,
-                format!("{ep} is unavailable: {}", s.message()),
+                format!("{ep} is unavailable: {}", excerpt(s.message())),
             ),
             code => Failure::new(
                 FailureClass::Protocol,
-                format!("health check to {ep} failed: {code:?}: {}", s.message()),
+                format!(
+                    "health check to {ep} failed: {code:?}: {}",
+                    excerpt(s.message())
+                ),
             ),
         }
     }

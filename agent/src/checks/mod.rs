@@ -167,3 +167,4 @@ pub use net::Targets;
 pub mod tcp;
 pub mod tls;
 mod tls_client;
+mod tls_errors;

@@ -3,6 +3,7 @@
 
 use futures::future::BoxFuture;
 use lookout_proto::FailureClass;
+use lookout_proto::bounds::{MAX_EXCERPT_CHARS, excerpt, quote};
 use lookout_proto::v1::{self, IpPreference, Timings, tcp_step::Step as SpecStep};
 use lookout_proto::validate::{MAX_ASSERTIONS, MAX_REGEX_BYTES, decode_escapes};
 use regex::bytes::{Regex, RegexBuilder};
@@ -92,7 +93,8 @@ impl TcpCheck {
                             Step::Send(_) => "",
                         };
                         format!(
-                            "waiting for /{re}/ from {ep}; received {}",
+                            "waiting for /{}/ from {ep}; received {}",
+                            excerpt(re),
                             shown(&p.received)
                         )
                     }
@@ -144,7 +146,7 @@ impl TcpCheck {
                                 FailureClass::Assertion,
                                 format!(
                                     "expected /{}/ from {ep} within {MAX_RECEIVE_BYTES} bytes, got {}",
-                                    re.as_str(),
+                                    excerpt(re.as_str()),
                                     shown(&p.received)
                                 ),
                             ));
@@ -158,7 +160,7 @@ impl TcpCheck {
                                 FailureClass::Assertion,
                                 format!(
                                     "{ep} closed the connection before sending /{}/; received {}",
-                                    re.as_str(),
+                                    excerpt(re.as_str()),
                                     shown(&p.received)
                                 ),
                             ));
@@ -211,13 +213,15 @@ fn io_failure(ep: &Endpoint, doing: &str, e: &std::io::Error) -> Failure {
     Failure::new(class, format!("error {doing} {ep}: {e}"))
 }
 
-/// Received bytes for a message: quoted, escaped, cut at 120 bytes.
+/// Received bytes for a message: quoted and escaped, at most an excerpt long, with the
+/// count when cut.
 fn shown(data: &[u8]) -> String {
     if data.is_empty() {
         return "nothing".into();
     }
-    let cut = &data[..data.len().min(120)];
-    let mut s = format!("{:?}", String::from_utf8_lossy(cut));
+    // Enough bytes for a full excerpt of 4-byte characters and one more, so a cut is marked.
+    let cut = &data[..data.len().min(4 * MAX_EXCERPT_CHARS + 4)];
+    let mut s = quote(&String::from_utf8_lossy(cut));
     if data.len() > cut.len() {
         s.push_str(&format!(" ({} bytes)", data.len()));
     }
@@ -258,6 +262,8 @@ mod tests {
     fn shows_received_bytes_briefly() {
         assert_eq!(shown(b""), "nothing");
         assert_eq!(shown(b"SSH-2.0\r\n"), "\"SSH-2.0\\r\\n\"");
-        assert!(shown(&[b'a'; 200]).ends_with("(200 bytes)"));
+        let long = shown(&[b'a'; 100_000]);
+        assert!(long.ends_with("…\" (100000 bytes)"), "{long}");
+        assert!(long.chars().count() < MAX_EXCERPT_CHARS + 20, "{long}");
     }
 }

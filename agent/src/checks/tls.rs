@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use lookout_proto::FailureClass;
+use lookout_proto::bounds::{excerpt, quote};
 use lookout_proto::v1::{self, IpPreference, Timings};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
@@ -15,6 +16,7 @@ use tokio_rustls::TlsConnector;
 
 use super::net::{self, Endpoint, Targets};
 use super::tls_client::{Alpn, CertFacts, accept_any_connector, server_name, unix_now, verifier};
+use super::tls_errors::{describe, describe_io};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
 /// A configured certificate check.
@@ -98,7 +100,7 @@ impl TlsCheck {
         let tls = tls.map_err(|e| {
             Failure::new(
                 FailureClass::Tls,
-                format!("TLS handshake with {shown} failed: {e}"),
+                format!("TLS handshake with {shown} failed: {}", describe_io(&e)),
             )
         })?;
         let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
@@ -117,20 +119,16 @@ impl TlsCheck {
         if self.verify {
             self.verifier
                 .verify_server_cert(leaf, intermediates, &self.name, &[], UnixTime::now())
-                .map_err(|e| {
-                    Failure::new(
-                        FailureClass::Tls,
-                        format!("certificate for {shown} is not valid: {e}"),
-                    )
-                })?;
+                .map_err(|e| Failure::new(FailureClass::Tls, describe(&e)))?;
         }
         facts.check_expiry(&shown, self.min_days, now)?;
         if !self.expected_subject.is_empty() && !facts.subject.contains(&self.expected_subject) {
             return Err(Failure::new(
                 FailureClass::Assertion,
                 format!(
-                    "certificate subject of {shown} is {:?}, expected it to contain {:?}",
-                    facts.subject, self.expected_subject
+                    "certificate subject of {shown} is {}, expected it to contain {}",
+                    quote(&facts.subject),
+                    quote(&self.expected_subject)
                 ),
             ));
         }
@@ -139,8 +137,9 @@ impl TlsCheck {
                 return Err(Failure::new(
                     FailureClass::Assertion,
                     format!(
-                        "certificate for {shown} does not name {want}; its names are {}",
-                        facts.sans.join(", ")
+                        "certificate for {shown} does not name {}; its names are {}",
+                        excerpt(want),
+                        excerpt(&facts.sans.join(", "))
                     ),
                 ));
             }

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::tls_errors::describe_io;
 use super::{Failure, micros_since};
 
 /// Application protocol to offer in ALPN.
@@ -95,7 +96,7 @@ impl TlsClient {
         r.map_err(|e| {
             Failure::new(
                 FailureClass::Tls,
-                format!("TLS handshake with {shown} failed: {e}"),
+                format!("TLS handshake with {shown} failed: {}", describe_io(&e)),
             )
         })
     }
@@ -325,9 +326,11 @@ impl CertFacts {
         let days = self.days_left(now);
         if self.not_after <= now {
             let ago = (now - self.not_after).div_euclid(86_400);
+            let on = chrono::DateTime::from_timestamp(self.not_after, 0)
+                .map_or_else(String::new, |d| format!(" on {}", d.format("%Y-%m-%d")));
             return Err(Failure::new(
                 FailureClass::Tls,
-                format!("certificate for {name} expired {} ago", days_text(ago)),
+                format!("certificate for {name} expired{on}, {} ago", days_text(ago)),
             ));
         }
         if days < i64::from(min_days) {
@@ -384,7 +387,7 @@ mod tests {
         };
         assert_eq!(
             old.check_expiry("a", 0, now).expect_err("expired").message,
-            "certificate for a expired 2 days ago"
+            "certificate for a expired on 2023-11-12, 2 days ago"
         );
     }
 

@@ -170,6 +170,17 @@ pub enum Validity {
     Expired,
     /// Expires in this many days (and a few hours, so whole days count exactly).
     ExpiresInDays(i64),
+    /// Valid from the first day to the second (UTC midnights, `(year, month, day)`).
+    Between((i32, u8, u8), (i32, u8, u8)),
+}
+
+/// Midnight UTC of a calendar day.
+pub fn utc_day((year, month, day): (i32, u8, u8)) -> time::OffsetDateTime {
+    let month = time::Month::try_from(month).expect("test month");
+    time::Date::from_calendar_date(year, month, day)
+        .expect("test date")
+        .midnight()
+        .assume_utc()
 }
 
 impl TestCa {
@@ -212,6 +223,7 @@ impl TestCa {
                 now - time::Duration::days(1),
                 now + time::Duration::days(d) + time::Duration::hours(6),
             ),
+            Validity::Between(from, until) => (utc_day(from), utc_day(until)),
         };
         params.not_before = from;
         params.not_after = until;
@@ -233,6 +245,24 @@ impl TestCa {
         config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
         TlsAcceptor::from(Arc::new(config))
     }
+}
+
+/// A plain-text server that answers every connection with an HTTP error and closes it, as
+/// a web server does when a TLS client connects to its plain port.
+pub async fn plain_text_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = s
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    addr
 }
 
 /// A TCP address nothing listens on (bound, then released).

@@ -1,6 +1,7 @@
 //! HTTP(S) check: one request per run over a fresh connection made by our own connector, so
 //! DNS, connect, TLS handshake, first byte and total are timed; redirects, auth and assertions.
 
+mod redirect;
 mod request;
 
 use std::time::Duration;
@@ -10,14 +11,17 @@ use futures::future::BoxFuture;
 use http::header::{AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
 use hyper_util::rt::TokioIo;
+use lookout_proto::bounds::excerpt;
 use lookout_proto::v1::{self, IpPreference, Timings, http_check::Auth};
 use lookout_proto::validate::DEFAULT_MAX_REDIRECTS;
-use lookout_proto::{CheckStatus, FailureClass};
+use lookout_proto::{CheckStatus, FailureClass, is_secret_header};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use url::Url;
 
+use redirect::Carry;
 use request::{Hop, base64};
 
 use super::assertions::Assertions;
@@ -32,8 +36,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct HttpCheck {
     first: Hop,
     method: Method,
+    /// Secret ones (`is_secret_header`) go only to the configured origin, like `auth`.
     headers: HeaderMap,
-    /// Sent only to the configured origin, never after a redirect to another host.
+    /// Sent only to the configured origin, never after a redirect to another one.
     auth: Option<HeaderValue>,
     body: Bytes,
     expected: Vec<(u16, u16)>,
@@ -190,7 +195,10 @@ impl HttpCheck {
             return Outcome::down(FailureClass::HttpStatus, msg, timings)
                 .with_status_code(status_code);
         }
-        if let Err(f) = self.assertions.check(&resp.headers, &resp.body) {
+        if let Err(f) = self
+            .assertions
+            .check(&resp.headers, &resp.body, resp.truncated)
+        {
             return Outcome::from_failure(f, timings).with_status_code(status_code);
         }
         if let Some(days) = self.assertions.cert_days {
@@ -225,14 +233,15 @@ impl HttpCheck {
         Outcome::up(timings).with_status_code(status_code)
     }
 
-    /// Runs the request and follows redirects; returns the final response.
+    /// Runs the request and follows redirects (`redirect::follow` says what each hop may
+    /// carry); returns the final response.
     async fn probe(&self, p: &mut Progress) -> Result<Response, Failure> {
         let mut redirected: Option<Hop> = None;
         let mut method = self.method.clone();
+        let mut send = Carry::ALL;
         for hop_index in 0..=self.max_redirects {
             let hop = redirected.as_ref().unwrap_or(&self.first);
-            let same_origin = hop.url.origin() == self.first.url.origin();
-            let resp = self.request(hop, &method, same_origin, p).await?;
+            let resp = self.request(hop, &method, send, p).await?;
             let location = resp
                 .headers
                 .get(LOCATION)
@@ -250,20 +259,24 @@ impl HttpCheck {
                 .ok_or_else(|| {
                     Failure::new(
                         FailureClass::Protocol,
-                        format!("{} redirected to an invalid location", hop.url),
+                        format!(
+                            "{} redirected to an invalid location",
+                            excerpt(hop.url.as_str())
+                        ),
                     )
                 })?;
-            let next = Hop::new(next)
-                .map_err(|e| Failure::new(FailureClass::Protocol, format!("redirect: {e}")))?;
-            if resp.status == StatusCode::SEE_OTHER
-                || (method == Method::POST
-                    && matches!(
-                        resp.status,
-                        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND
-                    ))
-            {
-                method = Method::GET;
-            }
+            let next = Hop::new(next).map_err(|e| {
+                Failure::new(FailureClass::Protocol, format!("redirect: {}", excerpt(&e)))
+            })?;
+            (method, send) = redirect::follow(
+                resp.status,
+                &method,
+                send,
+                !self.body.is_empty(),
+                &self.first.url,
+                &hop.url,
+                &next.url,
+            )?;
             p.redirected = Some(next.ep.clone());
             redirected = Some(next);
         }
@@ -277,7 +290,7 @@ impl HttpCheck {
         &self,
         hop: &Hop,
         method: &Method,
-        same_origin: bool,
+        send: Carry,
         p: &mut Progress,
     ) -> Result<Response, Failure> {
         p.phase = Phase::Dns;
@@ -289,18 +302,27 @@ impl HttpCheck {
         let stream = net::connect(&addrs?, &mut connect_us).await;
         p.timings.connect_us += connect_us;
         let stream = stream?;
-        let mut req = Request::new(Full::new(if *method == self.method {
+        let mut req = Request::new(Full::new(if send.body {
             self.body.clone()
         } else {
             Bytes::new()
         }));
         *req.method_mut() = method.clone();
         *req.uri_mut() = hop.path.clone();
-        *req.headers_mut() = self.headers.clone();
+        *req.headers_mut() = if send.credentials {
+            self.headers.clone()
+        } else {
+            self.headers
+                .iter()
+                .filter(|(name, _)| !is_secret_header(name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect()
+        };
         req.headers_mut().insert(HOST, hop.authority.clone());
-        if let Some(auth) = self.auth.as_ref().filter(|_| same_origin) {
+        if let Some(auth) = self.auth.as_ref().filter(|_| send.credentials) {
             req.headers_mut().insert(AUTHORIZATION, auth.clone());
         }
+        let same_origin = hop.url.origin() == self.first.url.origin();
         if !hop.https {
             return self.exchange(stream, req, hop, None, p).await;
         }
@@ -366,10 +388,14 @@ impl HttpCheck {
                     }
                 }
             }
+            // At exactly the limit only the framing can tell whether more was coming.
+            let truncated =
+                seen > MAX_BODY_BYTES || (seen == MAX_BODY_BYTES && !body.is_end_stream());
             Ok(Response {
                 status: parts.status,
                 headers: parts.headers,
                 body: kept,
+                truncated,
                 cert,
             })
         };
@@ -394,6 +420,8 @@ struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: Vec<u8>,
+    /// The response's body was longer than what was read (`MAX_BODY_BYTES`).
+    truncated: bool,
     cert: Option<Result<CertFacts, String>>,
 }
 
