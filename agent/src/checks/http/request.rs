@@ -2,9 +2,13 @@
 //! `host` header, path), and the basic-auth encoding.
 
 use http::{HeaderValue, Uri};
+use lookout_proto::bounds::excerpt;
 use url::Url;
 
 use crate::checks::net::Endpoint;
+
+/// The longest DNS name (RFC 1035); IP literals are shorter.
+const MAX_HOST_BYTES: usize = 253;
 
 /// One request target: parsed once for the configured URL, again only per redirect.
 pub(super) struct Hop {
@@ -20,21 +24,34 @@ impl Hop {
         let https = match url.scheme() {
             "http" => false,
             "https" => true,
-            s => return Err(format!("{url} uses {s}, not http or https")),
+            s => {
+                return Err(format!(
+                    "{} uses {}, not http or https",
+                    excerpt(url.as_str()),
+                    excerpt(s)
+                ));
+            }
         };
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("{url} has no host"))?;
+            .ok_or_else(|| format!("{} has no host", excerpt(url.as_str())))?;
+        // No DNS name is longer; a redirect cannot put a huge host into every later message.
+        if host.len() > MAX_HOST_BYTES {
+            return Err(format!(
+                "{} has a host longer than {MAX_HOST_BYTES} characters",
+                excerpt(url.as_str())
+            ));
+        }
         let port = url
             .port_or_known_default()
-            .ok_or_else(|| format!("{url} has no port"))?;
+            .ok_or_else(|| format!("{} has no port", excerpt(url.as_str())))?;
         let authority = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        let authority =
-            HeaderValue::from_str(&authority).map_err(|_| format!("{url} has an invalid host"))?;
+        let authority = HeaderValue::from_str(&authority)
+            .map_err(|_| format!("{} has an invalid host", excerpt(url.as_str())))?;
         let mut path = url.path().to_string();
         if let Some(q) = url.query() {
             path.push('?');
@@ -42,7 +59,7 @@ impl Hop {
         }
         let path = path
             .parse::<Uri>()
-            .map_err(|e| format!("{url} has an invalid path: {e}"))?;
+            .map_err(|e| format!("{} has an invalid path: {e}", excerpt(url.as_str())))?;
         Ok(Hop {
             ep: Endpoint::new(host, port),
             https,
@@ -90,5 +107,14 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), want);
         }
+    }
+
+    #[test]
+    fn huge_hosts_are_refused_and_quoted_briefly() {
+        let url = Url::parse(&format!("http://{}.example/", "a".repeat(5000))).expect("parses");
+        let e = Hop::new(url).err().expect("refused");
+        assert!(e.ends_with("has a host longer than 253 characters"), "{e}");
+        assert!(e.chars().count() < 300, "{e}");
+        assert!(Hop::new(Url::parse("http://example.org:8080/a").expect("url")).is_ok());
     }
 }
