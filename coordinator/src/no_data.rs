@@ -4,9 +4,11 @@
 //!
 //! - Usable data is an `UP`, `DOWN` or `DEGRADED` result; `MISSED` results are remembered only
 //!   for the reason they give.
-//! - The clock of a (monitor, region) starts when the coordinator starts, when the monitor is
-//!   created or changed, and at each usable result; so a restart reports nothing before three
-//!   intervals have passed, and then at most one result per (monitor, region).
+//! - The clock of a (monitor, region) starts when the monitor is created or changed and at
+//!   each usable result. After a coordinator (re)start, the monitors it already had start
+//!   their clock [`RECONNECT_GRACE`] later, once every running agent has had time to come
+//!   back (an agent's reconnect backoff is at most 30 s); so a restart reports nothing
+//!   early, and then at most one result per (monitor, region).
 //! - A `NO_DATA` result is published once when the silence starts, then again every
 //!   [`REMIND_INTERVALS`] intervals (at least [`MIN_REMIND`] apart) while it lasts, so a
 //!   notifier that lost its state learns it again; the notifier tells receivers only once.
@@ -34,6 +36,8 @@ pub const SILENT_INTERVALS: u32 = 3;
 pub const REMIND_INTERVALS: u32 = 10;
 /// Shortest time between two reminders, so one-second monitors do not flood the bus.
 pub const MIN_REMIND: Duration = Duration::from_secs(60);
+/// Room for running agents to reconnect after the coordinator starts.
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(30);
 /// How often silences are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Per-check timeout when a monitor leaves it unset (as validation defaults it).
@@ -110,7 +114,8 @@ pub struct Tracker {
 
 impl Tracker {
     /// Starts or keeps watching `m` in each of its regions. A new monitor, a new region or a
-    /// changed version starts its clock at `now`; a paused monitor is not watched.
+    /// changed version starts its clock at `now` (which may be ahead: see [`RECONNECT_GRACE`]);
+    /// a paused monitor is not watched.
     pub fn track(&mut self, m: &Monitor, now: Instant) {
         let Some(period) = period(m) else {
             self.monitors.remove(&m.id);
@@ -275,16 +280,16 @@ pub struct NoDataWatch {
 }
 
 impl NoDataWatch {
-    /// Watches every stored monitor from now on.
+    /// Watches every stored monitor, from [`RECONNECT_GRACE`] on.
     pub async fn load(
         store: Store,
         hub: Arc<Hub>,
         publisher: Arc<dyn ResultPublisher>,
     ) -> Result<NoDataWatch, StoreError> {
-        let now = Instant::now();
+        let start = Instant::now() + RECONNECT_GRACE;
         let mut tracker = Tracker::default();
         for m in store.list_monitors().await? {
-            tracker.track(&m, now);
+            tracker.track(&m, start);
         }
         Ok(NoDataWatch {
             tracker: Mutex::new(tracker),

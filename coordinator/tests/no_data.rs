@@ -170,3 +170,35 @@ async fn paused_and_deleted_monitors_are_not_reported() {
     assert!(log.no_data(&deleted.id, "us").is_empty());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_restarted_coordinator_gives_agents_time_to_come_back() {
+    let store = lookout_store::Store::open("sqlite::memory:")
+        .await
+        .expect("store");
+    let mut stored = http_monitor("stored", &["us"]);
+    stored.id = "mon_stored".into();
+    stored.interval_secs = 1;
+    stored.timeout_ms = 1_000;
+    let stored = store.insert_monitor(stored).await.expect("insert");
+    let h = Harness::start_on(store, 1_000, None).await;
+    let mut log = Log {
+        consumer: h.bus.consumer(),
+        results: Vec::new(),
+    };
+    // A monitor created after the start is reported on its own clock...
+    let mut admin = h.admin().await;
+    let mut fresh = http_monitor("fresh", &["us"]);
+    fresh.interval_secs = 1;
+    fresh.timeout_ms = 1_000;
+    let fresh = admin.create(fresh).await.expect("create");
+    let start = Instant::now();
+    while log.no_data(&fresh.id, "us").is_empty() {
+        log.read_for(Duration::from_millis(500)).await;
+        assert!(start.elapsed() < BOUND, "the fresh monitor is reported");
+    }
+    // ...while the one it had before waits for the reconnect grace.
+    log.read_for(Duration::from_secs(2)).await;
+    assert!(log.no_data(&stored.id, "us").is_empty());
+    h.stop().await;
+}

@@ -225,3 +225,18 @@ fn cron_monitors_use_the_gap_between_runs() {
         )]
     );
 }
+
+#[test]
+fn a_clock_started_ahead_waits_for_it() {
+    // At start-up, stored monitors are tracked from the end of the reconnect grace.
+    let t0 = Instant::now();
+    let mut t = Tracker::default();
+    t.track(&monitor("m", &["eu"], 1), t0 + RECONNECT_GRACE);
+    assert!(due(&mut t, t0 + secs(33), &[]).is_empty());
+    assert_eq!(due(&mut t, t0 + secs(34), &[]).len(), 1);
+    // A result before the grace ends starts the usual clock.
+    let mut t = Tracker::default();
+    t.track(&monitor("m", &["eu"], 1), t0 + RECONNECT_GRACE);
+    t.observe(&result("m", "eu", CheckStatus::Up), t0 + secs(2));
+    assert_eq!(due(&mut t, t0 + secs(6), &["eu"]).len(), 1);
+}
