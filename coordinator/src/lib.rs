@@ -1,6 +1,7 @@
 //! The Lookout coordinator: admin API over the monitor store, the agent gateway that assigns
-//! (monitor, region) pairs to connected agents, and the bridge from agent result batches to
-//! the result bus. `main.rs` wires it to Kafka; `lookout standalone` and tests call [`serve`].
+//! (monitor, region) pairs to connected agents, the bridge from agent result batches to
+//! the result bus, and the no-data watch that reports (monitor, region) pairs without results.
+//! `main.rs` wires it to Kafka; `lookout standalone` and tests call [`serve`].
 
 pub mod assign;
 pub mod auth;
