@@ -1,5 +1,6 @@
 //! The standalone terminal view: a live table of monitors per region when stdout is a
-//! terminal, plain lines otherwise; incidents are printed as they open and resolve.
+//! terminal, plain lines otherwise; incidents are printed as they open and resolve, and a
+//! region without data (the coordinator's `NO_DATA` results) shows as `NO_DATA`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -43,10 +44,11 @@ impl State {
         let before = row.status;
         row.status = status.label();
         row.latency_us = r.duration_us;
-        row.consecutive_failures = if status == CheckStatus::Down {
-            row.consecutive_failures + 1
-        } else {
-            0
+        row.consecutive_failures = match status {
+            CheckStatus::Down => row.consecutive_failures + 1,
+            // No data is neither a failure nor a success.
+            CheckStatus::NoData => row.consecutive_failures,
+            _ => 0,
         };
         row.error = r.error_message.clone();
         (before != row.status).then(|| {
@@ -60,7 +62,11 @@ impl State {
             } else {
                 format!(": {}", r.error_message)
             };
-            format!("{name} [{}] is {}{why}", r.region, status.label())
+            if status == CheckStatus::NoData {
+                format!("{name} [{}] has NO DATA{why}", r.region)
+            } else {
+                format!("{name} [{}] is {}{why}", r.region, status.label())
+            }
         })
     }
 
@@ -80,7 +86,11 @@ impl State {
                 self.names.get(id).cloned().unwrap_or_else(|| id.clone()),
                 region.clone(),
                 row.status.to_string(),
-                format!("{:.1} ms", row.latency_us as f64 / 1000.0),
+                if row.status == CheckStatus::NoData.label() {
+                    "-".to_string()
+                } else {
+                    format!("{:.1} ms", row.latency_us as f64 / 1000.0)
+                },
                 row.consecutive_failures.to_string(),
                 row.error.chars().take(60).collect(),
             ]);
@@ -138,5 +148,55 @@ pub async fn run(
                 let _ = out.flush();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(status: CheckStatus, message: &str) -> CheckResult {
+        CheckResult {
+            monitor_id: "mon_1".into(),
+            region: "local".into(),
+            status: status as i32,
+            duration_us: 1_500,
+            error_message: message.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn no_data_is_shown_as_its_own_status() {
+        let mut state = State::default();
+        state.names.insert("mon_1".into(), "API".into());
+        assert_eq!(
+            state
+                .apply(&result(CheckStatus::Down, "timeout"))
+                .as_deref(),
+            Some("API [local] is DOWN: timeout")
+        );
+        let no_data = result(CheckStatus::NoData, "no agent connected in region local");
+        assert_eq!(
+            state.apply(&no_data).as_deref(),
+            Some("API [local] has NO DATA: no agent connected in region local")
+        );
+        // The coordinator's reminders change nothing on screen.
+        assert_eq!(state.apply(&no_data), None);
+        let table = state.render();
+        let row = table
+            .lines()
+            .find(|l| l.contains("API"))
+            .expect("a row for API");
+        assert!(row.contains("NO_DATA"), "{row}");
+        assert!(row.contains(" - "), "no latency without data: {row}");
+        assert!(
+            row.contains(" 1 "),
+            "the failure before the gap stays: {row}"
+        );
+        assert_eq!(
+            state.apply(&result(CheckStatus::Up, "")).as_deref(),
+            Some("API [local] is UP")
+        );
     }
 }

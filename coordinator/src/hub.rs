@@ -292,6 +292,11 @@ impl Hub {
         }
         Ok(())
     }
+
+    /// Regions with at least one connected agent (the no-data watch names the others).
+    pub async fn regions_with_agents(&self) -> HashSet<String> {
+        self.state.lock().await.regions.keys().cloned().collect()
+    }
 }
 
 impl HubState {

@@ -1,6 +1,7 @@
 //! The Lookout coordinator: admin API over the monitor store, the agent gateway that assigns
-//! (monitor, region) pairs to connected agents, and the bridge from agent result batches to
-//! the result bus. `main.rs` wires it to Kafka; `lookout standalone` and tests call [`serve`].
+//! (monitor, region) pairs to connected agents, the bridge from agent result batches to
+//! the result bus, and the no-data watch that reports (monitor, region) pairs without results.
+//! `main.rs` wires it to Kafka; `lookout standalone` and tests call [`serve`].
 
 pub mod assign;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod error;
 mod grpc;
 pub mod hub;
 pub mod monitors;
+pub mod no_data;
 pub mod session;
 
 use std::future::Future;
@@ -32,6 +34,7 @@ use grpc::admin::AdminService;
 use grpc::gateway::GatewayService;
 use hub::Hub;
 use monitors::MonitorDomain;
+use no_data::NoDataWatch;
 use session::Gateway;
 
 /// Serves the admin API, the agent gateway, gRPC health and reflection on `listener` until `shutdown`
@@ -48,7 +51,15 @@ pub async fn serve(
     let regions: Arc<[String]> = config.regions.clone().into();
     let hub = Arc::new(Hub::load(store.clone()).await?);
     let stop = CancellationToken::new();
-    let domain = Arc::new(MonitorDomain::new(store, regions.clone(), hub.clone()));
+    let no_data = Arc::new(NoDataWatch::load(store.clone(), hub.clone(), publisher.clone()).await?);
+    tokio::spawn(no_data.clone().run(stop.clone()));
+    let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
+    let domain = Arc::new(MonitorDomain::new(
+        store,
+        regions.clone(),
+        hub.clone(),
+        no_data,
+    ));
     let heartbeat = Duration::from_millis(u64::from(config.heartbeat_interval_ms.max(1)));
     let gateway = Arc::new(Gateway::new(
         hub,

@@ -10,12 +10,14 @@ use lookout_store::{Store, StoreError};
 use crate::config::is_slug;
 use crate::error::{CoordinatorError, DomainError, field_error};
 use crate::hub::Hub;
+use crate::no_data::NoDataWatch;
 
 /// Admin operations on monitors. Every returned monitor is redacted.
 pub struct MonitorDomain {
     store: Store,
     regions: Arc<[String]>,
     hub: Arc<Hub>,
+    no_data: Arc<NoDataWatch>,
 }
 
 fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
@@ -34,11 +36,17 @@ fn require_id(id: &str) -> Result<(), DomainError> {
 }
 
 impl MonitorDomain {
-    pub fn new(store: Store, regions: Arc<[String]>, hub: Arc<Hub>) -> MonitorDomain {
+    pub fn new(
+        store: Store,
+        regions: Arc<[String]>,
+        hub: Arc<Hub>,
+        no_data: Arc<NoDataWatch>,
+    ) -> MonitorDomain {
         MonitorDomain {
             store,
             regions,
             hub,
+            no_data,
         }
     }
 
@@ -129,6 +137,7 @@ impl MonitorDomain {
             // The write is committed; agents catch up on their next session snapshot.
             tracing::error!(monitor_id = %id, error = %e, "could not push a monitor change to agents");
         }
+        self.no_data.refresh(id).await;
     }
 }
 

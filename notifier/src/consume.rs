@@ -18,9 +18,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::incidents::{MonitorState, RegionCounters, Thresholds, Transition};
+use crate::incidents::{DataChange, MonitorState, RegionCounters, Thresholds, Transition};
 use crate::monitors::MonitorCache;
-use crate::payload::{result_time_ms, webhook_body};
+use crate::payload::{data_body, result_time_ms, webhook_body};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
 /// Records handled per transaction at most.
@@ -250,6 +250,10 @@ impl ConsumeLoop {
             if step.region_changed {
                 dirty.insert((r.monitor_id.clone(), r.region.clone()));
             }
+            // Data is back before the result that brought it opens or resolves anything.
+            if let Some(change) = step.data {
+                data_changed(&mut p.out, tracked, &monitor, r, change);
+            }
             match step.transition {
                 None => {}
                 Some(Transition::Opened) => open(&mut p.out, tracked, &monitor, r),
@@ -308,6 +312,7 @@ fn status_from_label(label: &str) -> CheckStatus {
         CheckStatus::Down,
         CheckStatus::Degraded,
         CheckStatus::Missed,
+        CheckStatus::NoData,
     ]
     .into_iter()
     .find(|s| s.label() == label)
@@ -343,7 +348,7 @@ fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResul
         OutboxEvent::Incident,
         tracked.machine.failures(&r.region),
     );
-    enqueue(p, monitor, &inc, OutboxEvent::Incident, body);
+    enqueue(p, monitor, Some(&inc.id), OutboxEvent::Incident, body);
     p.events.push(event(
         IncidentEventKind::Opened,
         monitor,
@@ -365,7 +370,7 @@ fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckRe
     inc.resolved_at_ms = Some(at);
     info!(monitor_id = %monitor.id, incident_id = %inc.id, "incident resolved");
     let body = webhook_body(monitor, r, OutboxEvent::Recovery, 0);
-    enqueue(p, monitor, &inc, OutboxEvent::Recovery, body);
+    enqueue(p, monitor, Some(&inc.id), OutboxEvent::Recovery, body);
     let message = format!(
         "{} in {}",
         CheckStatus::try_from(r.status)
@@ -383,11 +388,33 @@ fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckRe
     p.batch.incidents.push(inc);
 }
 
+/// A region lost or regained its data: its receivers hear of it unless the monitor turned
+/// that off (`notify_no_data: false`). Never touches the incident.
+fn data_changed(
+    p: &mut Output,
+    tracked: &Tracked,
+    monitor: &Monitor,
+    r: &CheckResult,
+    change: DataChange,
+) {
+    let event = match change {
+        DataChange::Lost => OutboxEvent::NoData,
+        DataChange::Resumed => OutboxEvent::DataResumed,
+    };
+    let notify = monitor.notify_no_data != Some(false);
+    info!(monitor_id = %monitor.id, region = %r.region, event = event.as_str(), reason = %r.error_message, notify, "data flow changed");
+    if notify {
+        let failures = tracked.machine.failures(&r.region);
+        let body = data_body(monitor, r, event, tracked.open.is_some(), failures);
+        enqueue(p, monitor, None, event, body);
+    }
+}
+
 /// One outbox row per webhook of the monitor.
 fn enqueue(
     p: &mut Output,
     monitor: &Monitor,
-    inc: &IncidentRow,
+    incident_id: Option<&str>,
     event: OutboxEvent,
     body: Vec<u8>,
 ) {
@@ -395,7 +422,7 @@ fn enqueue(
     for w in &monitor.webhooks {
         p.batch.outbox.push(OutboxRow {
             id: format!("dlv_{}", uuid::Uuid::now_v7()),
-            incident_id: inc.id.clone(),
+            incident_id: incident_id.map(str::to_string),
             monitor_id: monitor.id.clone(),
             event,
             channel: "webhook".into(),

@@ -55,17 +55,28 @@ pub enum Transition {
     Resolved,
 }
 
+/// What one result did to a region's flow of data (see `CHECK_STATUS_NO_DATA`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataChange {
+    /// The region has no data now; it had before.
+    Lost,
+    /// The first usable result after no data.
+    Resumed,
+}
+
 /// The outcome of applying one result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
     /// The region's counters changed and must be stored.
     pub region_changed: bool,
     pub transition: Option<Transition>,
+    pub data: Option<DataChange>,
 }
 
 const NOTHING: Step = Step {
     region_changed: false,
     transition: None,
+    data: None,
 };
 
 /// Everything the machine knows about one monitor.
@@ -93,7 +104,18 @@ impl MonitorState {
         let mut c = before;
         match status {
             // A gap is neither a failure nor a success.
-            CheckStatus::Missed | CheckStatus::NoData | CheckStatus::Unspecified => return NOTHING,
+            CheckStatus::Missed | CheckStatus::Unspecified => return NOTHING,
+            // No data is a gap too, but it is kept as the region's status, once per transition.
+            CheckStatus::NoData if before.last_status == CheckStatus::NoData => return NOTHING,
+            CheckStatus::NoData => {
+                c.last_status = status;
+                self.regions.insert(region.to_string(), c);
+                return Step {
+                    region_changed: true,
+                    transition: None,
+                    data: Some(DataChange::Lost),
+                };
+            }
             CheckStatus::Down => {
                 c.failures = c.failures.saturating_add(1);
                 c.successes = 0;
@@ -132,6 +154,7 @@ impl MonitorState {
         Step {
             region_changed,
             transition,
+            data: (before.last_status == CheckStatus::NoData).then_some(DataChange::Resumed),
         }
     }
 
@@ -341,6 +364,45 @@ mod tests {
         assert!(s.apply(&T3_1_1, &mr, "eu", Down).region_changed);
         assert!(s.apply(&T3_1_1, &mr, "eu", Up).region_changed);
         assert!(!s.apply(&T3_1_1, &mr, "eu", Up).region_changed);
+    }
+
+    #[test]
+    fn no_data_is_a_status_once_per_transition_and_never_a_failure() {
+        use CheckStatus::NoData;
+        use DataChange::{Lost, Resumed};
+        let mr = regions(&["eu"]);
+        let t = Thresholds {
+            failure: 2,
+            success: 1,
+            quorum: 1,
+        };
+        let mut s = MonitorState::default();
+        let steps = [
+            (NoData, None, Some(Lost)),
+            (NoData, None, None),
+            (Missed, None, None),
+            (Down, None, Some(Resumed)),
+            (NoData, None, Some(Lost)),
+            // The failure before the gap still counts: no data neither adds nor resets.
+            (Down, Some(Opened), Some(Resumed)),
+            (NoData, None, Some(Lost)),
+            (Up, Some(Resolved), Some(Resumed)),
+            (Up, None, None),
+        ];
+        for (i, (status, transition, data)) in steps.into_iter().enumerate() {
+            let step = s.apply(&t, &mr, "eu", status);
+            assert_eq!((step.transition, step.data), (transition, data), "step {i}");
+        }
+        let eu = s.regions["eu"];
+        assert_eq!((eu.last_status, eu.failures, eu.down), (Up, 0, false));
+        let mut s = MonitorState::default();
+        assert!(
+            s.apply(&t, &mr, "eu", NoData).region_changed,
+            "kept where the status is kept"
+        );
+        assert_eq!(s.regions["eu"].last_status, NoData);
+        assert!(!s.apply(&t, &mr, "eu", NoData).region_changed);
+        assert_eq!(s.apply(&t, &mr, "mars", NoData), NOTHING);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The Lookout notifier: consumes check results from the bus, keeps per-region incident state,
-//! and delivers incident and recovery notifications through a durable outbox. State changes,
-//! outbox rows and consumed offsets are stored in one transaction, so a restart neither
-//! repeats nor loses a notification.
+//! and delivers incident, recovery and no-data notifications through a durable outbox. State
+//! changes, outbox rows and consumed offsets are stored in one transaction, so a restart
+//! neither repeats nor loses a notification.
 //!
 //! - `consume`: the consumer loop; records below the stored offset are skipped, and offsets
 //!   advance compare-and-set, which fences a consumer that lost its partition in a rebalance.

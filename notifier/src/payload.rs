@@ -45,6 +45,7 @@ struct Context {
 
 /// The JSON body announcing `event` for `monitor`, triggered by `result`.
 /// `consecutive_failures` is the triggering region's count (0 for a recovery).
+/// No-data events are rendered by [`data_body`], which knows the monitor's incident state.
 pub fn webhook_body(
     monitor: &Monitor,
     result: &CheckResult,
@@ -54,9 +55,56 @@ pub fn webhook_body(
     let (monitor_status, previous_status) = match event {
         OutboxEvent::Incident => ("DOWN", "UP"),
         OutboxEvent::Recovery => ("UP", "DOWN"),
+        OutboxEvent::NoData | OutboxEvent::DataResumed => {
+            return data_body(monitor, result, event, false, consecutive_failures);
+        }
     };
+    render(
+        "monitor_alert",
+        (monitor_status, previous_status),
+        monitor,
+        result,
+        event,
+        consecutive_failures,
+    )
+}
+
+/// The JSON body of a no-data event: `monitor_no_data` when a region of `monitor` stopped
+/// yielding data (`result` is the coordinator's `NO_DATA` result, its message says why), or
+/// `monitor_data_resumed` when `result` is the first usable one after that. The monitor's
+/// status is `NO_DATA` while a region has none, and `DOWN` or `UP` by its incident otherwise.
+pub fn data_body(
+    monitor: &Monitor,
+    result: &CheckResult,
+    event: OutboxEvent,
+    incident_open: bool,
+    consecutive_failures: u32,
+) -> Vec<u8> {
+    let by_incident = if incident_open { "DOWN" } else { "UP" };
+    let (event_type, statuses) = match event {
+        OutboxEvent::DataResumed => ("monitor_data_resumed", (by_incident, "NO_DATA")),
+        _ => ("monitor_no_data", ("NO_DATA", by_incident)),
+    };
+    render(
+        event_type,
+        statuses,
+        monitor,
+        result,
+        event,
+        consecutive_failures,
+    )
+}
+
+fn render(
+    event_type: &'static str,
+    (monitor_status, previous_status): (&'static str, &'static str),
+    monitor: &Monitor,
+    result: &CheckResult,
+    event: OutboxEvent,
+    consecutive_failures: u32,
+) -> Vec<u8> {
     let payload = Payload {
-        event_type: "monitor_alert",
+        event_type,
         monitor: MonitorPart {
             id: &monitor.id,
             name: &monitor.name,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lookout_notifier::payload::webhook_body;
+use lookout_notifier::payload::{data_body, webhook_body};
 use lookout_proto::v1::{HttpCheck, monitor::Check};
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::notifier::OutboxEvent;
@@ -79,5 +79,43 @@ fn recovery_payload() {
     check(
         "recovery.json",
         &webhook_body(&monitor(), &r, OutboxEvent::Recovery, 0),
+    );
+}
+
+/// The coordinator's NO_DATA result for a region without agents.
+fn no_data_result() -> CheckResult {
+    CheckResult {
+        monitor_id: "mon_abc123xyz789".into(),
+        region: "us-east-1".into(),
+        status: CheckStatus::NoData as i32,
+        scheduled_at_ms: 1_705_315_000_000,
+        error_message: "no agent connected in region us-east-1".into(),
+        check_kind: "http".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn no_data_payload() {
+    check(
+        "no_data.json",
+        &data_body(&monitor(), &no_data_result(), OutboxEvent::NoData, false, 0),
+    );
+}
+
+#[test]
+fn data_resumed_payload() {
+    let r = CheckResult {
+        monitor_id: "mon_abc123xyz789".into(),
+        region: "us-east-1".into(),
+        status: CheckStatus::Up as i32,
+        started_at_ms: 1_705_315_350_000,
+        duration_us: 245_000,
+        status_code: Some(200),
+        ..Default::default()
+    };
+    check(
+        "data_resumed.json",
+        &data_body(&monitor(), &r, OutboxEvent::DataResumed, false, 0),
     );
 }

@@ -55,6 +55,10 @@ pub struct IncidentRow {
 pub enum OutboxEvent {
     Incident,
     Recovery,
+    /// A region of the monitor yields no data (no incident involved).
+    NoData,
+    /// Data flows again from a region that had none.
+    DataResumed,
 }
 
 impl OutboxEvent {
@@ -62,7 +66,21 @@ impl OutboxEvent {
         match self {
             OutboxEvent::Incident => "incident",
             OutboxEvent::Recovery => "recovery",
+            OutboxEvent::NoData => "no_data",
+            OutboxEvent::DataResumed => "data_resumed",
         }
+    }
+
+    /// The event stored as `label` (see [`OutboxEvent::as_str`]).
+    pub fn from_label(label: &str) -> Option<OutboxEvent> {
+        [
+            OutboxEvent::Incident,
+            OutboxEvent::Recovery,
+            OutboxEvent::NoData,
+            OutboxEvent::DataResumed,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == label)
     }
 }
 
@@ -87,7 +105,8 @@ impl OutboxState {
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: String,
-    pub incident_id: String,
+    /// The incident the event is about; `None` for no-data events.
+    pub incident_id: Option<String>,
     pub monitor_id: String,
     pub event: OutboxEvent,
     /// Channel kind that delivers the row (`webhook`).

@@ -35,7 +35,7 @@ fn incident(id: &str, status: IncidentStatus) -> IncidentRow {
 fn outbox(id: &str, incident_id: &str, due: i64) -> OutboxRow {
     OutboxRow {
         id: id.into(),
-        incident_id: incident_id.into(),
+        incident_id: Some(incident_id.into()),
         monitor_id: "mon_a".into(),
         event: OutboxEvent::Incident,
         channel: "webhook".into(),
@@ -280,4 +280,30 @@ async fn deliveries_to_one_destination_stay_in_order() {
         last.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         ["dlv_2"]
     );
+}
+
+#[tokio::test]
+async fn no_data_events_are_delivered_without_an_incident() {
+    let (_dir, s) = store().await;
+    let mut no_data = outbox("dlv_1", "unused", 10);
+    no_data.incident_id = None;
+    no_data.event = OutboxEvent::NoData;
+    let mut resumed = outbox("dlv_2", "unused", 20);
+    resumed.incident_id = None;
+    resumed.event = OutboxEvent::DataResumed;
+    let batch = NotifierBatch {
+        outbox: vec![no_data.clone(), resumed.clone()],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &batch, 1)
+        .await
+        .expect("a no-data row needs no incident row");
+    assert_eq!(
+        s.list_outbox(None).await.expect("list"),
+        [no_data.clone(), resumed]
+    );
+    // The order per destination holds for them too.
+    let claimed = s.claim_due_outbox(30, 1_000, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event, OutboxEvent::NoData);
 }

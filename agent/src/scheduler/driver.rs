@@ -268,7 +268,7 @@ impl Driver {
                 self.remove(&monitor.id);
                 self.executor.refused(
                     &monitor,
-                    format!("check cannot run on this agent: {reason}"),
+                    format!("the agent cannot run this check: {reason}"),
                 );
                 return Upsert::Refused;
             }

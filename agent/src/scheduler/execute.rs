@@ -97,10 +97,12 @@ impl Executor {
         self.inner.missed(job, class, reason);
     }
 
-    /// Reports a result for a monitor that cannot run at all (its check cannot be built).
+    /// Reports a result for a monitor that cannot run at all (its check cannot be built):
+    /// `MISSED` with class `INTERNAL`, which the coordinator's no-data watch reports with
+    /// this reason. The reason may quote the whole spec, so it is bounded here.
     pub fn refused(&self, monitor: &Monitor, reason: String) {
         let now = self.inner.clock.now_ms();
-        let result = self.inner.result(
+        let mut result = self.inner.result(
             monitor,
             now,
             now,
@@ -108,6 +110,7 @@ impl Executor {
             FailureClass::Internal,
             reason,
         );
+        result.bound_text();
         self.inner.send(result);
     }
 }

@@ -58,6 +58,10 @@ fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
             monitor_id: monitor.id.clone(),
             reason: "no prober".into(),
         }),
+        "huge" => Err(BuildError {
+            monitor_id: monitor.id.clone(),
+            reason: format!("url {:?} is too long", "x".repeat(1 << 20)),
+        }),
         _ => Ok(Arc::new(UpCheck)),
     }
 }
@@ -354,8 +358,28 @@ async fn a_monitor_that_cannot_be_built_is_reported() {
         ("mon_x", CheckStatus::Missed as i32)
     );
     assert_eq!(r.failure_class, FailureClass::Internal as i32);
-    assert!(r.error_message.contains("no prober"), "{}", r.error_message);
+    assert_eq!(
+        r.error_message,
+        "the agent cannot run this check: no prober"
+    );
     assert_eq!(h.scheduler.active_monitors(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_quoting_a_huge_spec_is_bounded() {
+    let mut h = start(1);
+    h.scheduler
+        .apply(snapshot(1, vec![monitor("mon_x", "huge", 10, 1)]));
+    let r = h.results.recv().await.expect("a result");
+    assert_eq!(r.failure_class, FailureClass::Internal as i32);
+    assert!(
+        r.error_message
+            .starts_with("the agent cannot run this check: url \"xxx"),
+        "{}",
+        &r.error_message[..80]
+    );
+    assert!(r.error_message.len() <= lookout_proto::bounds::MAX_ERROR_MESSAGE_BYTES);
+    assert!(r.error_message.ends_with(lookout_proto::bounds::ELLIPSIS));
 }
 
 #[tokio::test(start_paused = true)]

@@ -154,11 +154,7 @@ fn outbox_from_row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
         id: r.try_get("id")?,
         incident_id: r.try_get("incident_id")?,
         monitor_id: r.try_get("monitor_id")?,
-        event: if event == "recovery" {
-            OutboxEvent::Recovery
-        } else {
-            OutboxEvent::Incident
-        },
+        event: OutboxEvent::from_label(&event).unwrap_or(OutboxEvent::Incident),
         channel: r.try_get("channel")?,
         url: r.try_get("url")?,
         secret: r.try_get("secret")?,

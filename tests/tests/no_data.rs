@@ -1,0 +1,109 @@
+//! No data is not "up", with separate processes: a monitor in a region where no agent runs is
+//! reported NO_DATA on Kafka by the coordinator, its receiver gets exactly one signed
+//! `monitor_no_data` webhook and no incident, and an agent starting in the region brings one
+//! `monitor_data_resumed`.
+
+use std::time::Duration;
+
+use lookout_proto::CheckStatus;
+use lookout_proto::v1::monitor::Check;
+use lookout_proto::v1::{HttpCheck, Monitor, Webhook};
+use lookout_tests::cluster::Cluster;
+use lookout_tests::servers::{Receiver, Target};
+use lookout_tests::{eventually, signature_valid};
+
+const SECRET: &str = "whsec-no-data";
+const WAIT: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_without_an_agent_is_reported_no_data_once() {
+    let target = Target::start(200).await;
+    let receiver = Receiver::start(200).await;
+    let mut cluster = Cluster::new(&["eu-west", "us-east"]);
+    cluster.start_coordinator();
+    cluster.start_agent("eu-west");
+    cluster.start_notifier();
+    let results = cluster.watch_results();
+
+    let monitor = cluster
+        .create_monitor(Monitor {
+            name: "API".into(),
+            regions: vec!["eu-west".into(), "us-east".into()],
+            interval_secs: 1,
+            timeout_ms: 1000,
+            webhooks: vec![Webhook {
+                url: receiver.url(),
+                secret: SECRET.into(),
+                secret_set: false,
+            }],
+            check: Some(Check::Http(HttpCheck {
+                url: target.url(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+        .await;
+    let id = monitor.id.clone();
+
+    let hook = eventually(WAIT, "the no-data webhook", || {
+        let got = receiver.of_type("no_data");
+        async move { got.into_iter().next() }
+    })
+    .await;
+    assert!(signature_valid(
+        SECRET,
+        &hook.body,
+        &hook.header("x-lookout-signature")
+    ));
+    let body = hook.json();
+    assert_eq!(body["event_type"], "monitor_no_data");
+    assert_eq!(body["monitor"]["id"], id.as_str());
+    assert_eq!(body["monitor"]["status"], "NO_DATA");
+    assert_eq!(body["check_result"]["status"], "NO_DATA");
+    assert_eq!(body["check_result"]["region"], "us-east");
+    assert_eq!(
+        body["check_result"]["error_message"],
+        "no agent connected in region us-east"
+    );
+
+    let on_kafka = results.of(&id, "us-east");
+    assert!(
+        on_kafka
+            .iter()
+            .all(|r| r.status() == CheckStatus::NoData && r.agent_id.is_empty()),
+        "{on_kafka:?}"
+    );
+    assert!(
+        results
+            .of(&id, "eu-west")
+            .iter()
+            .all(|r| r.status() == CheckStatus::Up),
+        "eu-west has data"
+    );
+
+    // The region gets its agent: data resumes, announced once.
+    cluster.start_agent("us-east");
+    eventually(WAIT, "the data-resumed webhook", || {
+        let got = receiver.of_type("data_resumed");
+        async move { got.into_iter().next() }
+    })
+    .await;
+    eventually(WAIT, "UP results from us-east on Kafka", || {
+        let up = results
+            .of(&id, "us-east")
+            .iter()
+            .any(|r| r.status() == CheckStatus::Up);
+        async move { up.then_some(()) }
+    })
+    .await;
+    let kinds: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["context"]["notification_type"].to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["\"no_data\"", "\"data_resumed\""],
+        "one event per transition and no incident"
+    );
+}
