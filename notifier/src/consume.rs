@@ -1,6 +1,7 @@
 //! The consumer loop: reads result batches, runs the incident state machine per monitor and
 //! region, and stores changed counters, incidents, outbox rows and offsets in one
-//! transaction per batch. Records below the stored offset were already applied and are skipped.
+//! transaction per batch. Records below the stored offset were already applied and are skipped;
+//! per (monitor, region), a result older than the newest applied one or seen before is ignored.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use lookout_store::{Store, StoreError, now_ms};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use crate::dedup::{Verdict, Watermark};
 use crate::incidents::{MonitorState, RegionCounters, Thresholds, Transition};
 use crate::monitors::MonitorCache;
 use crate::payload::{result_time_ms, webhook_body};
@@ -36,6 +38,10 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 struct Tracked {
     machine: MonitorState,
     open: Option<IncidentRow>,
+    /// Per region, the newest applied result. Kept in memory for every result and stored with
+    /// the region's counters when they change: a result that changes nothing leaves nothing a
+    /// replay of it could change either.
+    seen: HashMap<String, Watermark>,
 }
 
 pub(crate) struct ConsumeLoop {
@@ -240,6 +246,15 @@ impl ConsumeLoop {
                 p.work.insert(r.monitor_id.clone(), t);
             }
             let tracked = p.work.get_mut(&r.monitor_id).expect("inserted above");
+            if monitor.regions.contains(&r.region) {
+                let mark = tracked.seen.entry(r.region.clone()).or_default();
+                let verdict = mark.admit(&r.id, r.scheduled_at_ms);
+                if verdict != Verdict::Apply {
+                    debug!(monitor_id = %r.monitor_id, region = %r.region, result_id = %r.id,
+                        scheduled_at_ms = r.scheduled_at_ms, ?verdict, "result ignored");
+                    continue;
+                }
+            }
             let status = CheckStatus::try_from(r.status).unwrap_or(CheckStatus::Unspecified);
             let step = tracked.machine.apply(
                 &Thresholds::of(&monitor),
@@ -257,11 +272,14 @@ impl ConsumeLoop {
             }
         }
         for (monitor_id, region) in dirty {
-            let c = p
-                .work
-                .get(&monitor_id)
+            let tracked = p.work.get(&monitor_id);
+            let c = tracked
                 .and_then(|t| t.machine.regions.get(&region))
                 .copied()
+                .unwrap_or_default();
+            let mark = tracked
+                .and_then(|t| t.seen.get(&region))
+                .cloned()
                 .unwrap_or_default();
             p.out.batch.states.push(RegionStateRow {
                 monitor_id,
@@ -270,6 +288,8 @@ impl ConsumeLoop {
                 consecutive_failures: c.failures,
                 consecutive_successes: c.successes,
                 last_status: c.last_status.label().to_string(),
+                newest_scheduled_at_ms: mark.newest_ms,
+                newest_result_ids: mark.ids,
             });
         }
         Ok(p)
@@ -295,6 +315,13 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
             successes: row.consecutive_successes,
             last_status: status_from_label(&row.last_status),
         };
+        t.seen.insert(
+            row.region.clone(),
+            Watermark {
+                newest_ms: row.newest_scheduled_at_ms,
+                ids: row.newest_result_ids,
+            },
+        );
         t.machine.regions.insert(row.region, c);
     }
     t.open = store.open_incident(monitor_id).await?;

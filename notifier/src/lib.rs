@@ -5,6 +5,8 @@
 //!
 //! - `consume`: the consumer loop; records below the stored offset are skipped, and offsets
 //!   advance compare-and-set, which fences a consumer that lost its partition in a rebalance.
+//! - `dedup`: per (monitor, region), a result older than the newest applied one, or the same
+//!   result again, is ignored (results are at least once and can arrive late).
 //! - `incidents`: the pure state machine (thresholds per region, region quorum).
 //! - `dispatch`: the outbox worker around every `channels::Channel` (payload cap, rate limit,
 //!   signing, timeout, retries with jittered backoff, dead letters), apart from consumption
@@ -13,6 +15,7 @@
 pub mod channels;
 pub mod config;
 mod consume;
+pub mod dedup;
 pub mod dispatch;
 pub mod incidents;
 mod monitors;

@@ -60,6 +60,8 @@ async fn batch_is_written_atomically_and_reads_back() {
         consecutive_failures: 3,
         consecutive_successes: 0,
         last_status: "DOWN".into(),
+        newest_scheduled_at_ms: 1_700_000_000_123,
+        newest_result_ids: vec!["r1".into(), "r2".into()],
     };
     let batch = NotifierBatch {
         states: vec![state.clone()],
