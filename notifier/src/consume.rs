@@ -103,9 +103,16 @@ impl ConsumeLoop {
         }
     }
 
-    /// Consumes until `stop` is cancelled. Store failures are retried with backoff (the batch
-    /// is recomputed from fresh state each time); only a closed bus ends the loop with an error.
+    /// Consumes until `stop` is cancelled, then stores and commits the positions it handled.
+    /// Store failures are retried with backoff (the batch is recomputed from fresh state each
+    /// time); only a closed bus ends the loop with an error.
     pub(crate) async fn run(mut self, stop: CancellationToken) -> Result<(), NotifierError> {
+        let out = self.consume(&stop).await;
+        self.flush_offsets().await;
+        out
+    }
+
+    async fn consume(&mut self, stop: &CancellationToken) -> Result<(), NotifierError> {
         if !self.consumer.durable() {
             // The log starts over with the process: old positions mean nothing.
             self.store
@@ -123,7 +130,7 @@ impl ConsumeLoop {
                 Err(BusError::Closed) => return Err(BusError::Closed.into()),
                 Err(e) => {
                     warn!(error = %e, "polling results failed");
-                    if !pause(&stop, &mut delay).await {
+                    if !pause(stop, &mut delay).await {
                         return Ok(());
                     }
                     continue;
@@ -142,7 +149,7 @@ impl ConsumeLoop {
                     Err(e) => {
                         warn!(error = %e, records = records.len(), "storing a batch failed; retrying with fresh state");
                         self.needs_reload = true;
-                        if !pause(&stop, &mut delay).await {
+                        if !pause(stop, &mut delay).await {
                             return Ok(());
                         }
                     }
@@ -177,36 +184,13 @@ impl ConsumeLoop {
         let mut p = self.compute(records).await?;
         let changed = !p.out.batch.states.is_empty() || !p.out.batch.incidents.is_empty();
         if changed || self.last_flush.elapsed() >= OFFSET_FLUSH {
-            p.out.batch.offsets = p
-                .next
-                .iter()
-                .filter(|(part, off)| self.stored.get(part) != Some(off))
-                .map(|(part, off)| OffsetAdvance {
-                    partition: *part,
-                    from: self.stored.get(part).copied(),
-                    to: *off,
-                })
-                .collect();
+            p.out.batch.offsets = self.advances(&p.next);
         }
         if !p.out.batch.is_empty() {
             self.store
                 .apply_notifier_batch(&self.group, &self.topic, &p.out.batch, now_ms())
                 .await?;
-            if !p.out.batch.offsets.is_empty() {
-                self.last_flush = Instant::now();
-                let positions: Vec<(i32, i64)> = p
-                    .out
-                    .batch
-                    .offsets
-                    .iter()
-                    .map(|o| (o.partition, o.to))
-                    .collect();
-                self.stored.extend(positions.iter().copied());
-                if let Err(e) = self.consumer.commit(&positions) {
-                    // The store holds the position; the broker's copy only lags.
-                    warn!(error = %e, "committing offsets to the bus failed");
-                }
-            }
+            self.stored_offsets(&p.out.batch.offsets);
             if !p.out.batch.outbox.is_empty() {
                 self.ready.notify_one();
             }
@@ -220,6 +204,59 @@ impl ConsumeLoop {
             }
         }
         Ok(())
+    }
+
+    /// How the stored positions move to `next`.
+    fn advances(&self, next: &HashMap<i32, i64>) -> Vec<OffsetAdvance> {
+        next.iter()
+            .filter(|(part, off)| self.stored.get(part) != Some(off))
+            .map(|(part, off)| OffsetAdvance {
+                partition: *part,
+                from: self.stored.get(part).copied(),
+                to: *off,
+            })
+            .collect()
+    }
+
+    /// After `offsets` were stored: remembers them and commits them to the bus.
+    fn stored_offsets(&mut self, offsets: &[OffsetAdvance]) {
+        if offsets.is_empty() {
+            return;
+        }
+        self.last_flush = Instant::now();
+        let positions: Vec<(i32, i64)> = offsets.iter().map(|o| (o.partition, o.to)).collect();
+        self.stored.extend(positions.iter().copied());
+        if let Err(e) = self.consumer.commit(&positions) {
+            // The store holds the position; the broker's copy only lags.
+            warn!(error = %e, "committing offsets to the bus failed");
+        }
+    }
+
+    /// At shutdown: stores and commits the positions of batches that changed nothing (they
+    /// are otherwise stored only every `OFFSET_FLUSH`), so the next start resumes exactly
+    /// here. A failure only means those records are read again, which changes nothing.
+    async fn flush_offsets(&mut self) {
+        if self.needs_reload {
+            // The positions in memory are not known to be ours.
+            return;
+        }
+        let batch = NotifierBatch {
+            offsets: self.advances(&self.next),
+            ..Default::default()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        match self
+            .store
+            .apply_notifier_batch(&self.group, &self.topic, &batch, now_ms())
+            .await
+        {
+            Ok(()) => self.stored_offsets(&batch.offsets),
+            Err(e) => {
+                warn!(error = %e, "storing offsets at shutdown failed; the next start reads the last records again")
+            }
+        }
     }
 
     /// Runs the records through the state machine on copies of the cached state.

@@ -93,7 +93,9 @@ impl fmt::Display for IncidentEvent {
 }
 
 /// Runs the notifier until `shutdown` completes: the consumer loop on `consumer` and the
-/// outbox dispatcher, both on `store`. Offsets are stored under `config.kafka.group_id` and
+/// outbox dispatcher, both on `store`. On shutdown it stops consuming, stores and commits the
+/// offsets it handled, and waits up to `config.shutdown_timeout_ms` for deliveries in flight
+/// to finish and be recorded. Offsets are stored under `config.kafka.group_id` and
 /// the consumer's topic. Incident events go to `events` when given.
 pub async fn run(
     config: NotifierConfig,
@@ -128,6 +130,7 @@ pub async fn run(
         store.clone(),
         channels::Channels::new(client, allow_private),
         ready.clone(),
+        std::time::Duration::from_millis(config.shutdown_timeout_ms),
     );
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
     let consumed =
