@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod procs;
+pub mod proxy;
 pub mod servers;
 
 use std::future::Future;
