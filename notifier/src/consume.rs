@@ -285,7 +285,7 @@ impl ConsumeLoop {
             let tracked = p.work.get_mut(&r.monitor_id).expect("inserted above");
             if monitor.regions.contains(&r.region) {
                 let mark = tracked.seen.entry(r.region.clone()).or_default();
-                let verdict = mark.admit(&r.id, r.scheduled_at_ms);
+                let verdict = mark.admit(&r.id, r.scheduled_at_ms, now_ms());
                 if verdict != Verdict::Apply {
                     debug!(monitor_id = %r.monitor_id, region = %r.region, result_id = %r.id,
                         scheduled_at_ms = r.scheduled_at_ms, ?verdict, "result ignored");

@@ -9,6 +9,11 @@
 /// share an instant only when several agents ran the same slot; a handful is plenty.
 pub const MAX_RECENT_IDS: usize = 16;
 
+/// How far in the future of the notifier's clock a result may claim to be scheduled. An agent
+/// whose clock runs ahead would otherwise make every other agent's results of the region look
+/// stale until real time caught up; its instants are clamped to this horizon instead.
+pub const MAX_CLOCK_SKEW_MS: i64 = 60_000;
+
 /// What the notifier applied last for one (monitor, region).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Watermark {
@@ -30,9 +35,10 @@ pub enum Verdict {
 }
 
 impl Watermark {
-    /// Decides on the result `id` scheduled at `scheduled_at_ms` and, when it is applied,
-    /// records it.
-    pub fn admit(&mut self, id: &str, scheduled_at_ms: i64) -> Verdict {
+    /// Decides on the result `id` scheduled at `scheduled_at_ms`, seen at `now_ms` on the
+    /// notifier's clock, and, when it is applied, records it.
+    pub fn admit(&mut self, id: &str, scheduled_at_ms: i64, now_ms: i64) -> Verdict {
+        let scheduled_at_ms = scheduled_at_ms.min(now_ms.saturating_add(MAX_CLOCK_SKEW_MS));
         if scheduled_at_ms < self.newest_ms {
             return Verdict::Stale;
         }
@@ -57,9 +63,11 @@ mod tests {
     use super::*;
     use Verdict::{Apply, Duplicate, Stale};
 
+    const NOW: i64 = 1_000_000;
+
     fn run(steps: &[(&str, i64)]) -> Vec<Verdict> {
         let mut w = Watermark::default();
-        steps.iter().map(|(id, at)| w.admit(id, *at)).collect()
+        steps.iter().map(|(id, at)| w.admit(id, *at, NOW)).collect()
     }
 
     #[test]
@@ -100,11 +108,14 @@ mod tests {
     fn the_id_set_is_bounded() {
         let mut w = Watermark::default();
         for i in 0..(MAX_RECENT_IDS + 5) {
-            assert_eq!(w.admit(&format!("r{i}"), 7), Apply);
+            assert_eq!(w.admit(&format!("r{i}"), 7, NOW), Apply);
         }
         assert_eq!(w.ids.len(), MAX_RECENT_IDS);
-        assert_eq!(w.admit(&format!("r{}", MAX_RECENT_IDS + 4), 7), Duplicate);
-        assert_eq!(w.admit("later", 8), Apply);
+        assert_eq!(
+            w.admit(&format!("r{}", MAX_RECENT_IDS + 4), 7, NOW),
+            Duplicate
+        );
+        assert_eq!(w.admit("later", 8, NOW), Apply);
         assert_eq!(w.ids, vec!["later".to_string()]);
     }
 }
