@@ -70,9 +70,16 @@ mod tests {
         steps.iter().map(|(id, at)| w.admit(id, *at, NOW)).collect()
     }
 
+    /// Name, (result id, scheduled at) in arrival order, the verdict on each.
+    type Case = (
+        &'static str,
+        &'static [(&'static str, i64)],
+        &'static [Verdict],
+    );
+
     #[test]
     fn verdicts() {
-        let cases: &[(&str, &[(&str, i64)], &[Verdict])] = &[
+        let cases: &[Case] = &[
             (
                 "in order",
                 &[("a", 1), ("b", 2), ("c", 3)],

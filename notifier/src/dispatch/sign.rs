@@ -69,7 +69,9 @@ mod tests {
     #[test]
     fn known_vectors() {
         assert_eq!(signature(b"s3cret", "1700000000", b"{}"), VECTOR);
-        let cases: &[(&[u8], &str, &[u8], &str, bool)] = &[
+        // Secret, timestamp, body, header, valid.
+        type Case<'a> = (&'a [u8], &'a str, &'a [u8], &'a str, bool);
+        let cases: &[Case] = &[
             (b"s3cret", "1700000000", b"{}", VECTOR, true),
             (b"s3cret", "1700000001", b"{}", VECTOR, false),
             (b"s3cret", "1700000000", b"{ }", VECTOR, false),
