@@ -116,11 +116,12 @@ impl Cluster {
         self.agents.insert(region.to_string(), p);
     }
 
-    /// Starts agent `id` (with token `agent-token-<id>`) in `region`, reaching the coordinator
-    /// at `coordinator_url` (a proxy in front of it, say).
+    /// Starts agent `id` (`agent-<region>` or the spare `agent-<region>-b`) in `region`,
+    /// reaching the coordinator at `coordinator_url` (a proxy in front of it, say).
     pub fn start_agent_as(&mut self, id: &str, region: &str, coordinator_url: &str) {
+        let token = format!("agent-token-{}", id.trim_start_matches("agent-"));
         let agent = format!(
-            "coordinator_url: {coordinator_url}\nagent_id: {id}\nregion: {region}\ntoken: agent-token-{id}\nbatch_linger_ms: 100\n"
+            "coordinator_url: {coordinator_url}\nagent_id: {id}\nregion: {region}\ntoken: {token}\nbatch_linger_ms: 100\n"
         );
         let path = self.path().join(format!("{id}.yaml"));
         write(&path, &agent);
