@@ -1,6 +1,7 @@
 //! The `lookout` command: `standalone` (everything in one process), the cluster components,
 //! and the admin client.
 
+mod deliveries;
 mod monitors;
 mod standalone;
 mod view;
@@ -34,6 +35,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: Box<monitors::MonitorsCmd>,
     },
+    /// Read the delivery log and send dead-lettered deliveries again.
+    Deliveries {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(subcommand)]
+        cmd: deliveries::DeliveriesCmd,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +60,7 @@ fn main() -> std::process::ExitCode {
         match cli.cmd {
             Cmd::Standalone { config } => standalone::run(&config).await,
             Cmd::Monitors { client, cmd } => monitors::run(client, *cmd).await,
+            Cmd::Deliveries { client, cmd } => deliveries::run(client, cmd).await,
         }
     });
     match result {

@@ -95,19 +95,8 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
         MonitorsCmd::Create(args) => Some(args.to_monitor()?),
         _ => None,
     };
-    let channel = Channel::from_shared(client.addr.clone())
-        .with_context(|| format!("--addr {:?} is not a valid URI", client.addr))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the coordinator at {}", client.addr))?;
-    let token = client
-        .token
-        .clone()
-        .context("no project token: set LOOKOUT_TOKEN or pass --token")?;
-    let bearer: MetadataValue<_> = format!("Bearer {token}")
-        .parse()
-        .context("the token contains characters not allowed in a header")?;
-    let mut api: Api = MonitorServiceClient::with_interceptor(channel, Bearer(bearer));
+    let (channel, bearer) = connect(&client).await?;
+    let mut api: Api = MonitorServiceClient::with_interceptor(channel, bearer);
     let out = client.output;
     match cmd {
         MonitorsCmd::Create(_) => {
@@ -149,6 +138,23 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
     }
 }
 
+/// Connects to the coordinator named by `client`, with its project token for every call.
+pub async fn connect(client: &ClientArgs) -> Result<(Channel, Bearer)> {
+    let channel = Channel::from_shared(client.addr.clone())
+        .with_context(|| format!("--addr {:?} is not a valid URI", client.addr))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the coordinator at {}", client.addr))?;
+    let token = client
+        .token
+        .clone()
+        .context("no project token: set LOOKOUT_TOKEN or pass --token")?;
+    let bearer: MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .context("the token contains characters not allowed in a header")?;
+    Ok((channel, Bearer(bearer)))
+}
+
 type Api = MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
 
 /// Adds the project token to every call.
@@ -171,11 +177,12 @@ async fn pause(api: &mut Api, out: Output, id: String, paused: bool) -> Result<(
 }
 
 /// Turns a gRPC status into an error a person can read ("invalid argument: http.url: ...").
-fn status(s: tonic::Status) -> anyhow::Error {
+pub fn status(s: tonic::Status) -> anyhow::Error {
     let code = match s.code() {
         tonic::Code::InvalidArgument => "invalid argument",
         tonic::Code::Unauthenticated => "unauthenticated (check LOOKOUT_TOKEN)",
         tonic::Code::NotFound => "not found",
+        tonic::Code::FailedPrecondition => "refused",
         tonic::Code::Unavailable => "coordinator unavailable",
         _ => "request failed",
     };

@@ -14,6 +14,11 @@ pub enum DomainError {
     NotFound(String),
     #[error("monitor {0:?} was changed concurrently; read it again and retry")]
     Conflict(String),
+    #[error("delivery {0:?} not found")]
+    DeliveryNotFound(String),
+    /// The request is valid but the target is not in a state that allows it.
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("missing or invalid bearer token")]
     Unauthenticated,
     #[error("{0}")]
@@ -26,7 +31,10 @@ impl From<DomainError> for tonic::Status {
     fn from(e: DomainError) -> tonic::Status {
         match e {
             DomainError::Invalid(f) => tonic::Status::invalid_argument(f.to_string()),
-            DomainError::NotFound(_) => tonic::Status::not_found(e.to_string()),
+            DomainError::NotFound(_) | DomainError::DeliveryNotFound(_) => {
+                tonic::Status::not_found(e.to_string())
+            }
+            DomainError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
             DomainError::Conflict(_) => tonic::Status::aborted(e.to_string()),
             DomainError::Unauthenticated => tonic::Status::unauthenticated(e.to_string()),
             DomainError::Unavailable(_) => tonic::Status::unavailable(e.to_string()),

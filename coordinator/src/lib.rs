@@ -1,12 +1,14 @@
-//! The Lookout coordinator: admin API over the monitor store, the agent gateway that assigns
-//! (monitor, region) pairs to connected agents, the bridge from agent result batches to
-//! the result bus, and the no-data watch that reports (monitor, region) pairs without results.
-//! `main.rs` wires it to Kafka; `lookout standalone` and tests call [`serve`].
+//! The Lookout coordinator: admin API over the monitor store and the delivery log, the agent
+//! gateway that assigns (monitor, region) pairs to connected agents, the bridge from agent
+//! result batches to the result bus, and the no-data watch that reports (monitor, region)
+//! pairs without results. `main.rs` wires it to Kafka; `lookout standalone` and tests call
+//! [`serve`].
 
 pub mod assign;
 pub mod auth;
 pub mod chunk;
 pub mod config;
+pub mod deliveries;
 pub mod error;
 mod grpc;
 pub mod hub;
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use lookout_bus::ResultPublisher;
 use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
+use lookout_proto::v1::delivery_service_server::DeliveryServiceServer;
 use lookout_proto::v1::monitor_service_server::MonitorServiceServer;
 use lookout_store::Store;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -30,7 +33,9 @@ pub use error::{CoordinatorError, DomainError};
 pub use monitors::apply_declared_monitors;
 
 use auth::{AgentTokens, ProjectTokens};
+use deliveries::DeliveryDomain;
 use grpc::admin::AdminService;
+use grpc::deliveries::DeliveryApi;
 use grpc::gateway::GatewayService;
 use hub::Hub;
 use monitors::MonitorDomain;
@@ -54,6 +59,7 @@ pub async fn serve(
     let no_data = Arc::new(NoDataWatch::load(store.clone(), hub.clone(), publisher.clone()).await?);
     tokio::spawn(no_data.clone().run(stop.clone()));
     let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
+    let deliveries = Arc::new(DeliveryDomain::new(store.clone()));
     let domain = Arc::new(MonitorDomain::new(
         store,
         regions.clone(),
@@ -71,13 +77,14 @@ pub async fn serve(
     ));
 
     let project_tokens = ProjectTokens::new(&config.project_tokens);
-    let admin = MonitorServiceServer::with_interceptor(
-        AdminService::new(domain),
-        move |req: tonic::Request<()>| {
-            project_tokens.check(req.metadata())?;
-            Ok(req)
-        },
-    );
+    let check_token = move |req: tonic::Request<()>| {
+        project_tokens.check(req.metadata())?;
+        Ok(req)
+    };
+    let admin =
+        MonitorServiceServer::with_interceptor(AdminService::new(domain), check_token.clone());
+    let delivery_api =
+        DeliveryServiceServer::with_interceptor(DeliveryApi::new(deliveries), check_token);
     let agents = AgentGatewayServer::new(GatewayService::new(gateway));
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -85,6 +92,9 @@ pub async fn serve(
         .await;
     reporter
         .set_serving::<AgentGatewayServer<GatewayService>>()
+        .await;
+    reporter
+        .set_serving::<DeliveryServiceServer<DeliveryApi>>()
         .await;
 
     let reflection = || {
@@ -109,6 +119,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(admin)
+        .add_service(delivery_api)
         .add_service(agents)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
         .await?;

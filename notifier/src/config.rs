@@ -29,6 +29,10 @@ pub struct NotifierConfig {
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// On shutdown, how long deliveries in flight may take to finish (1..=300000); those
+    /// still running then are sent again, with the same delivery id, after a restart.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for NotifierConfig {
@@ -37,8 +41,13 @@ impl Default for NotifierConfig {
             store_url: default_store_url(),
             kafka: KafkaConfig::default(),
             delivery: DeliveryConfig::default(),
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
     }
+}
+
+fn default_shutdown_timeout_ms() -> u64 {
+    10_000
 }
 
 impl fmt::Debug for NotifierConfig {
@@ -47,6 +56,7 @@ impl fmt::Debug for NotifierConfig {
             .field("store_url", &redact_password(&self.store_url))
             .field("kafka", &self.kafka)
             .field("delivery", &self.delivery)
+            .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
             .finish()
     }
 }
@@ -87,7 +97,8 @@ pub struct DeliveryConfig {
     pub rate_limit_per_minute: u32,
     /// Largest payload sent; bigger ones are dead at once (1..=16 MiB).
     pub max_payload_bytes: usize,
-    /// First retry delay ceiling; doubles per attempt, fully jittered (1..=backoff_max_ms).
+    /// First retry delay ceiling; doubles per attempt, the delay drawn from its upper half
+    /// (1..=backoff_max_ms).
     pub backoff_base_ms: u64,
     /// Largest retry delay ceiling (1..=86400000).
     pub backoff_max_ms: u64,
@@ -102,10 +113,12 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             timeout_ms: 30_000,
-            max_retries: 5,
+            // With the base and the cap below: retries after about 2.5-5 s, 5-10 s, ..., then
+            // every 2.5-5 min; the last one 17.5-35 min after the first attempt.
+            max_retries: 12,
             rate_limit_per_minute: 100,
             max_payload_bytes: 1 << 20,
-            backoff_base_ms: 1_000,
+            backoff_base_ms: 5_000,
             backoff_max_ms: 300_000,
             workers: 16,
             allow_private_destinations: false,
@@ -243,6 +256,13 @@ impl NotifierConfig {
                 "must be 1..=1024",
             );
         }
+        if !(1..=300_000).contains(&self.shutdown_timeout_ms) {
+            return bad(
+                "shutdown_timeout_ms",
+                self.shutdown_timeout_ms.to_string(),
+                "must be 1..=300000",
+            );
+        }
         Ok(())
     }
 }
@@ -270,8 +290,9 @@ mod tests {
     fn defaults_and_yaml() {
         let c = NotifierConfig::from_yaml("{}").expect("empty config is valid");
         assert_eq!(c.delivery.timeout_ms, 30_000);
-        assert_eq!(c.delivery.max_retries, 5);
+        assert_eq!(c.delivery.max_retries, 12);
         assert_eq!(c.delivery.rate_limit_per_minute, 100);
+        assert_eq!(c.shutdown_timeout_ms, 10_000);
         assert_eq!(c.delivery.max_payload_bytes, 1 << 20);
         let c = NotifierConfig::from_yaml(
             "store_url: sqlite://x.db\nkafka:\n  brokers: k:9092\n  group_id: g\ndelivery:\n  max_retries: 2\n",
@@ -286,7 +307,7 @@ mod tests {
             ("sqlite://x.db", "k:9092", "g")
         );
         assert_eq!(c.delivery.max_retries, 2);
-        assert_eq!(c.delivery.backoff_base_ms, 1_000);
+        assert_eq!(c.delivery.backoff_base_ms, 5_000);
     }
 
     #[test]
@@ -295,6 +316,7 @@ mod tests {
             .expect("the example config is valid");
         let d = DeliveryConfig::default();
         assert_eq!(c.store_url, default_store_url());
+        assert_eq!(c.shutdown_timeout_ms, default_shutdown_timeout_ms());
         assert_eq!(c.kafka.group_id, KafkaConfig::default().group_id);
         assert_eq!(
             (
@@ -342,6 +364,10 @@ mod tests {
                 "delivery.max_payload_bytes",
             ),
             ("delivery:\n  workers: 0", "delivery.workers"),
+            (
+                "shutdown_timeout_ms: 0",
+                "shutdown_timeout_ms: 0 is invalid",
+            ),
             ("kafka:\n  group_id: ''", "kafka.group_id"),
             ("store_url: ''", "store_url"),
         ];

@@ -1,6 +1,7 @@
 //! The consumer loop: reads result batches, runs the incident state machine per monitor and
 //! region, and stores changed counters, incidents, outbox rows and offsets in one
-//! transaction per batch. Records below the stored offset were already applied and are skipped.
+//! transaction per batch. Records below the stored offset were already applied and are skipped;
+//! per (monitor, region), a result older than the newest applied one or seen before is ignored.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use lookout_store::{Store, StoreError, now_ms};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use crate::dedup::{Verdict, Watermark};
 use crate::incidents::{DataChange, MonitorState, RegionCounters, Thresholds, Transition};
 use crate::monitors::MonitorCache;
 use crate::payload::{data_body, result_time_ms, webhook_body};
@@ -36,6 +38,10 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 struct Tracked {
     machine: MonitorState,
     open: Option<IncidentRow>,
+    /// Per region, the newest applied result. Kept in memory for every result and stored with
+    /// the region's counters when they change: a result that changes nothing leaves nothing a
+    /// replay of it could change either.
+    seen: HashMap<String, Watermark>,
 }
 
 pub(crate) struct ConsumeLoop {
@@ -97,9 +103,16 @@ impl ConsumeLoop {
         }
     }
 
-    /// Consumes until `stop` is cancelled. Store failures are retried with backoff (the batch
-    /// is recomputed from fresh state each time); only a closed bus ends the loop with an error.
+    /// Consumes until `stop` is cancelled, then stores and commits the positions it handled.
+    /// Store failures are retried with backoff (the batch is recomputed from fresh state each
+    /// time); only a closed bus ends the loop with an error.
     pub(crate) async fn run(mut self, stop: CancellationToken) -> Result<(), NotifierError> {
+        let out = self.consume(&stop).await;
+        self.flush_offsets().await;
+        out
+    }
+
+    async fn consume(&mut self, stop: &CancellationToken) -> Result<(), NotifierError> {
         if !self.consumer.durable() {
             // The log starts over with the process: old positions mean nothing.
             self.store
@@ -117,7 +130,7 @@ impl ConsumeLoop {
                 Err(BusError::Closed) => return Err(BusError::Closed.into()),
                 Err(e) => {
                     warn!(error = %e, "polling results failed");
-                    if !pause(&stop, &mut delay).await {
+                    if !pause(stop, &mut delay).await {
                         return Ok(());
                     }
                     continue;
@@ -136,7 +149,7 @@ impl ConsumeLoop {
                     Err(e) => {
                         warn!(error = %e, records = records.len(), "storing a batch failed; retrying with fresh state");
                         self.needs_reload = true;
-                        if !pause(&stop, &mut delay).await {
+                        if !pause(stop, &mut delay).await {
                             return Ok(());
                         }
                     }
@@ -171,36 +184,13 @@ impl ConsumeLoop {
         let mut p = self.compute(records).await?;
         let changed = !p.out.batch.states.is_empty() || !p.out.batch.incidents.is_empty();
         if changed || self.last_flush.elapsed() >= OFFSET_FLUSH {
-            p.out.batch.offsets = p
-                .next
-                .iter()
-                .filter(|(part, off)| self.stored.get(part) != Some(off))
-                .map(|(part, off)| OffsetAdvance {
-                    partition: *part,
-                    from: self.stored.get(part).copied(),
-                    to: *off,
-                })
-                .collect();
+            p.out.batch.offsets = self.advances(&p.next);
         }
         if !p.out.batch.is_empty() {
             self.store
                 .apply_notifier_batch(&self.group, &self.topic, &p.out.batch, now_ms())
                 .await?;
-            if !p.out.batch.offsets.is_empty() {
-                self.last_flush = Instant::now();
-                let positions: Vec<(i32, i64)> = p
-                    .out
-                    .batch
-                    .offsets
-                    .iter()
-                    .map(|o| (o.partition, o.to))
-                    .collect();
-                self.stored.extend(positions.iter().copied());
-                if let Err(e) = self.consumer.commit(&positions) {
-                    // The store holds the position; the broker's copy only lags.
-                    warn!(error = %e, "committing offsets to the bus failed");
-                }
-            }
+            self.stored_offsets(&p.out.batch.offsets);
             if !p.out.batch.outbox.is_empty() {
                 self.ready.notify_one();
             }
@@ -214,6 +204,59 @@ impl ConsumeLoop {
             }
         }
         Ok(())
+    }
+
+    /// How the stored positions move to `next`.
+    fn advances(&self, next: &HashMap<i32, i64>) -> Vec<OffsetAdvance> {
+        next.iter()
+            .filter(|(part, off)| self.stored.get(part) != Some(off))
+            .map(|(part, off)| OffsetAdvance {
+                partition: *part,
+                from: self.stored.get(part).copied(),
+                to: *off,
+            })
+            .collect()
+    }
+
+    /// After `offsets` were stored: remembers them and commits them to the bus.
+    fn stored_offsets(&mut self, offsets: &[OffsetAdvance]) {
+        if offsets.is_empty() {
+            return;
+        }
+        self.last_flush = Instant::now();
+        let positions: Vec<(i32, i64)> = offsets.iter().map(|o| (o.partition, o.to)).collect();
+        self.stored.extend(positions.iter().copied());
+        if let Err(e) = self.consumer.commit(&positions) {
+            // The store holds the position; the broker's copy only lags.
+            warn!(error = %e, "committing offsets to the bus failed");
+        }
+    }
+
+    /// At shutdown: stores and commits the positions of batches that changed nothing (they
+    /// are otherwise stored only every `OFFSET_FLUSH`), so the next start resumes exactly
+    /// here. A failure only means those records are read again, which changes nothing.
+    async fn flush_offsets(&mut self) {
+        if self.needs_reload {
+            // The positions in memory are not known to be ours.
+            return;
+        }
+        let batch = NotifierBatch {
+            offsets: self.advances(&self.next),
+            ..Default::default()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        match self
+            .store
+            .apply_notifier_batch(&self.group, &self.topic, &batch, now_ms())
+            .await
+        {
+            Ok(()) => self.stored_offsets(&batch.offsets),
+            Err(e) => {
+                warn!(error = %e, "storing offsets at shutdown failed; the next start reads the last records again")
+            }
+        }
     }
 
     /// Runs the records through the state machine on copies of the cached state.
@@ -240,6 +283,15 @@ impl ConsumeLoop {
                 p.work.insert(r.monitor_id.clone(), t);
             }
             let tracked = p.work.get_mut(&r.monitor_id).expect("inserted above");
+            if monitor.regions.contains(&r.region) {
+                let mark = tracked.seen.entry(r.region.clone()).or_default();
+                let verdict = mark.admit(&r.id, r.scheduled_at_ms, now_ms());
+                if verdict != Verdict::Apply {
+                    debug!(monitor_id = %r.monitor_id, region = %r.region, result_id = %r.id,
+                        scheduled_at_ms = r.scheduled_at_ms, ?verdict, "result ignored");
+                    continue;
+                }
+            }
             let status = CheckStatus::try_from(r.status).unwrap_or(CheckStatus::Unspecified);
             let step = tracked.machine.apply(
                 &Thresholds::of(&monitor),
@@ -261,11 +313,14 @@ impl ConsumeLoop {
             }
         }
         for (monitor_id, region) in dirty {
-            let c = p
-                .work
-                .get(&monitor_id)
+            let tracked = p.work.get(&monitor_id);
+            let c = tracked
                 .and_then(|t| t.machine.regions.get(&region))
                 .copied()
+                .unwrap_or_default();
+            let mark = tracked
+                .and_then(|t| t.seen.get(&region))
+                .cloned()
                 .unwrap_or_default();
             p.out.batch.states.push(RegionStateRow {
                 monitor_id,
@@ -274,6 +329,8 @@ impl ConsumeLoop {
                 consecutive_failures: c.failures,
                 consecutive_successes: c.successes,
                 last_status: c.last_status.label().to_string(),
+                newest_scheduled_at_ms: mark.newest_ms,
+                newest_result_ids: mark.ids,
             });
         }
         Ok(p)
@@ -299,6 +356,13 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
             successes: row.consecutive_successes,
             last_status: status_from_label(&row.last_status),
         };
+        t.seen.insert(
+            row.region.clone(),
+            Watermark {
+                newest_ms: row.newest_scheduled_at_ms,
+                ids: row.newest_result_ids,
+            },
+        );
         t.machine.regions.insert(row.region, c);
     }
     t.open = store.open_incident(monitor_id).await?;

@@ -5,6 +5,8 @@
 //!
 //! - `consume`: the consumer loop; records below the stored offset are skipped, and offsets
 //!   advance compare-and-set, which fences a consumer that lost its partition in a rebalance.
+//! - `dedup`: per (monitor, region), a result older than the newest applied one, or the same
+//!   result again, is ignored (results are at least once and can arrive late).
 //! - `incidents`: the pure state machine (thresholds per region, region quorum).
 //! - `dispatch`: the outbox worker around every `channels::Channel` (payload cap, rate limit,
 //!   signing, timeout, retries with jittered backoff, dead letters), apart from consumption
@@ -13,6 +15,7 @@
 pub mod channels;
 pub mod config;
 mod consume;
+pub mod dedup;
 pub mod dispatch;
 pub mod incidents;
 mod monitors;
@@ -90,7 +93,9 @@ impl fmt::Display for IncidentEvent {
 }
 
 /// Runs the notifier until `shutdown` completes: the consumer loop on `consumer` and the
-/// outbox dispatcher, both on `store`. Offsets are stored under `config.kafka.group_id` and
+/// outbox dispatcher, both on `store`. On shutdown it stops consuming, stores and commits the
+/// offsets it handled, and waits up to `config.shutdown_timeout_ms` for deliveries in flight
+/// to finish and be recorded. Offsets are stored under `config.kafka.group_id` and
 /// the consumer's topic. Incident events go to `events` when given.
 pub async fn run(
     config: NotifierConfig,
@@ -125,6 +130,7 @@ pub async fn run(
         store.clone(),
         channels::Channels::new(client, allow_private),
         ready.clone(),
+        std::time::Duration::from_millis(config.shutdown_timeout_ms),
     );
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
     let consumed =

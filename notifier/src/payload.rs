@@ -141,7 +141,7 @@ pub fn result_time_ms(r: &CheckResult) -> i64 {
 }
 
 /// `2024-01-15T10:30:15Z`: RFC 3339 in UTC, whole seconds.
-pub(crate) fn rfc3339_seconds(ms: i64) -> String {
+pub fn rfc3339_seconds(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())

@@ -20,6 +20,11 @@ pub struct RegionStateRow {
     pub consecutive_successes: u32,
     /// Label of the last counted status (`UP`, `DOWN`, `DEGRADED`).
     pub last_status: String,
+    /// `scheduled_at_ms` of the newest applied result: older ones are ignored.
+    pub newest_scheduled_at_ms: i64,
+    /// Ids of the applied results scheduled at `newest_scheduled_at_ms` (a few at most): the
+    /// same result again is ignored.
+    pub newest_result_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,11 +197,14 @@ impl Store {
         for s in &batch.states {
             sqlx::query(
                 "INSERT INTO notifier_region_state (monitor_id, region, down, consecutive_failures, \
-                 consecutive_successes, last_status, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 consecutive_successes, last_status, updated_at_ms, newest_scheduled_at_ms, \
+                 newest_result_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (monitor_id, region) DO UPDATE SET down = excluded.down, \
                  consecutive_failures = excluded.consecutive_failures, \
                  consecutive_successes = excluded.consecutive_successes, \
-                 last_status = excluded.last_status, updated_at_ms = excluded.updated_at_ms",
+                 last_status = excluded.last_status, updated_at_ms = excluded.updated_at_ms, \
+                 newest_scheduled_at_ms = excluded.newest_scheduled_at_ms, \
+                 newest_result_ids = excluded.newest_result_ids",
             )
             .bind(&s.monitor_id)
             .bind(&s.region)
@@ -205,6 +213,8 @@ impl Store {
             .bind(i64::from(s.consecutive_successes))
             .bind(&s.last_status)
             .bind(now_ms)
+            .bind(s.newest_scheduled_at_ms)
+            .bind(s.newest_result_ids.join(","))
             .execute(&mut *tx)
             .await?;
         }
@@ -324,7 +334,8 @@ impl Store {
     pub async fn region_states(&self, monitor_id: &str) -> Result<Vec<RegionStateRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT monitor_id, region, down, consecutive_failures, consecutive_successes, \
-             last_status FROM notifier_region_state WHERE monitor_id = $1 ORDER BY region",
+             last_status, newest_scheduled_at_ms, newest_result_ids FROM notifier_region_state \
+             WHERE monitor_id = $1 ORDER BY region",
         )
         .bind(monitor_id)
         .fetch_all(self.pool())
@@ -338,6 +349,8 @@ impl Store {
                     consecutive_failures: to_u32(r.try_get("consecutive_failures")?),
                     consecutive_successes: to_u32(r.try_get("consecutive_successes")?),
                     last_status: r.try_get("last_status")?,
+                    newest_scheduled_at_ms: r.try_get("newest_scheduled_at_ms")?,
+                    newest_result_ids: split_list(&r.try_get::<String, _>("newest_result_ids")?),
                 })
             })
             .collect()
@@ -392,10 +405,14 @@ fn incident_from_row(r: &SqliteRow) -> Result<IncidentRow, StoreError> {
         opened_at_ms: r.try_get("opened_at_ms")?,
         resolved_at_ms: r.try_get("resolved_at_ms")?,
         cause: r.try_get("cause")?,
-        regions: regions
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        regions: split_list(&regions),
     })
+}
+
+/// A comma-separated column back into its items.
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }

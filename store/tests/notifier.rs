@@ -60,6 +60,8 @@ async fn batch_is_written_atomically_and_reads_back() {
         consecutive_failures: 3,
         consecutive_successes: 0,
         last_status: "DOWN".into(),
+        newest_scheduled_at_ms: 1_700_000_000_123,
+        newest_result_ids: vec!["r1".into(), "r2".into()],
     };
     let batch = NotifierBatch {
         states: vec![state.clone()],
@@ -306,4 +308,71 @@ async fn no_data_events_are_delivered_without_an_incident() {
     let claimed = s.claim_due_outbox(30, 1_000, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].event, OutboxEvent::NoData);
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven() {
+    let (_dir, s) = store().await;
+    let batch = NotifierBatch {
+        incidents: vec![incident("inc_1", IncidentStatus::Open)],
+        outbox: vec![outbox("dlv_1", "inc_1", 10), outbox("dlv_2", "inc_1", 20)],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &batch, 5)
+        .await
+        .expect("apply");
+    s.outbox_dead("dlv_1", 13, "gave up after 13 attempts", 30)
+        .await
+        .expect("dead");
+    let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_deliveries(None, 10).await.expect("list")),
+        ["dlv_2", "dlv_1"],
+        "newest first"
+    );
+    assert_eq!(
+        ids(s
+            .list_deliveries(Some(OutboxState::Dead), 10)
+            .await
+            .expect("list")),
+        ["dlv_1"]
+    );
+    assert_eq!(s.list_deliveries(None, 1).await.expect("list").len(), 1);
+    assert!(matches!(
+        s.get_delivery("dlv_nope").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.redrive_delivery("dlv_nope", 40).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        matches!(
+            s.redrive_delivery("dlv_2", 40).await,
+            Err(StoreError::Conflict)
+        ),
+        "a pending delivery is not re-driven"
+    );
+
+    let again = s.redrive_delivery("dlv_1", 40).await.expect("redrive");
+    assert_eq!(
+        (
+            again.id.as_str(),
+            again.state,
+            again.attempts,
+            again.next_attempt_at_ms
+        ),
+        ("dlv_1", OutboxState::Pending, 0, 40)
+    );
+    assert_eq!(
+        again.last_error.as_deref(),
+        Some("gave up after 13 attempts")
+    );
+    assert_eq!(s.get_delivery("dlv_1").await.expect("get"), again);
+    let claimed = s.claim_due_outbox(40, 1_000, 10).await.expect("claim");
+    assert_eq!(
+        ids(claimed),
+        ["dlv_1"],
+        "due at once, and ahead of the newer one"
+    );
 }

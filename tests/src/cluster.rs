@@ -54,7 +54,7 @@ impl Cluster {
         format!("http://127.0.0.1:{}", self.grpc_port)
     }
 
-    fn store_url(&self) -> String {
+    pub fn store_url(&self) -> String {
         format!("sqlite://{}", self.path().join("lookout.db").display())
     }
 
@@ -63,7 +63,8 @@ impl Cluster {
         let tokens: String = self
             .regions
             .iter()
-            .map(|r| format!("  agent-{r}: agent-token-{r}\n"))
+            // A spare agent per region (`agent-<region>-b`), for tests that move monitors.
+            .map(|r| format!("  agent-{r}: agent-token-{r}\n  agent-{r}-b: agent-token-{r}-b\n"))
             .collect();
         let coordinator = format!(
             "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\n\
@@ -113,6 +114,25 @@ impl Cluster {
             self.dir.path(),
         );
         self.agents.insert(region.to_string(), p);
+    }
+
+    /// Starts agent `id` (`agent-<region>` or the spare `agent-<region>-b`) in `region`,
+    /// reaching the coordinator at `coordinator_url` (a proxy in front of it, say).
+    pub fn start_agent_as(&mut self, id: &str, region: &str, coordinator_url: &str) {
+        let token = format!("agent-token-{}", id.trim_start_matches("agent-"));
+        let agent = format!(
+            "coordinator_url: {coordinator_url}\nagent_id: {id}\nregion: {region}\ntoken: {token}\nbatch_linger_ms: 100\n"
+        );
+        let path = self.path().join(format!("{id}.yaml"));
+        write(&path, &agent);
+        let p = Proc::start(
+            id,
+            "lookout-agent",
+            &["--config", &path.display().to_string()],
+            &[],
+            self.dir.path(),
+        );
+        self.agents.insert(id.to_string(), p);
     }
 
     pub fn start_notifier(&mut self) {
@@ -226,6 +246,13 @@ impl ResultLog {
 
 #[derive(Clone)]
 pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    /// `authorization: Bearer <token>` on every call.
+    pub fn new(token: &str) -> Bearer {
+        Bearer(format!("Bearer {token}").parse().expect("ascii token"))
+    }
+}
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod procs;
+pub mod proxy;
 pub mod servers;
 
 use std::future::Future;
@@ -39,8 +40,9 @@ where
     }
 }
 
-/// Verifies an `x-lookout-signature: sha256=<hex>` header over the exact body bytes.
-pub fn signature_valid(secret: &str, body: &[u8], header: &str) -> bool {
+/// Verifies an `x-lookout-signature: sha256=<hex>` header over `"{timestamp}.{body}"`, with
+/// the `x-lookout-timestamp` value as sent and the exact body bytes.
+pub fn signature_valid(secret: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
     use hmac::Mac;
     let Some(hex_sig) = header.strip_prefix("sha256=") else {
         return false;
@@ -51,6 +53,8 @@ pub fn signature_valid(secret: &str, body: &[u8], header: &str) -> bool {
     let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
         return false;
     };
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
     mac.update(body);
     mac.verify_slice(&sig).is_ok()
 }

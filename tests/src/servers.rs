@@ -2,7 +2,7 @@
 //! webhook receiver that records every request and answers with a chosen status.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -25,19 +25,32 @@ async fn serve(router: Router) -> SocketAddr {
 /// An HTTP target answering every request with the current status.
 pub struct Target {
     pub addr: SocketAddr,
-    status: Arc<AtomicU16>,
+    state: Arc<TargetState>,
+}
+
+#[derive(Default)]
+struct TargetState {
+    status: AtomicU16,
+    /// Requests answered with a status of 500 or above.
+    failed: AtomicU64,
 }
 
 impl Target {
     pub async fn start(status: u16) -> Target {
-        let shared = Arc::new(AtomicU16::new(status));
+        let state = Arc::new(TargetState::default());
+        state.status.store(status, Ordering::SeqCst);
         let router = Router::new()
             .fallback(any(answer))
-            .with_state(shared.clone());
+            .with_state(state.clone());
         Target {
             addr: serve(router).await,
-            status: shared,
+            state,
         }
+    }
+
+    /// How many requests were answered with 5xx so far.
+    pub fn failed_answers(&self) -> u64 {
+        self.state.failed.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {
@@ -45,13 +58,16 @@ impl Target {
     }
 
     pub fn set_status(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
+        self.state.status.store(status, Ordering::SeqCst);
     }
 }
 
-async fn answer(State(status): State<Arc<AtomicU16>>) -> (StatusCode, &'static str) {
-    let code = StatusCode::from_u16(status.load(Ordering::SeqCst))
+async fn answer(State(state): State<Arc<TargetState>>) -> (StatusCode, &'static str) {
+    let code = StatusCode::from_u16(state.status.load(Ordering::SeqCst))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if code.is_server_error() {
+        state.failed.fetch_add(1, Ordering::SeqCst);
+    }
     (code, "target\n")
 }
 

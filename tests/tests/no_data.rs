@@ -52,6 +52,7 @@ async fn a_region_without_an_agent_is_reported_no_data_once() {
     .await;
     assert!(signature_valid(
         SECRET,
+        &hook.header("x-lookout-timestamp"),
         &hook.body,
         &hook.header("x-lookout-signature")
     ));

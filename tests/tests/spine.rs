@@ -97,6 +97,7 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
     assert!(
         signature_valid(
             SECRET,
+            &incident.header("x-lookout-timestamp"),
             &incident.body,
             &incident.header("x-lookout-signature")
         ),
@@ -136,6 +137,7 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
     assert!(
         signature_valid(
             SECRET,
+            &recovery.header("x-lookout-timestamp"),
             &recovery.body,
             &recovery.header("x-lookout-signature")
         ),

@@ -66,6 +66,7 @@ async fn standalone_detects_and_records_an_incident() {
     .await;
     assert!(lookout_tests::signature_valid(
         "standalone-secret",
+        &hook.header("x-lookout-timestamp"),
         &hook.body,
         &hook.header("x-lookout-signature")
     ));

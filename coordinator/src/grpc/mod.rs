@@ -1,4 +1,5 @@
 //! gRPC adapters: decode requests, call the domain layer, encode responses.
 
 pub mod admin;
+pub mod deliveries;
 pub mod gateway;

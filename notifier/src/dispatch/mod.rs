@@ -7,7 +7,8 @@ pub mod rate_limit;
 pub mod retry;
 pub mod sign;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,6 +36,8 @@ pub(crate) struct Dispatcher {
     workers: usize,
     /// Signalled by the consumer loop after it stored new outbox rows.
     ready: Arc<Notify>,
+    /// How long deliveries in flight may take to finish after `stop`.
+    shutdown_timeout: Duration,
 }
 
 /// What every delivery task needs.
@@ -44,6 +47,9 @@ struct Shared {
     policy: RetryPolicy,
     timeout: Duration,
     max_payload_bytes: usize,
+    /// Deliveries in flight (id → attempts made before this one), so those cut off at
+    /// shutdown can be released for the next start.
+    inflight: Mutex<HashMap<String, u32>>,
 }
 
 impl Dispatcher {
@@ -52,28 +58,30 @@ impl Dispatcher {
         store: Store,
         channels: Channels,
         ready: Arc<Notify>,
+        shutdown_timeout: Duration,
     ) -> Dispatcher {
         Dispatcher {
             store: store.clone(),
             shared: Arc::new(Shared {
                 store,
                 channels,
-                policy: RetryPolicy {
-                    base: Duration::from_millis(config.backoff_base_ms),
-                    max: Duration::from_millis(config.backoff_max_ms),
-                    max_retries: config.max_retries,
-                },
+                policy: RetryPolicy::from(config),
                 timeout: config.timeout(),
                 max_payload_bytes: config.max_payload_bytes,
+                inflight: Mutex::default(),
             }),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             workers: config.workers,
             ready,
+            shutdown_timeout,
         }
     }
 
-    /// Delivers until `stop` is cancelled, then lets attempts in flight finish (each is bounded
-    /// by the timeout) so their outcomes are recorded.
+    /// Delivers until `stop` is cancelled, then lets attempts in flight finish for at most
+    /// `shutdown_timeout` so their outcomes are recorded. Attempts still running then are
+    /// cut off and their rows made due at once: the next start sends them again (same
+    /// delivery id, so a receiver that got the cut-off attempt can tell) instead of waiting
+    /// out the lease.
     pub(crate) async fn run(mut self, stop: CancellationToken) {
         let mut inflight: JoinSet<()> = JoinSet::new();
         while !stop.is_cancelled() {
@@ -97,18 +105,34 @@ impl Dispatcher {
                 Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
             }
         }
-        let grace = self.shared.timeout + Duration::from_secs(1);
-        if tokio::time::timeout(grace, async {
+        if inflight.is_empty() {
+            return;
+        }
+        info!(
+            in_flight = inflight.len(),
+            "waiting for deliveries in flight"
+        );
+        if tokio::time::timeout(self.shutdown_timeout, async {
             while inflight.join_next().await.is_some() {}
         })
         .await
-        .is_err()
+        .is_ok()
         {
-            warn!(
-                in_flight = inflight.len(),
-                "deliveries still running at shutdown; they are retried after their lease"
-            );
-            inflight.abort_all();
+            return;
+        }
+        inflight.abort_all();
+        while inflight.join_next().await.is_some() {}
+        let cut: Vec<(String, u32)> = self.shared.in_flight().drain().collect();
+        warn!(
+            cut_off = cut.len(),
+            timeout_ms = self.shutdown_timeout.as_millis() as u64,
+            "deliveries still running at shutdown; they are sent again on the next start"
+        );
+        let now = now_ms();
+        for (id, attempts) in cut {
+            if let Err(e) = self.store.outbox_retry(&id, attempts, now, None, now).await {
+                warn!(delivery_id = %id, error = %e, "releasing a cut-off delivery failed; it is retried after its lease");
+            }
         }
     }
 
@@ -138,6 +162,7 @@ impl Dispatcher {
             {
                 Ok(()) => {
                     let shared = self.shared.clone();
+                    shared.track(&row);
                     inflight.spawn(async move { shared.deliver(row).await });
                 }
                 Err(wait) => {
@@ -170,6 +195,16 @@ fn wait_until(due: i64, now: i64) -> Duration {
 }
 
 impl Shared {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.inflight
+            .lock()
+            .expect("the in-flight map is never poisoned: no code panics holding it")
+    }
+
+    fn track(&self, row: &OutboxRow) {
+        self.in_flight().insert(row.id.clone(), row.attempts);
+    }
+
     /// One attempt of one row, and its recorded outcome.
     async fn deliver(&self, row: OutboxRow) {
         let attempts = row.attempts.saturating_add(1);
@@ -214,6 +249,7 @@ impl Shared {
         if let Err(e) = recorded {
             warn!(delivery_id = %row.id, error = %e, "delivery outcome not stored; the row is retried after its lease");
         }
+        self.in_flight().remove(&row.id);
     }
 
     /// Everything around the channel call: cap, channel lookup, signing, timeout.

@@ -1,9 +1,14 @@
-//! When to try a failed delivery again: exponential backoff with full jitter, a retry budget,
-//! and the receiver's `Retry-After` as a floor.
+//! When to try a failed delivery again: exponential backoff with "equal" jitter (a delay drawn
+//! from the upper half of the doubling ceiling), a retry budget, and the receiver's
+//! `Retry-After` as a floor. Equal rather than full jitter keeps retries of many deliveries
+//! apart while guaranteeing the schedule's span: with the defaults a delivery is retried for at
+//! least 15 minutes, so a receiver's short outage does not lose an incident.
 
 use std::time::Duration;
 
 use rand::Rng;
+
+use crate::config::DeliveryConfig;
 
 /// The retry rules of one delivery pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +26,16 @@ pub enum NextAttempt {
     GiveUp,
 }
 
+impl From<&DeliveryConfig> for RetryPolicy {
+    fn from(c: &DeliveryConfig) -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_millis(c.backoff_base_ms),
+            max: Duration::from_millis(c.backoff_max_ms),
+            max_retries: c.max_retries,
+        }
+    }
+}
+
 impl RetryPolicy {
     /// The decision after `attempts` attempts (1 = the first one failed).
     pub fn after_failure(
@@ -32,8 +47,8 @@ impl RetryPolicy {
         if attempts > self.max_retries {
             return NextAttempt::GiveUp;
         }
-        let cap = self.ceiling(attempts);
-        let jittered = Duration::from_millis(rng.random_range(0..=millis(cap)));
+        let cap = millis(self.ceiling(attempts));
+        let jittered = Duration::from_millis(rng.random_range(cap / 2..=cap));
         NextAttempt::After(jittered.max(retry_after.unwrap_or_default()))
     }
 
@@ -84,7 +99,41 @@ mod tests {
     }
 
     #[test]
-    fn full_jitter_stays_within_the_ceiling_and_spreads() {
+    fn the_default_schedule_spans_at_least_15_minutes() {
+        let p = RetryPolicy::from(&DeliveryConfig::default());
+        let mut shortest = Duration::MAX;
+        let mut longest = Duration::ZERO;
+        for seed in 0..500 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut span = Duration::ZERO;
+            let mut first = None;
+            for attempts in 1..=p.max_retries {
+                let NextAttempt::After(d) = p.after_failure(attempts, None, &mut rng) else {
+                    panic!("retry {attempts} of {} is made", p.max_retries);
+                };
+                first.get_or_insert(d);
+                span += d;
+            }
+            assert_eq!(
+                p.after_failure(p.max_retries + 1, None, &mut rng),
+                NextAttempt::GiveUp
+            );
+            let first = first.expect("at least one retry");
+            assert!(
+                (Duration::from_millis(2_500)..=Duration::from_secs(5)).contains(&first),
+                "first retry after {first:?}"
+            );
+            shortest = shortest.min(span);
+            longest = longest.max(span);
+        }
+        // What README.md documents: the last retry 17.5 to 35 minutes after the first attempt.
+        assert!(shortest >= Duration::from_secs(15 * 60), "{shortest:?}");
+        assert!(shortest >= Duration::from_secs(1_050), "{shortest:?}");
+        assert!(longest <= Duration::from_secs(2_115), "{longest:?}");
+    }
+
+    #[test]
+    fn jitter_stays_in_the_upper_half_of_the_ceiling_and_spreads() {
         let mut rng = StdRng::seed_from_u64(7);
         for attempts in 1..=5 {
             let mut seen = Vec::new();
@@ -92,13 +141,13 @@ mod tests {
                 let NextAttempt::After(d) = P.after_failure(attempts, None, &mut rng) else {
                     panic!("attempt {attempts} must be retried");
                 };
-                assert!(d <= P.ceiling(attempts));
+                assert!(d <= P.ceiling(attempts) && d >= P.ceiling(attempts) / 2);
                 seen.push(d);
             }
             let lowest = seen.iter().min().copied().unwrap_or_default();
             let highest = seen.iter().max().copied().unwrap_or_default();
             assert!(
-                lowest < P.ceiling(attempts) / 4 && highest > P.ceiling(attempts) * 3 / 4,
+                lowest < P.ceiling(attempts) * 5 / 8 && highest > P.ceiling(attempts) * 7 / 8,
                 "spread {lowest:?}..{highest:?}"
             );
         }

@@ -1,5 +1,6 @@
-//! Request signing: `x-lookout-signature: sha256=<hex HMAC-SHA256(secret, body)>` over the
-//! exact body bytes, so receivers verify before parsing.
+//! Request signing: `x-lookout-signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>`
+//! over the `x-lookout-timestamp` value, a dot and the exact body bytes (the Stripe-style
+//! scheme), so receivers verify before parsing and refuse a replayed request by its age.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -10,25 +11,31 @@ pub const SIGNATURE_HEADER: &str = "x-lookout-signature";
 pub const TIMESTAMP_HEADER: &str = "x-lookout-timestamp";
 pub const DELIVERY_HEADER: &str = "x-lookout-delivery";
 
-/// The signature header value for `body` under `secret`.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
+/// The MAC over `"{timestamp}.{body}"`, where `timestamp` is the header value as sent.
+fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac
 }
 
-/// True when `header` is the signature of `body` under `secret` (constant-time comparison);
-/// what a receiver runs.
-pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
+/// The signature header value for `body` sent with the timestamp header `timestamp`.
+pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    let bytes = mac(secret, timestamp, body).finalize().into_bytes();
+    format!("sha256={}", hex::encode(bytes))
+}
+
+/// True when `header` is the signature of `body` and `timestamp` under `secret`
+/// (constant-time comparison); what a receiver runs, before checking the timestamp's age.
+pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
     let Some(hex_sig) = header.strip_prefix("sha256=") else {
         return false;
     };
     let Ok(sig) = hex::decode(hex_sig) else {
         return false;
     };
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
-    mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    mac(secret, timestamp, body).verify_slice(&sig).is_ok()
 }
 
 /// Headers every attempt carries: delivery id, timestamp, and the signature when the
@@ -39,12 +46,14 @@ pub fn headers(
     body: &[u8],
     unix_secs: i64,
 ) -> Vec<(&'static str, String)> {
+    let timestamp = unix_secs.to_string();
+    let signed = (!secret.is_empty()).then(|| signature(secret.as_bytes(), &timestamp, body));
     let mut h = vec![
         (DELIVERY_HEADER, delivery_id.to_string()),
-        (TIMESTAMP_HEADER, unix_secs.to_string()),
+        (TIMESTAMP_HEADER, timestamp),
     ];
-    if !secret.is_empty() {
-        h.push((SIGNATURE_HEADER, signature(secret.as_bytes(), body)));
+    if let Some(sig) = signed {
+        h.push((SIGNATURE_HEADER, sig));
     }
     h
 }
@@ -53,43 +62,26 @@ pub fn headers(
 mod tests {
     use super::*;
 
+    /// HMAC-SHA256 of `1700000000.{}` under `s3cret`, computed independently with
+    /// `printf '1700000000.{}' | openssl dgst -sha256 -hmac s3cret`.
+    const VECTOR: &str = "sha256=97926816e98fbb41ccb1673225ff29a2f35369099990e1b1561651e7bd097ebf";
+
     #[test]
     fn known_vectors() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        let cases: &[(&[u8], &[u8], &str, bool)] = &[
-            (
-                b"Jefe",
-                b"what do ya want for nothing?",
-                "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
-                true,
-            ),
-            (
-                b"Jefe",
-                b"what do ya want for nothing!",
-                "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
-                false,
-            ),
-            (
-                b"jefe",
-                b"what do ya want for nothing?",
-                "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
-                false,
-            ),
-            (
-                b"Jefe",
-                b"what do ya want for nothing?",
-                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
-                false,
-            ),
-            (b"Jefe", b"what do ya want for nothing?", "sha256=zz", false),
-            (b"Jefe", b"what do ya want for nothing?", "sha256=", false),
+        assert_eq!(signature(b"s3cret", "1700000000", b"{}"), VECTOR);
+        // Secret, timestamp, body, header, valid.
+        type Case<'a> = (&'a [u8], &'a str, &'a [u8], &'a str, bool);
+        let cases: &[Case] = &[
+            (b"s3cret", "1700000000", b"{}", VECTOR, true),
+            (b"s3cret", "1700000001", b"{}", VECTOR, false),
+            (b"s3cret", "1700000000", b"{ }", VECTOR, false),
+            (b"S3cret", "1700000000", b"{}", VECTOR, false),
+            (b"s3cret", "1700000000", b"{}", &VECTOR[7..], false),
+            (b"s3cret", "1700000000", b"{}", "sha256=zz", false),
+            (b"s3cret", "1700000000", b"{}", "sha256=", false),
         ];
-        for (secret, body, header, ok) in cases {
-            assert_eq!(verify(secret, body, header), *ok, "{header}");
+        for (secret, ts, body, header, ok) in cases {
+            assert_eq!(verify(secret, ts, body, header), *ok, "{ts} {header}");
         }
     }
 
@@ -99,7 +91,11 @@ mod tests {
         assert_eq!(with.len(), 3);
         assert!(with.contains(&(TIMESTAMP_HEADER, "42".to_string())));
         assert!(with.contains(&(DELIVERY_HEADER, "dlv_1".to_string())));
-        assert!(verify(b"s", b"{}", &with[2].1));
+        assert!(verify(b"s", "42", b"{}", &with[2].1));
+        assert!(
+            !verify(b"s", "43", b"{}", &with[2].1),
+            "the timestamp is signed"
+        );
         assert!(
             headers("dlv_1", "", b"{}", 42)
                 .iter()

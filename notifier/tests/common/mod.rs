@@ -53,7 +53,8 @@ impl Hit {
         serde_json::from_slice(&self.body).expect("webhook body is JSON")
     }
 
-    /// HMAC-SHA256 over the raw body, checked independently of the notifier's own code.
+    /// HMAC-SHA256 over `"{timestamp}.{body}"` (the timestamp header as sent, the raw body),
+    /// checked independently of the notifier's own code.
     pub fn signature_verifies(&self, secret: &str) -> bool {
         let Some(hex_sig) = self.header("x-lookout-signature").strip_prefix("sha256=") else {
             return false;
@@ -62,6 +63,8 @@ impl Hit {
             return false;
         };
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
+        mac.update(self.header("x-lookout-timestamp").as_bytes());
+        mac.update(b".");
         mac.update(&self.body);
         mac.verify_slice(&sig).is_ok()
     }
@@ -79,6 +82,8 @@ struct ReceiverState {
     hits: Arc<Mutex<Vec<Hit>>>,
     status: Arc<AtomicU16>,
     delay_ms: Arc<AtomicU64>,
+    /// Requests that arrived, answered or not yet.
+    arrived: Arc<AtomicU64>,
 }
 
 /// A webhook receiver answering a status the test can change.
@@ -118,6 +123,11 @@ impl Receiver {
         self.state.delay_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Requests that arrived, including those still waiting for their answer.
+    pub fn arrived(&self) -> u64 {
+        self.state.arrived.load(Ordering::SeqCst)
+    }
+
     pub fn hits(&self) -> Vec<Hit> {
         self.state.hits.lock().expect("hits lock").clone()
     }
@@ -145,6 +155,7 @@ impl Drop for Receiver {
 }
 
 async fn hook(State(st): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    st.arrived.fetch_add(1, Ordering::SeqCst);
     let delay = st.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;

@@ -26,6 +26,59 @@ impl Store {
         rows.iter().map(outbox_from_row).collect()
     }
 
+    /// Outbox rows newest first, only those in `state` when given, at most `limit`.
+    pub async fn list_deliveries(
+        &self,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) \
+             ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state.map(OutboxState::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// One outbox row; `NotFound` when there is none with that id.
+    pub async fn get_delivery(&self, id: &str) -> Result<OutboxRow, StoreError> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref()
+            .map(outbox_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Makes a dead row pending again, due at `now_ms`, with no attempts made, keeping its id
+    /// (the idempotency id receivers see). `NotFound` when there is no such row, `Conflict`
+    /// when it is not dead.
+    pub async fn redrive_delivery(&self, id: &str, now_ms: i64) -> Result<OutboxRow, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at_ms = $1, \
+             updated_at_ms = $1 WHERE id = $2 AND state = 'dead' RETURNING {OUTBOX_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(now_ms)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => outbox_from_row(&r),
+            None => {
+                self.get_delivery(id).await?;
+                Err(StoreError::Conflict)
+            }
+        }
+    }
+
     /// Leases up to `limit` pending rows due at `now_ms` until `lease_until_ms`: another
     /// worker sees them again only if this one dies without recording an outcome. The outer
     /// condition repeats the inner one so that, on PostgreSQL, a row leased concurrently by

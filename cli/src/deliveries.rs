@@ -1,0 +1,146 @@
+//! `lookout deliveries ...`: the delivery log over gRPC (list, get) and re-driving a
+//! dead-lettered delivery (retry), with tables for people and `--output json` for scripts.
+
+use anyhow::Result;
+use clap::{Subcommand, ValueEnum};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use lookout_proto::v1::delivery_service_client::DeliveryServiceClient;
+use lookout_proto::v1::{
+    Delivery, DeliveryState, GetDeliveryRequest, ListDeliveriesRequest, RetryDeliveryRequest,
+};
+
+use crate::monitors::{ClientArgs, Output, connect, status};
+
+#[derive(Subcommand)]
+pub enum DeliveriesCmd {
+    /// List deliveries, newest first.
+    List {
+        /// Only deliveries in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        /// At most this many (1..=500).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one delivery.
+    Get { id: String },
+    /// Send a dead-lettered delivery again (same delivery id, fresh retry budget).
+    Retry { id: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StateArg {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl From<StateArg> for DeliveryState {
+    fn from(s: StateArg) -> DeliveryState {
+        match s {
+            StateArg::Pending => DeliveryState::Pending,
+            StateArg::Delivered => DeliveryState::Delivered,
+            StateArg::Dead => DeliveryState::Dead,
+        }
+    }
+}
+
+pub async fn run(client: ClientArgs, cmd: DeliveriesCmd) -> Result<()> {
+    let (channel, bearer) = connect(&client).await?;
+    let mut api = DeliveryServiceClient::with_interceptor(channel, bearer);
+    let out = client.output;
+    match cmd {
+        DeliveriesCmd::List { state, limit } => {
+            let req = ListDeliveriesRequest {
+                state: state.map_or(DeliveryState::Unspecified, DeliveryState::from) as i32,
+                limit,
+            };
+            let list = api.list_deliveries(req).await.map_err(status)?.into_inner();
+            print_many(out, &list.deliveries)
+        }
+        DeliveriesCmd::Get { id } => {
+            let d = api
+                .get_delivery(GetDeliveryRequest { id })
+                .await
+                .map_err(status)?;
+            print_one(out, &d.into_inner())
+        }
+        DeliveriesCmd::Retry { id } => {
+            let d = api
+                .retry_delivery(RetryDeliveryRequest { id })
+                .await
+                .map_err(status)?;
+            print_one(out, &d.into_inner())
+        }
+    }
+}
+
+fn state(d: &Delivery) -> &'static str {
+    match DeliveryState::try_from(d.state) {
+        Ok(DeliveryState::Pending) => "pending",
+        Ok(DeliveryState::Delivered) => "delivered",
+        Ok(DeliveryState::Dead) => "dead",
+        _ => "unknown",
+    }
+}
+
+fn print_one(out: Output, d: &Delivery) -> Result<()> {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(d)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            let rows = [
+                ("id", d.id.clone()),
+                ("state", state(d).to_string()),
+                ("event", d.event.clone()),
+                ("monitor", d.monitor_id.clone()),
+                ("incident", d.incident_id.clone()),
+                ("url", d.url.clone()),
+                ("attempts", d.attempts.to_string()),
+                ("last error", d.last_error.clone()),
+                (
+                    "created",
+                    lookout_notifier::payload::rfc3339_seconds(d.created_at_ms),
+                ),
+            ];
+            for (k, v) in rows {
+                t.add_row(vec![k.to_string(), v]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+fn print_many(out: Output, ds: &[Delivery]) -> Result<()> {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(ds)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(vec![
+                "ID",
+                "STATE",
+                "EVENT",
+                "MONITOR",
+                "URL",
+                "ATTEMPTS",
+                "LAST ERROR",
+            ]);
+            for d in ds {
+                t.add_row(vec![
+                    d.id.clone(),
+                    state(d).to_string(),
+                    d.event.clone(),
+                    d.monitor_id.clone(),
+                    d.url.clone(),
+                    d.attempts.to_string(),
+                    d.last_error.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}

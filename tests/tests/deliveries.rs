@@ -1,0 +1,183 @@
+//! Re-driving dead-lettered deliveries: `lookout standalone` dead-letters an incident webhook
+//! the receiver refuses (400); the delivery log shows it through the gRPC API and the CLI, and
+//! `lookout deliveries retry` sends it again with the same delivery id once the receiver is
+//! fixed. Auth is the project token; responses carry no secret.
+
+use std::process::Command;
+use std::time::Duration;
+
+use lookout_proto::v1::delivery_service_client::DeliveryServiceClient;
+use lookout_proto::v1::{
+    Delivery, DeliveryState, GetDeliveryRequest, ListDeliveriesRequest, RetryDeliveryRequest,
+};
+use lookout_tests::cluster::Bearer;
+use lookout_tests::eventually;
+use lookout_tests::procs::{Proc, binary, free_port};
+use lookout_tests::servers::{Receiver, Target};
+use tonic::transport::Channel;
+
+const WAIT: Duration = Duration::from_secs(90);
+const TOKEN: &str = "deliveries-t0k";
+const HOOK_SECRET: &str = "deliveries-secret";
+
+type Api = DeliveryServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+
+async fn api(addr: &str, token: &str) -> Api {
+    let channel = eventually(WAIT, "the coordinator to accept connections", || {
+        let addr = addr.to_string();
+        async move { Channel::from_shared(addr).ok()?.connect().await.ok() }
+    })
+    .await;
+    DeliveryServiceClient::with_interceptor(channel, Bearer::new(token))
+}
+
+fn lookout(addr: &str, args: &[&str]) -> std::process::Output {
+    Command::new(binary("lookout"))
+        .args(args)
+        .env("LOOKOUT_ADDR", addr)
+        .env("LOOKOUT_TOKEN", TOKEN)
+        .output()
+        .expect("run lookout")
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "lookout failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--output json prints JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_deliveries_are_listed_and_re_driven_with_the_same_id() {
+    let target = Target::start(503).await;
+    let receiver = Receiver::start(400).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let config = format!(
+        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: {TOKEN}\n\
+         allow_private_webhooks: true\nmonitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n\
+         \x20   interval_secs: 1\n    failure_threshold: 2\n    http:\n      url: {url}\n\
+         \x20   webhooks:\n      - url: {hook}\n        secret: {HOOK_SECRET}\n",
+        db = dir.path().join("lookout.db").display(),
+        url = target.url(),
+        hook = receiver.url(),
+    );
+    let path = dir.path().join("lookout.yaml");
+    std::fs::write(&path, config).expect("write config");
+    let _proc = Proc::start(
+        "standalone",
+        "lookout",
+        &["standalone", "--config", &path.display().to_string()],
+        &[],
+        dir.path(),
+    );
+
+    // The receiver refuses the incident webhook: a permanent error, dead at once.
+    let mut api = api(&addr, TOKEN).await;
+    let dead: Delivery = eventually(WAIT, "a dead delivery in the log", || {
+        let mut api = api.clone();
+        async move {
+            let list = api
+                .list_deliveries(ListDeliveriesRequest {
+                    state: DeliveryState::Dead as i32,
+                    limit: 10,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            list.deliveries.into_iter().next()
+        }
+    })
+    .await;
+    assert_eq!(
+        (dead.monitor_id.as_str(), dead.event.as_str(), dead.attempts),
+        ("shop", "incident", 1)
+    );
+    assert!(dead.last_error.contains("400"), "{}", dead.last_error);
+    assert_eq!(dead.url, receiver.url());
+    assert!(!format!("{dead:?}").contains(HOOK_SECRET), "no secret");
+    let got = api
+        .get_delivery(GetDeliveryRequest {
+            id: dead.id.clone(),
+        })
+        .await
+        .expect("get delivery")
+        .into_inner();
+    assert_eq!(got, dead);
+
+    // Refusals: a wrong token, an unknown id, an unbounded list.
+    let mut stranger = self::api(&addr, "wrong-token").await;
+    let denied = stranger
+        .retry_delivery(RetryDeliveryRequest {
+            id: dead.id.clone(),
+        })
+        .await
+        .expect_err("a wrong token is refused");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    let missing = api
+        .retry_delivery(RetryDeliveryRequest {
+            id: "dlv_nope".into(),
+        })
+        .await
+        .expect_err("unknown delivery");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let too_many = api
+        .list_deliveries(ListDeliveriesRequest {
+            state: 0,
+            limit: 100_000,
+        })
+        .await
+        .expect_err("limit above the bound");
+    assert_eq!(too_many.code(), tonic::Code::InvalidArgument);
+    assert!(too_many.message().starts_with("limit: "), "{too_many:?}");
+
+    // The CLI lists it; once the receiver is fixed, `retry` sends it again, same id.
+    let listed = json_of(&lookout(
+        &addr,
+        &["deliveries", "list", "--state", "dead", "--output", "json"],
+    ));
+    assert_eq!(listed[0]["id"], dead.id.as_str(), "{listed}");
+    let table = lookout(&addr, &["deliveries", "list"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains(&dead.id));
+    receiver.set_status(200);
+    let retried = json_of(&lookout(
+        &addr,
+        &["deliveries", "retry", &dead.id, "--output", "json"],
+    ));
+    assert_eq!(retried["id"], dead.id.as_str());
+    assert_eq!(retried["state"], "DELIVERY_STATE_PENDING", "{retried}");
+    eventually(WAIT, "the re-driven delivery to be delivered", || {
+        let addr = addr.clone();
+        let id = dead.id.clone();
+        async move {
+            let d = json_of(&lookout(
+                &addr,
+                &["deliveries", "get", &id, "--output", "json"],
+            ));
+            (d["state"] == "DELIVERY_STATE_DELIVERED").then_some(())
+        }
+    })
+    .await;
+    let sent: Vec<String> = receiver
+        .of_type("incident")
+        .iter()
+        .map(|r| r.header("x-lookout-delivery"))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![dead.id.clone(), dead.id.clone()],
+        "same id twice"
+    );
+
+    // Only dead deliveries can be retried.
+    let again = lookout(&addr, &["deliveries", "retry", &dead.id]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("is delivered; only dead deliveries can be retried"),
+        "{err}"
+    );
+}
