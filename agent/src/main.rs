@@ -64,14 +64,20 @@ fn main() -> anyhow::Result<()> {
         Some(Command::BenchScale(args)) => runtime.block_on(bench::scale(args)).map_err(Into::into),
         None => {
             lookout_runtime::logging::init("info")?;
-            let config = config(&cli)?;
-            runtime.block_on(async {
-                let stop = shutdown::on_signal();
-                let ran = lookout_agent::run(config, stop.clone().cancelled_owned());
-                shutdown::drain(ran, &stop, shutdown::DRAIN_BOUND, "the agent")
-                    .await?
-                    .context("agent stopped")
-            })
+            let ran = config(&cli).and_then(|config| {
+                runtime.block_on(async {
+                    let stop = shutdown::on_signal();
+                    let ran = lookout_agent::run(config, stop.clone().cancelled_owned());
+                    shutdown::drain(ran, &stop, shutdown::DRAIN_BOUND, "the agent")
+                        .await?
+                        .context("agent stopped")
+                })
+            });
+            if let Err(e) = &ran {
+                lookout_runtime::logging::fatal("lookout-agent", &format!("{e:#}"));
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }

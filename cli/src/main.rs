@@ -1,6 +1,7 @@
 //! The `lookout` command: `standalone` (everything in one process), the cluster components,
 //! and the admin client.
 
+mod connect;
 mod monitors;
 mod standalone;
 mod view;
@@ -57,7 +58,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // As a JSON log event when `lookout standalone` logs JSON, else `lookout: ...`.
+            lookout_runtime::logging::fatal("lookout", &format!("{e:#}"));
             std::process::ExitCode::FAILURE
         }
     }

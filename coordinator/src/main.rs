@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("lookout-coordinator: {message}");
+            lookout_runtime::logging::fatal("lookout-coordinator", &message);
             ExitCode::FAILURE
         }
     }

@@ -2,6 +2,7 @@
 //! until SIGTERM or Ctrl-C, then finishing in-flight work with a bound.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -20,9 +21,22 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    lookout_runtime::logging::init("info")?;
+async fn main() -> ExitCode {
     let args = Args::parse();
+    let outcome = match lookout_runtime::logging::init("info") {
+        Ok(()) => run(args).await,
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            lookout_runtime::logging::fatal("lookout-notifier", &format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
     let config = NotifierConfig::load(args.config.as_deref())?;
     let store = Store::open(&config.store_url)

@@ -2,7 +2,9 @@
 //! stderr is a terminal) or, with `LOOKOUT_LOG_FORMAT=json`, one JSON object per line for log
 //! shippers.
 
+use std::fmt::Display;
 use std::io::IsTerminal as _;
+use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
@@ -34,10 +36,15 @@ impl LogFormat {
     }
 }
 
+/// The format the global subscriber writes, once [`init`] ran; it lives beside that
+/// subscriber, which is process-wide too.
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
 /// Installs the global subscriber: `RUST_LOG` when set, else `default` (`"info"`, say).
 /// Calling it again keeps the first subscriber.
 pub fn init(default: &str) -> Result<(), LogError> {
     let format = LogFormat::parse(std::env::var(FORMAT_VAR).ok().as_deref())?;
+    let format = *FORMAT.get_or_init(|| format);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -51,6 +58,16 @@ pub fn init(default: &str) -> Result<(), LogError> {
             .try_init(),
     };
     Ok(())
+}
+
+/// Reports the error that stops `binary`: a log event in JSON mode (so every line a shipper
+/// reads is JSON), else a plain line on stderr.
+pub fn fatal(binary: &str, error: &dyn Display) {
+    if FORMAT.get() == Some(&LogFormat::Json) {
+        tracing::error!(error = %error, "{binary} stopped");
+    } else {
+        eprintln!("{binary}: {error}");
+    }
 }
 
 #[cfg(test)]
