@@ -270,6 +270,22 @@ mod tests {
             ),
             (
                 AgentConfig {
+                    coordinator_url: "https://c:7400".into(),
+                    coordinator_client_cert_file: Some("/etc/agent.pem".into()),
+                    ..base.clone()
+                },
+                "coordinator_client_key_file",
+            ),
+            (
+                AgentConfig {
+                    coordinator_client_cert_file: Some("/etc/agent.pem".into()),
+                    coordinator_client_key_file: Some("/etc/agent.key".into()),
+                    ..base.clone()
+                },
+                "coordinator_client_cert_file",
+            ),
+            (
+                AgentConfig {
                     agent_id: " ".into(),
                     ..base.clone()
                 },

@@ -334,6 +334,42 @@ kafka: {brokers: '127.0.0.1:9092'}
     }
 
     #[test]
+    fn tls_from_the_file_or_the_environment() {
+        let c = CoordinatorConfig::from_yaml(
+            "regions: [eu]\nproject_tokens: [p]\ntls: {cert_file: c.pem, key_file: k.pem}",
+        )
+        .expect("parse");
+        c.validate().expect("valid");
+        let tls = c.tls.as_ref().expect("tls set");
+        assert_eq!(
+            (tls.cert_file.to_str(), tls.key_file.to_str()),
+            (Some("c.pem"), Some("k.pem"))
+        );
+        assert!(tls.client_ca_file.is_none());
+
+        let mut c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        let env = |k: &str| match k {
+            "LOOKOUT_TLS_CERT_FILE" => Some("/tls/c.pem".to_string()),
+            "LOOKOUT_TLS_KEY_FILE" => Some("/tls/k.pem".to_string()),
+            "LOOKOUT_TLS_CLIENT_CA_FILE" => Some("/tls/ca.pem".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).expect("env");
+        let tls = c.tls.expect("tls from env");
+        assert_eq!(
+            tls.client_ca_file.as_deref(),
+            Some(Path::new("/tls/ca.pem"))
+        );
+
+        let mut c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        let half = |k: &str| (k == "LOOKOUT_TLS_CERT_FILE").then(|| "c.pem".to_string());
+        let e = c.apply_env(half).expect_err("a key is needed too");
+        assert!(e.to_string().starts_with("LOOKOUT_TLS_KEY_FILE"), "{e}");
+        let e = CoordinatorConfig::from_yaml("tls: {cert_file: c.pem}").expect_err("key missing");
+        assert!(e.to_string().contains("key_file"), "{e}");
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let cases = [
             ("regions: []\nproject_tokens: [p]", "regions"),

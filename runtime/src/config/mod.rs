@@ -77,10 +77,29 @@ pub fn parse<T: DeserializeOwned>(
         });
     }
     let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-    T::deserialize(expand::Expand::new(deserializer, env)).map_err(|e| ConfigFileError::Invalid {
-        path: origin.to_string(),
-        message: clarify(&e.to_string()),
+    serde_path_to_error::deserialize(expand::Expand::new(deserializer, env)).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ConfigFileError::Invalid {
+            path: origin.to_string(),
+            message: clarify(&with_path(&path, &message)),
+        }
     })
+}
+
+/// serde_yaml_ng names the path of the value it was reading when the error arose; an error
+/// found after the value was read (an untagged enum) names only the enclosing mapping. The
+/// path tracked around the whole deserialization is exact: it replaces that prefix.
+fn with_path(path: &str, message: &str) -> String {
+    if path == "." || path.contains('?') {
+        return message.to_string();
+    }
+    match message.split_once(": ") {
+        Some((head, rest)) if !head.contains(char::is_whitespace) && path.starts_with(head) => {
+            format!("{path}: {rest}")
+        }
+        _ => format!("{path}: {message}"),
+    }
 }
 
 /// Protobuf-JSON numbers (monitors declared in a config) accept a number or a numeric string

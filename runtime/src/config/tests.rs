@@ -171,3 +171,43 @@ fn untagged_number_errors_say_what_is_valid() {
     );
     assert_eq!(clarify("port: invalid type"), "port: invalid type");
 }
+
+#[test]
+fn the_tracked_path_replaces_a_shorter_one() {
+    assert_eq!(
+        with_path(
+            "monitors[0].interval_secs",
+            "monitors[0]: value is invalid at line 5 column 5"
+        ),
+        "monitors[0].interval_secs: value is invalid at line 5 column 5"
+    );
+    assert_eq!(
+        with_path("port", "port: invalid value"),
+        "port: invalid value"
+    );
+    assert_eq!(with_path(".", "invalid type: map"), "invalid type: map");
+    assert_eq!(
+        with_path("name", "invalid type: map"),
+        "name: invalid type: map"
+    );
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Either {
+    Number(u32),
+    Text(Vec<u8>),
+}
+
+#[test]
+fn an_error_after_the_value_was_read_names_the_field() {
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        #[allow(dead_code)]
+        items: Vec<BTreeMap<String, Either>>,
+    }
+    let e = parse::<Outer>("items:\n  - a: 1\n    b: -5\n", "t.yaml", &env)
+        .expect_err("negative")
+        .to_string();
+    assert!(e.contains("items[0].b: "), "{e}");
+}
