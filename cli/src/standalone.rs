@@ -135,12 +135,23 @@ pub async fn run(path: &Path) -> Result<()> {
         stops.agent.clone().cancelled_owned(),
     ));
 
-    eprintln!(
-        "lookout standalone: admin API on http://{addr}, region {:?}, store {}",
+    let notice = |message: String| lookout_runtime::logging::notice("lookout standalone", &message);
+    notice(format!(
+        "admin API on http://{addr}, region {:?}, store {}",
         config.region, config.store_url
-    );
+    ));
     if config.project_token.is_none() {
-        eprintln!("lookout standalone: no project_token configured; this run's token: {token}");
+        if lookout_runtime::logging::is_json() {
+            // Shipped logs are no place for a credential.
+            notice(
+                "no project_token configured; set one (or LOOKOUT_TOKEN) to use the admin API"
+                    .into(),
+            );
+        } else {
+            notice(format!(
+                "no project_token configured; this run's token: {token}"
+            ));
+        }
     }
     let view = tokio::spawn(view::run(
         store.clone(),
@@ -166,7 +177,7 @@ pub async fn run(path: &Path) -> Result<()> {
     stops.view.cancel();
     let _ = view.await;
     stopped?;
-    eprintln!("lookout standalone: stopped");
+    notice("stopped".into());
     Ok(())
 }
 

@@ -60,10 +60,25 @@ pub fn init(default: &str) -> Result<(), LogError> {
     Ok(())
 }
 
+/// True once [`init`] chose JSON lines.
+pub fn is_json() -> bool {
+    FORMAT.get() == Some(&LogFormat::Json)
+}
+
+/// A line for the person who started `binary` (where it listens, that it stopped): an info
+/// event in JSON mode, else a plain line on stderr.
+pub fn notice(binary: &str, message: &dyn Display) {
+    if is_json() {
+        tracing::info!("{message}");
+    } else {
+        eprintln!("{binary}: {message}");
+    }
+}
+
 /// Reports the error that stops `binary`: a log event in JSON mode (so every line a shipper
 /// reads is JSON), else a plain line on stderr.
 pub fn fatal(binary: &str, error: &dyn Display) {
-    if FORMAT.get() == Some(&LogFormat::Json) {
+    if is_json() {
         tracing::error!(error = %error, "{binary} stopped");
     } else {
         eprintln!("{binary}: {error}");

@@ -122,3 +122,60 @@ fn json_logs_are_one_object_per_line() {
         "{out}"
     );
 }
+
+#[test]
+fn standalone_logs_json_on_stderr_from_start_to_stop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("lookout.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "store_url: sqlite://{}\ngrpc_addr: 127.0.0.1:{}\n",
+            dir.path().join("s.db").display(),
+            free_port()
+        ),
+    )
+    .expect("write config");
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(lookout_tests::procs::binary("lookout"))
+        .args(["standalone", "--config", &config.display().to_string()])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("LOOKOUT_LOG_FORMAT", "json")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start standalone");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = Instant::now();
+    while !read().contains("admin API on") {
+        assert!(
+            started.elapsed() < WAIT,
+            "standalone did not start: {}",
+            read()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}: {}", read());
+    let out = read();
+    let messages: Vec<String> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"));
+            v["message"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(messages.iter().any(|m| m == "stopped"), "{out}");
+    assert!(
+        !out.contains("this run's token"),
+        "a generated token is not shipped with the logs: {out}"
+    );
+}

@@ -192,20 +192,23 @@ fn the_tracked_path_replaces_a_shorter_one() {
     );
 }
 
-#[derive(Debug, Deserialize)]
+/// Like pbjson's numbers: untagged, so a refusal comes after the value was read.
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
 enum Either {
     Number(u32),
     Text(Vec<u8>),
 }
 
+#[derive(Debug, Deserialize)]
+struct Outer {
+    items: Vec<BTreeMap<String, Either>>,
+}
+
 #[test]
 fn an_error_after_the_value_was_read_names_the_field() {
-    #[derive(Debug, Deserialize)]
-    struct Outer {
-        #[allow(dead_code)]
-        items: Vec<BTreeMap<String, Either>>,
-    }
+    let ok = parse::<Outer>("items:\n  - a: 1\n", "t.yaml", &env).expect("a number");
+    assert_eq!(ok.items[0]["a"], Either::Number(1));
     let e = parse::<Outer>("items:\n  - a: 1\n    b: -5\n", "t.yaml", &env)
         .expect_err("negative")
         .to_string();
