@@ -184,7 +184,7 @@ impl Link<'_> {
         };
         let channel = match self.while_draining(endpoint.connect()).await {
             None => return Ended::Shutdown,
-            Some(Err(e)) => return transient(format!("connect: {}", causes(&e))),
+            Some(Err(e)) => return transient(format!("connect: {}", lookout_runtime::causes(&e))),
             Some(Ok(channel)) => channel,
         };
         let (out, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -392,17 +392,4 @@ fn classify(status: Status, welcomed: bool) -> Ended {
             reason: format!("{:?}: {}", status.code(), status.message()),
         },
     }
-}
-
-/// An error and its causes on one line: tonic's own message is only "transport error", and
-/// the cause (refused connection, unknown certificate authority) is what the operator needs.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

@@ -22,7 +22,7 @@ pub(crate) async fn apply(server: Server, tls: &TlsConfig) -> Result<Server, Coo
             "tls: cannot use certificate {} with key {}: {}",
             tls.cert_file.display(),
             tls.key_file.display(),
-            causes(&e)
+            lookout_runtime::causes(&e)
         ))
     })
 }
@@ -31,16 +31,4 @@ async fn read(field: &str, path: &Path) -> Result<Vec<u8>, CoordinatorError> {
     tokio::fs::read(path)
         .await
         .map_err(|e| CoordinatorError::Tls(format!("{field}: cannot read {}: {e}", path.display())))
-}
-
-/// An error and its causes on one line: tonic's own message is only "transport error".
-pub(crate) fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

@@ -7,3 +7,16 @@ pub mod logging;
 pub mod shutdown;
 
 pub use config::{ConfigFileError, load, parse};
+
+/// An error and its causes on one line. tonic's transport errors say only "transport error";
+/// the cause (connection refused, unknown certificate authority) is what an operator needs.
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
