@@ -389,7 +389,16 @@ fn classify(status: Status, welcomed: bool) -> Ended {
         Code::Unauthenticated | Code::PermissionDenied => Ended::Fatal(status),
         _ => Ended::Transient {
             welcomed,
-            reason: format!("{:?}: {}", status.code(), status.message()),
+            reason: match std::error::Error::source(&status) {
+                // A TLS refusal (no client certificate under mTLS) is only in the source.
+                Some(cause) => format!(
+                    "{:?}: {}: {}",
+                    status.code(),
+                    status.message(),
+                    lookout_runtime::causes(cause)
+                ),
+                None => format!("{:?}: {}", status.code(), status.message()),
+            },
         },
     }
 }

@@ -14,9 +14,36 @@ pub fn causes(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
+        // Many errors repeat their source in their own message; say each thing once.
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("transport error")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("invalid peer certificate: UnknownIssuer")]
+    struct Middle(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("UnknownIssuer")]
+    struct Inner;
+
+    #[test]
+    fn causes_are_said_once() {
+        assert_eq!(
+            super::causes(&Outer(Middle(Inner))),
+            "transport error: invalid peer certificate: UnknownIssuer"
+        );
+    }
 }
