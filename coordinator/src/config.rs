@@ -158,28 +158,20 @@ impl CoordinatorConfig {
                 invalid("LOOKOUT_KAFKA_PARTITIONS", format!("{v:?} is not a number"))
             })?;
         }
-        let cert = var("LOOKOUT_TLS_CERT_FILE");
-        let key = var("LOOKOUT_TLS_KEY_FILE");
+        let cert = var("LOOKOUT_TLS_CERT_FILE").map(PathBuf::from);
+        let key = var("LOOKOUT_TLS_KEY_FILE").map(PathBuf::from);
         if cert.is_some() || key.is_some() {
             let current = self.tls.take();
-            let pick = |v: Option<String>, old: Option<PathBuf>| v.map(PathBuf::from).or(old);
+            let cert_file = cert.or_else(|| current.as_ref().map(|t| t.cert_file.clone()));
+            let key_file = key.or_else(|| current.as_ref().map(|t| t.key_file.clone()));
+            let (cert_file, key_file) = match (cert_file, key_file) {
+                (Some(c), Some(k)) => (c, k),
+                (None, _) => return Err(invalid("LOOKOUT_TLS_CERT_FILE", "must be set too")),
+                (_, None) => return Err(invalid("LOOKOUT_TLS_KEY_FILE", "must be set too")),
+            };
             self.tls = Some(TlsConfig {
-                cert_file: pick(cert, current.as_ref().map(|t| t.cert_file.clone())).ok_or_else(
-                    || {
-                        invalid(
-                            "LOOKOUT_TLS_CERT_FILE",
-                            "must be set with LOOKOUT_TLS_KEY_FILE",
-                        )
-                    },
-                )?,
-                key_file: pick(key, current.as_ref().map(|t| t.key_file.clone())).ok_or_else(
-                    || {
-                        invalid(
-                            "LOOKOUT_TLS_KEY_FILE",
-                            "must be set with LOOKOUT_TLS_CERT_FILE",
-                        )
-                    },
-                )?,
+                cert_file,
+                key_file,
                 client_ca_file: current.and_then(|t| t.client_ca_file),
             });
         }
