@@ -1,4 +1,5 @@
-//! Agent configuration: YAML file and/or `LOOKOUT_*` environment, validated once at start.
+//! Agent configuration: YAML file (read by `lookout-runtime`: bounded, with `${VAR}`
+//! expansion) and/or `LOOKOUT_*` environment, validated once at start.
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +14,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("parsing {path}: {source}")]
-    Parse {
-        path: String,
-        #[source]
-        source: serde_yaml_ng::Error,
-    },
+    #[error("{0}")]
+    File(#[from] lookout_runtime::ConfigFileError),
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
 }
@@ -62,6 +59,13 @@ pub struct AgentConfig {
     /// network or a cloud metadata endpoint for them). Standalone turns it on.
     #[serde(default)]
     pub allow_private_targets: bool,
+    /// PEM certificate this agent presents to a coordinator that requires client
+    /// certificates (mTLS); set together with `coordinator_client_key_file`.
+    #[serde(default)]
+    pub coordinator_client_cert_file: Option<PathBuf>,
+    /// PEM private key of `coordinator_client_cert_file`.
+    #[serde(default)]
+    pub coordinator_client_key_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_COORDINATOR_URL: &str = "http://127.0.0.1:7400";
@@ -104,21 +108,14 @@ impl AgentConfig {
             batch_linger_ms: default_batch_linger_ms(),
             coordinator_ca_file: None,
             allow_private_targets: false,
+            coordinator_client_cert_file: None,
+            coordinator_client_key_file: None,
         }
     }
 
     /// Reads and validates a YAML file.
     pub fn from_yaml_file(path: &Path) -> Result<AgentConfig, ConfigError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let config: AgentConfig =
-            serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: shown,
-                source,
-            })?;
+        let config: AgentConfig = lookout_runtime::load(path)?;
         config.validate()?;
         Ok(config)
     }
@@ -141,6 +138,31 @@ impl AgentConfig {
                 "coordinator_ca_file",
                 "is only used with an https:// coordinator_url".into(),
             );
+        }
+        match (
+            &self.coordinator_client_cert_file,
+            &self.coordinator_client_key_file,
+        ) {
+            (None, None) => {}
+            (Some(_), None) => {
+                return invalid(
+                    "coordinator_client_key_file",
+                    "must be set with coordinator_client_cert_file".into(),
+                );
+            }
+            (None, Some(_)) => {
+                return invalid(
+                    "coordinator_client_cert_file",
+                    "must be set with coordinator_client_key_file".into(),
+                );
+            }
+            (Some(_), Some(_)) if !https => {
+                return invalid(
+                    "coordinator_client_cert_file",
+                    "is only used with an https:// coordinator_url".into(),
+                );
+            }
+            (Some(_), Some(_)) => {}
         }
         if self.agent_id.trim().is_empty() {
             return invalid("agent_id", "must not be empty".into());
@@ -251,6 +273,22 @@ mod tests {
                     ..base.clone()
                 },
                 "coordinator_ca_file",
+            ),
+            (
+                AgentConfig {
+                    coordinator_url: "https://c:7400".into(),
+                    coordinator_client_cert_file: Some("/etc/agent.pem".into()),
+                    ..base.clone()
+                },
+                "coordinator_client_key_file",
+            ),
+            (
+                AgentConfig {
+                    coordinator_client_cert_file: Some("/etc/agent.pem".into()),
+                    coordinator_client_key_file: Some("/etc/agent.key".into()),
+                    ..base.clone()
+                },
+                "coordinator_client_cert_file",
             ),
             (
                 AgentConfig {

@@ -1,10 +1,12 @@
-//! The `lookout-agent` binary: runs the agent until SIGTERM/Ctrl-C, or one of the benchmarks.
+//! The `lookout-agent` binary: runs the agent until SIGTERM/Ctrl-C (then sends its last
+//! results, with a bound), or one of the benchmarks.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use lookout_agent::{AgentConfig, Secret, bench};
+use lookout_runtime::shutdown;
 
 /// Lookout agent: runs the checks the coordinator assigns and streams the results back.
 #[derive(Parser)]
@@ -19,6 +21,12 @@ struct Cli {
     /// PEM file with a private CA trusted for an https:// coordinator.
     #[arg(long, env = "LOOKOUT_COORDINATOR_CA_FILE")]
     coordinator_ca_file: Option<PathBuf>,
+    /// PEM client certificate for a coordinator that requires one (mTLS).
+    #[arg(long, env = "LOOKOUT_COORDINATOR_CLIENT_CERT_FILE")]
+    coordinator_client_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "LOOKOUT_COORDINATOR_CLIENT_KEY_FILE")]
+    coordinator_client_key_file: Option<PathBuf>,
     #[arg(long, env = "LOOKOUT_AGENT_ID")]
     agent_id: Option<String>,
     #[arg(long, env = "LOOKOUT_REGION")]
@@ -55,11 +63,21 @@ fn main() -> anyhow::Result<()> {
             .map_err(Into::into),
         Some(Command::BenchScale(args)) => runtime.block_on(bench::scale(args)).map_err(Into::into),
         None => {
-            init_logging();
-            let config = config(&cli)?;
-            runtime
-                .block_on(lookout_agent::run(config, shutdown_signal()))
-                .context("agent stopped")
+            lookout_runtime::logging::init("info")?;
+            let ran = config(&cli).and_then(|config| {
+                runtime.block_on(async {
+                    let stop = shutdown::on_signal();
+                    let ran = lookout_agent::run(config, stop.clone().cancelled_owned());
+                    shutdown::drain(ran, &stop, shutdown::DRAIN_BOUND, "the agent")
+                        .await?
+                        .context("agent stopped")
+                })
+            });
+            if let Err(e) = &ran {
+                lookout_runtime::logging::fatal("lookout-agent", &format!("{e:#}"));
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }
@@ -91,6 +109,12 @@ fn config(cli: &Cli) -> anyhow::Result<AgentConfig> {
     if let Some(v) = &cli.coordinator_ca_file {
         config.coordinator_ca_file = Some(v.clone());
     }
+    if let Some(v) = &cli.coordinator_client_cert_file {
+        config.coordinator_client_cert_file = Some(v.clone());
+    }
+    if let Some(v) = &cli.coordinator_client_key_file {
+        config.coordinator_client_key_file = Some(v.clone());
+    }
     if let Some(v) = &cli.agent_id {
         config.agent_id = v.clone();
     }
@@ -105,29 +129,4 @@ fn config(cli: &Cli) -> anyhow::Result<AgentConfig> {
     }
     config.validate()?;
     Ok(config)
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            // Without a SIGTERM handler, Ctrl-C still stops the agent.
-            let _ = ctrl_c.await;
-        }
-    }
 }

@@ -16,7 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until, timeout};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status, Streaming};
 use tracing::{debug, info, warn};
 
@@ -184,7 +184,7 @@ impl Link<'_> {
         };
         let channel = match self.while_draining(endpoint.connect()).await {
             None => return Ended::Shutdown,
-            Some(Err(e)) => return transient(format!("connect: {e}")),
+            Some(Err(e)) => return transient(format!("connect: {}", lookout_runtime::causes(&e))),
             Some(Ok(channel)) => channel,
         };
         let (out, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -329,20 +329,32 @@ impl Link<'_> {
     }
 }
 
-/// TLS for an `https://` coordinator: system roots plus the configured private CA.
+/// TLS for an `https://` coordinator: system roots plus the configured private CA, and the
+/// client certificate when the coordinator asks for one (mTLS).
 async fn with_tls(endpoint: Endpoint, config: &AgentConfig) -> Result<Endpoint, AgentError> {
     if !config.coordinator_url.starts_with("https://") {
         return Ok(endpoint);
     }
+    let read = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        async move {
+            tokio::fs::read(&path).await.map_err(|source| {
+                AgentError::Config(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            })
+        }
+    };
     let mut tls = ClientTlsConfig::new().with_native_roots();
     if let Some(path) = &config.coordinator_ca_file {
-        let pem = tokio::fs::read(path).await.map_err(|source| {
-            AgentError::Config(ConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            })
-        })?;
-        tls = tls.ca_certificate(Certificate::from_pem(pem));
+        tls = tls.ca_certificate(Certificate::from_pem(read(path).await?));
+    }
+    if let (Some(cert), Some(key)) = (
+        &config.coordinator_client_cert_file,
+        &config.coordinator_client_key_file,
+    ) {
+        tls = tls.identity(Identity::from_pem(read(cert).await?, read(key).await?));
     }
     endpoint
         .tls_config(tls)
@@ -377,7 +389,16 @@ fn classify(status: Status, welcomed: bool) -> Ended {
         Code::Unauthenticated | Code::PermissionDenied => Ended::Fatal(status),
         _ => Ended::Transient {
             welcomed,
-            reason: format!("{:?}: {}", status.code(), status.message()),
+            reason: match std::error::Error::source(&status) {
+                // A TLS refusal (no client certificate under mTLS) is only in the source.
+                Some(cause) => format!(
+                    "{:?}: {}: {}",
+                    status.code(),
+                    status.message(),
+                    lookout_runtime::causes(cause)
+                ),
+                None => format!("{:?}: {}", status.code(), status.message()),
+            },
         },
     }
 }

@@ -92,16 +92,29 @@ impl KafkaConfig {
     }
 }
 
-/// Creates the topic with the configured partition count when it does not exist.
+/// How long start-up waits for the brokers to answer before it says they cannot be reached
+/// (librdkafka alone keeps trying in silence for a minute).
+pub const BROKER_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Creates the topic with the configured partition count when it does not exist. Fails with
+/// [`BusError::Unreachable`] when no broker answers within [`BROKER_ANSWER_TIMEOUT`].
 pub async fn ensure_topic(config: &KafkaConfig) -> Result<(), BusError> {
+    tracing::info!(brokers = %config.brokers, topic = %config.topic, "contacting the Kafka brokers");
     let admin: AdminClient<DefaultClientContext> = config.client(&[]).create()?;
     let topic = NewTopic::new(
         &config.topic,
         config.partitions,
         TopicReplication::Fixed(config.replication_factor),
     );
-    let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(30))));
-    for outcome in admin.create_topics([&topic], &opts).await? {
+    let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(BROKER_ANSWER_TIMEOUT)));
+    let outcomes =
+        tokio::time::timeout(BROKER_ANSWER_TIMEOUT, admin.create_topics([&topic], &opts))
+            .await
+            .map_err(|_| BusError::Unreachable {
+                brokers: config.brokers.clone(),
+                waited: BROKER_ANSWER_TIMEOUT,
+            })?;
+    for outcome in outcomes? {
         match outcome {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((_, code)) => return Err(BusError::Kafka(KafkaError::AdminOp(code))),

@@ -6,7 +6,7 @@ mod inproc;
 mod kafka;
 
 pub use inproc::{InProcBus, InProcConsumer, InProcPublisher};
-pub use kafka::{KafkaConfig, KafkaConsumer, KafkaPublisher, ensure_topic};
+pub use kafka::{BROKER_ANSWER_TIMEOUT, KafkaConfig, KafkaConsumer, KafkaPublisher, ensure_topic};
 
 use futures::future::BoxFuture;
 use lookout_proto::CheckResult;
@@ -18,6 +18,12 @@ pub const RESULTS_TOPIC: &str = "lookout.results";
 pub enum BusError {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// Nothing answered at the configured brokers within the bound.
+    #[error("no Kafka broker at {brokers} answered within {} s", .waited.as_secs())]
+    Unreachable {
+        brokers: String,
+        waited: std::time::Duration,
+    },
     #[error("kafka delivery was cancelled")]
     Cancelled,
     #[error("the bus is closed")]

@@ -2,6 +2,7 @@
 //! and the admin client.
 
 mod deliveries;
+mod connect;
 mod monitors;
 mod standalone;
 mod view;
@@ -66,7 +67,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // As a JSON log event when `lookout standalone` logs JSON, else `lookout: ...`.
+            lookout_runtime::logging::fatal("lookout", &format!("{e:#}"));
             std::process::ExitCode::FAILURE
         }
     }

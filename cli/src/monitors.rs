@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 
 #[derive(Args)]
 pub struct ClientArgs {
-    /// Coordinator gRPC address.
+    /// Coordinator gRPC address (`https://` for a coordinator serving TLS).
     #[arg(
         long,
         env = "LOOKOUT_ADDR",
@@ -29,6 +29,8 @@ pub struct ClientArgs {
     pub token: Option<String>,
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
+    #[command(flatten)]
+    pub tls: crate::connect::TlsArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -140,11 +142,7 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
 
 /// Connects to the coordinator named by `client`, with its project token for every call.
 pub async fn connect(client: &ClientArgs) -> Result<(Channel, Bearer)> {
-    let channel = Channel::from_shared(client.addr.clone())
-        .with_context(|| format!("--addr {:?} is not a valid URI", client.addr))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the coordinator at {}", client.addr))?;
+    let channel = crate::connect::channel(&client.addr, &client.tls).await?;
     let token = client
         .token
         .clone()

@@ -1,5 +1,6 @@
 //! `lookout standalone`: the coordinator, one agent and the notifier in one process, on a
-//! SQLite file and the in-process bus. Monitors may be declared in the YAML file.
+//! SQLite file and the in-process bus. Monitors may be declared in the YAML file. SIGTERM or
+//! Ctrl-C stops the parts in the order results flow, each finishing its in-flight work.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,9 +9,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use lookout_bus::InProcBus;
 use lookout_proto::Monitor;
+use lookout_runtime::shutdown;
 use lookout_store::Store;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::view;
@@ -58,50 +62,19 @@ fn default_allow_private_targets() -> bool {
     true
 }
 
-/// Reads the file, expanding `${VAR}` from the environment (so secrets stay out of the file).
+/// Reads the file (bounded, `${VAR}` expanded inside values, so secrets stay out of it);
+/// LOOKOUT_TOKEN overrides `project_token`.
 pub fn load(path: &Path) -> Result<StandaloneConfig> {
-    let raw = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
-    let text = expand_env(&raw).with_context(|| format!("config {}", path.display()))?;
-    let mut config: StandaloneConfig = serde_yaml_ng::from_str(&text)
-        .with_context(|| format!("config {} is invalid", path.display()))?;
+    let mut config: StandaloneConfig = lookout_runtime::load(path)?;
     if let Ok(token) = std::env::var("LOOKOUT_TOKEN") {
         config.project_token = Some(token);
     }
     Ok(config)
 }
 
-fn expand_env(raw: &str) -> Result<String> {
-    let mut out = String::with_capacity(raw.len());
-    for line in raw.split_inclusive('\n') {
-        if line.trim_start().starts_with('#') {
-            out.push_str(line);
-        } else {
-            expand_line(line, &mut out)?;
-        }
-    }
-    Ok(out)
-}
-
-fn expand_line(line: &str, out: &mut String) -> Result<()> {
-    let mut rest = line;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').context("unterminated ${ in config")?;
-        let name = &after[..end];
-        let value = std::env::var(name).with_context(|| {
-            format!("environment variable {name} (used as ${{{name}}}) is not set")
-        })?;
-        out.push_str(&value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(())
-}
-
 pub async fn run(path: &Path) -> Result<()> {
-    init_logging();
+    init_logging()?;
+    let signal = shutdown::on_signal();
     let config = load(path)?;
     let token = match &config.project_token {
         Some(t) if !t.is_empty() => t.clone(),
@@ -112,7 +85,7 @@ pub async fn run(path: &Path) -> Result<()> {
 
     let store = Store::open(&config.store_url)
         .await
-        .with_context(|| format!("cannot open {}", config.store_url))?;
+        .context("opening the store (store_url)")?;
     lookout_coordinator::apply_declared_monitors(&store, &regions, config.monitors.clone())
         .await
         .context("monitors declared in the config")?;
@@ -121,7 +94,7 @@ pub async fn run(path: &Path) -> Result<()> {
     let view_consumer = bus.consumer();
     let notifier_consumer = bus.consumer();
     let (events_tx, events_rx) = tokio::sync::broadcast::channel(256);
-    let stop = CancellationToken::new();
+    let stops = Stops::default();
 
     let listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
@@ -156,43 +129,114 @@ pub async fn run(path: &Path) -> Result<()> {
         store.clone(),
         publisher,
         listener,
-        stop.clone().cancelled_owned(),
+        stops.coordinator.clone().cancelled_owned(),
     ));
     let notifier = tokio::spawn(lookout_notifier::run(
         notifier_config,
         store.clone(),
         Box::new(notifier_consumer),
         Some(events_tx),
-        stop.clone().cancelled_owned(),
+        stops.notifier.clone().cancelled_owned(),
     ));
     let agent = tokio::spawn(lookout_agent::run(
         agent_config,
-        stop.clone().cancelled_owned(),
+        stops.agent.clone().cancelled_owned(),
     ));
 
-    eprintln!(
-        "lookout standalone: admin API on http://{addr}, region {:?}, store {}",
+    let notice = |message: String| lookout_runtime::logging::notice("lookout standalone", &message);
+    notice(format!(
+        "admin API on http://{addr}, region {:?}, store {}",
         config.region, config.store_url
-    );
+    ));
     if config.project_token.is_none() {
-        eprintln!("lookout standalone: no project_token configured; this run's token: {token}");
+        if lookout_runtime::logging::is_json() {
+            // Shipped logs are no place for a credential.
+            notice(
+                "no project_token configured; set one (or LOOKOUT_TOKEN) to use the admin API"
+                    .into(),
+            );
+        } else {
+            notice(format!(
+                "no project_token configured; this run's token: {token}"
+            ));
+        }
     }
     let view = tokio::spawn(view::run(
         store.clone(),
         view_consumer,
         events_rx,
-        stop.clone(),
+        stops.view.clone(),
     ));
 
+    let mut parts = Parts {
+        agent,
+        coordinator,
+        notifier,
+    };
     tokio::select! {
-        _ = shutdown_signal() => eprintln!("lookout standalone: shutting down"),
-        r = coordinator => report("coordinator", r)?,
-        r = notifier => report("notifier", r)?,
-        r = agent => report("agent", r)?,
+        () = signal.cancelled() => {}
+        r = &mut parts.coordinator => report("coordinator", r)?,
+        r = &mut parts.notifier => report("notifier", r)?,
+        r = &mut parts.agent => report("agent", r)?,
     }
-    stop.cancel();
+    let stopped = parts
+        .stop(&stops, Instant::now() + shutdown::DRAIN_BOUND)
+        .await;
+    stops.view.cancel();
     let _ = view.await;
+    stopped?;
+    notice("stopped".into());
     Ok(())
+}
+
+/// One token per part, so shutdown can go in the order results flow.
+#[derive(Default)]
+struct Stops {
+    agent: CancellationToken,
+    coordinator: CancellationToken,
+    notifier: CancellationToken,
+    view: CancellationToken,
+}
+
+struct Parts<E1, E2, E3> {
+    agent: JoinHandle<Result<(), E1>>,
+    coordinator: JoinHandle<Result<(), E2>>,
+    notifier: JoinHandle<Result<(), E3>>,
+}
+
+impl<E1, E2, E3> Parts<E1, E2, E3>
+where
+    E1: std::fmt::Display,
+    E2: std::fmt::Display,
+    E3: std::fmt::Display,
+{
+    /// The agent sends its last results while the coordinator still listens; the
+    /// coordinator publishes what it accepted while the notifier still consumes; the
+    /// notifier finishes its deliveries. All of it by `deadline`.
+    async fn stop(self, stops: &Stops, deadline: Instant) -> Result<()> {
+        stops.agent.cancel();
+        finish("agent", self.agent, deadline).await?;
+        stops.coordinator.cancel();
+        finish("coordinator", self.coordinator, deadline).await?;
+        stops.notifier.cancel();
+        finish("notifier", self.notifier, deadline).await
+    }
+}
+
+async fn finish<E: std::fmt::Display>(
+    part: &str,
+    handle: JoinHandle<Result<(), E>>,
+    deadline: Instant,
+) -> Result<()> {
+    match tokio::time::timeout_at(deadline, handle).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => anyhow::bail!("the {part} failed while stopping: {e}"),
+        Ok(Err(e)) => anyhow::bail!("the {part} crashed while stopping: {e}"),
+        Err(_) => anyhow::bail!(
+            "the {part} did not stop within {} s of the shutdown signal",
+            shutdown::DRAIN_BOUND.as_secs()
+        ),
+    }
 }
 
 fn report<E: std::fmt::Display>(
@@ -206,43 +250,16 @@ fn report<E: std::fmt::Display>(
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 /// Logs go to stderr: at `info` when the output is not a terminal, and only warnings and
 /// errors under the live table (which redraws stdout every second). RUST_LOG overrides both.
-fn init_logging() {
+fn init_logging() -> Result<()> {
     use std::io::IsTerminal;
     let default = if std::io::stdout().is_terminal() {
         "warn"
     } else {
         "info"
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    Ok(lookout_runtime::logging::init(default)?)
 }
 
 fn random_token() -> String {
@@ -268,23 +285,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let e = serde_yaml_ng::from_str::<StandaloneConfig>("regoin: eu\n")
+        let e = lookout_runtime::parse::<StandaloneConfig>("regoin: eu\n", "test", &|_| None)
             .err()
             .expect("refused");
         assert!(e.to_string().contains("regoin"), "{e}");
-    }
-
-    #[test]
-    fn env_expansion() {
-        assert_eq!(
-            expand_env("a ${HOME} b").expect("set"),
-            format!("a {} b", std::env::var("HOME").expect("HOME"))
-        );
-        assert!(expand_env("${LOOKOUT_SURELY_UNSET_VAR}").is_err());
-        assert!(expand_env("${OPEN").is_err());
-        assert_eq!(
-            expand_env("# ${LOOKOUT_SURELY_UNSET_VAR}\n").expect("comment"),
-            "# ${LOOKOUT_SURELY_UNSET_VAR}\n"
-        );
     }
 }

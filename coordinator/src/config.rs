@@ -1,8 +1,10 @@
-//! The coordinator's configuration: YAML file, then `LOOKOUT_*` environment overrides, then
-//! validation with errors that name the offending field.
+//! The coordinator's configuration: YAML file (read by `lookout-runtime`: bounded, with
+//! `${VAR}` expansion), then `LOOKOUT_*` environment overrides, then validation with errors
+//! that name the offending field.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use lookout_bus::KafkaConfig;
 use serde::Deserialize;
@@ -34,6 +36,23 @@ pub struct CoordinatorConfig {
     /// Kafka brokers and the results topic.
     #[serde(default)]
     pub kafka: KafkaConfig,
+    /// Serve the gRPC port over TLS (admin API and agent gateway alike).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// Certificate files for the gRPC port; read at start-up.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key of that certificate.
+    pub key_file: PathBuf,
+    /// PEM CA certificates; when set, every client (agents and the CLI) must present a
+    /// certificate signed by one of them (mTLS).
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 fn default_grpc_addr() -> SocketAddr {
@@ -52,7 +71,7 @@ fn default_store_url() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]
-    Parse(#[from] serde_yaml_ng::Error),
+    File(#[from] lookout_runtime::ConfigFileError),
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
 }
@@ -67,16 +86,31 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 const MIN_HEARTBEAT_MS: u32 = 50;
 
 impl CoordinatorConfig {
-    /// Parses YAML text (unknown keys are refused); call [`apply_env`](Self::apply_env) and
-    /// [`validate`](Self::validate) afterwards.
+    /// Parses YAML text (unknown keys are refused, `${VAR}` expanded); call
+    /// [`apply_env`](Self::apply_env) and [`validate`](Self::validate) afterwards.
     pub fn from_yaml(text: &str) -> Result<CoordinatorConfig, ConfigError> {
-        Ok(serde_yaml_ng::from_str(text)?)
+        Ok(lookout_runtime::parse(text, "text", &|k| {
+            std::env::var(k).ok()
+        })?)
+    }
+
+    /// What the binary runs with: the file at `path` (or the defaults), then the `LOOKOUT_*`
+    /// environment, validated.
+    pub fn load(path: Option<&Path>) -> Result<CoordinatorConfig, ConfigError> {
+        let mut config = match path {
+            Some(p) => lookout_runtime::load(p)?,
+            None => CoordinatorConfig::from_yaml("{}")?,
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Applies `LOOKOUT_*` overrides read through `var` (`std::env::var` in main):
     /// `LOOKOUT_GRPC_ADDR`, `LOOKOUT_REGIONS` (comma-separated), `LOOKOUT_PROJECT_TOKENS`
     /// (comma-separated), `LOOKOUT_AGENT_TOKENS` (`id=token,...`), `LOOKOUT_HEARTBEAT_INTERVAL_MS`,
-    /// `LOOKOUT_STORE_URL`, `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`.
+    /// `LOOKOUT_STORE_URL`, `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
+    /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("LOOKOUT_GRPC_ADDR") {
             self.grpc_addr = v.parse().map_err(|e| {
@@ -123,6 +157,32 @@ impl CoordinatorConfig {
             self.kafka.partitions = v.parse().map_err(|_| {
                 invalid("LOOKOUT_KAFKA_PARTITIONS", format!("{v:?} is not a number"))
             })?;
+        }
+        let cert = var("LOOKOUT_TLS_CERT_FILE").map(PathBuf::from);
+        let key = var("LOOKOUT_TLS_KEY_FILE").map(PathBuf::from);
+        if cert.is_some() || key.is_some() {
+            let current = self.tls.take();
+            let cert_file = cert.or_else(|| current.as_ref().map(|t| t.cert_file.clone()));
+            let key_file = key.or_else(|| current.as_ref().map(|t| t.key_file.clone()));
+            let (cert_file, key_file) = match (cert_file, key_file) {
+                (Some(c), Some(k)) => (c, k),
+                (None, _) => return Err(invalid("LOOKOUT_TLS_CERT_FILE", "must be set too")),
+                (_, None) => return Err(invalid("LOOKOUT_TLS_KEY_FILE", "must be set too")),
+            };
+            self.tls = Some(TlsConfig {
+                cert_file,
+                key_file,
+                client_ca_file: current.and_then(|t| t.client_ca_file),
+            });
+        }
+        if let Some(v) = var("LOOKOUT_TLS_CLIENT_CA_FILE") {
+            let tls = self.tls.as_mut().ok_or_else(|| {
+                invalid(
+                    "LOOKOUT_TLS_CLIENT_CA_FILE",
+                    "needs tls.cert_file and tls.key_file",
+                )
+            })?;
+            tls.client_ca_file = Some(PathBuf::from(v));
         }
         Ok(())
     }
@@ -175,6 +235,18 @@ impl CoordinatorConfig {
         }
         if self.store_url.is_empty() {
             return Err(invalid("store_url", "must not be empty"));
+        }
+        if let Some(tls) = &self.tls {
+            let files = [
+                ("tls.cert_file", Some(&tls.cert_file)),
+                ("tls.key_file", Some(&tls.key_file)),
+                ("tls.client_ca_file", tls.client_ca_file.as_ref()),
+            ];
+            for (field, path) in files {
+                if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                    return Err(invalid(field, "must name a PEM file"));
+                }
+            }
         }
         Ok(())
     }
@@ -251,6 +323,42 @@ kafka: {brokers: '127.0.0.1:9092'}
             e.to_string().starts_with("LOOKOUT_HEARTBEAT_INTERVAL_MS"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_from_the_file_or_the_environment() {
+        let c = CoordinatorConfig::from_yaml(
+            "regions: [eu]\nproject_tokens: [p]\ntls: {cert_file: c.pem, key_file: k.pem}",
+        )
+        .expect("parse");
+        c.validate().expect("valid");
+        let tls = c.tls.as_ref().expect("tls set");
+        assert_eq!(
+            (tls.cert_file.to_str(), tls.key_file.to_str()),
+            (Some("c.pem"), Some("k.pem"))
+        );
+        assert!(tls.client_ca_file.is_none());
+
+        let mut c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        let env = |k: &str| match k {
+            "LOOKOUT_TLS_CERT_FILE" => Some("/tls/c.pem".to_string()),
+            "LOOKOUT_TLS_KEY_FILE" => Some("/tls/k.pem".to_string()),
+            "LOOKOUT_TLS_CLIENT_CA_FILE" => Some("/tls/ca.pem".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).expect("env");
+        let tls = c.tls.expect("tls from env");
+        assert_eq!(
+            tls.client_ca_file.as_deref(),
+            Some(Path::new("/tls/ca.pem"))
+        );
+
+        let mut c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        let half = |k: &str| (k == "LOOKOUT_TLS_CERT_FILE").then(|| "c.pem".to_string());
+        let e = c.apply_env(half).expect_err("a key is needed too");
+        assert!(e.to_string().starts_with("LOOKOUT_TLS_KEY_FILE"), "{e}");
+        let e = CoordinatorConfig::from_yaml("tls: {cert_file: c.pem}").expect_err("key missing");
+        assert!(e.to_string().contains("key_file"), "{e}");
     }
 
     #[test]

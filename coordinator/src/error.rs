@@ -59,6 +59,9 @@ pub enum CoordinatorError {
     Invalid(FieldError),
     #[error("listener: {0}")]
     Io(String),
+    /// The TLS files cannot be read or used; the message names the field and file.
+    #[error("{0}")]
+    Tls(String),
     #[error("grpc reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server: {0}")]

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod monitors;
 pub mod no_data;
 pub mod session;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use lookout_store::Store;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, CoordinatorConfig, Secret};
+pub use config::{ConfigError, CoordinatorConfig, Secret, TlsConfig};
 pub use error::{CoordinatorError, DomainError};
 pub use monitors::apply_declared_monitors;
 
@@ -44,7 +45,7 @@ use session::Gateway;
 
 /// Serves the admin API, the agent gateway, gRPC health and reflection on `listener` until `shutdown`
 /// resolves; then open agent sessions end with UNAVAILABLE and the server drains.
-/// The configuration is validated first.
+/// The configuration is validated first; with `tls` set, the port serves only TLS.
 pub async fn serve(
     config: CoordinatorConfig,
     store: Store,
@@ -108,13 +109,17 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| CoordinatorError::Io(e.to_string()))?;
-    tracing::info!(%addr, "coordinator listening");
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        server = tls::apply(server, tls).await?;
+    }
+    tracing::info!(%addr, tls = config.tls.is_some(), "coordinator listening");
     let signal = async move {
         shutdown.await;
         tracing::info!("coordinator shutting down");
         stop.cancel();
     };
-    tonic::transport::Server::builder()
+    server
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

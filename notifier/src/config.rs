@@ -1,6 +1,8 @@
-//! Notifier configuration: YAML plus `LOOKOUT_*` environment overrides, validated once.
+//! Notifier configuration: YAML (read by `lookout-runtime`: bounded, with `${VAR}`
+//! expansion) plus `LOOKOUT_*` environment overrides, validated once.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use lookout_bus::KafkaConfig;
@@ -8,8 +10,8 @@ use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config does not parse: {0}")]
-    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("{0}")]
+    File(#[from] lookout_runtime::ConfigFileError),
     #[error("{field}: {value} is invalid, {expected}")]
     Invalid {
         field: &'static str,
@@ -133,10 +135,21 @@ impl DeliveryConfig {
 }
 
 impl NotifierConfig {
-    /// Parses YAML (unknown fields are refused) and validates.
+    /// Parses YAML (unknown fields are refused, `${VAR}` expanded) and validates.
     pub fn from_yaml(text: &str) -> Result<NotifierConfig, ConfigError> {
-        let c: NotifierConfig = serde_yaml_ng::from_str(text)?;
+        let c: NotifierConfig = lookout_runtime::parse(text, "text", &|k| std::env::var(k).ok())?;
         c.validate()?;
+        Ok(c)
+    }
+
+    /// What the binary runs with: the file at `path` (or the defaults), then the `LOOKOUT_*`
+    /// environment, validated.
+    pub fn load(path: Option<&Path>) -> Result<NotifierConfig, ConfigError> {
+        let mut c = match path {
+            Some(p) => lookout_runtime::load(p)?,
+            None => NotifierConfig::default(),
+        };
+        c.apply_env(|k| std::env::var(k).ok())?;
         Ok(c)
     }
 

@@ -1,13 +1,15 @@
-//! `lookout-notifier`: the notifier as its own process, consuming `lookout.results` from Kafka.
+//! `lookout-notifier`: the notifier as its own process, consuming `lookout.results` from Kafka
+//! until SIGTERM or Ctrl-C, then finishing in-flight work with a bound.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use lookout_bus::KafkaConsumer;
 use lookout_notifier::NotifierConfig;
+use lookout_runtime::shutdown;
 use lookout_store::Store;
-use tracing_subscriber::EnvFilter;
 
 /// Lookout notifier: turns check results into incidents and signed webhooks.
 #[derive(Parser)]
@@ -19,25 +21,24 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = tokio::fs::read_to_string(path)
-                .await
-                .with_context(|| format!("reading {}", path.display()))?;
-            NotifierConfig::from_yaml(&text).with_context(|| format!("in {}", path.display()))?
-        }
-        None => NotifierConfig::default(),
+    let outcome = match lookout_runtime::logging::init("info") {
+        Ok(()) => run(args).await,
+        Err(e) => Err(e.into()),
     };
-    config
-        .apply_env(|k| std::env::var(k).ok())
-        .context("in the environment")?;
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            lookout_runtime::logging::fatal("lookout-notifier", &format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let stop = shutdown::on_signal();
+    let config = NotifierConfig::load(args.config.as_deref())?;
     let store = Store::open(&config.store_url)
         .await
         .context("opening the store")?;
@@ -48,29 +49,14 @@ async fn main() -> anyhow::Result<()> {
         .context("creating the results topic")?;
     let consumer = KafkaConsumer::new(&config.kafka).context("creating the kafka consumer")?;
     tracing::info!(topic = %config.kafka.topic, group = %config.kafka.group_id, "notifier starting");
-    lookout_notifier::run(config, store, Box::new(consumer), None, shutdown_signal()).await?;
+    let ran = lookout_notifier::run(
+        config,
+        store,
+        Box::new(consumer),
+        None,
+        stop.clone().cancelled_owned(),
+    );
+    shutdown::drain(ran, &stop, shutdown::DRAIN_BOUND, "the notifier").await??;
     tracing::info!("notifier stopped");
     Ok(())
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                () = ctrl_c => {}
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM");
-            ctrl_c.await;
-        }
-    }
 }

@@ -71,7 +71,13 @@ pub fn monitor(mut m: Monitor, known_regions: &[String]) -> Result<Monitor, Fiel
             return Err(err("cron", "set either cron or interval_secs, not both"));
         }
         cron_expression(&m.cron).map_err(|reason| err("cron", reason))?;
-    } else if m.interval_secs == 0 || m.interval_secs > MAX_INTERVAL_SECS {
+    } else if m.interval_secs == 0 {
+        // An empty (or blank) cron is no schedule: say what is missing, not that 0 is bad.
+        return Err(err(
+            "interval_secs",
+            format!("one of interval_secs (1..={MAX_INTERVAL_SECS}) or cron is required"),
+        ));
+    } else if m.interval_secs > MAX_INTERVAL_SECS {
         return Err(err(
             "interval_secs",
             format!(

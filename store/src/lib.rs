@@ -19,6 +19,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("PostgreSQL is not supported yet; use sqlite://path.db")]
+    Unsupported,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -45,6 +47,10 @@ impl Store {
     /// Opens (creating if missing) the database at `url` (`sqlite://path.db` or
     /// `sqlite::memory:`) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // Without this, sqlx reports the URL as an invalid SQLite path.
+            return Err(StoreError::Unsupported);
+        }
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|source| StoreError::Url {
                 url: url.to_string(),
