@@ -9,7 +9,9 @@ pub mod config;
 pub mod error;
 mod grpc;
 pub mod hub;
+pub mod intake;
 pub mod monitors;
+mod publish;
 pub mod session;
 
 use std::future::Future;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_bus::ResultPublisher;
+use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
 use lookout_proto::v1::monitor_service_server::MonitorServiceServer;
 use lookout_store::Store;
@@ -32,10 +35,11 @@ use grpc::admin::AdminService;
 use grpc::gateway::GatewayService;
 use hub::Hub;
 use monitors::MonitorDomain;
-use session::Gateway;
+use session::{Gateway, Timing};
 
 /// Serves the admin API, the agent gateway, gRPC health and reflection on `listener` until `shutdown`
-/// resolves; then open agent sessions end with UNAVAILABLE and the server drains.
+/// resolves; then each agent session publishes and acknowledges the batches it accepted
+/// (within `shutdown_timeout_ms`), ends with UNAVAILABLE, and the server drains.
 /// The configuration is validated first.
 pub async fn serve(
     config: CoordinatorConfig,
@@ -49,13 +53,16 @@ pub async fn serve(
     let hub = Arc::new(Hub::load(store.clone()).await?);
     let stop = CancellationToken::new();
     let domain = Arc::new(MonitorDomain::new(store, regions.clone(), hub.clone()));
-    let heartbeat = Duration::from_millis(u64::from(config.heartbeat_interval_ms.max(1)));
+    let timing = Timing {
+        heartbeat: Duration::from_millis(u64::from(config.heartbeat_interval_ms.max(1))),
+        shutdown_drain: Duration::from_millis(u64::from(config.shutdown_timeout_ms)),
+    };
     let gateway = Arc::new(Gateway::new(
         hub,
         AgentTokens::new(&config.agent_tokens),
         regions,
         publisher,
-        heartbeat,
+        timing,
         stop.clone(),
     ));
 
@@ -67,7 +74,11 @@ pub async fn serve(
             Ok(req)
         },
     );
-    let agents = AgentGatewayServer::new(GatewayService::new(gateway));
+    // Explicit on both ends (the agent's client uses the same bound): a larger message is
+    // refused with OUT_OF_RANGE, which the session logs and ends with.
+    let agents = AgentGatewayServer::new(GatewayService::new(gateway))
+        .max_decoding_message_size(MAX_GATEWAY_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GATEWAY_MESSAGE_BYTES);
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<MonitorServiceServer<AdminService>>()

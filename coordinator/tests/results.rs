@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{DEADLINE, Harness, TestAgent};
+use common::{DEADLINE, Harness, TestAgent, http_monitor};
 use futures::future::BoxFuture;
 use lookout_bus::{BusError, ResultConsumer, ResultPublisher};
 use lookout_proto::v1::{
@@ -29,9 +29,23 @@ fn result(monitor_id: &str, n: u64) -> CheckResult {
     }
 }
 
+/// A coordinator whose store holds monitors `mon_a` and `mon_b` in eu (results are accepted
+/// only for monitors the sending agent runs).
+async fn start_seeded(publisher: Option<Arc<dyn ResultPublisher>>) -> Harness {
+    let store = lookout_store::Store::open("sqlite::memory:")
+        .await
+        .expect("store");
+    for id in ["mon_a", "mon_b"] {
+        let mut m = http_monitor(id, &["eu"]);
+        m.id = id.into();
+        store.insert_monitor(m).await.expect("seed");
+    }
+    Harness::start_on(store, 1_000, publisher).await
+}
+
 #[tokio::test]
 async fn batches_are_published_then_acknowledged_in_order() {
-    let h = Harness::start().await;
+    let h = start_seeded(None).await;
     let mut consumer = h.bus.consumer();
     let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
     for seq in 1..=5u64 {
@@ -85,7 +99,7 @@ impl ResultPublisher for DownBus {
 
 #[tokio::test]
 async fn a_failed_publish_is_not_acknowledged() {
-    let h = Harness::start_with(1_000, Some(Arc::new(DownBus))).await;
+    let h = start_seeded(Some(Arc::new(DownBus))).await;
     let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
     agent
         .send(Msg::Results(ResultBatch {

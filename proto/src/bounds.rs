@@ -63,6 +63,13 @@ impl CheckResult {
     }
 }
 
+/// Encoded bytes of one message on the agent gateway, in either direction. The coordinator's
+/// server and the agent's client both refuse a larger message (`OUT_OF_RANGE`), so a batch or
+/// an assignment part must stay below it.
+pub const MAX_GATEWAY_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Results in one `ResultBatch`; the gateway refuses a larger batch with `INVALID_ARGUMENT`.
+pub const MAX_BATCH_RESULTS: usize = 10_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,7 +83,10 @@ mod tests {
         assert_eq!(truncate_chars("abc", 3), "abc");
         assert_eq!(truncate_chars("abcd", 3), "ab…");
         assert_eq!(truncate_chars("éééé", 2), "é…");
-        assert_eq!(quote(&"x".repeat(1000)).chars().count(), MAX_EXCERPT_CHARS + 2);
+        assert_eq!(
+            quote(&"x".repeat(1000)).chars().count(),
+            MAX_EXCERPT_CHARS + 2
+        );
     }
 
     #[test]
