@@ -63,7 +63,7 @@ impl Cluster {
         let tokens: String = self
             .regions
             .iter()
-            .map(|r| format!("  agent-{r}: agent-token-{r}\n"))
+            .map(|r| format!("  agent-{r}: {{region: {r}, token: agent-token-{r}}}\n"))
             .collect();
         let coordinator = format!(
             "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\n\
