@@ -215,9 +215,11 @@ async fn shutdown_flushes_buffered_results_and_waits_for_their_acks() {
         asked.elapsed() >= Duration::from_secs(5),
         "the agent waited for the acknowledgements"
     );
-    let seen = server.seen.lock().expect("lock");
     // A check cut short by the shutdown reports MISSED instead of UP.
-    let reported = seen
+    let reported = server
+        .seen
+        .lock()
+        .expect("lock")
         .batches
         .iter()
         .flat_map(|b| &b.results)
@@ -228,6 +230,5 @@ async fn shutdown_flushes_buffered_results_and_waits_for_their_acks() {
         "every check that ran reached the coordinator: {reported} results, {} runs",
         checks_run.load(Ordering::SeqCst)
     );
-    drop(seen);
     server.stop().await;
 }
