@@ -121,3 +121,48 @@ async fn a_failed_publish_is_not_acknowledged() {
     assert!(agent.acks.is_empty());
     h.stop().await;
 }
+
+/// The in-process bus, slowed down: each publish takes a while, as a loaded broker does.
+struct SlowBus(lookout_bus::InProcPublisher);
+
+impl ResultPublisher for SlowBus {
+    fn publish<'a>(&'a self, results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            self.0.publish(results).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn shutdown_mid_batch_still_publishes_and_acknowledges() {
+    let bus = lookout_bus::InProcBus::new();
+    let mut consumer = bus.consumer();
+    let h = start_seeded(Some(Arc::new(SlowBus(bus.publisher())))).await;
+    let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    for seq in 1..=2u64 {
+        let results = vec![result("mon_a", seq), result("mon_b", seq)];
+        agent.send(Msg::Results(ResultBatch { seq, results })).await;
+    }
+    // Both batches are taken in before the shutdown starts; the first is being published.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = tokio::spawn(h.stop());
+    let ended = loop {
+        match agent.next().await {
+            Err(s) => break s,
+            Ok(_) => continue,
+        }
+    };
+    assert_eq!(
+        agent.acks,
+        [1, 2],
+        "accepted batches are acknowledged first"
+    );
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    stopping.await.expect("server stopped");
+    let records = tokio::time::timeout(DEADLINE, consumer.poll(100))
+        .await
+        .expect("records in time")
+        .expect("poll");
+    assert_eq!(records.len(), 4, "every accepted result was published");
+}
