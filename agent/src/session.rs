@@ -84,6 +84,7 @@ pub(crate) async fn run(
         shutdown,
         authorization,
         last_drop_log: None,
+        drain_until: None,
     };
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let refused_retry = Duration::from_secs(config.refused_retry_secs);
@@ -91,6 +92,10 @@ pub(crate) async fn run(
     loop {
         match link.session(&endpoint).await {
             Ended::Shutdown => {
+                link.stopped();
+                return Ok(());
+            }
+            Ended::Refused(_) if link.shutdown.is_cancelled() => {
                 link.stopped();
                 return Ok(());
             }
@@ -143,6 +148,8 @@ struct Link<'a> {
     shutdown: CancellationToken,
     authorization: MetadataValue<tonic::metadata::Ascii>,
     last_drop_log: Option<Instant>,
+    /// Once shutdown was asked for: when sending the last results gives up.
+    drain_until: Option<Instant>,
 }
 
 impl Link<'_> {
@@ -155,14 +162,40 @@ impl Link<'_> {
         }
     }
 
-    /// Runs `fut` while moving finished results into the buffer; `None` on shutdown.
+    /// After shutdown was asked for, the moment draining gives up (`shutdown_timeout_ms` after
+    /// the first call); `None` while running.
+    fn drain_deadline(&mut self) -> Option<Instant> {
+        if !self.shutdown.is_cancelled() {
+            return None;
+        }
+        let timeout = Duration::from_millis(self.config.shutdown_timeout_ms);
+        Some(
+            *self
+                .drain_until
+                .get_or_insert_with(|| Instant::now() + timeout),
+        )
+    }
+
+    /// Every result the scheduler will ever produce is acknowledged.
+    fn drained(&self) -> bool {
+        !self.results_open && self.buffer.is_empty()
+    }
+
+    /// Runs `fut` while moving finished results into the buffer. `None` on shutdown once
+    /// nothing is left to send or the drain deadline passed: until then a shutdown does not
+    /// interrupt reconnecting, so results buffered while disconnected still get out.
     async fn while_draining<F: Future>(&mut self, fut: F) -> Option<F::Output> {
         tokio::pin!(fut);
         let mut chunk = Vec::new();
         loop {
+            let deadline = self.drain_deadline();
+            if deadline.is_some_and(|d| self.drained() || Instant::now() >= d) {
+                return None;
+            }
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => return None,
+                () = self.shutdown.cancelled(), if deadline.is_none() => {}
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => return None,
                 out = &mut fut => return Some(out),
                 n = self.results.recv_many(&mut chunk, 1024), if self.results_open => {
                     if n == 0 {
@@ -269,15 +302,14 @@ impl Link<'_> {
         let linger = Duration::from_millis(self.config.batch_linger_ms);
         let batch_max = self.config.batch_max;
         let batch_max_bytes = self.config.batch_max_bytes;
-        let drain_for = Duration::from_millis(self.config.shutdown_timeout_ms);
         let mut chunk = Vec::new();
-        let mut drain_deadline: Option<Instant> = None;
         let ended = |reason: String| Ended::Transient {
             welcomed: true,
             reason,
         };
         loop {
             let now = Instant::now();
+            let drain_deadline = self.drain_deadline();
             let linger_now = if drain_deadline.is_some() {
                 Duration::ZERO
             } else {
@@ -285,7 +317,7 @@ impl Link<'_> {
             };
             let ready = self.buffer.ready(now, batch_max, linger_now);
             let flush_at = self.buffer.flush_at(linger_now).filter(|_| !ready);
-            let drained = !self.results_open && self.buffer.is_empty();
+            let drained = self.drained();
             if drain_deadline.is_some_and(|deadline| drained || now >= deadline) {
                 return Ended::Shutdown;
             }
@@ -293,7 +325,6 @@ impl Link<'_> {
                 biased;
                 () = self.shutdown.cancelled(), if drain_deadline.is_none() => {
                     debug!(buffered = self.buffer.len(), "shutting down: sending the last results");
-                    drain_deadline = Some(now + drain_for);
                 }
                 () = sleep_until(drain_deadline.unwrap_or(now)), if drain_deadline.is_some() => {}
                 msg = inbound.message() => match msg {

@@ -232,3 +232,53 @@ async fn shutdown_flushes_buffered_results_and_waits_for_their_acks() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_disconnected_still_delivers_to_a_returning_coordinator() {
+    let (target, checks_run) = counted_tcp_target().await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway addr");
+    let first = serve(listener, assignment(target));
+    let stop_agent = CancellationToken::new();
+    let agent = tokio::spawn(lookout_agent::run(
+        config(addr, TOKEN),
+        stop_agent.clone().cancelled_owned(),
+    ));
+    wait_for("a first batch", 15, || {
+        !first.seen.lock().expect("lock").batches.is_empty()
+    })
+    .await;
+    first.stop().await;
+    let runs_before = checks_run.load(Ordering::SeqCst);
+    wait_for("checks while the coordinator is away", 15, || {
+        checks_run.load(Ordering::SeqCst) >= runs_before + 2
+    })
+    .await;
+
+    // Shutdown is asked for while disconnected; the coordinator comes back a moment later.
+    stop_agent.cancel();
+    sleep(Duration::from_millis(500)).await;
+    let listener = TcpListener::bind(addr).await.expect("rebind gateway");
+    let second = serve(listener, assignment(target));
+    tokio::time::timeout(Duration::from_secs(15), agent)
+        .await
+        .expect("agent stops within its shutdown_timeout_ms")
+        .expect("agent task")
+        .expect("agent stops cleanly");
+    let resent = second
+        .seen
+        .lock()
+        .expect("lock")
+        .batches
+        .iter()
+        .flat_map(|b| &b.results)
+        .filter(|r| r.status == CheckStatus::Up as i32)
+        .count();
+    assert!(
+        resent >= 2,
+        "results buffered while disconnected reached the returning coordinator: {resent}"
+    );
+    second.stop().await;
+}
