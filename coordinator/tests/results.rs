@@ -1,5 +1,7 @@
 //! Result batches: acknowledged only after the bus accepted them, in order, stamped with the
-//! session's agent and region; a failing bus gets no acknowledgement.
+//! session's agent and region; a failing bus gets no acknowledgement; a result refused for good
+//! is replaced by an INTERNAL result once; a coordinator stopping mid-batch publishes and
+//! acknowledges what it accepted.
 
 mod common;
 
@@ -165,4 +167,87 @@ async fn shutdown_mid_batch_still_publishes_and_acknowledges() {
         .expect("records in time")
         .expect("poll");
     assert_eq!(records.len(), 4, "every accepted result was published");
+}
+
+/// The in-process bus with a size limit like Kafka's `message.max.bytes`: larger results are
+/// refused for good, the others published (the same contract `KafkaPublisher` keeps).
+struct SizeLimitedBus(lookout_bus::InProcPublisher, usize);
+
+impl ResultPublisher for SizeLimitedBus {
+    fn publish<'a>(&'a self, results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            use prost::Message;
+            let (fit, refused): (Vec<_>, Vec<_>) = results
+                .iter()
+                .enumerate()
+                .partition(|(_, r)| r.encoded_len() <= self.1);
+            let fit: Vec<CheckResult> = fit.into_iter().map(|(_, r)| r.clone()).collect();
+            self.0.publish(&fit).await?;
+            if refused.is_empty() {
+                return Ok(());
+            }
+            Err(BusError::Refused(
+                refused
+                    .into_iter()
+                    .map(|(index, _)| lookout_bus::Refusal {
+                        index,
+                        reason: "Message size too large".into(),
+                    })
+                    .collect(),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_result_refused_for_good_is_replaced_once_and_acknowledged() {
+    let bus = lookout_bus::InProcBus::new();
+    let mut consumer = bus.consumer();
+    let h = start_seeded(Some(Arc::new(SizeLimitedBus(bus.publisher(), 600)))).await;
+    let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
+    let mut large = result("mon_a", 2);
+    large.status = CheckStatus::Down as i32;
+    large.error_message = "x".repeat(1_000);
+    let results = vec![result("mon_a", 1), large, result("mon_b", 3)];
+    agent
+        .send(Msg::Results(ResultBatch { seq: 1, results }))
+        .await;
+    agent
+        .until("the batch is acknowledged", |a| a.acks == [1])
+        .await;
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let records = tokio::time::timeout(DEADLINE, consumer.poll(100))
+            .await
+            .expect("records in time")
+            .expect("poll");
+        got.extend(records.into_iter().map(|r| r.result));
+    }
+    let ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["res-mon_a-1", "res-mon_b-3", "res-mon_a-2"]);
+    let replaced = &got[2];
+    assert_eq!(replaced.status(), CheckStatus::Missed);
+    assert_eq!(
+        replaced.failure_class(),
+        lookout_proto::FailureClass::Internal
+    );
+    assert_eq!(
+        (replaced.agent_id.as_str(), replaced.region.as_str()),
+        ("a1", "eu")
+    );
+    assert!(
+        replaced
+            .error_message
+            .contains("refused this result for good")
+            && replaced.error_message.contains("Message size too large"),
+        "{}",
+        replaced.error_message
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), consumer.poll(10))
+            .await
+            .is_err(),
+        "nothing published twice"
+    );
+    h.stop().await;
 }
