@@ -176,8 +176,12 @@ impl AgentConfig {
         if self.token.expose().is_empty() {
             return invalid("token", "must not be empty".into());
         }
-        if self.capacity == 0 {
-            return invalid("capacity", "0 is invalid, must be at least 1".into());
+        // The coordinator refuses a Hello above 1000; say so before connecting.
+        if !(1..=1_000).contains(&self.capacity) {
+            return invalid(
+                "capacity",
+                format!("{} is invalid, must be 1..=1000", self.capacity),
+            );
         }
         if !(1..=100_000).contains(&self.max_concurrency) {
             return invalid(
@@ -333,6 +337,13 @@ mod tests {
             (
                 AgentConfig {
                     capacity: 0,
+                    ..base.clone()
+                },
+                "capacity",
+            ),
+            (
+                AgentConfig {
+                    capacity: 1_001,
                     ..base.clone()
                 },
                 "capacity",
