@@ -6,7 +6,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use lookout_proto::CheckResult;
+use prost::Message;
 use tokio::time::Instant;
+
+/// Encoding overhead of one result inside a `ResultBatch` (field tag and length prefix).
+const PER_RESULT_OVERHEAD: usize = 6;
 
 /// A batch taken for sending: its sequence number and results.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,13 +103,28 @@ impl ResultBuffer {
         self.unsent_since.map(|since| since + linger)
     }
 
-    /// Takes up to `batch_max` unsent results as the next batch; they stay in the buffer
-    /// until acknowledged.
-    pub fn take_batch(&mut self, batch_max: usize, now: Instant) -> Option<Batch> {
+    /// Takes up to `batch_max` unsent results, and at most `max_bytes` of them encoded (one
+    /// larger result still goes, alone), as the next batch; they stay in the buffer until
+    /// acknowledged.
+    pub fn take_batch(
+        &mut self,
+        batch_max: usize,
+        max_bytes: usize,
+        now: Instant,
+    ) -> Option<Batch> {
         if self.unsent.is_empty() {
             return None;
         }
-        let n = batch_max.min(self.unsent.len());
+        let mut n = 0;
+        let mut bytes = 0;
+        for r in self.unsent.iter().take(batch_max) {
+            let len = r.encoded_len() + PER_RESULT_OVERHEAD;
+            if n > 0 && bytes + len > max_bytes {
+                break;
+            }
+            bytes += len;
+            n += 1;
+        }
         let results: Vec<CheckResult> = self.unsent.drain(..n).collect();
         let batch = Batch {
             seq: self.next_seq,
@@ -170,8 +189,8 @@ mod tests {
         let now = Instant::now();
         let mut b = ResultBuffer::new(100);
         b.extend(results(0..7), now);
-        let first = b.take_batch(3, now).expect("batch");
-        let second = b.take_batch(3, now).expect("batch");
+        let first = b.take_batch(3, usize::MAX, now).expect("batch");
+        let second = b.take_batch(3, usize::MAX, now).expect("batch");
         assert_eq!((first.seq, second.seq), (1, 2));
         assert_eq!(ids(&first), ["0", "1", "2"]);
         assert_eq!((b.len(), b.unsent_len()), (7, 1));
@@ -179,7 +198,7 @@ mod tests {
         assert_eq!(b.ack(2), 0, "a repeated ack is harmless");
         assert_eq!(b.ack(99), 0, "an unknown ack is harmless");
         b.requeue(now);
-        let resent = b.take_batch(10, now).expect("batch");
+        let resent = b.take_batch(10, usize::MAX, now).expect("batch");
         assert_eq!(resent.seq, 3, "resent under a new sequence number");
         assert_eq!(ids(&resent), ["0", "1", "2", "6"]);
         assert_eq!(b.ack(1), 0, "the old sequence number is gone");
@@ -192,14 +211,48 @@ mod tests {
         let now = Instant::now();
         let mut b = ResultBuffer::new(5);
         b.extend(results(0..3), now);
-        b.take_batch(2, now).expect("batch");
+        b.take_batch(2, usize::MAX, now).expect("batch");
         assert_eq!(b.extend(results(3..7), now), 2);
         assert_eq!((b.len(), b.dropped()), (5, 2));
         b.requeue(now);
-        let all = b.take_batch(10, now).expect("batch");
+        let all = b.take_batch(10, usize::MAX, now).expect("batch");
         assert_eq!(ids(&all), ["2", "3", "4", "5", "6"]);
         assert_eq!(b.extend(results(7..20), now), 13);
         assert_eq!(b.dropped(), 15);
+    }
+
+    #[test]
+    fn batches_are_cut_by_encoded_size() {
+        let now = Instant::now();
+        let mut b = ResultBuffer::new(100);
+        let sized = |id: &str, message_bytes: usize| CheckResult {
+            id: id.into(),
+            error_message: "e".repeat(message_bytes),
+            ..Default::default()
+        };
+        b.extend(
+            [
+                sized("a", 400),
+                sized("b", 400),
+                sized("c", 400),
+                sized("huge", 5_000),
+                sized("d", 10),
+            ],
+            now,
+        );
+        let max = 1_000;
+        let first = b.take_batch(10, max, now).expect("batch");
+        assert_eq!(ids(&first), ["a", "b"]);
+        let size: usize = first.results.iter().map(|r| r.encoded_len() + 6).sum();
+        assert!(size <= max, "{size}");
+        assert_eq!(ids(&b.take_batch(10, max, now).expect("batch")), ["c"]);
+        assert_eq!(
+            ids(&b.take_batch(10, max, now).expect("batch")),
+            ["huge"],
+            "a result over the bound travels alone"
+        );
+        assert_eq!(ids(&b.take_batch(10, max, now).expect("batch")), ["d"]);
+        assert!(b.take_batch(10, max, now).is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use serde::Deserialize;
 
 /// Errors found while loading or validating the agent configuration.
@@ -50,6 +51,19 @@ pub struct AgentConfig {
     /// How long a result may wait for more to fill its batch.
     #[serde(default = "default_batch_linger_ms")]
     pub batch_linger_ms: u64,
+    /// Encoded bytes per batch, at most (a single larger result travels alone); well under
+    /// the gateway's 4 MiB message limit.
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: usize,
+    /// On shutdown, how long to keep sending buffered results and waiting for their
+    /// acknowledgements before exiting.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
+    /// After the coordinator refused this agent (UNAUTHENTICATED, PERMISSION_DENIED: a wrong,
+    /// rotated or revoked token), how long to wait before trying again (jittered: half to all
+    /// of it). The agent keeps checking and buffering meanwhile.
+    #[serde(default = "default_refused_retry_secs")]
+    pub refused_retry_secs: u64,
     /// PEM file with extra root certificates trusted for an `https://` coordinator (a private
     /// CA); the system roots stay trusted.
     #[serde(default)]
@@ -88,6 +102,20 @@ fn default_batch_max() -> usize {
 fn default_batch_linger_ms() -> u64 {
     200
 }
+fn default_batch_max_bytes() -> usize {
+    1024 * 1024
+}
+fn default_shutdown_timeout_ms() -> u64 {
+    10_000
+}
+fn default_refused_retry_secs() -> u64 {
+    60
+}
+
+/// Smallest `batch_max_bytes`: room for one bounded result.
+const MIN_BATCH_BYTES: usize = 4 * 1024;
+/// Largest `batch_max_bytes`: half the gateway limit, leaving room for a single large result.
+const MAX_BATCH_BYTES: usize = MAX_GATEWAY_MESSAGE_BYTES / 2;
 
 impl AgentConfig {
     /// A configuration with every tunable at its default.
@@ -106,6 +134,9 @@ impl AgentConfig {
             buffer_max_results: default_buffer_max_results(),
             batch_max: default_batch_max(),
             batch_linger_ms: default_batch_linger_ms(),
+            batch_max_bytes: default_batch_max_bytes(),
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
+            refused_retry_secs: default_refused_retry_secs(),
             coordinator_ca_file: None,
             allow_private_targets: false,
             coordinator_client_cert_file: None,
@@ -173,8 +204,12 @@ impl AgentConfig {
         if self.token.expose().is_empty() {
             return invalid("token", "must not be empty".into());
         }
-        if self.capacity == 0 {
-            return invalid("capacity", "0 is invalid, must be at least 1".into());
+        // The coordinator refuses a Hello above 1000; say so before connecting.
+        if !(1..=1_000).contains(&self.capacity) {
+            return invalid(
+                "capacity",
+                format!("{} is invalid, must be 1..=1000", self.capacity),
+            );
         }
         if !(1..=100_000).contains(&self.max_concurrency) {
             return invalid(
@@ -203,6 +238,30 @@ impl AgentConfig {
                 format!("{} is invalid, must be 0..=60000", self.batch_linger_ms),
             );
         }
+        if !(MIN_BATCH_BYTES..=MAX_BATCH_BYTES).contains(&self.batch_max_bytes) {
+            return invalid(
+                "batch_max_bytes",
+                format!(
+                    "{} is invalid, must be {MIN_BATCH_BYTES}..={MAX_BATCH_BYTES}",
+                    self.batch_max_bytes
+                ),
+            );
+        }
+        if !(1..=600_000).contains(&self.shutdown_timeout_ms) {
+            return invalid(
+                "shutdown_timeout_ms",
+                format!(
+                    "{} is invalid, must be 1..=600000",
+                    self.shutdown_timeout_ms
+                ),
+            );
+        }
+        if !(1..=3_600).contains(&self.refused_retry_secs) {
+            return invalid(
+                "refused_retry_secs",
+                format!("{} is invalid, must be 1..=3600", self.refused_retry_secs),
+            );
+        }
         Ok(())
     }
 }
@@ -221,6 +280,14 @@ mod tests {
             (1, 1000, 100_000)
         );
         assert_eq!((c.batch_max, c.batch_linger_ms), (500, 200));
+        assert_eq!(
+            (
+                c.batch_max_bytes,
+                c.shutdown_timeout_ms,
+                c.refused_retry_secs
+            ),
+            (1024 * 1024, 10_000, 60)
+        );
         c.validate().expect("valid config");
     }
 
@@ -320,6 +387,13 @@ mod tests {
             ),
             (
                 AgentConfig {
+                    capacity: 1_001,
+                    ..base.clone()
+                },
+                "capacity",
+            ),
+            (
+                AgentConfig {
                     max_concurrency: 0,
                     ..base.clone()
                 },
@@ -345,6 +419,27 @@ mod tests {
                     ..base.clone()
                 },
                 "batch_linger_ms",
+            ),
+            (
+                AgentConfig {
+                    batch_max_bytes: 4 * 1024 * 1024,
+                    ..base.clone()
+                },
+                "batch_max_bytes",
+            ),
+            (
+                AgentConfig {
+                    shutdown_timeout_ms: 0,
+                    ..base.clone()
+                },
+                "shutdown_timeout_ms",
+            ),
+            (
+                AgentConfig {
+                    refused_retry_secs: 0,
+                    ..base.clone()
+                },
+                "refused_retry_secs",
             ),
         ];
         for (config, field) in cases {

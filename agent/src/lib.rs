@@ -26,13 +26,11 @@ pub enum AgentError {
     Config(#[from] ConfigError),
     #[error("coordinator_url {url:?} is invalid: {reason}")]
     CoordinatorUrl { url: String, reason: String },
-    /// The coordinator refused this agent (wrong or revoked token); retrying cannot help.
-    #[error("coordinator refused the agent ({code:?}): {message}")]
-    Refused { code: tonic::Code, message: String },
 }
 
-/// Runs the agent until `shutdown` completes (then stops scheduling, sends the last results
-/// for a few seconds and returns `Ok`) or the coordinator refuses it (`Err`).
+/// Runs the agent until `shutdown` completes: then it stops scheduling, sends the buffered
+/// results and waits for their acknowledgements (at most `shutdown_timeout_ms`) and returns
+/// `Ok`. A coordinator that refuses the agent is retried every `refused_retry_secs`.
 pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -1,11 +1,14 @@
 //! The connection to the coordinator: connect with backoff, Hello, heartbeats, assignments
 //! into the scheduler, result batches out and acknowledgements back. Results are buffered
-//! (bounded) the whole time, connected or not, and unacknowledged ones are resent.
+//! (bounded) the whole time, connected or not, and unacknowledged ones are resent. A refused
+//! agent (bad or rotated token) keeps retrying slowly and loudly; on shutdown the buffer is
+//! flushed and acknowledged within `shutdown_timeout_ms`.
 
 use std::future::Future;
 use std::time::Duration;
 
 use lookout_proto::CheckResult;
+use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
 use lookout_proto::v1::{
     AgentMessage, CoordinatorMessage, Heartbeat, Hello, ResultBatch, agent_message,
@@ -18,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status, Streaming};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::AgentError;
 use crate::backoff::Backoff;
@@ -30,12 +33,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
-/// On shutdown, how long to keep sending the last results and waiting for their acks.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Outbound messages queued for the stream; when full, results wait in the buffer.
 const OUTBOUND_QUEUE: usize = 16;
-/// An assignment snapshot of 100,000 monitors is tens of megabytes.
-const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Why a session ended.
@@ -46,11 +45,12 @@ enum Ended {
         welcomed: bool,
         reason: String,
     },
-    /// The coordinator refused the agent itself (bad token): retrying cannot help.
-    Fatal(Status),
+    /// The coordinator refused the agent itself (bad token, token of another region): retried
+    /// only after `refused_retry_secs`, since the token may be rotated meanwhile.
+    Refused(Status),
 }
 
-/// Runs sessions until shutdown or a fatal refusal.
+/// Runs sessions until shutdown.
 pub(crate) async fn run(
     config: &AgentConfig,
     scheduler: Scheduler,
@@ -84,19 +84,38 @@ pub(crate) async fn run(
         shutdown,
         authorization,
         last_drop_log: None,
+        drain_until: None,
     };
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    let refused_retry = Duration::from_secs(config.refused_retry_secs);
+    let mut refused_backoff = Backoff::new(refused_retry, refused_retry);
     loop {
         match link.session(&endpoint).await {
             Ended::Shutdown => {
                 link.stopped();
                 return Ok(());
             }
-            Ended::Fatal(status) => {
-                return Err(AgentError::Refused {
-                    code: status.code(),
-                    message: status.message().to_string(),
-                });
+            Ended::Refused(_) if link.shutdown.is_cancelled() => {
+                link.stopped();
+                return Ok(());
+            }
+            Ended::Refused(status) => {
+                let delay = refused_backoff.next_delay();
+                link.buffer.requeue(Instant::now());
+                error!(
+                    url = %config.coordinator_url,
+                    agent_id = %config.agent_id,
+                    region = %config.region,
+                    code = ?status.code(),
+                    message = %status.message(),
+                    retry_in_secs = delay.as_secs(),
+                    buffered = link.buffer.len(),
+                    "the coordinator refused this agent: check its token and region in the coordinator's agent_tokens; checks continue and results are buffered"
+                );
+                if link.while_draining(sleep(delay)).await.is_none() {
+                    link.stopped();
+                    return Ok(());
+                }
             }
             Ended::Transient { welcomed, reason } => {
                 if welcomed {
@@ -129,6 +148,8 @@ struct Link<'a> {
     shutdown: CancellationToken,
     authorization: MetadataValue<tonic::metadata::Ascii>,
     last_drop_log: Option<Instant>,
+    /// Once shutdown was asked for: when sending the last results gives up.
+    drain_until: Option<Instant>,
 }
 
 impl Link<'_> {
@@ -141,14 +162,40 @@ impl Link<'_> {
         }
     }
 
-    /// Runs `fut` while moving finished results into the buffer; `None` on shutdown.
+    /// After shutdown was asked for, the moment draining gives up (`shutdown_timeout_ms` after
+    /// the first call); `None` while running.
+    fn drain_deadline(&mut self) -> Option<Instant> {
+        if !self.shutdown.is_cancelled() {
+            return None;
+        }
+        let timeout = Duration::from_millis(self.config.shutdown_timeout_ms);
+        Some(
+            *self
+                .drain_until
+                .get_or_insert_with(|| Instant::now() + timeout),
+        )
+    }
+
+    /// Every result the scheduler will ever produce is acknowledged.
+    fn drained(&self) -> bool {
+        !self.results_open && self.buffer.is_empty()
+    }
+
+    /// Runs `fut` while moving finished results into the buffer. `None` on shutdown once
+    /// nothing is left to send or the drain deadline passed: until then a shutdown does not
+    /// interrupt reconnecting, so results buffered while disconnected still get out.
     async fn while_draining<F: Future>(&mut self, fut: F) -> Option<F::Output> {
         tokio::pin!(fut);
         let mut chunk = Vec::new();
         loop {
+            let deadline = self.drain_deadline();
+            if deadline.is_some_and(|d| self.drained() || Instant::now() >= d) {
+                return None;
+            }
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => return None,
+                () = self.shutdown.cancelled(), if deadline.is_none() => {}
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => return None,
                 out = &mut fut => return Some(out),
                 n = self.results.recv_many(&mut chunk, 1024), if self.results_open => {
                     if n == 0 {
@@ -254,14 +301,15 @@ impl Link<'_> {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let linger = Duration::from_millis(self.config.batch_linger_ms);
         let batch_max = self.config.batch_max;
+        let batch_max_bytes = self.config.batch_max_bytes;
         let mut chunk = Vec::new();
-        let mut drain_deadline: Option<Instant> = None;
         let ended = |reason: String| Ended::Transient {
             welcomed: true,
             reason,
         };
         loop {
             let now = Instant::now();
+            let drain_deadline = self.drain_deadline();
             let linger_now = if drain_deadline.is_some() {
                 Duration::ZERO
             } else {
@@ -269,7 +317,7 @@ impl Link<'_> {
             };
             let ready = self.buffer.ready(now, batch_max, linger_now);
             let flush_at = self.buffer.flush_at(linger_now).filter(|_| !ready);
-            let drained = !self.results_open && self.buffer.is_empty();
+            let drained = self.drained();
             if drain_deadline.is_some_and(|deadline| drained || now >= deadline) {
                 return Ended::Shutdown;
             }
@@ -277,7 +325,6 @@ impl Link<'_> {
                 biased;
                 () = self.shutdown.cancelled(), if drain_deadline.is_none() => {
                     debug!(buffered = self.buffer.len(), "shutting down: sending the last results");
-                    drain_deadline = Some(now + DRAIN_TIMEOUT);
                 }
                 () = sleep_until(drain_deadline.unwrap_or(now)), if drain_deadline.is_some() => {}
                 msg = inbound.message() => match msg {
@@ -285,7 +332,7 @@ impl Link<'_> {
                     Ok(None) => return ended("coordinator closed the stream".into()),
                     Err(status) => return classify(status, true),
                 },
-                permit = out.reserve(), if ready => match (permit, self.buffer.take_batch(batch_max, now)) {
+                permit = out.reserve(), if ready => match (permit, self.buffer.take_batch(batch_max, batch_max_bytes, now)) {
                     (Ok(permit), Some(batch)) => {
                         debug!(seq = batch.seq, results = batch.results.len(), "sending batch");
                         permit.send(message(agent_message::Msg::Results(ResultBatch { seq: batch.seq, results: batch.results })));
@@ -364,10 +411,12 @@ async fn with_tls(endpoint: Endpoint, config: &AgentConfig) -> Result<Endpoint, 
         })
 }
 
+/// The gateway's message limit on this end too: the coordinator splits assignments well
+/// under it and batches are cut by `batch_max_bytes`, so a refusal is a bug worth its log line.
 fn client(channel: Channel) -> AgentGatewayClient<Channel> {
     AgentGatewayClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(MAX_GATEWAY_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GATEWAY_MESSAGE_BYTES)
 }
 
 fn message(msg: agent_message::Msg) -> AgentMessage {
@@ -382,11 +431,12 @@ fn heartbeat_interval(ms: u32) -> Duration {
     }
 }
 
-/// A refusal of the agent itself is fatal; everything else (coordinator restarting,
-/// network, overload) is retried.
+/// A refusal of the agent itself is retried slowly; everything else (coordinator restarting,
+/// network, overload, a message over the size limit) is retried with the usual backoff, and
+/// its code and reason are logged.
 fn classify(status: Status, welcomed: bool) -> Ended {
     match status.code() {
-        Code::Unauthenticated | Code::PermissionDenied => Ended::Fatal(status),
+        Code::Unauthenticated | Code::PermissionDenied => Ended::Refused(status),
         _ => Ended::Transient {
             welcomed,
             reason: match std::error::Error::source(&status) {

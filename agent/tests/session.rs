@@ -1,14 +1,17 @@
 //! The agent against a real tonic AgentGateway on 127.0.0.1: assignment in, TCP checks run
 //! against a local listener, batches out and acked; a coordinator restart with unacked
-//! batches gets them again; a wrong token stops the agent with an error.
+//! batches gets them again; a refused agent keeps retrying until its token is accepted;
+//! shutdown flushes buffered results and waits for their acknowledgements.
 
 mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{TOKEN, assignment, config, epoch_ms, result_ids, serve, tcp_target, wait_for};
-use lookout_agent::AgentError;
+use common::{
+    TOKEN, assignment, config, counted_tcp_target, epoch_ms, result_ids, serve, tcp_target,
+    wait_for,
+};
 use lookout_proto::CheckStatus;
 use tokio::net::TcpListener;
 use tokio::time::sleep;
@@ -129,32 +132,153 @@ async fn results_are_batched_acked_and_resent_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_token_stops_the_agent_with_an_error() {
+async fn a_refused_agent_keeps_retrying_until_its_token_is_accepted() {
     let target = tcp_target().await;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind gateway");
     let addr = listener.local_addr().expect("gateway addr");
     let server = serve(listener, assignment(target));
-    let run = lookout_agent::run(config(addr, "not-the-token"), std::future::pending());
-    let outcome = tokio::time::timeout(Duration::from_secs(15), run)
-        .await
-        .expect("agent gives up in time");
-    match outcome {
-        Err(AgentError::Refused { code, message }) => {
-            assert_eq!(code, tonic::Code::Unauthenticated);
-            assert!(message.contains("unknown agent token"), "{message}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
+    let mut c = config(addr, "rotated-token");
+    c.refused_retry_secs = 1;
+    let stop_agent = CancellationToken::new();
+    let agent = tokio::spawn(lookout_agent::run(c, stop_agent.clone().cancelled_owned()));
+    wait_for("a second attempt after the refusal", 15, || {
+        server.seen.lock().expect("lock").authorization.len() >= 2
+    })
+    .await;
+    assert!(!agent.is_finished(), "a refused agent does not exit");
+    assert!(server.seen.lock().expect("lock").batches.is_empty());
+
+    // The coordinator's side of a token rotation: the new token is accepted from now on.
+    *server.token.lock().expect("lock") = "rotated-token".into();
+    wait_for("results after the rotation", 15, || {
+        !server.seen.lock().expect("lock").batches.is_empty()
+    })
+    .await;
+    {
+        let seen = server.seen.lock().expect("lock");
+        let results: Vec<_> = seen.batches.iter().flat_map(|b| &b.results).collect();
+        assert!(
+            results.iter().any(|r| r.status == CheckStatus::Up as i32),
+            "checks ran (and were buffered) while refused: {results:?}"
+        );
+        assert!(
+            seen.authorization
+                .iter()
+                .all(|a| a == "Bearer rotated-token"),
+            "the agent sends its configured token"
+        );
     }
-    let err = AgentError::Refused {
-        code: tonic::Code::Unauthenticated,
-        message: String::new(),
-    };
-    assert!(!err.to_string().contains("not-the-token"));
-    assert_eq!(
-        server.seen.lock().expect("lock").authorization,
-        vec!["Bearer not-the-token".to_string()]
+    stop_agent.cancel();
+    tokio::time::timeout(Duration::from_secs(15), agent)
+        .await
+        .expect("agent stops in time")
+        .expect("agent task")
+        .expect("agent stops cleanly");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_flushes_buffered_results_and_waits_for_their_acks() {
+    let (target, checks_run) = counted_tcp_target().await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway addr");
+    let server = serve(listener, assignment(target));
+    // Results stay buffered: batches would only fill at 500 or after a minute.
+    let mut c = config(addr, TOKEN);
+    c.batch_max = 500;
+    c.batch_linger_ms = 60_000;
+    // Slower acks than the old fixed five-second drain allowed.
+    server.ack_delay_ms.store(6_000, Ordering::SeqCst);
+    let stop_agent = CancellationToken::new();
+    let agent = tokio::spawn(lookout_agent::run(c, stop_agent.clone().cancelled_owned()));
+    wait_for("a few checks run", 15, || {
+        checks_run.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    assert!(
+        server.seen.lock().expect("lock").batches.is_empty(),
+        "nothing sent before the shutdown"
+    );
+
+    let asked = tokio::time::Instant::now();
+    stop_agent.cancel();
+    tokio::time::timeout(Duration::from_secs(15), agent)
+        .await
+        .expect("agent stops within its shutdown_timeout_ms")
+        .expect("agent task")
+        .expect("agent stops cleanly");
+    assert!(
+        asked.elapsed() >= Duration::from_secs(5),
+        "the agent waited for the acknowledgements"
+    );
+    // A check cut short by the shutdown reports MISSED instead of UP.
+    let reported = server
+        .seen
+        .lock()
+        .expect("lock")
+        .batches
+        .iter()
+        .flat_map(|b| &b.results)
+        .filter(|r| [CheckStatus::Up as i32, CheckStatus::Missed as i32].contains(&r.status))
+        .count();
+    assert!(
+        reported >= checks_run.load(Ordering::SeqCst),
+        "every check that ran reached the coordinator: {reported} results, {} runs",
+        checks_run.load(Ordering::SeqCst)
     );
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_disconnected_still_delivers_to_a_returning_coordinator() {
+    let (target, checks_run) = counted_tcp_target().await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway addr");
+    let first = serve(listener, assignment(target));
+    let stop_agent = CancellationToken::new();
+    let agent = tokio::spawn(lookout_agent::run(
+        config(addr, TOKEN),
+        stop_agent.clone().cancelled_owned(),
+    ));
+    wait_for("a first batch", 15, || {
+        !first.seen.lock().expect("lock").batches.is_empty()
+    })
+    .await;
+    first.stop().await;
+    let runs_before = checks_run.load(Ordering::SeqCst);
+    wait_for("checks while the coordinator is away", 15, || {
+        checks_run.load(Ordering::SeqCst) >= runs_before + 2
+    })
+    .await;
+
+    // Shutdown is asked for while disconnected; the coordinator comes back a moment later.
+    stop_agent.cancel();
+    sleep(Duration::from_millis(500)).await;
+    let listener = TcpListener::bind(addr).await.expect("rebind gateway");
+    let second = serve(listener, assignment(target));
+    tokio::time::timeout(Duration::from_secs(15), agent)
+        .await
+        .expect("agent stops within its shutdown_timeout_ms")
+        .expect("agent task")
+        .expect("agent stops cleanly");
+    let resent = second
+        .seen
+        .lock()
+        .expect("lock")
+        .batches
+        .iter()
+        .flat_map(|b| &b.results)
+        .filter(|r| r.status == CheckStatus::Up as i32)
+        .count();
+    assert!(
+        resent >= 2,
+        "results buffered while disconnected reached the returning coordinator: {resent}"
+    );
+    second.stop().await;
 }

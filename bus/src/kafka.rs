@@ -25,7 +25,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Deserialize;
 
-use crate::{BusError, RESULTS_TOPIC, Record, ResultConsumer, ResultPublisher};
+use crate::{BusError, RESULTS_TOPIC, Record, Refusal, ResultConsumer, ResultPublisher};
 
 /// Connection settings shared by the coordinator (producer) and the notifier (consumer).
 #[derive(Clone, Deserialize)]
@@ -161,12 +161,43 @@ impl ResultPublisher for KafkaPublisher {
                 self.producer
                     .send(record, Timeout::After(Duration::from_secs(30)))
             });
-            for delivery in join_all(sends).await {
-                delivery.map_err(|(e, _)| BusError::Kafka(e))?;
+            let mut refused = Vec::new();
+            let mut failed = None;
+            for (index, delivery) in join_all(sends).await.into_iter().enumerate() {
+                match delivery {
+                    Ok(_) => {}
+                    Err((e, _)) if is_permanent(&e) => refused.push(Refusal {
+                        index,
+                        reason: e.to_string(),
+                    }),
+                    Err((e, _)) => failed = failed.or(Some(e)),
+                }
             }
-            Ok(())
+            match (failed, refused.is_empty()) {
+                (Some(e), _) => Err(BusError::Kafka(e)),
+                (None, false) => Err(BusError::Refused(refused)),
+                (None, true) => Ok(()),
+            }
         })
     }
+}
+
+/// True when Kafka will never accept the message as it is (too large, invalid); anything else
+/// (timeouts, unavailable brokers, full queues) may succeed on a retry.
+fn is_permanent(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidTimestamp
+                | RDKafkaErrorCode::UnsupportedForMessageFormat
+                | RDKafkaErrorCode::BadMessage
+        )
+    )
 }
 
 /// Flags a rebalance so the caller reloads its stored offsets and per-key state.

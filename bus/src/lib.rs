@@ -28,6 +28,17 @@ pub enum BusError {
     Cancelled,
     #[error("the bus is closed")]
     Closed,
+    /// The bus refused some results for good (too large, invalid): retrying them cannot help.
+    /// Every other result of the same `publish` call was accepted.
+    #[error("{} result(s) refused for good, first: {}", .0.len(), .0.first().map_or("", |r| r.reason.as_str()))]
+    Refused(Vec<Refusal>),
+}
+
+/// One result the bus will never accept, by its index in the published slice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub index: usize,
+    pub reason: String,
 }
 
 /// One consumed result with its position in the log.
@@ -40,6 +51,8 @@ pub struct Record {
 
 /// Publishes results; `publish` returns only once every result is durably accepted
 /// (Kafka: acknowledged by all in-sync replicas), which is when the agent may be acknowledged.
+/// [`BusError::Refused`] lists the results refused for good while all others were accepted;
+/// any other error means some results may not have been.
 pub trait ResultPublisher: Send + Sync + 'static {
     fn publish<'a>(&'a self, results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>>;
 }

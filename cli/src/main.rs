@@ -1,8 +1,8 @@
 //! The `lookout` command: `standalone` (everything in one process), the cluster components,
 //! and the admin client.
 
-mod deliveries;
 mod connect;
+mod deliveries;
 mod monitors;
 mod standalone;
 mod view;

@@ -105,7 +105,7 @@ pub async fn run(path: &Path) -> Result<()> {
         "grpc_addr": addr.to_string(),
         "regions": regions,
         "project_tokens": [token],
-        "agent_tokens": { AGENT_ID: agent_token },
+        "agent_tokens": { AGENT_ID: { "region": config.region, "token": agent_token } },
         "store_url": config.store_url,
     }))
     .context("coordinator settings")?;

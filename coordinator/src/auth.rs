@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::config::{AgentToken, Secret};
 use crate::error::DomainError;
 
 type Hash = [u8; 32];
@@ -51,32 +51,35 @@ impl ProjectTokens {
     }
 }
 
-/// The token of each agent, by agent id.
+/// The token of each agent and the region it is bound to, by agent id.
 #[derive(Clone)]
 pub struct AgentTokens {
-    hashes: HashMap<String, Hash>,
+    agents: HashMap<String, (Hash, String)>,
 }
 
 impl AgentTokens {
-    pub fn new<'a>(tokens: impl IntoIterator<Item = (&'a String, &'a Secret)>) -> AgentTokens {
+    pub fn new<'a>(tokens: impl IntoIterator<Item = (&'a String, &'a AgentToken)>) -> AgentTokens {
         AgentTokens {
-            hashes: tokens
+            agents: tokens
                 .into_iter()
-                .map(|(id, t)| (id.clone(), hash(t.expose())))
+                .map(|(id, t)| (id.clone(), (hash(t.token.expose()), t.region.clone())))
                 .collect(),
         }
     }
 
-    /// Accepts `token` only if it is the token configured for `agent_id`.
-    pub fn check(&self, agent_id: &str, token: Option<&str>) -> Result<(), DomainError> {
+    /// Accepts `token` only if it is the token configured for `agent_id`; returns the region
+    /// the token is bound to.
+    pub fn check(&self, agent_id: &str, token: Option<&str>) -> Result<&str, DomainError> {
         let given = hash(token.ok_or(DomainError::Unauthenticated)?);
         // An unknown agent id still costs one comparison, against a hash nobody knows the input of.
-        let expected = self.hashes.get(agent_id).copied().unwrap_or([0xff; 32]);
-        if bool::from(expected.ct_eq(&given)) && self.hashes.contains_key(agent_id) {
-            Ok(())
-        } else {
-            Err(DomainError::Unauthenticated)
-        }
+        let (expected, bound) = self
+            .agents
+            .get(agent_id)
+            .map_or(([0xff; 32], None), |(h, r)| (*h, Some(r)));
+        bound
+            .filter(|_| bool::from(expected.ct_eq(&given)))
+            .map(String::as_str)
+            .ok_or(DomainError::Unauthenticated)
     }
 }
 
@@ -104,12 +107,17 @@ mod tests {
 
     #[test]
     fn agent_tokens() {
+        let token = |region: &str, t: &str| AgentToken {
+            region: region.into(),
+            token: Secret::new(t),
+        };
         let cfg = [
-            ("a".to_string(), Secret::new("ta")),
-            ("b".to_string(), Secret::new("tb")),
+            ("a".to_string(), token("eu", "ta")),
+            ("b".to_string(), token("us", "tb")),
         ];
         let t = AgentTokens::new(cfg.iter().map(|(k, v)| (k, v)));
-        assert!(t.check("a", Some("ta")).is_ok());
+        assert_eq!(t.check("a", Some("ta")).expect("a's token"), "eu");
+        assert_eq!(t.check("b", Some("tb")).expect("b's token"), "us");
         assert!(t.check("a", Some("tb")).is_err());
         assert!(t.check("c", Some("ta")).is_err());
         assert!(t.check("a", None).is_err());

@@ -1,5 +1,5 @@
-//! Splits large assignments into messages that stay well under gRPC's default 4 MiB message
-//! limit: the first part keeps the snapshot flag, the rest are deltas with their own versions,
+//! Splits large assignments into messages that stay well under the gateway's 4 MiB message
+//! limit (`lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES`): the first part keeps the snapshot flag, the rest are deltas with their own versions,
 //! so an agent applying them in order ends with exactly the whole assignment.
 
 use lookout_proto::v1::Assignment;

@@ -24,9 +24,9 @@ pub struct CoordinatorConfig {
     /// Bearer tokens accepted by the admin API.
     #[serde(default)]
     pub project_tokens: Vec<Secret>,
-    /// Bearer token of each agent, by agent id.
+    /// Bearer token of each agent and the one region it may connect from, by agent id.
     #[serde(default)]
-    pub agent_tokens: BTreeMap<String, Secret>,
+    pub agent_tokens: BTreeMap<String, AgentToken>,
     /// How often agents send heartbeats; an agent silent for three intervals is dropped.
     #[serde(default = "default_heartbeat_interval_ms")]
     pub heartbeat_interval_ms: u32,
@@ -36,6 +36,10 @@ pub struct CoordinatorConfig {
     /// Kafka brokers and the results topic.
     #[serde(default)]
     pub kafka: KafkaConfig,
+    /// On shutdown, how long agent sessions may take to publish and acknowledge the result
+    /// batches already accepted before they are closed.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u32,
     /// Serve the gRPC port over TLS (admin API and agent gateway alike).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -54,6 +58,22 @@ pub struct TlsConfig {
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
 }
+
+/// One agent's credentials: its token is accepted only from `region`, so a leaked token of one
+/// region cannot report results for another.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentToken {
+    pub region: String,
+    pub token: Secret,
+}
+
+fn default_shutdown_timeout_ms() -> u32 {
+    10_000
+}
+
+/// Upper bound of `shutdown_timeout_ms`.
+const MAX_SHUTDOWN_TIMEOUT_MS: u32 = 600_000;
 
 fn default_grpc_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7400))
@@ -108,8 +128,9 @@ impl CoordinatorConfig {
 
     /// Applies `LOOKOUT_*` overrides read through `var` (`std::env::var` in main):
     /// `LOOKOUT_GRPC_ADDR`, `LOOKOUT_REGIONS` (comma-separated), `LOOKOUT_PROJECT_TOKENS`
-    /// (comma-separated), `LOOKOUT_AGENT_TOKENS` (`id=token,...`), `LOOKOUT_HEARTBEAT_INTERVAL_MS`,
-    /// `LOOKOUT_STORE_URL`, `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
+    /// (comma-separated), `LOOKOUT_AGENT_TOKENS` (`id@region=token,...`),
+    /// `LOOKOUT_HEARTBEAT_INTERVAL_MS`, `LOOKOUT_SHUTDOWN_TIMEOUT_MS`, `LOOKOUT_STORE_URL`,
+    /// `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
     /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("LOOKOUT_GRPC_ADDR") {
@@ -126,13 +147,22 @@ impl CoordinatorConfig {
         if let Some(v) = var("LOOKOUT_AGENT_TOKENS") {
             let mut tokens = BTreeMap::new();
             for pair in list(&v) {
-                let (id, token) = pair.split_once('=').ok_or_else(|| {
+                // Agent ids and regions are slugs, so neither holds `@` or `=`; the token may.
+                let parsed = pair.split_once('=').and_then(|(who, token)| {
+                    let (id, region) = who.split_once('@')?;
+                    Some((id.trim(), region.trim(), token.trim()))
+                });
+                let (id, region, token) = parsed.ok_or_else(|| {
                     invalid(
                         "LOOKOUT_AGENT_TOKENS",
-                        "must be a comma-separated list of agent_id=token",
+                        "must be a comma-separated list of agent_id@region=token",
                     )
                 })?;
-                tokens.insert(id.trim().to_string(), Secret::new(token.trim()));
+                let entry = AgentToken {
+                    region: region.to_string(),
+                    token: Secret::new(token),
+                };
+                tokens.insert(id.to_string(), entry);
             }
             self.agent_tokens = tokens;
         }
@@ -140,6 +170,14 @@ impl CoordinatorConfig {
             self.heartbeat_interval_ms = v.parse().map_err(|_| {
                 invalid(
                     "LOOKOUT_HEARTBEAT_INTERVAL_MS",
+                    format!("{v:?} is not a number"),
+                )
+            })?;
+        }
+        if let Some(v) = var("LOOKOUT_SHUTDOWN_TIMEOUT_MS") {
+            self.shutdown_timeout_ms = v.parse().map_err(|_| {
+                invalid(
+                    "LOOKOUT_SHUTDOWN_TIMEOUT_MS",
                     format!("{v:?} is not a number"),
                 )
             })?;
@@ -213,16 +251,38 @@ impl CoordinatorConfig {
         {
             return Err(invalid(format!("project_tokens[{i}]"), "must not be empty"));
         }
-        for (id, token) in &self.agent_tokens {
+        for (id, entry) in &self.agent_tokens {
             if !is_slug(id, 64) {
                 return Err(invalid(
                     format!("agent_tokens.{id}"),
                     "agent id must be 1-64 of [a-z0-9_-]",
                 ));
             }
-            if token.expose().is_empty() {
-                return Err(invalid(format!("agent_tokens.{id}"), "must not be empty"));
+            if entry.token.expose().is_empty() {
+                return Err(invalid(
+                    format!("agent_tokens.{id}.token"),
+                    "must not be empty",
+                ));
             }
+            if !self.regions.contains(&entry.region) {
+                return Err(invalid(
+                    format!("agent_tokens.{id}.region"),
+                    format!(
+                        "{:?} is not one of regions ({})",
+                        entry.region,
+                        self.regions.join(", ")
+                    ),
+                ));
+            }
+        }
+        if !(1..=MAX_SHUTDOWN_TIMEOUT_MS).contains(&self.shutdown_timeout_ms) {
+            return Err(invalid(
+                "shutdown_timeout_ms",
+                format!(
+                    "{} is invalid, must be 1..={MAX_SHUTDOWN_TIMEOUT_MS}",
+                    self.shutdown_timeout_ms
+                ),
+            ));
         }
         if self.heartbeat_interval_ms < MIN_HEARTBEAT_MS {
             return Err(invalid(
@@ -271,7 +331,7 @@ mod tests {
     const YAML: &str = "
 regions: [eu, us]
 project_tokens: [p1]
-agent_tokens: {agent-eu: a1}
+agent_tokens: {agent-eu: {region: eu, token: a1}}
 kafka: {brokers: '127.0.0.1:9092'}
 ";
 
@@ -282,7 +342,9 @@ kafka: {brokers: '127.0.0.1:9092'}
         assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:7400");
         assert_eq!(c.heartbeat_interval_ms, 5000);
         assert_eq!(c.store_url, "sqlite://lookout.db");
-        assert_eq!(c.agent_tokens["agent-eu"].expose(), "a1");
+        assert_eq!(c.agent_tokens["agent-eu"].token.expose(), "a1");
+        assert_eq!(c.agent_tokens["agent-eu"].region, "eu");
+        assert_eq!(c.shutdown_timeout_ms, 10_000);
     }
 
     #[test]
@@ -308,7 +370,7 @@ kafka: {brokers: '127.0.0.1:9092'}
         let env = |k: &str| match k {
             "LOOKOUT_GRPC_ADDR" => Some("0.0.0.0:9000".to_string()),
             "LOOKOUT_REGIONS" => Some("ap, sa".to_string()),
-            "LOOKOUT_AGENT_TOKENS" => Some("x=1,y=2".to_string()),
+            "LOOKOUT_AGENT_TOKENS" => Some("x@ap=1,y@sa=2=3".to_string()),
             "LOOKOUT_KAFKA_TOPIC" => Some("t".to_string()),
             _ => None,
         };
@@ -316,6 +378,12 @@ kafka: {brokers: '127.0.0.1:9092'}
         assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:9000");
         assert_eq!(c.regions, ["ap", "sa"]);
         assert_eq!(c.agent_tokens.len(), 2);
+        assert_eq!(c.agent_tokens["x"].region, "ap");
+        assert_eq!(c.agent_tokens["y"].token.expose(), "2=3");
+        c.validate().expect("env config is valid");
+        let no_region = |k: &str| (k == "LOOKOUT_AGENT_TOKENS").then(|| "x=1".to_string());
+        let e = c.apply_env(no_region).expect_err("token without a region");
+        assert!(e.to_string().contains("agent_id@region=token"), "{e}");
         assert_eq!(c.kafka.topic, "t");
         let bad = |k: &str| (k == "LOOKOUT_HEARTBEAT_INTERVAL_MS").then(|| "soon".to_string());
         let e = c.apply_env(bad).expect_err("bad number");
@@ -372,8 +440,16 @@ kafka: {brokers: '127.0.0.1:9092'}
                 "heartbeat_interval_ms",
             ),
             (
-                "regions: [eu]\nproject_tokens: [p]\nagent_tokens: {a: ''}",
-                "agent_tokens.a",
+                "regions: [eu]\nproject_tokens: [p]\nagent_tokens: {a: {region: eu, token: ''}}",
+                "agent_tokens.a.token",
+            ),
+            (
+                "regions: [eu]\nproject_tokens: [p]\nagent_tokens: {a: {region: us, token: t}}",
+                "agent_tokens.a.region",
+            ),
+            (
+                "regions: [eu]\nproject_tokens: [p]\nshutdown_timeout_ms: 0",
+                "shutdown_timeout_ms",
             ),
         ];
         for (yaml, field) in cases {

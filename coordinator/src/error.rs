@@ -21,6 +21,13 @@ pub enum DomainError {
     FailedPrecondition(String),
     #[error("missing or invalid bearer token")]
     Unauthenticated,
+    /// Authenticated, but not allowed to do this (an agent token used from another region).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The agent's stream failed (a message over the size limit, a broken connection); the
+    /// session ends with the same status.
+    #[error("{}: {}", .0.code(), .0.message())]
+    Stream(tonic::Status),
     #[error("{0}")]
     Unavailable(String),
     #[error("store: {0}")]
@@ -37,6 +44,8 @@ impl From<DomainError> for tonic::Status {
             DomainError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
             DomainError::Conflict(_) => tonic::Status::aborted(e.to_string()),
             DomainError::Unauthenticated => tonic::Status::unauthenticated(e.to_string()),
+            DomainError::PermissionDenied(m) => tonic::Status::permission_denied(m),
+            DomainError::Stream(status) => status,
             DomainError::Unavailable(_) => tonic::Status::unavailable(e.to_string()),
             DomainError::Store(err) => {
                 // Database details stay in the log; callers learn only that it failed.

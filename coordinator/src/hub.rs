@@ -1,22 +1,30 @@
 //! The live assignment: which connected agent runs which (monitor, region). Kept in memory,
 //! recomputed when agents join or leave and when a monitor changes, and handed to each
-//! agent's session as coalesced deltas through its [`Outbox`].
+//! agent's session as coalesced deltas through its [`Outbox`]. A monitor change is read from
+//! the store outside the assignment lock and retried until it is applied.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use lookout_proto::Monitor;
 use lookout_proto::v1::Assignment;
+use lookout_proto::{CheckResult, Monitor};
 use lookout_store::{Store, StoreError};
 use tokio::sync::{Mutex, Notify};
 
 use crate::assign::Rendezvous;
 
+/// First and longest pause between attempts to read a changed monitor that failed to load.
+const REFRESH_RETRY_FIRST: Duration = Duration::from_millis(200);
+const REFRESH_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Shared assignment state of the coordinator.
 pub struct Hub {
     store: Store,
     state: Mutex<HubState>,
+    /// Monitors whose change could not be read yet; each has one retrying task.
+    retrying: std::sync::Mutex<HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -28,6 +36,13 @@ struct HubState {
     /// Last assignment version sent to each agent id, kept across its sessions.
     versions: HashMap<String, Arc<AtomicU64>>,
     next_session: u64,
+    /// Store reads of changed monitors are numbered before they start; the result of an
+    /// older read never replaces that of a newer one (reads run outside the lock, so they
+    /// may finish out of order).
+    next_read: u64,
+    reads_in_flight: usize,
+    /// Number of the newest read applied per monitor, while any read is in flight.
+    applied_read: HashMap<String, u64>,
 }
 
 struct AgentSlot {
@@ -99,7 +114,14 @@ impl Outbox {
 
     /// Numbers one more assignment message of this agent (see [`crate::chunk`]).
     pub fn next_version(&self) -> u64 {
-        self.version.fetch_add(1, Ordering::SeqCst) + 1
+        // Saturates: an agent may claim any last version in its Hello.
+        let previous = self
+            .version
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_add(1))
+            })
+            .unwrap_or_else(|v| v);
+        previous.saturating_add(1)
     }
 
     async fn upsert(&self, m: Arc<Monitor>) {
@@ -157,6 +179,7 @@ impl Hub {
                 monitors,
                 ..HubState::default()
             }),
+            retrying: std::sync::Mutex::new(HashSet::new()),
         })
     }
 
@@ -173,7 +196,10 @@ impl Hub {
         st.next_session += 1;
         let session = st.next_session;
         let counter = st.versions.entry(agent_id.to_string()).or_default().clone();
-        let version = counter.load(Ordering::SeqCst).max(last_version) + 1;
+        let version = counter
+            .load(Ordering::SeqCst)
+            .max(last_version)
+            .saturating_add(1);
         counter.store(version, Ordering::SeqCst);
         let outbox = Arc::new(Outbox::new(counter));
         // The agent may come back in another region (reconfigured): its old place goes too.
@@ -239,18 +265,124 @@ impl Hub {
         st.rebalance(region, None).await;
     }
 
+    /// Keeps only the results for monitors assigned to `session` of `agent_id` right now (a
+    /// result for another agent's monitor, a deleted one or another region's is forged or
+    /// stale); returns how many it dropped.
+    pub async fn retain_assigned(
+        &self,
+        agent_id: &str,
+        region: &str,
+        session: u64,
+        results: &mut Vec<CheckResult>,
+    ) -> usize {
+        let before = results.len();
+        let st = self.state.lock().await;
+        let slot = st
+            .regions
+            .get(region)
+            .and_then(|agents| agents.get(agent_id))
+            .filter(|slot| slot.session == session);
+        match slot {
+            Some(slot) => results.retain(|r| slot.assigned.contains_key(&r.monitor_id)),
+            None => results.clear(),
+        }
+        before - results.len()
+    }
+
     /// Re-reads monitor `id` from the store and pushes the change to the agents concerned.
-    /// Reading under the lock makes the last refresh win with the last committed state.
-    pub async fn refresh_monitor(&self, id: &str) -> Result<(), StoreError> {
-        let mut st = self.state.lock().await;
-        let new = match self.store.get_monitor(id).await {
-            Ok(m) => Some(for_agent(m)),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
+    /// A failed read is retried in the background, with backoff, until the change is applied.
+    pub async fn refresh_monitor(self: &Arc<Self>, id: &str) {
+        if let Err(e) = self.try_refresh(id).await {
+            tracing::warn!(monitor_id = %id, error = %e, "could not read a changed monitor; retrying until agents have it");
+            self.retry_refresh(id.to_string());
+        }
+    }
+
+    /// One attempt: the store is read without the lock, then the change is applied under it
+    /// unless a newer read of the same monitor was applied meanwhile.
+    async fn try_refresh(&self, id: &str) -> Result<(), StoreError> {
+        let read_no = {
+            let mut st = self.state.lock().await;
+            st.next_read += 1;
+            st.reads_in_flight += 1;
+            st.next_read
         };
+        let read = match self.store.get_monitor(id).await {
+            Ok(m) => Ok(Some(for_agent(m))),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let mut st = self.state.lock().await;
+        st.reads_in_flight -= 1;
+        let outcome = match read {
+            Ok(new) => {
+                if st
+                    .applied_read
+                    .get(id)
+                    .is_none_or(|&newest| newest < read_no)
+                {
+                    st.applied_read.insert(id.to_string(), read_no);
+                    st.apply_monitor(id, new).await;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        if st.reads_in_flight == 0 {
+            // No read can finish out of order any more.
+            st.applied_read.clear();
+        }
+        outcome
+    }
+
+    /// Starts the one retrying task of monitor `id` unless it already runs.
+    fn retry_refresh(self: &Arc<Self>, id: String) {
+        let fresh = self
+            .retrying
+            .lock()
+            .expect("retry set lock poisoned")
+            .insert(id.clone());
+        if !fresh {
+            return;
+        }
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut delay = REFRESH_RETRY_FIRST;
+            let mut attempts = 1u32;
+            loop {
+                tokio::time::sleep(delay).await;
+                attempts = attempts.saturating_add(1);
+                match hub.try_refresh(&id).await {
+                    Ok(()) => {
+                        tracing::info!(monitor_id = %id, attempts, "changed monitor read; agents have it now");
+                        hub.retrying
+                            .lock()
+                            .expect("retry set lock poisoned")
+                            .remove(&id);
+                        return;
+                    }
+                    Err(e) => {
+                        delay = (delay * 2).min(REFRESH_RETRY_MAX);
+                        tracing::warn!(monitor_id = %id, attempts, error = %e, retry_in_ms = delay.as_millis() as u64, "still cannot read a changed monitor");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Regions with at least one connected agent (the no-data watch names the others).
+    pub async fn regions_with_agents(&self) -> HashSet<String> {
+        self.state.lock().await.regions.keys().cloned().collect()
+    }
+}
+
+impl HubState {
+    /// Replaces (or, with `None`, removes) monitor `id` and pushes the change to the agents
+    /// of every region it ran or runs in.
+    async fn apply_monitor(&mut self, id: &str, new: Option<Arc<Monitor>>) {
         let old = match &new {
-            Some(m) => st.monitors.insert(id.to_string(), m.clone()),
-            None => st.monitors.remove(id),
+            Some(m) => self.monitors.insert(id.to_string(), m.clone()),
+            None => self.monitors.remove(id),
         };
         let mut regions: Vec<String> = Vec::new();
         for m in old.iter().chain(new.iter()) {
@@ -259,7 +391,7 @@ impl Hub {
         regions.sort();
         regions.dedup();
         for region in regions {
-            let Some(agents) = st.regions.get_mut(&region) else {
+            let Some(agents) = self.regions.get_mut(&region) else {
                 continue;
             };
             let owner = match &new {
@@ -290,16 +422,8 @@ impl Hub {
                 }
             }
         }
-        Ok(())
     }
 
-    /// Regions with at least one connected agent (the no-data watch names the others).
-    pub async fn regions_with_agents(&self) -> HashSet<String> {
-        self.state.lock().await.regions.keys().cloned().collect()
-    }
-}
-
-impl HubState {
     /// Recomputes the whole assignment of `region` and pushes the differences to every agent
     /// except `fresh`, whose new assignment goes out as its snapshot.
     async fn rebalance(&mut self, region: &str, fresh: Option<&str>) {

@@ -12,8 +12,10 @@ pub mod deliveries;
 pub mod error;
 mod grpc;
 pub mod hub;
+pub mod intake;
 pub mod monitors;
 pub mod no_data;
+mod publish;
 pub mod session;
 mod tls;
 
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_bus::ResultPublisher;
+use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
 use lookout_proto::v1::delivery_service_server::DeliveryServiceServer;
 use lookout_proto::v1::monitor_service_server::MonitorServiceServer;
@@ -41,10 +44,11 @@ use grpc::gateway::GatewayService;
 use hub::Hub;
 use monitors::MonitorDomain;
 use no_data::NoDataWatch;
-use session::Gateway;
+use session::{Gateway, Timing};
 
 /// Serves the admin API, the agent gateway, gRPC health and reflection on `listener` until `shutdown`
-/// resolves; then open agent sessions end with UNAVAILABLE and the server drains.
+/// resolves; then each agent session publishes and acknowledges the batches it accepted
+/// (within `shutdown_timeout_ms`), ends with UNAVAILABLE, and the server drains.
 /// The configuration is validated first; with `tls` set, the port serves only TLS.
 pub async fn serve(
     config: CoordinatorConfig,
@@ -67,13 +71,16 @@ pub async fn serve(
         hub.clone(),
         no_data,
     ));
-    let heartbeat = Duration::from_millis(u64::from(config.heartbeat_interval_ms.max(1)));
+    let timing = Timing {
+        heartbeat: Duration::from_millis(u64::from(config.heartbeat_interval_ms.max(1))),
+        shutdown_drain: Duration::from_millis(u64::from(config.shutdown_timeout_ms)),
+    };
     let gateway = Arc::new(Gateway::new(
         hub,
         AgentTokens::new(&config.agent_tokens),
         regions,
         publisher,
-        heartbeat,
+        timing,
         stop.clone(),
     ));
 
@@ -86,7 +93,11 @@ pub async fn serve(
         MonitorServiceServer::with_interceptor(AdminService::new(domain), check_token.clone());
     let delivery_api =
         DeliveryServiceServer::with_interceptor(DeliveryApi::new(deliveries), check_token);
-    let agents = AgentGatewayServer::new(GatewayService::new(gateway));
+    // Explicit on both ends (the agent's client uses the same bound): a larger message is
+    // refused with OUT_OF_RANGE, which the session logs and ends with.
+    let agents = AgentGatewayServer::new(GatewayService::new(gateway))
+        .max_decoding_message_size(MAX_GATEWAY_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GATEWAY_MESSAGE_BYTES);
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<MonitorServiceServer<AdminService>>()

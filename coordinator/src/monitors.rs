@@ -133,10 +133,8 @@ impl MonitorDomain {
     }
 
     async fn changed(&self, id: &str) {
-        if let Err(e) = self.hub.refresh_monitor(id).await {
-            // The write is committed; agents catch up on their next session snapshot.
-            tracing::error!(monitor_id = %id, error = %e, "could not push a monitor change to agents");
-        }
+        // The write is committed; the hub retries a failed read until agents have the change.
+        self.hub.refresh_monitor(id).await;
         self.no_data.refresh(id).await;
     }
 }

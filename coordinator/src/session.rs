@@ -1,15 +1,17 @@
-//! One agent session on the gateway: authenticate the Hello, join the assignment, stream the
-//! snapshot and deltas, publish result batches in order and acknowledge each one only after
-//! the bus accepted it, and drop the agent when it stays silent.
+//! One agent session on the gateway: authenticate the Hello (token bound to its region), join
+//! the assignment, stream the snapshot and deltas, take in result batches (see [`crate::intake`])
+//! and hand them to [`crate::publish`], drop the agent when it stays silent, and on shutdown
+//! finish publishing and acknowledging what was accepted before closing.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use lookout_bus::ResultPublisher;
+use lookout_proto::bounds::{excerpt, quote};
 use lookout_proto::v1::{
-    AgentMessage, Assignment, CoordinatorMessage, Hello, ResultAck, ResultBatch, Welcome,
-    agent_message::Msg, coordinator_message::Msg as Out,
+    AgentMessage, Assignment, CoordinatorMessage, Hello, ResultBatch, Welcome, agent_message::Msg,
+    coordinator_message::Msg as Out,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -19,6 +21,8 @@ use crate::auth::AgentTokens;
 use crate::chunk;
 use crate::error::{DomainError, field_error};
 use crate::hub::{Hub, Joined, OutboxItem};
+use crate::intake::{self, Intake};
+use crate::publish;
 
 /// Messages to the agent; the gRPC layer streams them as they are.
 pub type OutSender = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
@@ -34,6 +38,15 @@ pub struct Gateway {
     publisher: Arc<dyn ResultPublisher>,
     heartbeat: Duration,
     shutdown: CancellationToken,
+    /// On shutdown, how long accepted batches may take to be published and acknowledged.
+    drain: Duration,
+}
+
+/// How a session is timed.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub heartbeat: Duration,
+    pub shutdown_drain: Duration,
 }
 
 impl Gateway {
@@ -42,7 +55,7 @@ impl Gateway {
         tokens: AgentTokens,
         regions: Arc<[String]>,
         publisher: Arc<dyn ResultPublisher>,
-        heartbeat: Duration,
+        timing: Timing,
         shutdown: CancellationToken,
     ) -> Gateway {
         Gateway {
@@ -50,8 +63,9 @@ impl Gateway {
             tokens,
             regions,
             publisher,
-            heartbeat,
+            heartbeat: timing.heartbeat,
             shutdown,
+            drain: timing.shutdown_drain,
         }
     }
 
@@ -75,7 +89,8 @@ impl Gateway {
             .await
             .map_err(|_| field_error("hello", "no Hello received in time"))?;
         let hello = match first {
-            None | Some(Err(_)) => return Ok(()),
+            None => return Ok(()),
+            Some(Err(status)) => return Err(stream_failed("", &status)),
             Some(Ok(AgentMessage {
                 msg: Some(Msg::Hello(h)),
             })) => h,
@@ -83,17 +98,27 @@ impl Gateway {
                 return Err(field_error("hello", "the first message must be Hello").into());
             }
         };
-        self.tokens.check(&hello.agent_id, token).inspect_err(|_| {
-            tracing::warn!(agent_id = %hello.agent_id, "agent refused: bad token");
+        let bound = self.tokens.check(&hello.agent_id, token).inspect_err(|e| {
+            let agent_id = excerpt(&hello.agent_id);
+            tracing::warn!(%agent_id, reason = %e, "agent refused");
         })?;
         if !self.regions.contains(&hello.region) {
             let reason = format!(
-                "unknown region {:?}, known regions: {}",
-                hello.region,
+                "unknown region {}, known regions: {}",
+                quote(&hello.region),
                 self.regions.join(", ")
             );
             return Err(field_error("hello.region", reason).into());
         }
+        if bound != hello.region {
+            let reason = format!(
+                "hello.region: the token of agent {:?} is bound to region {bound:?}, not {:?}",
+                hello.agent_id, hello.region
+            );
+            tracing::warn!(agent_id = %hello.agent_id, region = %hello.region, %bound, "agent refused: token used from another region");
+            return Err(DomainError::PermissionDenied(reason));
+        }
+        let capacity = intake::capacity(hello.capacity)?;
         let heartbeat_interval_ms = u32::try_from(self.heartbeat.as_millis()).unwrap_or(u32::MAX);
         self.send(
             out,
@@ -107,19 +132,29 @@ impl Gateway {
             .join(
                 &hello.agent_id,
                 &hello.region,
-                hello.capacity,
+                capacity,
                 hello.last_assignment_version,
             )
             .await;
         tracing::info!(
-            agent_id = %hello.agent_id, region = %hello.region, capacity = hello.capacity,
+            agent_id = %hello.agent_id, region = %hello.region, capacity,
             monitors = joined.snapshot.upserts.len(), "agent joined"
         );
         let (batches, rx) = mpsc::channel(BATCH_QUEUE);
-        let publishing = tokio::spawn(publish_in_order(self.publisher.clone(), rx, out.clone()));
+        let publishing = tokio::spawn(publish::in_order(self.publisher.clone(), rx, out.clone()));
+        let mut intake = Intake::new(&hello.agent_id, &hello.region);
         let result = self
-            .serve(&hello, &joined, &mut inbound, out, &batches, publishing)
+            .serve(
+                &hello,
+                &joined,
+                &mut inbound,
+                out,
+                &mut intake,
+                batches,
+                publishing,
+            )
             .await;
+        intake.log_drops(Instant::now(), true);
         self.hub
             .leave(&hello.agent_id, &hello.region, joined.session)
             .await;
@@ -131,13 +166,15 @@ impl Gateway {
         result
     }
 
+    #[allow(clippy::too_many_arguments)] // one session's parts, borrowed from `run`
     async fn serve<S>(
         &self,
         hello: &Hello,
         joined: &Joined,
         inbound: &mut S,
         out: &OutSender,
-        batches: &mpsc::Sender<ResultBatch>,
+        intake: &mut Intake,
+        batches: mpsc::Sender<ResultBatch>,
         mut publishing: tokio::task::JoinHandle<Option<String>>,
     ) -> Result<(), DomainError>
     where
@@ -149,48 +186,86 @@ impl Gateway {
             loop {
                 tokio::select! {
                     msg = inbound.next() => {
-                        let Some(Ok(msg)) = msg else { return Ok(()) };
+                        let msg = match msg {
+                            None => return Ok(()),
+                            Some(Err(status)) => return Err(stream_failed(&hello.agent_id, &status).into()),
+                            Some(Ok(msg)) => msg,
+                        };
                         last_seen = Instant::now();
                         match msg.msg {
-                            Some(Msg::Results(mut batch)) => {
-                                for r in &mut batch.results {
-                                    // The session, not the payload, says who produced a result.
-                                    r.agent_id.clone_from(&hello.agent_id);
-                                    r.region.clone_from(&hello.region);
-                                    if r.id.is_empty() {
-                                        r.id = uuid::Uuid::now_v7().to_string();
-                                    }
-                                }
+                            Some(Msg::Results(batch)) => {
+                                let batch = self.accept(hello, joined, intake, batch).await?;
                                 timeout(self.silence_limit(), batches.send(batch))
                                     .await
                                     .map_err(|_| unavailable("result batches are not being published in time"))?
                                     .map_err(|_| unavailable("result publishing stopped"))?;
                             }
                             Some(Msg::Hello(_)) => {
-                                return Err(field_error("hello", "sent twice in one session").into());
+                                return Err(DomainError::from(field_error("hello", "sent twice in one session")).into());
                             }
                             Some(Msg::Heartbeat(_)) | None => {}
                         }
                     }
                     item = joined.outbox.next() => match item {
                         OutboxItem::Delta(a) => self.send_assignment(out, joined, a).await?,
-                        OutboxItem::Closed(reason) => return Err(unavailable(&reason)),
+                        OutboxItem::Closed(reason) => return Err(unavailable(&reason).into()),
                     },
                     () = sleep_until(last_seen + self.silence_limit()) => {
                         tracing::warn!(agent_id = %hello.agent_id, "no heartbeat from agent, dropping it");
-                        return Err(unavailable("no heartbeat received for three intervals"));
+                        return Err(unavailable("no heartbeat received for three intervals").into());
                     }
                     done = &mut publishing => {
                         let reason = done.ok().flatten().unwrap_or_else(|| "publishing stopped".into());
-                        return Err(unavailable(&format!("result bus unavailable, resend after reconnecting: {reason}")));
+                        return Err(unavailable(&format!("result bus unavailable, resend after reconnecting: {reason}")).into());
                     }
-                    () = self.shutdown.cancelled() => return Err(unavailable("coordinator is shutting down")),
+                    () = self.shutdown.cancelled() => return Err(Stop::Shutdown),
                 }
             }
         }
         .await;
-        publishing.abort();
-        outcome
+        match outcome {
+            Err(Stop::Shutdown) => {
+                // Accepted batches are published and acknowledged before the session closes.
+                drop(batches);
+                if timeout(self.drain, &mut publishing).await.is_err() {
+                    tracing::warn!(agent_id = %hello.agent_id, "shutdown: accepted results not all published in time");
+                    publishing.abort();
+                }
+                Err(unavailable("coordinator is shutting down"))
+            }
+            Err(Stop::Failed(e)) => {
+                publishing.abort();
+                Err(e)
+            }
+            Ok(()) => {
+                publishing.abort();
+                Ok(())
+            }
+        }
+    }
+
+    /// Bounds, stamps and filters one batch; what is left is handed to the publisher (an empty
+    /// batch too: its acknowledgement keeps the agent's buffer moving).
+    async fn accept(
+        &self,
+        hello: &Hello,
+        joined: &Joined,
+        intake: &mut Intake,
+        batch: ResultBatch,
+    ) -> Result<ResultBatch, DomainError> {
+        intake::check_batch(batch.results.len())?;
+        let mut results = batch.results;
+        intake.admit(&mut results);
+        let dropped = self
+            .hub
+            .retain_assigned(&hello.agent_id, &hello.region, joined.session, &mut results)
+            .await;
+        intake.not_assigned(dropped);
+        intake.log_drops(Instant::now(), false);
+        Ok(ResultBatch {
+            seq: batch.seq,
+            results,
+        })
     }
 
     /// Sends an assignment, split into parts small enough for any gRPC client.
@@ -224,30 +299,21 @@ fn unavailable(reason: &str) -> DomainError {
     DomainError::Unavailable(reason.to_string())
 }
 
-/// Publishes batches one after the other and acknowledges each once the bus accepted all of
-/// its results. Returns the reason on the first failure: later batches are not published, so
-/// the agent's resend after reconnecting keeps every monitor's results in order.
-async fn publish_in_order(
-    publisher: Arc<dyn ResultPublisher>,
-    mut batches: mpsc::Receiver<ResultBatch>,
-    out: OutSender,
-) -> Option<String> {
-    while let Some(batch) = batches.recv().await {
-        if let Err(e) = publisher.publish(&batch.results).await {
-            tracing::warn!(seq = batch.seq, results = batch.results.len(), error = %e, "publishing results failed; not acknowledged");
-            return Some(e.to_string());
-        }
-        tracing::debug!(
-            seq = batch.seq,
-            results = batch.results.len(),
-            "results published"
-        );
-        let ack = CoordinatorMessage {
-            msg: Some(Out::Ack(ResultAck { seq: batch.seq })),
-        };
-        if out.send(Ok(ack)).await.is_err() {
-            return None;
-        }
+/// The agent's stream failed: a message over the size limit, an undecodable message or a
+/// broken connection. Logged with its code and reason, never taken for a clean close.
+fn stream_failed(agent_id: &str, status: &tonic::Status) -> DomainError {
+    tracing::warn!(%agent_id, code = ?status.code(), message = %status.message(), "agent stream failed");
+    DomainError::Stream(status.clone())
+}
+
+/// Why the session loop stopped: the coordinator is stopping (drain first) or anything else.
+enum Stop {
+    Shutdown,
+    Failed(DomainError),
+}
+
+impl From<DomainError> for Stop {
+    fn from(e: DomainError) -> Stop {
+        Stop::Failed(e)
     }
-    None
 }

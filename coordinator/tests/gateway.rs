@@ -300,18 +300,24 @@ async fn large_assignments_arrive_in_parts_under_the_message_limit() {
 }
 
 #[tokio::test]
-async fn an_agent_moving_to_another_region_leaves_the_old_one() {
+async fn an_agent_token_is_bound_to_its_region() {
     let h = Harness::start().await;
     let eu = create_many(&h, 8).await;
     let mut admin = h.admin().await;
-    let us = admin
+    admin
         .create(http_monitor("us", &["us"]))
         .await
         .expect("create");
     let mut stays = TestAgent::connect(h.addr, "a2", "eu", BEAT).await;
-    let _old_session = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
-    let moved = TestAgent::connect(h.addr, "a1", "us", BEAT).await;
-    assert_eq!(moved.ids(), std::slice::from_ref(&us.id));
+    // a1's token is bound to eu: it cannot report from us, with a region that exists.
+    let (_tx, mut rx) = open_session(h.addr, Some("tok-a1"), hello("a1", "us"))
+        .await
+        .expect("open");
+    let s = recv(&mut rx).await.expect_err("refused");
+    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+    assert!(s.message().starts_with("hello.region: "), "{s:?}");
+    assert!(s.message().contains("\"eu\""), "{s:?}");
+    assert!(!s.message().contains("tok-a1"), "{s:?}");
     stays
         .until("the eu agent runs all of eu", |a| {
             a.assigned.len() == eu.len()

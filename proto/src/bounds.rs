@@ -63,6 +63,13 @@ impl CheckResult {
     }
 }
 
+/// Encoded bytes of one message on the agent gateway, in either direction. The coordinator's
+/// server and the agent's client both refuse a larger message (`OUT_OF_RANGE`), so a batch or
+/// an assignment part must stay below it.
+pub const MAX_GATEWAY_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Results in one `ResultBatch`; the gateway refuses a larger batch with `INVALID_ARGUMENT`.
+pub const MAX_BATCH_RESULTS: usize = 10_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,7 +64,11 @@ impl Cluster {
             .regions
             .iter()
             // A spare agent per region (`agent-<region>-b`), for tests that move monitors.
-            .map(|r| format!("  agent-{r}: agent-token-{r}\n  agent-{r}-b: agent-token-{r}-b\n"))
+            .map(|r| {
+                format!(
+                    "  agent-{r}: {{region: {r}, token: agent-token-{r}}}\n  agent-{r}-b: {{region: {r}, token: agent-token-{r}-b}}\n"
+                )
+            })
             .collect();
         let coordinator = format!(
             "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\n\
@@ -121,7 +125,7 @@ impl Cluster {
     pub fn start_agent_as(&mut self, id: &str, region: &str, coordinator_url: &str) {
         let token = format!("agent-token-{}", id.trim_start_matches("agent-"));
         let agent = format!(
-            "coordinator_url: {coordinator_url}\nagent_id: {id}\nregion: {region}\ntoken: {token}\nbatch_linger_ms: 100\n"
+            "coordinator_url: {coordinator_url}\nagent_id: {id}\nregion: {region}\ntoken: {token}\nbatch_linger_ms: 100\nallow_private_targets: true\n"
         );
         let path = self.path().join(format!("{id}.yaml"));
         write(&path, &agent);

@@ -1,5 +1,5 @@
-//! Real servers on 127.0.0.1 for the tests: an HTTP target whose status the test flips, and a
-//! webhook receiver that records every request and answers with a chosen status.
+//! Real servers on 127.0.0.1 for the tests: an HTTP target whose status the test flips, one
+//! answering a large JSON document, and a webhook receiver that records every request and answers with a chosen status.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -69,6 +69,34 @@ async fn answer(State(state): State<Arc<TargetState>>) -> (StatusCode, &'static 
         state.failed.fetch_add(1, Ordering::SeqCst);
     }
     (code, "target\n")
+}
+
+/// An HTTP target answering every request with the same large, valid JSON document: a
+/// string of `len` characters.
+pub struct JsonTarget {
+    pub addr: SocketAddr,
+}
+
+impl JsonTarget {
+    pub async fn start(len: usize) -> JsonTarget {
+        let body = Bytes::from(format!("\"{}\"", "y".repeat(len)));
+        let router = Router::new().fallback(any(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        }));
+        JsonTarget {
+            addr: serve(router).await,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/big.json", self.addr)
+    }
 }
 
 /// One request received by a [`Receiver`].

@@ -221,8 +221,8 @@ async fn every_binary_expands_variables() {
     );
     edit(
         "coordinator.yaml",
-        "agent-eu: agent-token-eu",
-        "agent-eu: ${TEST_AGENT_TOKEN}",
+        "token: agent-token-eu}",
+        "token: ${TEST_AGENT_TOKEN}}",
     );
     edit(
         "agent-eu.yaml",

@@ -236,7 +236,9 @@ impl Inner {
         }
     }
 
-    fn send(&self, result: CheckResult) {
+    fn send(&self, mut result: CheckResult) {
+        // Every result leaves bounded, whichever check or path produced its message.
+        result.bound_text();
         // A closed receiver means the agent is stopping; the result has nowhere to go.
         let _ = self.results.send(result);
     }

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,10 @@ pub struct Seen {
 pub struct Gateway {
     pub assignment: Assignment,
     pub ack: Arc<AtomicBool>,
+    /// Acknowledgements go out this many milliseconds after their batch arrived.
+    pub ack_delay_ms: Arc<AtomicU64>,
+    /// The bearer token accepted (`TOKEN` unless a test rotates it).
+    pub token: Arc<Mutex<String>>,
     pub seen: Arc<Mutex<Seen>>,
     pub stop: CancellationToken,
 }
@@ -60,7 +64,8 @@ impl AgentGateway for Gateway {
             .expect("lock")
             .authorization
             .push(auth.clone());
-        if auth != format!("Bearer {TOKEN}") {
+        let accepted = self.token.lock().expect("lock").clone();
+        if auth != format!("Bearer {accepted}") {
             return Err(Status::unauthenticated("unknown agent token"));
         }
         let mut inbound = request.into_inner();
@@ -71,6 +76,7 @@ impl AgentGateway for Gateway {
             self.stop.clone(),
             self.assignment.clone(),
         );
+        let ack_delay = Arc::clone(&self.ack_delay_ms);
         tokio::spawn(async move {
             let send = |msg| CoordinatorMessage { msg: Some(msg) };
             let Ok(Some(AgentMessage {
@@ -100,9 +106,13 @@ impl AgentGateway for Gateway {
                         let seq = batch.seq;
                         seen.lock().expect("lock").batches.push(batch);
                         if ack.load(Ordering::SeqCst) {
-                            let _ = tx
-                                .send(Ok(send(coordinator_message::Msg::Ack(ResultAck { seq }))))
-                                .await;
+                            let delay = Duration::from_millis(ack_delay.load(Ordering::SeqCst));
+                            let tx = tx.clone();
+                            tokio::spawn(async move {
+                                sleep(delay).await;
+                                let ack = send(coordinator_message::Msg::Ack(ResultAck { seq }));
+                                let _ = tx.send(Ok(ack)).await;
+                            });
                         }
                     }
                     Ok(Some(AgentMessage {
@@ -122,6 +132,8 @@ impl AgentGateway for Gateway {
 pub struct Server {
     pub seen: Arc<Mutex<Seen>>,
     pub ack: Arc<AtomicBool>,
+    pub ack_delay_ms: Arc<AtomicU64>,
+    pub token: Arc<Mutex<String>>,
     pub stop: CancellationToken,
     pub task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -157,10 +169,14 @@ fn serve_with(
 ) -> Server {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let ack = Arc::new(AtomicBool::new(true));
+    let ack_delay_ms = Arc::new(AtomicU64::new(0));
+    let token = Arc::new(Mutex::new(TOKEN.to_string()));
     let stop = CancellationToken::new();
     let gateway = Gateway {
         assignment,
         ack: Arc::clone(&ack),
+        ack_delay_ms: Arc::clone(&ack_delay_ms),
+        token: Arc::clone(&token),
         seen: Arc::clone(&seen),
         stop: stop.clone(),
     };
@@ -180,6 +196,8 @@ fn serve_with(
     Server {
         seen,
         ack,
+        ack_delay_ms,
+        token,
         stop,
         task,
     }
@@ -187,14 +205,22 @@ fn serve_with(
 
 /// Accepts TCP connections and closes them: the target of the assigned TCP check.
 pub async fn tcp_target() -> SocketAddr {
+    counted_tcp_target().await.0
+}
+
+/// Like `tcp_target`, also counting the connections (one per check run).
+pub async fn counted_tcp_target() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind target");
     let addr = listener.local_addr().expect("target addr");
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             drop(socket);
         }
     });
-    addr
+    (addr, count)
 }
 
 pub fn assignment(target: SocketAddr) -> Assignment {

@@ -35,7 +35,9 @@ pub struct Harness {
 pub fn config(heartbeat_ms: u32) -> CoordinatorConfig {
     let yaml = format!(
         "regions: [eu, us]\nproject_tokens: [{PROJECT_TOKEN}]\n\
-         agent_tokens: {{a1: tok-a1, a2: tok-a2, a3: tok-a3, u1: tok-u1}}\nheartbeat_interval_ms: {heartbeat_ms}\n"
+         agent_tokens:\n  a1: {{region: eu, token: tok-a1}}\n  a2: {{region: eu, token: tok-a2}}\n\
+         \x20 a3: {{region: eu, token: tok-a3}}\n  u1: {{region: us, token: tok-u1}}\n\
+         heartbeat_interval_ms: {heartbeat_ms}\n"
     );
     let c = CoordinatorConfig::from_yaml(&yaml).expect("test config parses");
     c.validate().expect("test config is valid");

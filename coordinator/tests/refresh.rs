@@ -1,0 +1,64 @@
+//! A monitor change whose store read fails still reaches the agents: the hub retries the read
+//! with backoff (outside the assignment lock) until the change is pushed.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{DEADLINE, http_monitor};
+use lookout_coordinator::hub::{Hub, OutboxItem};
+use lookout_store::Store;
+
+#[tokio::test]
+async fn a_failed_read_of_a_changed_monitor_is_retried_until_the_agent_has_it() {
+    let store = Store::open("sqlite::memory:").await.expect("store");
+    let mut m = http_monitor("before", &["eu"]);
+    m.id = "mon_retry".into();
+    let m = store.insert_monitor(m).await.expect("insert");
+    let hub = Arc::new(Hub::load(store.clone()).await.expect("hub"));
+    let joined = hub.join("a1", "eu", 1, 0).await;
+    assert_eq!(joined.snapshot.upserts[0].name, "before");
+
+    // The change is committed, then its row cannot be read for a while.
+    let renamed = lookout_proto::Monitor {
+        name: "after".into(),
+        ..m.clone()
+    };
+    store
+        .update_monitor(renamed, m.version)
+        .await
+        .expect("update");
+    let spec: Vec<u8> = sqlx::query_scalar("SELECT spec FROM monitors WHERE id = $1")
+        .bind(&m.id)
+        .fetch_one(store.pool())
+        .await
+        .expect("read spec");
+    sqlx::query("UPDATE monitors SET spec = x'ff' WHERE id = $1")
+        .bind(&m.id)
+        .execute(store.pool())
+        .await
+        .expect("break the row");
+    hub.refresh_monitor(&m.id).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), joined.outbox.next())
+            .await
+            .is_err(),
+        "nothing can be pushed while the row is unreadable"
+    );
+
+    sqlx::query("UPDATE monitors SET spec = $1 WHERE id = $2")
+        .bind(spec)
+        .bind(&m.id)
+        .execute(store.pool())
+        .await
+        .expect("repair the row");
+    match tokio::time::timeout(DEADLINE, joined.outbox.next()).await {
+        Ok(OutboxItem::Delta(a)) => {
+            assert_eq!(a.upserts.len(), 1, "{a:?}");
+            assert_eq!(a.upserts[0].name, "after");
+            assert_eq!(a.upserts[0].version, m.version + 1);
+        }
+        other => panic!("expected the change as a delta, got {other:?}"),
+    }
+}
