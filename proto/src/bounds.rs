@@ -76,7 +76,10 @@ mod tests {
         assert_eq!(truncate_chars("abc", 3), "abc");
         assert_eq!(truncate_chars("abcd", 3), "ab…");
         assert_eq!(truncate_chars("éééé", 2), "é…");
-        assert_eq!(quote(&"x".repeat(1000)).chars().count(), MAX_EXCERPT_CHARS + 2);
+        assert_eq!(
+            quote(&"x".repeat(1000)).chars().count(),
+            MAX_EXCERPT_CHARS + 2
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! written to Kafka, generated from `proto/lookout/v1/*.proto`, plus their validation.
 
 pub mod bounds;
+pub mod codec;
 pub mod json_path;
 mod secrets;
 pub use secrets::Secret;

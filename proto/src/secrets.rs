@@ -1,12 +1,97 @@
 //! Which monitor fields are secrets: blanked in every API response (`Monitor::redacted`) and,
 //! when a client sends a blank back, kept from the stored monitor (`Monitor::keep_secrets_from`),
-//! so reading a monitor and writing it back never loses a credential.
+//! so reading a monitor and writing it back never loses a credential. A credential is kept only
+//! for the origin it was given for: pointing a check at another scheme, host or port without
+//! sending its secrets again clears them.
 
 use std::fmt;
 
 use crate::v1::http_check::Auth;
 use crate::v1::monitor::Check;
 use crate::v1::{Header, Monitor};
+
+/// What replaces a credential inside a redacted webhook URL.
+const REDACTED: &str = "***";
+
+/// Query parameter names whose values are credentials (compared lowercase, `-` as `_`).
+const SECRET_PARAMS: [&str; 12] = [
+    "token",
+    "key",
+    "secret",
+    "sig",
+    "signature",
+    "api_key",
+    "apikey",
+    "access_token",
+    "auth",
+    "password",
+    "code",
+    "hash",
+];
+
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('-', "_");
+    SECRET_PARAMS.contains(&n.as_str())
+        || ["_token", "_secret", "_key", "_sig", "_signature"]
+            .iter()
+            .any(|s| n.ends_with(s))
+}
+
+/// The URL with its credentials replaced by `***`, or `None` when it carries none: userinfo,
+/// credential query parameters (`token`, `key`, `secret`, `sig`, `signature`, `api_key`,
+/// `access_token`, ... and names ending in `_token`, `_secret`, `_key`), and the secret path of
+/// Slack (`hooks.slack.com/services/...`) and Discord (`discord.com/api/webhooks/<id>/...`)
+/// webhooks.
+pub fn redact_url(raw: &str) -> Option<String> {
+    let mut u = url::Url::parse(raw).ok()?;
+    let mut changed = false;
+    if !u.username().is_empty() || u.password().is_some() {
+        // Either part may be the credential (`https://TOKEN@host/`).
+        let _ = u.set_password(None);
+        let _ = u.set_username(REDACTED);
+        changed = true;
+    }
+    if u.query_pairs().any(|(k, _)| secret_param(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_param(&k) {
+                    REDACTED.into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+    let secret_path = match host.as_str() {
+        "hooks.slack.com" => Some("/services/"),
+        "discord.com" | "discordapp.com" | "ptb.discord.com" | "canary.discord.com" => {
+            Some("/api/webhooks/")
+        }
+        _ => None,
+    };
+    if let Some(prefix) =
+        secret_path.filter(|p| u.path().len() > p.len() && u.path().starts_with(p))
+    {
+        u.set_path(&format!("{prefix}{REDACTED}"));
+        changed = true;
+    }
+    changed.then(|| u.to_string())
+}
+
+/// Scheme, host and port: where a credential may be sent.
+fn origin(raw: &str) -> Option<(String, String, u16)> {
+    let u = url::Url::parse(raw).ok()?;
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
+}
 
 /// A secret from a config file or the environment (a token, a password). `Debug` never shows
 /// it; read it with [`Secret::expose`] only where it goes on the wire.
@@ -44,12 +129,16 @@ fn sensitive_header(name: &str) -> bool {
 
 impl Monitor {
     /// A copy safe to return from an API or print: webhook secrets, HTTP passwords, bearer
-    /// tokens and credential headers blanked (webhooks say `secret_set` instead).
+    /// tokens and credential headers blanked (webhooks say `secret_set` instead), credentials
+    /// in webhook URLs replaced by `***` ([`redact_url`]).
     pub fn redacted(&self) -> Monitor {
         let mut m = self.clone();
         for w in &mut m.webhooks {
             w.secret_set = !w.secret.is_empty() || w.secret_set;
             w.secret.clear();
+            if let Some(url) = redact_url(&w.url) {
+                w.url = url;
+            }
         }
         if let Some(Check::Http(h)) = &mut m.check {
             match &mut h.auth {
@@ -64,10 +153,20 @@ impl Monitor {
         m
     }
 
-    /// Fills every blank secret from `stored`: a webhook's secret from the stored webhook with
-    /// the same URL, an HTTP password or bearer token from the stored check, a credential
-    /// header from the stored header of the same name. Call it before validation.
+    /// Fills every blank secret from `stored`: a webhook URL sent back redacted from the stored
+    /// URL it redacts, a webhook's secret from the stored webhook with the same URL, and, when
+    /// the HTTP check still points at the same origin (scheme, host, port), its password or
+    /// bearer token and credential headers from the stored check. Call it before validation.
     pub fn keep_secrets_from(&mut self, stored: &Monitor) {
+        for w in &mut self.webhooks {
+            if let Some(old) = stored
+                .webhooks
+                .iter()
+                .find(|o| redact_url(&o.url).is_some_and(|r| r == w.url))
+            {
+                w.url = old.url.clone();
+            }
+        }
         for w in self.webhooks.iter_mut().filter(|w| w.secret.is_empty()) {
             if let Some(old) = stored
                 .webhooks
@@ -84,6 +183,10 @@ impl Monitor {
         else {
             return;
         };
+        if origin(&new.url).is_none() || origin(&new.url) != origin(&old.url) {
+            // A stored credential never follows the check to a new destination.
+            return;
+        }
         match (&mut new.auth, &old.auth) {
             (Some(Auth::BasicAuth(n)), Some(Auth::BasicAuth(o)))
                 if n.password.is_empty() && n.username == o.username =>
