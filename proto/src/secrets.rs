@@ -311,4 +311,71 @@ mod tests {
             }))
         );
     }
+
+    #[test]
+    fn a_new_origin_does_not_inherit_stored_credentials() {
+        let stored = monitor(Auth::BearerToken("tok".into()));
+        for url in ["https://b/", "http://a/", "https://a:8443/"] {
+            let mut m = stored.redacted();
+            if let Some(Check::Http(h)) = &mut m.check {
+                h.url = url.into();
+            }
+            m.keep_secrets_from(&stored);
+            let text = format!("{m:?}");
+            for secret in ["\"tok\"", "Bearer abc", "\"k\""] {
+                assert!(!text.contains(secret), "{url}: {secret} followed: {text}");
+            }
+        }
+        // Same origin, another path: the credentials stay.
+        let mut m = stored.redacted();
+        if let Some(Check::Http(h)) = &mut m.check {
+            h.url = "https://a:443/other".into();
+        }
+        m.keep_secrets_from(&stored);
+        assert!(format!("{m:?}").contains("\"tok\""));
+    }
+
+    #[test]
+    fn webhook_urls_with_credentials_are_redacted_and_kept() {
+        let cases = [
+            (
+                "https://user:pw@h.example/x",
+                Some("https://***@h.example/x"),
+            ),
+            (
+                "https://h.example/x?a=1&token=t0k&api-key=k",
+                Some("https://h.example/x?a=1&token=***&api-key=***"),
+            ),
+            (
+                "https://h.example/x?sig=s&X-Amz-Signature=s2",
+                Some("https://h.example/x?sig=***&X-Amz-Signature=***"),
+            ),
+            (
+                "https://hooks.slack.com/services/T0/B0/XXXX",
+                Some("https://hooks.slack.com/services/***"),
+            ),
+            (
+                "https://discord.com/api/webhooks/123/abc",
+                Some("https://discord.com/api/webhooks/***"),
+            ),
+            ("https://h.example/hook?team=ops", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url(url).as_deref(), want, "{url}");
+        }
+        let stored = Monitor {
+            webhooks: vec![Webhook {
+                url: "https://hooks.slack.com/services/T0/B0/XXXX".into(),
+                secret: "whsec".into(),
+                secret_set: false,
+            }],
+            ..Default::default()
+        };
+        let shown = stored.redacted();
+        assert!(!format!("{shown:?}").contains("XXXX"));
+        let mut back = shown.clone();
+        back.keep_secrets_from(&stored);
+        assert_eq!(back.webhooks[0].url, stored.webhooks[0].url);
+        assert_eq!(back.webhooks[0].secret, "whsec");
+    }
 }

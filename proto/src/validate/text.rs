@@ -32,9 +32,8 @@ pub(super) fn host_chars(host: &str) -> bool {
 
 /// A header value as the agent sends it: visible ASCII and tabs, no control characters.
 pub(super) fn header_value(s: &str) -> Result<http::HeaderValue, String> {
-    http::HeaderValue::from_str(s).map_err(|_| {
-        "must be visible ASCII: no control characters, line breaks or non-ASCII text".into()
-    })
+    http::HeaderValue::from_str(s)
+        .map_err(|_| "must not contain control characters or line breaks".into())
 }
 
 /// Parses the PEM certificates of `ca_pem`; each must be usable as a trust anchor.
