@@ -107,7 +107,8 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
     let bearer: MetadataValue<_> = format!("Bearer {token}")
         .parse()
         .context("the token contains characters not allowed in a header")?;
-    let mut api: Api = MonitorServiceClient::with_interceptor(channel, Bearer(bearer));
+    let mut api: Api = MonitorServiceClient::with_interceptor(channel, Bearer(bearer))
+        .max_decoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
     let out = client.output;
     match cmd {
         MonitorsCmd::Create(_) => {
@@ -125,6 +126,12 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
+            if list.truncated {
+                eprintln!(
+                    "showing the first {} monitors; more are stored",
+                    list.monitors.len()
+                );
+            }
             print_many(out, &list.monitors)
         }
         MonitorsCmd::Get { id } => {

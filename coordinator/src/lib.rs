@@ -60,8 +60,11 @@ pub async fn serve(
     ));
 
     let project_tokens = ProjectTokens::new(&config.project_tokens);
-    let admin = MonitorServiceServer::with_interceptor(
-        AdminService::new(domain),
+    // Sized for the largest ListMonitors response; requests hold one bounded monitor.
+    let admin = MonitorServiceServer::new(AdminService::new(domain))
+        .max_encoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
+    let admin = tonic::service::interceptor::InterceptedService::new(
+        admin,
         move |req: tonic::Request<()>| {
             project_tokens.check(req.metadata())?;
             Ok(req)

@@ -30,6 +30,10 @@ fn require_id(id: &str) -> Result<(), DomainError> {
     if id.is_empty() {
         return Err(field_error("id", "must not be empty").into());
     }
+    if id.len() > validate::MAX_ID_BYTES {
+        let reason = format!("is {} bytes, at most {}", id.len(), validate::MAX_ID_BYTES);
+        return Err(field_error("id", reason).into());
+    }
     Ok(())
 }
 
@@ -63,14 +67,17 @@ impl MonitorDomain {
             .redacted())
     }
 
-    pub async fn list(&self) -> Result<Vec<Monitor>, DomainError> {
-        Ok(self
-            .store
-            .list_monitors()
-            .await?
+    /// At most [`validate::MAX_LIST_MONITORS`] monitors, so the response fits the admin
+    /// message limit; `true` when more are stored.
+    pub async fn list(&self) -> Result<(Vec<Monitor>, bool), DomainError> {
+        let all = self.store.list_monitors().await?;
+        let truncated = all.len() > validate::MAX_LIST_MONITORS;
+        let shown = all
             .iter()
+            .take(validate::MAX_LIST_MONITORS)
             .map(Monitor::redacted)
-            .collect())
+            .collect();
+        Ok((shown, truncated))
     }
 
     /// Replaces a monitor's definition. The pause state is kept (it changes only through
