@@ -238,3 +238,33 @@ async fn webhook_urls_with_credentials_are_redacted_and_kept() {
     assert_eq!(stored.webhooks[0].secret, "whsec");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn ids_are_bounded_and_long_lists_are_cut_and_flagged() {
+    use lookout_proto::v1::ListMonitorsRequest;
+    use lookout_proto::validate::MAX_LIST_MONITORS;
+    let h = Harness::start().await;
+    let mut admin = h.admin().await;
+    let req = admin.req(GetMonitorRequest { id: "m".repeat(MB) });
+    let s = admin.client.get_monitor(req).await.expect_err("huge id");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(
+        s.message().starts_with("id: ") && s.message().len() < 100,
+        "{s:?}"
+    );
+    for i in 0..=MAX_LIST_MONITORS {
+        let mut m = http_monitor(&format!("m{i}"), &["eu"]);
+        m.id = format!("m{i}");
+        h.store.insert_monitor(m).await.expect("seed");
+    }
+    let req = admin.req(ListMonitorsRequest {});
+    let list = admin
+        .client
+        .list_monitors(req)
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(list.monitors.len(), MAX_LIST_MONITORS);
+    assert!(list.truncated);
+    h.stop().await;
+}

@@ -354,3 +354,55 @@ fn the_validated_type_is_the_only_constructor() {
         valid.into_spec()
     );
 }
+
+#[test]
+fn the_largest_list_response_fits_the_admin_message_limit() {
+    use lookout_proto::v1::ListMonitorsResponse;
+    use lookout_proto::validate::{MAX_ADMIN_MESSAGE_BYTES, MAX_LIST_MONITORS};
+    // A monitor as large as validation allows: the largest body, then header values grown
+    // until the next byte is refused.
+    let headers = (0..32)
+        .map(|i| Header {
+            name: format!("x-h{i:02}"),
+            value: String::new(),
+        })
+        .collect();
+    let base = http_monitor(|h| {
+        h.body = "b".repeat(64 * 1024);
+        h.headers = headers;
+    });
+    let mut m = monitor(base, &["eu".to_string()]).expect("under the bound");
+    for step in [1024, 32, 1] {
+        loop {
+            let mut next = m.clone();
+            if let Some(Check::Http(h)) = &mut next.check {
+                match h
+                    .headers
+                    .iter_mut()
+                    .find(|hd| hd.value.len() + step <= 4096)
+                {
+                    Some(hd) => hd.value.push_str(&"v".repeat(step)),
+                    None => break,
+                }
+            }
+            match ValidMonitor::try_from(next) {
+                Ok(v) => m = v.into_spec(),
+                Err(_) => break,
+            }
+        }
+    }
+    assert!(prost::Message::encoded_len(&m) > MAX_MONITOR_BYTES - 8);
+    m.id = "mon_0196a5c3b1e47c2a9f0d3e8b7a6c5d4e".into();
+    m.version = u64::MAX;
+    m.created_at_ms = i64::MIN;
+    m.updated_at_ms = i64::MIN;
+    let largest = ListMonitorsResponse {
+        monitors: vec![m; MAX_LIST_MONITORS],
+        truncated: true,
+    };
+    let size = prost::Message::encoded_len(&largest);
+    assert!(
+        size <= MAX_ADMIN_MESSAGE_BYTES,
+        "{size} > {MAX_ADMIN_MESSAGE_BYTES}"
+    );
+}
