@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use lookout_proto::Monitor;
+use lookout_proto::bounds::quote;
 use lookout_proto::validate;
 use lookout_store::{Store, StoreError};
 
@@ -93,8 +94,15 @@ impl MonitorDomain {
             m.version
         };
         // Before validation: a credential sent back blank is the stored one, not a missing one.
-        m.keep_secrets_from(&current);
-        let mut m = validate::monitor(m, &self.regions)?;
+        let withheld = m.keep_secrets_from(&current);
+        let mut m = validate::monitor(m, &self.regions).map_err(|mut e| {
+            if withheld && e.field == "http.bearer_token" {
+                e.reason = "must be sent again: the stored token stays with the check's old \
+                            origin (scheme, host and port)"
+                    .into();
+            }
+            e
+        })?;
         m.paused = current.paused;
         m.created_at_ms = current.created_at_ms;
         let stored = self
@@ -152,13 +160,13 @@ pub async fn apply_declared_monitors(
     for (i, m) in monitors.into_iter().enumerate() {
         let field = |f: &str| format!("monitors[{i}].{f}");
         if !is_slug(&m.id, 64) {
-            let reason = format!("{:?} must be 1-64 characters of [a-z0-9_-]", m.id);
+            let reason = format!("{} must be 1-64 characters of [a-z0-9_-]", quote(&m.id));
             return Err(CoordinatorError::Invalid(field_error(field("id"), reason)));
         }
         if !seen.insert(m.id.clone()) {
             return Err(CoordinatorError::Invalid(field_error(
                 field("id"),
-                format!("{:?} is declared twice", m.id),
+                format!("{} is declared twice", quote(&m.id)),
             )));
         }
         let m = validate::monitor(m, regions)

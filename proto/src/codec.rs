@@ -50,9 +50,9 @@ impl<U: Message + Default> Decoder for LookoutDecoder<U> {
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
         self.0.decode(buf).map_err(|s| match s.code() {
-            // Prost's only failure: the bytes are not a valid encoding of `U`.
+            // Prost fails only when the bytes are not an encoding of `U`: the sender's fault.
             Code::Internal => Status::invalid_argument(format!(
-                "request is not a valid protobuf message: {}",
+                "message is not valid protobuf: {}",
                 crate::bounds::excerpt(s.message())
             )),
             _ => s,

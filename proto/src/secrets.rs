@@ -157,7 +157,8 @@ impl Monitor {
     /// URL it redacts, a webhook's secret from the stored webhook with the same URL, and, when
     /// the HTTP check still points at the same origin (scheme, host, port), its password or
     /// bearer token and credential headers from the stored check. Call it before validation.
-    pub fn keep_secrets_from(&mut self, stored: &Monitor) {
+    /// Returns whether stored HTTP credentials were withheld because the origin changed.
+    pub fn keep_secrets_from(&mut self, stored: &Monitor) -> bool {
         for w in &mut self.webhooks {
             if let Some(old) = stored
                 .webhooks
@@ -181,11 +182,11 @@ impl Monitor {
         }
         let (Some(Check::Http(new)), Some(Check::Http(old))) = (&mut self.check, &stored.check)
         else {
-            return;
+            return false;
         };
         if origin(&new.url).is_none() || origin(&new.url) != origin(&old.url) {
             // A stored credential never follows the check to a new destination.
-            return;
+            return old.auth.is_some() || old.headers.iter().any(|h| sensitive_header(&h.name));
         }
         match (&mut new.auth, &old.auth) {
             (Some(Auth::BasicAuth(n)), Some(Auth::BasicAuth(o)))
@@ -211,6 +212,7 @@ impl Monitor {
                 hd.value = value.clone();
             }
         }
+        false
     }
 }
 
