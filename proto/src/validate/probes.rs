@@ -103,6 +103,9 @@ pub(super) fn dns(d: &mut DnsCheck) -> Result<(), FieldError> {
             format!("{} has an empty label", quote(&d.name)),
         ));
     }
+    if d.name != "." {
+        dns_labels(&d.name).map_err(|reason| err("dns.name", reason))?;
+    }
     match DnsRecordType::try_from(d.record_type) {
         Ok(DnsRecordType::Unspecified) => d.record_type = DnsRecordType::A as i32,
         Ok(_) => {}
@@ -164,6 +167,39 @@ pub(super) fn dns(d: &mut DnsCheck) -> Result<(), FieldError> {
                 compile_regex(r)
                     .map_err(|reason| err(format!("dns.expected_values[{i}].regex"), reason))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The labels of a query name as a resolver sends them: international names in their IDNA
+/// (punycode) form, each label `*` or letters, digits, `_` and `-`, not starting with `-`.
+fn dns_labels(name: &str) -> Result<(), String> {
+    let needs_idna = !name.is_ascii() || name.to_ascii_lowercase().contains("xn--");
+    let ascii = if needs_idna {
+        match url::Host::parse(name.trim_end_matches('.')) {
+            Ok(url::Host::Domain(a)) => a,
+            _ => {
+                return Err(format!(
+                    "{} is not a valid international domain name",
+                    quote(name)
+                ));
+            }
+        }
+    } else {
+        name.trim_end_matches('.').to_string()
+    };
+    for label in ascii.split('.') {
+        let chars_ok = label == "*"
+            || label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !chars_ok || label.starts_with('-') || label.len() > 63 {
+            return Err(format!(
+                "{} has an invalid label {}: use letters, digits, '_' and '-' (not first), at most 63",
+                quote(name),
+                quote(label)
+            ));
         }
     }
     Ok(())
