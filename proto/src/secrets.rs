@@ -159,13 +159,24 @@ impl Monitor {
     /// bearer token and credential headers from the stored check. Call it before validation.
     /// Returns whether stored HTTP credentials were withheld because the origin changed.
     pub fn keep_secrets_from(&mut self, stored: &Monitor) -> bool {
-        for w in &mut self.webhooks {
-            if let Some(old) = stored
+        // Several stored URLs can redact alike (two Slack webhooks): the one at the same
+        // position wins, then the first not taken yet.
+        let redacts_to =
+            |o: &crate::v1::Webhook, shown: &str| redact_url(&o.url).is_some_and(|r| r == shown);
+        let mut taken = vec![false; stored.webhooks.len()];
+        for (i, w) in self.webhooks.iter_mut().enumerate() {
+            let same_place = stored
                 .webhooks
-                .iter()
-                .find(|o| redact_url(&o.url).is_some_and(|r| r == w.url))
-            {
-                w.url = old.url.clone();
+                .get(i)
+                .filter(|o| !taken[i] && redacts_to(o, &w.url))
+                .map(|_| i);
+            let found = same_place.or_else(|| {
+                (0..stored.webhooks.len())
+                    .find(|&j| !taken[j] && redacts_to(&stored.webhooks[j], &w.url))
+            });
+            if let Some(j) = found {
+                taken[j] = true;
+                w.url = stored.webhooks[j].url.clone();
             }
         }
         for w in self.webhooks.iter_mut().filter(|w| w.secret.is_empty()) {
@@ -379,5 +390,23 @@ mod tests {
         back.keep_secrets_from(&stored);
         assert_eq!(back.webhooks[0].url, stored.webhooks[0].url);
         assert_eq!(back.webhooks[0].secret, "whsec");
+
+        // Two URLs that redact alike, sent back in the other order, keep their own URLs.
+        let slack = |team: &str| Webhook {
+            url: format!("https://hooks.slack.com/services/{team}/B/X"),
+            secret: String::new(),
+            secret_set: false,
+        };
+        let stored = Monitor {
+            webhooks: vec![slack("T1"), slack("T2")],
+            ..Default::default()
+        };
+        let mut back = stored.redacted();
+        back.keep_secrets_from(&stored);
+        assert_eq!(back.webhooks, stored.webhooks);
+        let mut one = stored.redacted();
+        one.webhooks.truncate(1);
+        one.keep_secrets_from(&stored);
+        assert_eq!(one.webhooks[0].url, stored.webhooks[0].url);
     }
 }
