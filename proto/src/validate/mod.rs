@@ -204,6 +204,26 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
         })
 }
 
+/// [`compile_regex`] for patterns matched against raw bytes (TCP `expect` steps).
+pub fn compile_bytes_regex(pattern: &str) -> Result<regex::bytes::Regex, String> {
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(format!(
+            "is {} bytes, at most {MAX_PATTERN_BYTES}",
+            pattern.len()
+        ));
+    }
+    regex::bytes::RegexBuilder::new(pattern)
+        .size_limit(MAX_REGEX_BYTES)
+        .build()
+        .map_err(|e| {
+            format!(
+                "{} is not a valid regular expression: {}",
+                quote(pattern),
+                crate::bounds::excerpt(&e.to_string())
+            )
+        })
+}
+
 /// Checks `host:port` (IPv6 hosts in brackets) and trims it in place.
 fn host_port(field: &str, address: &mut String) -> Result<(), FieldError> {
     bounded(field, address, MAX_ADDRESS_BYTES)?;

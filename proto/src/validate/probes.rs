@@ -3,8 +3,8 @@
 use super::text::{bounded, bounded_list, host_chars};
 use super::{
     FieldError, MAX_ADDRESS_BYTES, MAX_ASSERTIONS, MAX_HOST_BYTES, MAX_PATTERN_BYTES,
-    MAX_SEND_BYTES, MAX_SHORT_TEXT_BYTES, compile_regex, err, host_port, ip_preference,
-    tls_options,
+    MAX_SEND_BYTES, MAX_SHORT_TEXT_BYTES, compile_bytes_regex, compile_regex, err, host_port,
+    ip_preference, tls_options,
 };
 use crate::bounds::quote;
 use crate::v1::{
@@ -41,7 +41,7 @@ pub(super) fn tcp(t: &mut TcpCheck) -> Result<(), FieldError> {
                 }
             }
             Some(Step::Expect(re)) => {
-                compile_regex(re)
+                compile_bytes_regex(re)
                     .map_err(|reason| err(format!("tcp.steps[{i}].expect"), reason))?;
             }
         }
