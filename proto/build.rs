@@ -15,7 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Served by gRPC reflection (so grpcurl works without .proto files).
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("lookout_descriptor.bin"), &descriptors)?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Our codec reports undecodable requests as INVALID_ARGUMENT (see src/codec.rs).
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::LookoutCodec")
+        .compile_fds(fds)?;
     pbjson_build::Builder::new()
         .register_descriptors(&descriptors)?
         .preserve_proto_field_names()

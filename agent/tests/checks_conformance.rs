@@ -27,6 +27,9 @@ async fn silent_tcp() -> SocketAddr {
 fn monitor(spec: Spec) -> Monitor {
     Monitor {
         id: "mon_conformance".into(),
+        name: "conformance".into(),
+        regions: vec!["local".into()],
+        interval_secs: 60,
         check: Some(spec),
         ..Default::default()
     }
@@ -185,12 +188,15 @@ async fn bad_specs_are_refused_with_the_monitor_id() {
     }
     let e = checks::build(
         &Monitor {
-            id: "m".into(),
-            ..Default::default()
+            check: None,
+            ..monitor(Spec::Icmp(v1::IcmpCheck::default()))
         },
         Targets::AnyAddress,
     )
     .err()
     .expect("no check");
-    assert_eq!(e.to_string(), "monitor m: no check defined");
+    assert_eq!(
+        e.to_string(),
+        "monitor mon_conformance: check: must be one of: http, tcp, dns, icmp, tls, grpc"
+    );
 }

@@ -98,7 +98,8 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
         _ => None,
     };
     let (channel, bearer) = connect(&client).await?;
-    let mut api: Api = MonitorServiceClient::with_interceptor(channel, bearer);
+    let mut api: Api = MonitorServiceClient::with_interceptor(channel, bearer)
+        .max_decoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
     let out = client.output;
     match cmd {
         MonitorsCmd::Create(_) => {
@@ -116,6 +117,12 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
+            if list.truncated {
+                eprintln!(
+                    "showing the first {} monitors; more are stored",
+                    list.monitors.len()
+                );
+            }
             print_many(out, &list.monitors)
         }
         MonitorsCmd::Get { id } => {

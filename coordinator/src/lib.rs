@@ -89,8 +89,10 @@ pub async fn serve(
         project_tokens.check(req.metadata())?;
         Ok(req)
     };
-    let admin =
-        MonitorServiceServer::with_interceptor(AdminService::new(domain), check_token.clone());
+    // Sized for the largest ListMonitors response; requests hold one bounded monitor.
+    let admin = MonitorServiceServer::new(AdminService::new(domain))
+        .max_encoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
+    let admin = tonic::service::interceptor::InterceptedService::new(admin, check_token.clone());
     let delivery_api =
         DeliveryServiceServer::with_interceptor(DeliveryApi::new(deliveries), check_token);
     // Explicit on both ends (the agent's client uses the same bound): a larger message is

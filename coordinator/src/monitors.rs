@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use lookout_proto::Monitor;
+use lookout_proto::bounds::quote;
 use lookout_proto::validate;
 use lookout_store::{Store, StoreError};
 
@@ -31,6 +32,10 @@ fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
 fn require_id(id: &str) -> Result<(), DomainError> {
     if id.is_empty() {
         return Err(field_error("id", "must not be empty").into());
+    }
+    if id.len() > validate::MAX_ID_BYTES {
+        let reason = format!("is {} bytes, at most {}", id.len(), validate::MAX_ID_BYTES);
+        return Err(field_error("id", reason).into());
     }
     Ok(())
 }
@@ -71,14 +76,17 @@ impl MonitorDomain {
             .redacted())
     }
 
-    pub async fn list(&self) -> Result<Vec<Monitor>, DomainError> {
-        Ok(self
-            .store
-            .list_monitors()
-            .await?
+    /// At most [`validate::MAX_LIST_MONITORS`] monitors, so the response fits the admin
+    /// message limit; `true` when more are stored.
+    pub async fn list(&self) -> Result<(Vec<Monitor>, bool), DomainError> {
+        let all = self.store.list_monitors().await?;
+        let truncated = all.len() > validate::MAX_LIST_MONITORS;
+        let shown = all
             .iter()
+            .take(validate::MAX_LIST_MONITORS)
             .map(Monitor::redacted)
-            .collect())
+            .collect();
+        Ok((shown, truncated))
     }
 
     /// Replaces a monitor's definition. The pause state is kept (it changes only through
@@ -94,8 +102,15 @@ impl MonitorDomain {
             m.version
         };
         // Before validation: a credential sent back blank is the stored one, not a missing one.
-        m.keep_secrets_from(&current);
-        let mut m = validate::monitor(m, &self.regions)?;
+        let withheld = m.keep_secrets_from(&current);
+        let mut m = validate::monitor(m, &self.regions).map_err(|mut e| {
+            if withheld && e.field == "http.bearer_token" {
+                e.reason = "must be sent again: the stored token stays with the check's old \
+                            origin (scheme, host and port)"
+                    .into();
+            }
+            e
+        })?;
         m.paused = current.paused;
         m.created_at_ms = current.created_at_ms;
         let stored = self
@@ -152,13 +167,13 @@ pub async fn apply_declared_monitors(
     for (i, m) in monitors.into_iter().enumerate() {
         let field = |f: &str| format!("monitors[{i}].{f}");
         if !is_slug(&m.id, 64) {
-            let reason = format!("{:?} must be 1-64 characters of [a-z0-9_-]", m.id);
+            let reason = format!("{} must be 1-64 characters of [a-z0-9_-]", quote(&m.id));
             return Err(CoordinatorError::Invalid(field_error(field("id"), reason)));
         }
         if !seen.insert(m.id.clone()) {
             return Err(CoordinatorError::Invalid(field_error(
                 field("id"),
-                format!("{:?} is declared twice", m.id),
+                format!("{} is declared twice", quote(&m.id)),
             )));
         }
         let m = validate::monitor(m, regions)

@@ -26,7 +26,12 @@ const MAX_STEPS: usize = 32;
 impl JsonPath {
     /// Parses `raw`; a leading `$` is optional (`status` means `$.status`).
     pub fn parse(raw: &str) -> Result<JsonPath, JsonPathError> {
-        let fail = |at: usize, what: &str| JsonPathError(format!("{raw:?} at byte {at}: {what}"));
+        let fail = |at: usize, what: &str| {
+            JsonPathError(format!(
+                "{} at byte {at}: {what}",
+                crate::bounds::quote(raw)
+            ))
+        };
         let s = raw.trim();
         let mut rest = s.strip_prefix('$').unwrap_or(s);
         let mut steps = Vec::new();

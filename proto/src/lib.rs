@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod bounds;
+pub mod codec;
 pub mod json_path;
 mod secrets;
 pub use secrets::{Secret, is_secret_header};

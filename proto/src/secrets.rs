@@ -1,12 +1,97 @@
 //! Which monitor fields are secrets: blanked in every API response (`Monitor::redacted`) and,
 //! when a client sends a blank back, kept from the stored monitor (`Monitor::keep_secrets_from`),
-//! so reading a monitor and writing it back never loses a credential.
+//! so reading a monitor and writing it back never loses a credential. A credential is kept only
+//! for the origin it was given for: pointing a check at another scheme, host or port without
+//! sending its secrets again clears them.
 
 use std::fmt;
 
 use crate::v1::http_check::Auth;
 use crate::v1::monitor::Check;
 use crate::v1::{Header, Monitor};
+
+/// What replaces a credential inside a redacted webhook URL.
+const REDACTED: &str = "***";
+
+/// Query parameter names whose values are credentials (compared lowercase, `-` as `_`).
+const SECRET_PARAMS: [&str; 12] = [
+    "token",
+    "key",
+    "secret",
+    "sig",
+    "signature",
+    "api_key",
+    "apikey",
+    "access_token",
+    "auth",
+    "password",
+    "code",
+    "hash",
+];
+
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('-', "_");
+    SECRET_PARAMS.contains(&n.as_str())
+        || ["_token", "_secret", "_key", "_sig", "_signature"]
+            .iter()
+            .any(|s| n.ends_with(s))
+}
+
+/// The URL with its credentials replaced by `***`, or `None` when it carries none: userinfo,
+/// credential query parameters (`token`, `key`, `secret`, `sig`, `signature`, `api_key`,
+/// `access_token`, ... and names ending in `_token`, `_secret`, `_key`), and the secret path of
+/// Slack (`hooks.slack.com/services/...`) and Discord (`discord.com/api/webhooks/<id>/...`)
+/// webhooks.
+pub fn redact_url(raw: &str) -> Option<String> {
+    let mut u = url::Url::parse(raw).ok()?;
+    let mut changed = false;
+    if !u.username().is_empty() || u.password().is_some() {
+        // Either part may be the credential (`https://TOKEN@host/`).
+        let _ = u.set_password(None);
+        let _ = u.set_username(REDACTED);
+        changed = true;
+    }
+    if u.query_pairs().any(|(k, _)| secret_param(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_param(&k) {
+                    REDACTED.into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+    let secret_path = match host.as_str() {
+        "hooks.slack.com" => Some("/services/"),
+        "discord.com" | "discordapp.com" | "ptb.discord.com" | "canary.discord.com" => {
+            Some("/api/webhooks/")
+        }
+        _ => None,
+    };
+    if let Some(prefix) =
+        secret_path.filter(|p| u.path().len() > p.len() && u.path().starts_with(p))
+    {
+        u.set_path(&format!("{prefix}{REDACTED}"));
+        changed = true;
+    }
+    changed.then(|| u.to_string())
+}
+
+/// Scheme, host and port: where a credential may be sent.
+fn origin(raw: &str) -> Option<(String, String, u16)> {
+    let u = url::Url::parse(raw).ok()?;
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
+}
 
 /// A secret from a config file or the environment (a token, a password). `Debug` never shows
 /// it; read it with [`Secret::expose`] only where it goes on the wire.
@@ -45,12 +130,16 @@ pub fn is_secret_header(name: &str) -> bool {
 
 impl Monitor {
     /// A copy safe to return from an API or print: webhook secrets, HTTP passwords, bearer
-    /// tokens and credential headers blanked (webhooks say `secret_set` instead).
+    /// tokens and credential headers blanked (webhooks say `secret_set` instead), credentials
+    /// in webhook URLs replaced by `***` ([`redact_url`]).
     pub fn redacted(&self) -> Monitor {
         let mut m = self.clone();
         for w in &mut m.webhooks {
             w.secret_set = !w.secret.is_empty() || w.secret_set;
             w.secret.clear();
+            if let Some(url) = redact_url(&w.url) {
+                w.url = url;
+            }
         }
         if let Some(Check::Http(h)) = &mut m.check {
             match &mut h.auth {
@@ -65,10 +154,32 @@ impl Monitor {
         m
     }
 
-    /// Fills every blank secret from `stored`: a webhook's secret from the stored webhook with
-    /// the same URL, an HTTP password or bearer token from the stored check, a credential
-    /// header from the stored header of the same name. Call it before validation.
-    pub fn keep_secrets_from(&mut self, stored: &Monitor) {
+    /// Fills every blank secret from `stored`: a webhook URL sent back redacted from the stored
+    /// URL it redacts, a webhook's secret from the stored webhook with the same URL, and, when
+    /// the HTTP check still points at the same origin (scheme, host, port), its password or
+    /// bearer token and credential headers from the stored check. Call it before validation.
+    /// Returns whether stored HTTP credentials were withheld because the origin changed.
+    pub fn keep_secrets_from(&mut self, stored: &Monitor) -> bool {
+        // Several stored URLs can redact alike (two Slack webhooks): the one at the same
+        // position wins, then the first not taken yet.
+        let redacts_to =
+            |o: &crate::v1::Webhook, shown: &str| redact_url(&o.url).is_some_and(|r| r == shown);
+        let mut taken = vec![false; stored.webhooks.len()];
+        for (i, w) in self.webhooks.iter_mut().enumerate() {
+            let same_place = stored
+                .webhooks
+                .get(i)
+                .filter(|o| !taken[i] && redacts_to(o, &w.url))
+                .map(|_| i);
+            let found = same_place.or_else(|| {
+                (0..stored.webhooks.len())
+                    .find(|&j| !taken[j] && redacts_to(&stored.webhooks[j], &w.url))
+            });
+            if let Some(j) = found {
+                taken[j] = true;
+                w.url = stored.webhooks[j].url.clone();
+            }
+        }
         for w in self.webhooks.iter_mut().filter(|w| w.secret.is_empty()) {
             if let Some(old) = stored
                 .webhooks
@@ -83,8 +194,12 @@ impl Monitor {
         }
         let (Some(Check::Http(new)), Some(Check::Http(old))) = (&mut self.check, &stored.check)
         else {
-            return;
+            return false;
         };
+        if origin(&new.url).is_none() || origin(&new.url) != origin(&old.url) {
+            // A stored credential never follows the check to a new destination.
+            return old.auth.is_some() || old.headers.iter().any(|h| is_secret_header(&h.name));
+        }
         match (&mut new.auth, &old.auth) {
             (Some(Auth::BasicAuth(n)), Some(Auth::BasicAuth(o)))
                 if n.password.is_empty() && n.username == o.username =>
@@ -109,6 +224,7 @@ impl Monitor {
                 hd.value = value.clone();
             }
         }
+        false
     }
 }
 
@@ -208,5 +324,90 @@ mod tests {
                 password: "new".into()
             }))
         );
+    }
+
+    #[test]
+    fn a_new_origin_does_not_inherit_stored_credentials() {
+        let stored = monitor(Auth::BearerToken("tok".into()));
+        for url in ["https://b/", "http://a/", "https://a:8443/"] {
+            let mut m = stored.redacted();
+            if let Some(Check::Http(h)) = &mut m.check {
+                h.url = url.into();
+            }
+            m.keep_secrets_from(&stored);
+            let text = format!("{m:?}");
+            for secret in ["\"tok\"", "Bearer abc", "\"k\""] {
+                assert!(!text.contains(secret), "{url}: {secret} followed: {text}");
+            }
+        }
+        // Same origin, another path: the credentials stay.
+        let mut m = stored.redacted();
+        if let Some(Check::Http(h)) = &mut m.check {
+            h.url = "https://a:443/other".into();
+        }
+        m.keep_secrets_from(&stored);
+        assert!(format!("{m:?}").contains("\"tok\""));
+    }
+
+    #[test]
+    fn webhook_urls_with_credentials_are_redacted_and_kept() {
+        let cases = [
+            (
+                "https://user:pw@h.example/x",
+                Some("https://***@h.example/x"),
+            ),
+            (
+                "https://h.example/x?a=1&token=t0k&api-key=k",
+                Some("https://h.example/x?a=1&token=***&api-key=***"),
+            ),
+            (
+                "https://h.example/x?sig=s&X-Amz-Signature=s2",
+                Some("https://h.example/x?sig=***&X-Amz-Signature=***"),
+            ),
+            (
+                "https://hooks.slack.com/services/T0/B0/XXXX",
+                Some("https://hooks.slack.com/services/***"),
+            ),
+            (
+                "https://discord.com/api/webhooks/123/abc",
+                Some("https://discord.com/api/webhooks/***"),
+            ),
+            ("https://h.example/hook?team=ops", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url(url).as_deref(), want, "{url}");
+        }
+        let stored = Monitor {
+            webhooks: vec![Webhook {
+                url: "https://hooks.slack.com/services/T0/B0/XXXX".into(),
+                secret: "whsec".into(),
+                secret_set: false,
+            }],
+            ..Default::default()
+        };
+        let shown = stored.redacted();
+        assert!(!format!("{shown:?}").contains("XXXX"));
+        let mut back = shown.clone();
+        back.keep_secrets_from(&stored);
+        assert_eq!(back.webhooks[0].url, stored.webhooks[0].url);
+        assert_eq!(back.webhooks[0].secret, "whsec");
+
+        // Two URLs that redact alike, sent back in the other order, keep their own URLs.
+        let slack = |team: &str| Webhook {
+            url: format!("https://hooks.slack.com/services/{team}/B/X"),
+            secret: String::new(),
+            secret_set: false,
+        };
+        let stored = Monitor {
+            webhooks: vec![slack("T1"), slack("T2")],
+            ..Default::default()
+        };
+        let mut back = stored.redacted();
+        back.keep_secrets_from(&stored);
+        assert_eq!(back.webhooks, stored.webhooks);
+        let mut one = stored.redacted();
+        one.webhooks.truncate(1);
+        one.keep_secrets_from(&stored);
+        assert_eq!(one.webhooks[0].url, stored.webhooks[0].url);
     }
 }

@@ -461,7 +461,7 @@ fn tls_and_grpc() {
         (
             Check::Grpc(GrpcHealthCheck {
                 address: "a:1".into(),
-                service: "s".repeat(201),
+                service: "s".repeat(257),
                 ..Default::default()
             }),
             "grpc.service",

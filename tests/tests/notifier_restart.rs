@@ -25,7 +25,7 @@ async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
             name: "Checkout".into(),
             regions: vec!["eu-west".into()],
             interval_secs: 1,
-            timeout_ms: 2000,
+            timeout_ms: 1000,
             failure_threshold: 2,
             webhooks: vec![Webhook {
                 url: receiver.url(),

@@ -28,7 +28,7 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
             name: "API".into(),
             regions: vec!["eu-west".into(), "us-east".into()],
             interval_secs: 1,
-            timeout_ms: 2000,
+            timeout_ms: 1000,
             failure_threshold: 3,
             webhooks: vec![
                 Webhook {

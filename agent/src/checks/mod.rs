@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use lookout_proto::v1::{Timings, monitor};
+use lookout_proto::validate::ValidMonitor;
 use lookout_proto::{CheckStatus, FailureClass, Monitor};
 use tokio::time::Instant;
 
@@ -116,13 +117,16 @@ pub struct BuildError {
 }
 
 /// Builds the check for `monitor`, connecting only where `targets` permits; the one place
-/// that matches on the check kind.
+/// that matches on the check kind. The spec is validated first with the coordinator's own
+/// constructor, so the agent refuses exactly what the admin API refuses and builds from the
+/// normalized spec.
 pub fn build(monitor: &Monitor, targets: Targets) -> Result<Arc<dyn Check>, BuildError> {
     let fail = |reason: String| BuildError {
         monitor_id: monitor.id.clone(),
         reason,
     };
-    match &monitor.check {
+    let valid = ValidMonitor::try_from(monitor.clone()).map_err(|e| fail(e.to_string()))?;
+    match &valid.spec().check {
         Some(monitor::Check::Http(spec)) => Ok(Arc::new(
             http::HttpCheck::new(spec)
                 .map_err(fail)?

@@ -5,8 +5,8 @@ use futures::future::BoxFuture;
 use lookout_proto::FailureClass;
 use lookout_proto::bounds::{MAX_EXCERPT_CHARS, excerpt, quote};
 use lookout_proto::v1::{self, IpPreference, Timings, tcp_step::Step as SpecStep};
-use lookout_proto::validate::{MAX_ASSERTIONS, MAX_REGEX_BYTES, decode_escapes};
-use regex::bytes::{Regex, RegexBuilder};
+use lookout_proto::validate::{MAX_ASSERTIONS, compile_bytes_regex, decode_escapes};
+use regex::bytes::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -48,12 +48,11 @@ impl TcpCheck {
         for (i, s) in spec.steps.iter().enumerate() {
             steps.push(match &s.step {
                 None => return Err(format!("tcp.steps[{i}]: must set send or expect")),
-                Some(SpecStep::Send(data)) => Step::Send(decode_escapes(data).map_err(|e| format!("tcp.steps[{i}].send: {e}"))?),
+                Some(SpecStep::Send(data)) => Step::Send(
+                    decode_escapes(data).map_err(|e| format!("tcp.steps[{i}].send: {e}"))?,
+                ),
                 Some(SpecStep::Expect(re)) => Step::Expect(
-                    RegexBuilder::new(re)
-                        .size_limit(MAX_REGEX_BYTES)
-                        .build()
-                        .map_err(|e| format!("tcp.steps[{i}].expect: {re:?} is not a valid regular expression: {e}"))?,
+                    compile_bytes_regex(re).map_err(|e| format!("tcp.steps[{i}].expect: {e}"))?,
                 ),
             });
         }

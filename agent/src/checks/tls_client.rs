@@ -9,7 +9,6 @@ use lookout_proto::v1::TlsOptions;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -51,15 +50,13 @@ impl TlsClient {
     pub(crate) fn new(opts: Option<&TlsOptions>, alpn: Alpn) -> Result<TlsClient, String> {
         let default = TlsOptions::default();
         let opts = opts.unwrap_or(&default);
+        let ca = extra_ca(Some(opts))?;
         let config = if opts.skip_verify {
             shared(alpn, false)?
-        } else if opts.ca_pem.trim().is_empty() {
+        } else if ca.is_empty() {
             shared(alpn, true)?
         } else {
-            Arc::new(config_with_roots(
-                Arc::new(roots_with(&opts.ca_pem)?),
-                alpn,
-            )?)
+            Arc::new(config_with_roots(Arc::new(roots_with(&ca)?), alpn)?)
         };
         let server_name = match opts.server_name.as_str() {
             "" => None,
@@ -127,29 +124,29 @@ fn system_roots() -> &'static RootCertStore {
     })
 }
 
-/// The system roots plus the certificates of `ca_pem`.
-fn roots_with(ca_pem: &str) -> Result<RootCertStore, String> {
+/// The system roots plus the extra CA certificates (validation checked each is a usable
+/// trust anchor, the same test `RootCertStore::add` makes).
+fn roots_with(ca: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
     let mut roots = system_roots().clone();
-    let certs = CertificateDer::pem_slice_iter(ca_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls.ca_pem: not valid PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err("tls.ca_pem: holds no certificate".into());
-    }
-    for c in certs {
+    for c in ca {
         roots
-            .add(c)
+            .add(c.clone())
             .map_err(|e| format!("tls.ca_pem: unusable certificate: {e}"))?;
     }
     Ok(roots)
 }
 
+/// The extra CA certificates of `opts`, parsed by the rule validation applies.
+fn extra_ca(opts: Option<&TlsOptions>) -> Result<Vec<CertificateDer<'static>>, String> {
+    lookout_proto::validate::ca_certs(opts).map_err(|e| e.to_string())
+}
+
 /// A chain verifier for `opts`: the shared system one, or one with the extra CA.
 pub(crate) fn verifier(opts: Option<&TlsOptions>) -> Result<Arc<WebPkiServerVerifier>, String> {
-    match opts.map(|o| o.ca_pem.trim()).filter(|p| !p.is_empty()) {
-        None => system_verifier(),
-        Some(pem) => WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots_with(pem)?),
+    match extra_ca(opts)?.as_slice() {
+        [] => system_verifier(),
+        ca => WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots_with(ca)?),
             provider().clone(),
         )
         .build()

@@ -229,7 +229,7 @@ pub fn assignment(target: SocketAddr) -> Assignment {
         name: "tcp target".into(),
         regions: vec!["eu".into()],
         interval_secs: 1,
-        timeout_ms: 2_000,
+        timeout_ms: 1_000,
         version: 3,
         check: Some(monitor::Check::Tcp(TcpCheck {
             address: target.to_string(),

@@ -44,8 +44,10 @@ impl MonitorService for AdminService {
         &self,
         _req: Request<ListMonitorsRequest>,
     ) -> Result<Response<ListMonitorsResponse>, Status> {
+        let (monitors, truncated) = self.domain.list().await?;
         Ok(Response::new(ListMonitorsResponse {
-            monitors: self.domain.list().await?,
+            monitors,
+            truncated,
         }))
     }
 

@@ -1,6 +1,14 @@
 //! Validation of HTTP check specs: URL, method, headers, auth, redirects and assertions.
 
-use super::{FieldError, MAX_ASSERTIONS, compile_regex, err, http_url, tls_options};
+use url::Url;
+
+use super::text::{bounded, bounded_list, header_value};
+use super::{
+    FieldError, MAX_ASSERTIONS, MAX_HEADER_NAME_BYTES, MAX_HEADER_VALUE_BYTES, MAX_HEADERS,
+    MAX_PATTERN_BYTES, MAX_REQUEST_BODY_BYTES, MAX_SECRET_BYTES, MAX_SHORT_TEXT_BYTES,
+    compile_regex, err, http_url, ip_preference, tls_options,
+};
+use crate::bounds::quote;
 use crate::json_path::JsonPath;
 use crate::v1::{
     Comparison, HttpCheck, StatusRange, header_assertion, http_assertion::Assertion,
@@ -8,14 +16,15 @@ use crate::v1::{
 };
 
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-pub const MAX_HEADERS: usize = 32;
-pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 pub const MAX_REDIRECTS: u32 = 20;
 pub const MAX_CERT_DAYS: u32 = 3650;
 
+/// Checks `h` and fills its defaults.
 pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<(), FieldError> {
-    let url = http_url(&h.url).map_err(|reason| err("http.url", reason))?;
+    let url = http_url("http.url", &h.url)?;
+    request_target(&url)?;
+    bounded("http.method", &h.method, MAX_SHORT_TEXT_BYTES)?;
     h.method = h.method.trim().to_ascii_uppercase();
     if h.method.is_empty() {
         h.method = "GET".into();
@@ -23,64 +32,20 @@ pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<(), FieldError>
     if !METHODS.contains(&h.method.as_str()) {
         return Err(err(
             "http.method",
-            format!("{:?} is not one of {}", h.method, METHODS.join(", ")),
+            format!("{} is not one of {}", quote(&h.method), METHODS.join(", ")),
         ));
     }
-    if h.headers.len() > MAX_HEADERS {
-        return Err(err(
-            "http.headers",
-            format!("at most {MAX_HEADERS} headers"),
-        ));
-    }
+    bounded_list("http.headers", h.headers.len(), MAX_HEADERS)?;
     for (i, hd) in h.headers.iter().enumerate() {
-        if header_name_invalid(&hd.name) {
-            return Err(err(
-                format!("http.headers[{i}].name"),
-                format!("{:?} is not a valid header name", hd.name),
-            ));
-        }
-        if has_line_break(&hd.value) {
-            return Err(err(
-                format!("http.headers[{i}].value"),
-                "must not contain CR, LF or NUL",
-            ));
-        }
+        header_name(&format!("http.headers[{i}].name"), &hd.name)?;
+        let value_field = format!("http.headers[{i}].value");
+        bounded(&value_field, &hd.value, MAX_HEADER_VALUE_BYTES)?;
+        header_value(&hd.value).map_err(|reason| err(value_field, reason))?;
     }
-    if h.body.len() > MAX_REQUEST_BODY_BYTES {
-        return Err(err(
-            "http.body",
-            format!(
-                "is {} bytes, at most {MAX_REQUEST_BODY_BYTES}",
-                h.body.len()
-            ),
-        ));
-    }
-    match &h.auth {
-        Some(Auth::BasicAuth(b)) => {
-            if b.username.is_empty() || b.username.contains(':') || has_line_break(&b.username) {
-                return Err(err(
-                    "http.basic_auth.username",
-                    "must be non-empty, without ':' or line breaks",
-                ));
-            }
-            if has_line_break(&b.password) {
-                return Err(err(
-                    "http.basic_auth.password",
-                    "must not contain CR, LF or NUL",
-                ));
-            }
-        }
-        Some(Auth::BearerToken(t)) if t.trim().is_empty() || has_line_break(t) => {
-            return Err(err(
-                "http.bearer_token",
-                "must be non-empty, without line breaks",
-            ));
-        }
-        Some(Auth::BearerToken(_)) | None => {}
-    }
-    if has_line_break(&h.user_agent) {
-        return Err(err("http.user_agent", "must not contain CR, LF or NUL"));
-    }
+    bounded("http.body", &h.body, MAX_REQUEST_BODY_BYTES)?;
+    auth(h.auth.as_ref())?;
+    bounded("http.user_agent", &h.user_agent, MAX_SHORT_TEXT_BYTES)?;
+    header_value(&h.user_agent).map_err(|reason| err("http.user_agent", reason))?;
     if h.follow_redirects && h.max_redirects == 0 {
         h.max_redirects = DEFAULT_MAX_REDIRECTS;
     }
@@ -93,19 +58,12 @@ pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<(), FieldError>
             ),
         ));
     }
+    ip_preference("http.ip_preference", h.ip_preference)?;
     if let Some(t) = h.tls.as_mut() {
         tls_options("http.tls", t)?;
     }
     status_ranges(&mut h.expected_status)?;
-    if h.assertions.len() > MAX_ASSERTIONS {
-        return Err(err(
-            "http.assertions",
-            format!(
-                "{} assertions, at most {MAX_ASSERTIONS}",
-                h.assertions.len()
-            ),
-        ));
-    }
+    bounded_list("http.assertions", h.assertions.len(), MAX_ASSERTIONS)?;
     let https = url.scheme() == "https";
     for (i, a) in h.assertions.iter_mut().enumerate() {
         assertion(
@@ -114,6 +72,58 @@ pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<(), FieldError>
             timeout_ms,
             https,
         )?;
+    }
+    Ok(())
+}
+
+/// What the agent derives from the URL for each request (the `host` header and the request
+/// target) must be valid HTTP, or the check could never run.
+fn request_target(url: &Url) -> Result<(), FieldError> {
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let mut target = url.path().to_string();
+    if let Some(q) = url.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    if http::HeaderValue::from_str(&authority).is_err() || target.parse::<http::Uri>().is_err() {
+        return Err(err(
+            "http.url",
+            format!("{} cannot be sent as an HTTP request", quote(url.as_str())),
+        ));
+    }
+    Ok(())
+}
+
+fn auth(a: Option<&Auth>) -> Result<(), FieldError> {
+    match a {
+        Some(Auth::BasicAuth(b)) => {
+            let user = "http.basic_auth.username";
+            bounded(user, &b.username, MAX_SHORT_TEXT_BYTES)?;
+            if b.username.is_empty() || b.username.contains(':') || has_line_break(&b.username) {
+                return Err(err(user, "must be non-empty, without ':' or line breaks"));
+            }
+            bounded("http.basic_auth.password", &b.password, MAX_SECRET_BYTES)?;
+            if has_line_break(&b.password) {
+                return Err(err(
+                    "http.basic_auth.password",
+                    "must not contain CR, LF or NUL",
+                ));
+            }
+        }
+        Some(Auth::BearerToken(t)) => {
+            bounded("http.bearer_token", t, MAX_SECRET_BYTES)?;
+            if t.trim().is_empty() || header_value(&format!("Bearer {t}")).is_err() {
+                return Err(err(
+                    "http.bearer_token",
+                    "must be non-empty visible ASCII, without line breaks",
+                ));
+            }
+        }
+        None => {}
     }
     Ok(())
 }
@@ -153,20 +163,25 @@ fn assertion(
 ) -> Result<(), FieldError> {
     match a {
         None => Err(err(field, "must set one assertion kind")),
-        Some(Assertion::BodyContains(s)) => non_empty(&format!("{field}.body_contains"), s),
-        Some(Assertion::BodyNotContains(s)) => non_empty(&format!("{field}.body_not_contains"), s),
+        Some(Assertion::BodyContains(s)) => pattern(&format!("{field}.body_contains"), s),
+        Some(Assertion::BodyNotContains(s)) => pattern(&format!("{field}.body_not_contains"), s),
         Some(Assertion::BodyRegex(r)) => compile_regex(r)
             .map(drop)
             .map_err(|reason| err(format!("{field}.body_regex"), reason)),
         Some(Assertion::JsonPath(j)) => {
-            JsonPath::parse(&j.path)
-                .map_err(|e| err(format!("{field}.json_path.path"), e.to_string()))?;
+            let path_field = format!("{field}.json_path.path");
+            bounded(&path_field, &j.path, MAX_PATTERN_BYTES)?;
+            JsonPath::parse(&j.path).map_err(|e| err(path_field, e.to_string()))?;
             let value_field = format!("{field}.json_path.value");
+            bounded(&value_field, &j.value, MAX_PATTERN_BYTES)?;
             match Comparison::try_from(j.comparison) {
                 Ok(Comparison::Unspecified) => j.comparison = Comparison::Equals as i32,
                 Ok(Comparison::LessThan | Comparison::GreaterThan) => {
                     if j.value.trim().parse::<f64>().is_err() {
-                        return Err(err(value_field, format!("{:?} is not a number", j.value)));
+                        return Err(err(
+                            value_field,
+                            format!("{} is not a number", quote(&j.value)),
+                        ));
                     }
                 }
                 Ok(Comparison::Matches) => {
@@ -183,15 +198,12 @@ fn assertion(
             Ok(())
         }
         Some(Assertion::Header(hd)) => {
-            if header_name_invalid(&hd.name) {
-                return Err(err(
-                    format!("{field}.header.name"),
-                    format!("{:?} is not a valid header name", hd.name),
-                ));
-            }
+            header_name(&format!("{field}.header.name"), &hd.name)?;
             match &hd.expect {
                 None => Err(err(format!("{field}.header"), "must set equals or regex")),
-                Some(header_assertion::Expect::Equals(_)) => Ok(()),
+                Some(header_assertion::Expect::Equals(v)) => {
+                    bounded(format!("{field}.header.equals"), v, MAX_PATTERN_BYTES)
+                }
                 Some(header_assertion::Expect::Regex(r)) => compile_regex(r)
                     .map(drop)
                     .map_err(|reason| err(format!("{field}.header.regex"), reason)),
@@ -224,20 +236,25 @@ fn assertion(
     }
 }
 
-fn non_empty(field: &str, s: &str) -> Result<(), FieldError> {
+fn pattern(field: &str, s: &str) -> Result<(), FieldError> {
     if s.is_empty() {
         return Err(err(field, "must not be empty"));
     }
-    Ok(())
+    bounded(field, s, MAX_PATTERN_BYTES)
 }
 
 fn has_line_break(s: &str) -> bool {
     s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
-pub(super) fn header_name_invalid(name: &str) -> bool {
-    name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// A header name as HTTP allows it (a token), at most [`MAX_HEADER_NAME_BYTES`].
+fn header_name(field: &str, name: &str) -> Result<(), FieldError> {
+    bounded(field, name, MAX_HEADER_NAME_BYTES)?;
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(err(
+            field,
+            format!("{} is not a valid header name", quote(name)),
+        ));
+    }
+    Ok(())
 }

@@ -1,6 +1,12 @@
 //! Validation of the non-HTTP check specs: TCP, DNS, ICMP, TLS certificate and gRPC health.
 
-use super::{FieldError, MAX_ASSERTIONS, compile_regex, err, host_port, tls_options};
+use super::text::{bounded, bounded_list, host_chars};
+use super::{
+    FieldError, MAX_ADDRESS_BYTES, MAX_ASSERTIONS, MAX_HOST_BYTES, MAX_PATTERN_BYTES,
+    MAX_SEND_BYTES, MAX_SHORT_TEXT_BYTES, compile_bytes_regex, compile_regex, err, host_port,
+    ip_preference, tls_options,
+};
+use crate::bounds::quote;
 use crate::v1::{
     DnsCheck, DnsRecordType, GrpcHealthCheck, IcmpCheck, TcpCheck, TlsCheck, tcp_step::Step,
     value_match,
@@ -11,35 +17,31 @@ pub const RCODES: [&str; 11] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "NOTZONE",
 ];
-pub const MAX_SEND_BYTES: usize = 64 * 1024;
 pub const MAX_PINGS: u32 = 20;
+
+/// Checks a check's optional TLS options.
+fn tls_opt(field: &str, t: Option<&mut crate::v1::TlsOptions>) -> Result<(), FieldError> {
+    t.map_or(Ok(()), |o| tls_options(field, o))
+}
 
 pub(super) fn tcp(t: &mut TcpCheck) -> Result<(), FieldError> {
     host_port("tcp.address", &mut t.address)?;
-    if let Some(o) = t.tls.as_mut() {
-        tls_options("tcp.tls", o)?;
-    }
-    if t.steps.len() > MAX_ASSERTIONS {
-        return Err(err(
-            "tcp.steps",
-            format!("{} steps, at most {MAX_ASSERTIONS}", t.steps.len()),
-        ));
-    }
+    ip_preference("tcp.ip_preference", t.ip_preference)?;
+    tls_opt("tcp.tls", t.tls.as_mut())?;
+    bounded_list("tcp.steps", t.steps.len(), MAX_ASSERTIONS)?;
     for (i, s) in t.steps.iter().enumerate() {
         match &s.step {
             None => return Err(err(format!("tcp.steps[{i}]"), "must set send or expect")),
             Some(Step::Send(data)) => {
-                let bytes = decode_escapes(data)
-                    .map_err(|reason| err(format!("tcp.steps[{i}].send"), reason))?;
-                if bytes.is_empty() || bytes.len() > MAX_SEND_BYTES {
-                    return Err(err(
-                        format!("tcp.steps[{i}].send"),
-                        format!("must be 1..={MAX_SEND_BYTES} bytes"),
-                    ));
+                let field = format!("tcp.steps[{i}].send");
+                bounded(&field, data, MAX_SEND_BYTES)?;
+                let bytes = decode_escapes(data).map_err(|reason| err(&field, reason))?;
+                if bytes.is_empty() {
+                    return Err(err(field, "must not be empty"));
                 }
             }
             Some(Step::Expect(re)) => {
-                compile_regex(re)
+                compile_bytes_regex(re)
                     .map_err(|reason| err(format!("tcp.steps[{i}].expect"), reason))?;
             }
         }
@@ -83,19 +85,26 @@ pub fn decode_escapes(s: &str) -> Result<Vec<u8>, String> {
 }
 
 pub(super) fn dns(d: &mut DnsCheck) -> Result<(), FieldError> {
+    bounded("dns.name", &d.name, MAX_HOST_BYTES + 1)?;
     d.name = d.name.trim().to_string();
     if d.name.is_empty()
         || d.name.len() > 253
         || d.name.split('.').any(|l| l.len() > 63)
-        || d.name.contains(char::is_whitespace)
+        || !host_chars(&d.name)
     {
         return Err(err(
             "dns.name",
-            format!("{:?} is not a valid domain name", d.name),
+            format!("{} is not a valid domain name", quote(&d.name)),
         ));
     }
     if d.name != "." && d.name.trim_end_matches('.').split('.').any(str::is_empty) {
-        return Err(err("dns.name", format!("{:?} has an empty label", d.name)));
+        return Err(err(
+            "dns.name",
+            format!("{} has an empty label", quote(&d.name)),
+        ));
+    }
+    if d.name != "." {
+        dns_labels(&d.name).map_err(|reason| err("dns.name", reason))?;
     }
     match DnsRecordType::try_from(d.record_type) {
         Ok(DnsRecordType::Unspecified) => d.record_type = DnsRecordType::A as i32,
@@ -107,13 +116,19 @@ pub(super) fn dns(d: &mut DnsCheck) -> Result<(), FieldError> {
             ));
         }
     }
+    bounded("dns.resolver", &d.resolver, MAX_ADDRESS_BYTES)?;
     d.resolver = d.resolver.trim().to_string();
     if !d.resolver.is_empty() && resolver_addr(&d.resolver).is_none() {
         return Err(err(
             "dns.resolver",
-            format!("{:?} is invalid, must be ip or ip:port", d.resolver),
+            format!("{} is invalid, must be ip or ip:port", quote(&d.resolver)),
         ));
     }
+    bounded(
+        "dns.expected_rcode",
+        &d.expected_rcode,
+        MAX_SHORT_TEXT_BYTES,
+    )?;
     d.expected_rcode = d.expected_rcode.trim().to_ascii_uppercase();
     if d.expected_rcode.is_empty() {
         d.expected_rcode = "NOERROR".into();
@@ -121,15 +136,18 @@ pub(super) fn dns(d: &mut DnsCheck) -> Result<(), FieldError> {
     if !RCODES.contains(&d.expected_rcode.as_str()) {
         return Err(err(
             "dns.expected_rcode",
-            format!("{:?} is not one of {}", d.expected_rcode, RCODES.join(", ")),
+            format!(
+                "{} is not one of {}",
+                quote(&d.expected_rcode),
+                RCODES.join(", ")
+            ),
         ));
     }
-    if d.expected_values.len() > MAX_ASSERTIONS {
-        return Err(err(
-            "dns.expected_values",
-            format!("at most {MAX_ASSERTIONS} values"),
-        ));
-    }
+    bounded_list(
+        "dns.expected_values",
+        d.expected_values.len(),
+        MAX_ASSERTIONS,
+    )?;
     for (i, v) in d.expected_values.iter().enumerate() {
         match &v.kind {
             None => {
@@ -138,11 +156,50 @@ pub(super) fn dns(d: &mut DnsCheck) -> Result<(), FieldError> {
                     "must set exact or regex",
                 ));
             }
-            Some(value_match::Kind::Exact(_)) => {}
+            Some(value_match::Kind::Exact(v)) => {
+                bounded(
+                    format!("dns.expected_values[{i}].exact"),
+                    v,
+                    MAX_PATTERN_BYTES,
+                )?;
+            }
             Some(value_match::Kind::Regex(r)) => {
                 compile_regex(r)
                     .map_err(|reason| err(format!("dns.expected_values[{i}].regex"), reason))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The labels of a query name as a resolver sends them: international names in their IDNA
+/// (punycode) form, each label `*` or letters, digits, `_` and `-`, not starting with `-`.
+fn dns_labels(name: &str) -> Result<(), String> {
+    let needs_idna = !name.is_ascii() || name.to_ascii_lowercase().contains("xn--");
+    let ascii = if needs_idna {
+        match url::Host::parse(name.trim_end_matches('.')) {
+            Ok(url::Host::Domain(a)) => a,
+            _ => {
+                return Err(format!(
+                    "{} is not a valid international domain name",
+                    quote(name)
+                ));
+            }
+        }
+    } else {
+        name.trim_end_matches('.').to_string()
+    };
+    for label in ascii.split('.') {
+        let chars_ok = label == "*"
+            || label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !chars_ok || label.starts_with('-') || label.len() > 63 {
+            return Err(format!(
+                "{} has an invalid label {}: use letters, digits, '_' and '-' (not first), at most 63",
+                quote(name),
+                quote(label)
+            ));
         }
     }
     Ok(())
@@ -159,6 +216,8 @@ pub fn resolver_addr(raw: &str) -> Option<std::net::SocketAddr> {
 }
 
 pub(super) fn icmp(p: &mut IcmpCheck, timeout_ms: u32) -> Result<(), FieldError> {
+    bounded("icmp.host", &p.host, MAX_HOST_BYTES + 2)?;
+    ip_preference("icmp.ip_preference", p.ip_preference)?;
     p.host = p.host.trim().to_string();
     let host = p
         .host
@@ -166,12 +225,12 @@ pub(super) fn icmp(p: &mut IcmpCheck, timeout_ms: u32) -> Result<(), FieldError>
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(&p.host);
     if host.is_empty()
-        || host.contains(|c: char| c.is_whitespace() || c == '/')
+        || !host_chars(host)
         || (host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err())
     {
         return Err(err(
             "icmp.host",
-            format!("{:?} is not a host name or IP address", p.host),
+            format!("{} is not a host name or IP address", quote(&p.host)),
         ));
     }
     if p.count == 0 {
@@ -216,22 +275,39 @@ pub(super) fn icmp(p: &mut IcmpCheck, timeout_ms: u32) -> Result<(), FieldError>
 
 pub(super) fn tls(t: &mut TlsCheck) -> Result<(), FieldError> {
     host_port("tls.address", &mut t.address)?;
-    if let Some(o) = t.tls.as_mut() {
-        tls_options("tls.tls", o)?;
+    ip_preference("tls.ip_preference", t.ip_preference)?;
+    tls_opt("tls.tls", t.tls.as_mut())?;
+    if t.tls.as_ref().is_none_or(|o| o.server_name.is_empty()) {
+        // The certificate is verified against the address's host: it must be a TLS name.
+        let host = t.address.rsplit_once(':').map_or("", |(h, _)| h);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if rustls_pki_types::ServerName::try_from(host).is_err() {
+            return Err(err(
+                "tls.address",
+                format!(
+                    "{} is not a host name or IP address; set tls.server_name",
+                    quote(host)
+                ),
+            ));
+        }
     }
+    bounded(
+        "tls.expected_subject",
+        &t.expected_subject,
+        MAX_PATTERN_BYTES,
+    )?;
     if t.min_days_remaining > super::http::MAX_CERT_DAYS {
         return Err(err(
             "tls.min_days_remaining",
             format!("{} is invalid, must be 0..=3650", t.min_days_remaining),
         ));
     }
-    if t.expected_sans.len() > MAX_ASSERTIONS {
-        return Err(err(
-            "tls.expected_sans",
-            format!("at most {MAX_ASSERTIONS} names"),
-        ));
-    }
+    bounded_list("tls.expected_sans", t.expected_sans.len(), MAX_ASSERTIONS)?;
     for (i, s) in t.expected_sans.iter().enumerate() {
+        bounded(format!("tls.expected_sans[{i}]"), s, MAX_HOST_BYTES)?;
         if s.trim().is_empty() {
             return Err(err(format!("tls.expected_sans[{i}]"), "must not be empty"));
         }
@@ -241,11 +317,16 @@ pub(super) fn tls(t: &mut TlsCheck) -> Result<(), FieldError> {
 
 pub(super) fn grpc(g: &mut GrpcHealthCheck) -> Result<(), FieldError> {
     host_port("grpc.address", &mut g.address)?;
-    if let Some(o) = g.tls.as_mut() {
-        tls_options("grpc.tls", o)?;
+    tls_opt("grpc.tls", g.tls.as_mut())?;
+    if format!("http://{}", g.address)
+        .parse::<http::Uri>()
+        .is_err()
+    {
+        return Err(err(
+            "grpc.address",
+            format!("{} is not a valid gRPC authority", quote(&g.address)),
+        ));
     }
-    if g.service.len() > 200 {
-        return Err(err("grpc.service", "is longer than 200 characters"));
-    }
+    bounded("grpc.service", &g.service, MAX_SHORT_TEXT_BYTES)?;
     Ok(())
 }

@@ -1,0 +1,55 @@
+//! The documented maximum of every string and list in a monitor (README "Limits" table and the
+//! proto comments say the same), and the size budget that keeps `ListMonitors` under its
+//! message limit.
+
+/// Bytes of a monitor id (`mon_` + 32 hex digits, or a declared 1-64 character slug).
+pub const MAX_ID_BYTES: usize = 64;
+/// Characters of a monitor name.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Regions per monitor.
+pub const MAX_REGIONS: usize = 16;
+/// Bytes of one region name.
+pub const MAX_REGION_BYTES: usize = 64;
+/// Bytes of a cron expression.
+pub const MAX_CRON_BYTES: usize = 128;
+/// Webhooks per monitor.
+pub const MAX_WEBHOOKS: usize = 16;
+/// Bytes of a URL (`http.url`, `webhooks[].url`).
+pub const MAX_URL_BYTES: usize = 2048;
+/// Bytes of a secret: a webhook secret, a basic-auth password, a bearer token.
+pub const MAX_SECRET_BYTES: usize = 1024;
+/// Headers per HTTP check.
+pub const MAX_HEADERS: usize = 32;
+/// Bytes of a header name (request headers and header assertions).
+pub const MAX_HEADER_NAME_BYTES: usize = 128;
+/// Bytes of a request header value.
+pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
+/// Bytes of an HTTP request body.
+pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
+/// Bytes of the user agent, a basic-auth username, a gRPC service name.
+pub const MAX_SHORT_TEXT_BYTES: usize = 256;
+/// Bytes of the PEM certificates in `tls.ca_pem`.
+pub const MAX_PEM_BYTES: usize = 64 * 1024;
+/// Bytes of a host name (DNS names, server names, hosts of addresses), as DNS allows.
+pub const MAX_HOST_BYTES: usize = 253;
+/// Bytes of an address (`host:port`, `[ipv6]:port`) or a resolver.
+pub const MAX_ADDRESS_BYTES: usize = MAX_HOST_BYTES + 8;
+/// Bytes of a pattern or expected value: regexes, body and header assertions, JSON paths and
+/// values, expected DNS values, expected TLS subject and names.
+pub const MAX_PATTERN_BYTES: usize = 1024;
+/// Assertions, status ranges, TCP steps, expected DNS values and expected TLS names, each.
+pub const MAX_ASSERTIONS: usize = 16;
+/// Bytes of one TCP send step as written (escapes included).
+pub const MAX_SEND_BYTES: usize = 16 * 1024;
+/// Compiled size bound for user regexes, so one monitor cannot take the agent's memory.
+pub const MAX_REGEX_BYTES: usize = 256 * 1024;
+/// Encoded size of one whole monitor. The per-field bounds above allow more than this in sum;
+/// this is the bound the list below is sized by.
+pub const MAX_MONITOR_BYTES: usize = 128 * 1024;
+/// Monitors one `ListMonitors` response holds; beyond it the response is cut and says so
+/// (`truncated`), until the store issue brings paging.
+pub const MAX_LIST_MONITORS: usize = 500;
+/// gRPC message limit of the admin API on both ends (coordinator encode, CLI decode): the
+/// largest `ListMonitors` response, `MAX_LIST_MONITORS` monitors of `MAX_MONITOR_BYTES`
+/// each with their field framing (at most 5 bytes each), plus room to spare.
+pub const MAX_ADMIN_MESSAGE_BYTES: usize = MAX_LIST_MONITORS * (MAX_MONITOR_BYTES + 8) + 64 * 1024;
