@@ -18,6 +18,10 @@ use tokio_util::sync::CancellationToken;
 fn monitor(spec: Spec) -> Monitor {
     Monitor {
         id: "mon_private".into(),
+        name: "private".into(),
+        regions: vec!["eu".into()],
+        interval_secs: 10,
+        timeout_ms: 2_000,
         check: Some(spec),
         ..Default::default()
     }

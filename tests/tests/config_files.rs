@@ -222,7 +222,7 @@ async fn every_binary_expands_variables() {
     edit(
         "coordinator.yaml",
         "token: agent-token-eu}",
-        "token: ${TEST_AGENT_TOKEN}}",
+        "token: \"${TEST_AGENT_TOKEN}\"}",
     );
     edit(
         "agent-eu.yaml",

@@ -26,7 +26,7 @@ fn http_monitor(name: &str, region: &str, url: String, assertions: Vec<HttpAsser
         name: name.into(),
         regions: vec![region.into()],
         interval_secs: 1,
-        timeout_ms: 5_000,
+        timeout_ms: 1_000,
         check: Some(Check::Http(HttpCheck {
             url,
             assertions,
@@ -198,9 +198,16 @@ async fn oversized_batches_are_refused_while_another_agent_flows() {
     let before = results.of(&plain.id, "eu-west").len();
     results_of(&results, &plain.id, "eu-west", before + 2).await;
 
+    // The coordinator's own NO_DATA reports for the agentless region are expected; nothing an
+    // agent sent for it may appear.
+    let from_agents: Vec<_> = results
+        .of(&us.id, "us-east")
+        .into_iter()
+        .filter(|r| r.status != CheckStatus::NoData as i32)
+        .collect();
     assert!(
-        results.of(&us.id, "us-east").is_empty(),
-        "nothing of the refused batches was published"
+        from_agents.is_empty(),
+        "nothing of the refused batches was published: {from_agents:?}"
     );
     let coordinator = cluster.coordinator.as_ref().expect("coordinator").output();
     assert!(
