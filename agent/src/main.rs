@@ -37,6 +37,9 @@ struct Cli {
     /// Checks running at the same time, at most.
     #[arg(long, env = "LOOKOUT_AGENT_MAX_CONCURRENCY")]
     max_concurrency: Option<usize>,
+    /// Let checks reach loopback, private and link-local addresses (off on cluster agents).
+    #[arg(long, env = "LOOKOUT_ALLOW_PRIVATE_TARGETS")]
+    allow_private_targets: Option<bool>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -126,6 +129,9 @@ fn config(cli: &Cli) -> anyhow::Result<AgentConfig> {
     }
     if let Some(v) = cli.max_concurrency {
         config.max_concurrency = v;
+    }
+    if let Some(v) = cli.allow_private_targets {
+        config.allow_private_targets = v;
     }
     config.validate()?;
     Ok(config)

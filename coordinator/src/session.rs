@@ -111,11 +111,11 @@ impl Gateway {
             return Err(field_error("hello.region", reason).into());
         }
         if bound != hello.region {
+            let (agent_id, region) = (quote(&hello.agent_id), quote(&hello.region));
             let reason = format!(
-                "hello.region: the token of agent {:?} is bound to region {bound:?}, not {:?}",
-                hello.agent_id, hello.region
+                "hello.region: the token of agent {agent_id} is bound to region {bound:?}, not {region}"
             );
-            tracing::warn!(agent_id = %hello.agent_id, region = %hello.region, %bound, "agent refused: token used from another region");
+            tracing::warn!(%agent_id, %region, %bound, "agent refused: token used from another region");
             return Err(DomainError::PermissionDenied(reason));
         }
         let capacity = intake::capacity(hello.capacity)?;
