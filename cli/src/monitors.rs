@@ -283,6 +283,7 @@ fn print_one(out: Output, m: &Monitor) -> Result<()> {
                     ),
                 ),
                 ("paused", m.paused.to_string()),
+                ("status", region_status_lines(m)),
                 (
                     "webhooks",
                     m.webhooks
@@ -309,7 +310,7 @@ fn print_many(out: Output, ms: &[Monitor]) -> Result<()> {
             let mut t = Table::new();
             t.load_preset(UTF8_BORDERS_ONLY);
             t.set_header(vec![
-                "ID", "NAME", "KIND", "TARGET", "REGIONS", "SCHEDULE", "STATE",
+                "ID", "NAME", "KIND", "TARGET", "REGIONS", "SCHEDULE", "STATE", "STATUS",
             ]);
             for m in ms {
                 t.add_row(vec![
@@ -324,6 +325,7 @@ fn print_many(out: Output, ms: &[Monitor]) -> Result<()> {
                     } else {
                         "active".into()
                     },
+                    region_status_summary(m),
                 ]);
             }
             println!("{t}");
@@ -338,4 +340,31 @@ fn schedule(m: &Monitor) -> String {
     } else {
         format!("cron {}", m.cron)
     }
+}
+
+/// Each region's status on one line: `eu:UP us:NO_DATA`.
+fn region_status_summary(m: &Monitor) -> String {
+    m.region_status
+        .iter()
+        .map(|s| format!("{}:{}", s.region, s.status))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Each region's status on its own line, with its failures in a row when there are any.
+fn region_status_lines(m: &Monitor) -> String {
+    m.region_status
+        .iter()
+        .map(|s| {
+            let mut line = format!("{}: {}", s.region, s.status);
+            if s.consecutive_failures > 0 {
+                line.push_str(&format!(", {} failures in a row", s.consecutive_failures));
+            }
+            if s.down {
+                line.push_str(", counted down");
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

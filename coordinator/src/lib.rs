@@ -16,6 +16,7 @@ pub mod intake;
 pub mod monitors;
 pub mod no_data;
 mod publish;
+pub mod region_status;
 pub mod session;
 mod tls;
 

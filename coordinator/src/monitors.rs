@@ -12,8 +12,10 @@ use crate::config::is_slug;
 use crate::error::{CoordinatorError, DomainError, field_error};
 use crate::hub::Hub;
 use crate::no_data::NoDataWatch;
+use crate::region_status;
 
-/// Admin operations on monitors. Every returned monitor is redacted.
+/// Admin operations on monitors. Every returned monitor is redacted and carries its regions'
+/// status.
 pub struct MonitorDomain {
     store: Store,
     regions: Arc<[String]>,
@@ -63,29 +65,26 @@ impl MonitorDomain {
         m.keep_secrets_from(&Monitor::default());
         let stored = self.store.insert_monitor(m).await?;
         self.changed(&stored.id).await;
-        Ok(stored.redacted())
+        self.shown(&stored).await
     }
 
     pub async fn get(&self, id: &str) -> Result<Monitor, DomainError> {
         require_id(id)?;
-        Ok(self
-            .store
-            .get_monitor(id)
-            .await
-            .map_err(not_found(id))?
-            .redacted())
+        let m = self.store.get_monitor(id).await.map_err(not_found(id))?;
+        self.shown(&m).await
     }
 
     /// At most [`validate::MAX_LIST_MONITORS`] monitors, so the response fits the admin
-    /// message limit; `true` when more are stored.
+    /// message limit; `true` when more are stored. One store read for all their statuses.
     pub async fn list(&self) -> Result<(Vec<Monitor>, bool), DomainError> {
         let all = self.store.list_monitors().await?;
         let truncated = all.len() > validate::MAX_LIST_MONITORS;
-        let shown = all
+        let mut shown: Vec<Monitor> = all
             .iter()
             .take(validate::MAX_LIST_MONITORS)
             .map(Monitor::redacted)
             .collect();
+        region_status::fill(&self.store, &mut shown).await?;
         Ok((shown, truncated))
     }
 
@@ -119,7 +118,7 @@ impl MonitorDomain {
             .await
             .map_err(not_found(&id))?;
         self.changed(&id).await;
-        Ok(stored.redacted())
+        self.shown(&stored).await
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), DomainError> {
@@ -134,7 +133,7 @@ impl MonitorDomain {
         require_id(id)?;
         let mut current = self.store.get_monitor(id).await.map_err(not_found(id))?;
         if current.paused == paused {
-            return Ok(current.redacted());
+            return self.shown(&current).await;
         }
         let expected = current.version;
         current.paused = paused;
@@ -144,7 +143,15 @@ impl MonitorDomain {
             .await
             .map_err(not_found(id))?;
         self.changed(id).await;
-        Ok(stored.redacted())
+        self.shown(&stored).await
+    }
+
+    /// A monitor as responses show it: redacted, with its regions' status.
+    async fn shown(&self, m: &Monitor) -> Result<Monitor, DomainError> {
+        let mut shown = [m.redacted()];
+        region_status::fill(&self.store, &mut shown).await?;
+        let [shown] = shown;
+        Ok(shown)
     }
 
     async fn changed(&self, id: &str) {

@@ -100,6 +100,7 @@ impl MonitorState {
         if !monitor_regions.iter().any(|r| r == region) {
             return NOTHING;
         }
+        let known = self.regions.contains_key(region);
         let before = self.regions.get(region).copied().unwrap_or_default();
         let mut c = before;
         match status {
@@ -137,7 +138,9 @@ impl MonitorState {
             }
         }
         c.last_status = status;
-        let region_changed = c != before;
+        // The first counted result is stored even when healthy, so the admin API can tell
+        // a region that reports (UP) from one not heard from yet (PENDING).
+        let region_changed = c != before || !known;
         if region_changed {
             self.regions.insert(region.to_string(), c);
         }
@@ -351,16 +354,18 @@ mod tests {
     }
 
     #[test]
-    fn healthy_results_change_nothing() {
+    fn healthy_results_change_nothing_after_the_first() {
         let mr = regions(&["eu"]);
         let mut s = MonitorState::default();
-        for st in [Up, Up, Missed, Up] {
+        assert_eq!(s.apply(&T3_1_1, &mr, "eu", Missed), NOTHING);
+        assert!(s.regions.is_empty(), "a gap is not a status");
+        assert!(
+            s.apply(&T3_1_1, &mr, "eu", Up).region_changed,
+            "the first result is stored: the region reports"
+        );
+        for st in [Up, Missed, Up] {
             assert_eq!(s.apply(&T3_1_1, &mr, "eu", st), NOTHING);
         }
-        assert!(
-            s.regions.is_empty(),
-            "no row for a region that never failed"
-        );
         assert!(s.apply(&T3_1_1, &mr, "eu", Down).region_changed);
         assert!(s.apply(&T3_1_1, &mr, "eu", Up).region_changed);
         assert!(!s.apply(&T3_1_1, &mr, "eu", Up).region_changed);

@@ -1,5 +1,7 @@
-//! Healthy monitors cost no store writes: UP and MISSED results leave no counters, incidents
-//! or deliveries behind, and results of unknown or paused monitors are skipped.
+//! Healthy monitors cost one store write per region, ever: the first result marks the region
+//! as reporting (so the admin API shows UP rather than PENDING); later UP and MISSED results
+//! change no counters and leave no incidents or deliveries behind, and results of unknown or
+//! paused monitors are skipped.
 
 mod common;
 
@@ -38,7 +40,21 @@ async fn healthy_unknown_and_paused_monitors_leave_no_state() {
     .await;
     running.stop().await;
 
-    for id in ["mon_healthy", "mon_deleted", "mon_paused"] {
+    let healthy_rows: Vec<_> = store
+        .region_states(&healthy.id)
+        .await
+        .expect("states")
+        .into_iter()
+        .map(|s| (s.region, s.last_status, s.consecutive_failures, s.down))
+        .collect();
+    assert_eq!(
+        healthy_rows,
+        [
+            ("eu".to_string(), "UP".to_string(), 0, false),
+            ("us".to_string(), "UP".to_string(), 0, false),
+        ]
+    );
+    for id in ["mon_deleted", "mon_paused"] {
         assert!(
             store.region_states(id).await.expect("states").is_empty(),
             "{id} has counters"

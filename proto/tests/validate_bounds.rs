@@ -356,9 +356,24 @@ fn the_validated_type_is_the_only_constructor() {
 }
 
 #[test]
+fn output_only_region_status_is_never_taken_as_input() {
+    let mut sent = http_monitor(|_| {});
+    sent.region_status = vec![lookout_proto::v1::RegionStatus {
+        region: "x".repeat(1024 * 1024),
+        status: "UP".into(),
+        ..Default::default()
+    }];
+    let valid = ValidMonitor::try_from(sent).expect("a status sent back is ignored, not refused");
+    assert!(valid.spec().region_status.is_empty());
+}
+
+#[test]
 fn the_largest_list_response_fits_the_admin_message_limit() {
     use lookout_proto::v1::ListMonitorsResponse;
-    use lookout_proto::validate::{MAX_ADMIN_MESSAGE_BYTES, MAX_LIST_MONITORS};
+    use lookout_proto::v1::RegionStatus;
+    use lookout_proto::validate::{
+        MAX_ADMIN_MESSAGE_BYTES, MAX_LIST_MONITORS, MAX_REGION_STATUS_BYTES,
+    };
     // A monitor as large as validation allows: the largest body, then header values grown
     // until the next byte is refused.
     let headers = (0..32)
@@ -396,6 +411,22 @@ fn the_largest_list_response_fits_the_admin_message_limit() {
     m.version = u64::MAX;
     m.created_at_ms = i64::MIN;
     m.updated_at_ms = i64::MIN;
+    // The output-only status the coordinator adds to every monitor it lists, as large as 16
+    // regions of 64 bytes make it.
+    m.region_status = (0..16)
+        .map(|i| RegionStatus {
+            region: format!("{i:02}{}", "r".repeat(62)),
+            status: "DEGRADED".into(),
+            consecutive_failures: u32::MAX,
+            down: true,
+            changed_at_ms: i64::MIN,
+        })
+        .collect();
+    let status_only = Monitor {
+        region_status: m.region_status.clone(),
+        ..Default::default()
+    };
+    assert!(prost::Message::encoded_len(&status_only) <= MAX_REGION_STATUS_BYTES);
     let largest = ListMonitorsResponse {
         monitors: vec![m; MAX_LIST_MONITORS],
         truncated: true,

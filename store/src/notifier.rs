@@ -9,6 +9,8 @@ use sqlx::sqlite::SqliteRow;
 use crate::{Store, StoreError};
 
 mod outbox;
+mod status;
+pub use status::RegionStatusRow;
 
 /// Counters of one (monitor, region). A region without a row is up with no failures.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -376,3 +376,67 @@ async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven() {
         "due at once, and ahead of the newer one"
     );
 }
+
+#[tokio::test]
+async fn region_statuses_of_many_monitors_read_back_by_monitor() {
+    let (_dir, s) = store().await;
+    let row = |monitor: &str, region: &str, status: &str, failures: u32| RegionStateRow {
+        monitor_id: monitor.into(),
+        region: region.into(),
+        down: failures >= 3,
+        consecutive_failures: failures,
+        consecutive_successes: 0,
+        last_status: status.into(),
+        newest_scheduled_at_ms: 1,
+        newest_result_ids: vec!["r".into()],
+    };
+    let first = NotifierBatch {
+        states: vec![
+            row("mon_a", "us", "NO_DATA", 0),
+            row("mon_b", "eu", "UP", 0),
+        ],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &first, 100)
+        .await
+        .expect("apply");
+    let second = NotifierBatch {
+        states: vec![row("mon_a", "eu", "DOWN", 4)],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &second, 200)
+        .await
+        .expect("apply");
+
+    // More ids than one query takes, most of them without rows.
+    let mut ids: Vec<String> = (0..1200).map(|i| format!("mon_{i}")).collect();
+    ids.extend(["mon_a".to_string(), "mon_b".to_string()]);
+    let got = s.region_statuses(&ids).await.expect("statuses");
+    let summary = |id: &str| -> Vec<(String, String, u32, bool, i64)> {
+        got[id]
+            .iter()
+            .map(|r| {
+                (
+                    r.region.clone(),
+                    r.last_status.clone(),
+                    r.consecutive_failures,
+                    r.down,
+                    r.updated_at_ms,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        summary("mon_a"),
+        [
+            ("eu".to_string(), "DOWN".to_string(), 4, true, 200),
+            ("us".to_string(), "NO_DATA".to_string(), 0, false, 100),
+        ]
+    );
+    assert_eq!(
+        summary("mon_b"),
+        [("eu".to_string(), "UP".to_string(), 0, false, 100)]
+    );
+    assert_eq!(got.len(), 2, "monitors without rows are absent");
+    assert!(s.region_statuses(&[]).await.expect("none").is_empty());
+}

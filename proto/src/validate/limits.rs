@@ -49,7 +49,13 @@ pub const MAX_MONITOR_BYTES: usize = 128 * 1024;
 /// Monitors one `ListMonitors` response holds; beyond it the response is cut and says so
 /// (`truncated`), until the store issue brings paging.
 pub const MAX_LIST_MONITORS: usize = 500;
+/// Encoded size of the output-only `region_status` of one monitor in a response: at most
+/// `MAX_REGIONS` entries of a region name, a status label of at most 8 characters, two
+/// numbers and a flag (about 110 bytes each at most).
+pub const MAX_REGION_STATUS_BYTES: usize = 2 * 1024;
 /// gRPC message limit of the admin API on both ends (coordinator encode, CLI decode): the
-/// largest `ListMonitors` response, `MAX_LIST_MONITORS` monitors of `MAX_MONITOR_BYTES`
-/// each with their field framing (at most 5 bytes each), plus room to spare.
-pub const MAX_ADMIN_MESSAGE_BYTES: usize = MAX_LIST_MONITORS * (MAX_MONITOR_BYTES + 8) + 64 * 1024;
+/// largest `ListMonitors` response, `MAX_LIST_MONITORS` monitors of `MAX_MONITOR_BYTES` and
+/// their `MAX_REGION_STATUS_BYTES`, each with their field framing (at most 5 bytes each), plus
+/// room to spare.
+pub const MAX_ADMIN_MESSAGE_BYTES: usize =
+    MAX_LIST_MONITORS * (MAX_MONITOR_BYTES + MAX_REGION_STATUS_BYTES + 8) + 64 * 1024;

@@ -66,6 +66,9 @@ impl TryFrom<Monitor> for ValidMonitor {
     /// its regions against the coordinator's.
     fn try_from(mut m: Monitor) -> Result<ValidMonitor, FieldError> {
         bounded("id", &m.id, MAX_ID_BYTES)?;
+        // Output only: a monitor read back (`get -o json`) and sent again is not refused, and
+        // nothing a client claims about a region's status is ever stored.
+        m.region_status.clear();
         m.name = m.name.trim().to_string();
         if m.name.is_empty() {
             return Err(err("name", "must not be empty"));
