@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod procs;
 pub mod proxy;
 pub mod servers;
+pub mod standalone;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -12,8 +12,9 @@ use lookout_proto::v1::{
 };
 use lookout_tests::cluster::Bearer;
 use lookout_tests::eventually;
-use lookout_tests::procs::{Proc, binary, free_port};
+use lookout_tests::procs::binary;
 use lookout_tests::servers::{Receiver, Target};
+use lookout_tests::standalone::{Standalone, shop_with_webhook};
 use tonic::transport::Channel;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -53,27 +54,12 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
 async fn dead_deliveries_are_listed_and_re_driven_with_the_same_id() {
     let target = Target::start(503).await;
     let receiver = Receiver::start(400).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let addr = format!("http://127.0.0.1:{port}");
-    let config = format!(
-        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: {TOKEN}\n\
-         allow_private_webhooks: true\nmonitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n\
-         \x20   interval_secs: 1\n    failure_threshold: 2\n    http:\n      url: {url}\n\
-         \x20   webhooks:\n      - url: {hook}\n        secret: {HOOK_SECRET}\n",
-        db = dir.path().join("lookout.db").display(),
-        url = target.url(),
-        hook = receiver.url(),
+    let standalone = Standalone::new(
+        TOKEN,
+        &shop_with_webhook(&target.url(), &receiver.url(), HOOK_SECRET),
     );
-    let path = dir.path().join("lookout.yaml");
-    std::fs::write(&path, config).expect("write config");
-    let _proc = Proc::start(
-        "standalone",
-        "lookout",
-        &["standalone", "--config", &path.display().to_string()],
-        &[],
-        dir.path(),
-    );
+    let addr = standalone.addr();
+    let _proc = standalone.start("standalone", &[]);
 
     // The receiver refuses the incident webhook: a permanent error, dead at once.
     let mut api = api(&addr, TOKEN).await;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use lookout_tests::eventually;
-use lookout_tests::procs::{Proc, free_port};
 use lookout_tests::servers::{Receiver, Target};
+use lookout_tests::standalone::{Standalone, shop_with_webhook};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -13,26 +13,11 @@ const WAIT: Duration = Duration::from_secs(90);
 async fn standalone_detects_and_records_an_incident() {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("standalone.db");
-    let config = format!(
-        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: t0k\nallow_private_webhooks: true\n\
-         monitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n    interval_secs: 1\n    failure_threshold: 2\n\
-         \x20   http:\n      url: {url}\n    webhooks:\n      - url: {hook}\n        secret: ${{HOOK_SECRET}}\n",
-        db = db.display(),
-        port = free_port(),
-        url = target.url(),
-        hook = receiver.url(),
+    let standalone = Standalone::new(
+        "t0k",
+        &shop_with_webhook(&target.url(), &receiver.url(), "${HOOK_SECRET}"),
     );
-    let path = dir.path().join("lookout.yaml");
-    std::fs::write(&path, config).expect("write config");
-    let proc = Proc::start(
-        "standalone",
-        "lookout",
-        &["standalone", "--config", &path.display().to_string()],
-        &[("HOOK_SECRET", "standalone-secret")],
-        dir.path(),
-    );
+    let proc = standalone.start("standalone", &[("HOOK_SECRET", "standalone-secret")]);
 
     eventually(WAIT, "the monitor to be shown UP", || {
         let out = proc.output();
@@ -49,7 +34,7 @@ async fn standalone_detects_and_records_an_incident() {
         }
     })
     .await;
-    let store_url = format!("sqlite://{}", db.display());
+    let store_url = standalone.store_url();
     let store = lookout_store::Store::open(&store_url)
         .await
         .expect("open the standalone database");

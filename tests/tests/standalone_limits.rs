@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use lookout_tests::eventually;
-use lookout_tests::procs::{Proc, free_port};
 use lookout_tests::servers::{JsonTarget, Target};
+use lookout_tests::standalone::Standalone;
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -14,30 +14,20 @@ const WAIT: Duration = Duration::from_secs(90);
 async fn a_huge_failure_message_does_not_stall_the_standalone_agent() {
     let big = JsonTarget::start(1_000_000).await;
     let plain = Target::start(200).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("standalone.db");
-    let config = format!(
-        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: t0k\n\
-         monitors:\n\
-         \x20 - id: huge\n    name: Huge\n    regions: [local]\n    interval_secs: 1\n\
-         \x20   http:\n      url: {big}\n      assertions:\n\
-         \x20       - json_path: {{path: $, comparison: COMPARISON_EQUALS, value: '\"x\"'}}\n\
-         \x20 - id: plain\n    name: Plain\n    regions: [local]\n    interval_secs: 1\n\
-         \x20   http:\n      url: {plain}\n",
-        db = db.display(),
-        port = free_port(),
-        big = big.url(),
-        plain = plain.url(),
+    let standalone = Standalone::new(
+        "t0k",
+        &format!(
+            "monitors:\n\
+             \x20 - id: huge\n    name: Huge\n    regions: [local]\n    interval_secs: 1\n\
+             \x20   http:\n      url: {big}\n      assertions:\n\
+             \x20       - json_path: {{path: $, comparison: COMPARISON_EQUALS, value: '\"x\"'}}\n\
+             \x20 - id: plain\n    name: Plain\n    regions: [local]\n    interval_secs: 1\n\
+             \x20   http:\n      url: {plain}\n",
+            big = big.url(),
+            plain = plain.url(),
+        ),
     );
-    let path = dir.path().join("lookout.yaml");
-    std::fs::write(&path, config).expect("write config");
-    let proc = Proc::start(
-        "standalone",
-        "lookout",
-        &["standalone", "--config", &path.display().to_string()],
-        &[],
-        dir.path(),
-    );
+    let proc = standalone.start("standalone", &[]);
 
     let shown = |what: &'static str| {
         let out = proc.output();

@@ -3,44 +3,25 @@
 //! notification is sent twice or lost.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lookout_tests::eventually;
-use lookout_tests::procs::{Proc, free_port};
 use lookout_tests::servers::{Receiver, Target};
+use lookout_tests::standalone::{Standalone, shop_with_webhook};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn start(config: &Path, dir: &Path, name: &str) -> Proc {
-    Proc::start(
-        name,
-        "lookout",
-        &["standalone", "--config", &config.display().to_string()],
-        &[("HOOK_SECRET", "restart-secret")],
-        dir,
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_incident_then_restart_loses_and_repeats_nothing() {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("standalone.db");
-    let config = format!(
-        "store_url: sqlite://{db}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: t0k\nallow_private_webhooks: true\n\
-         monitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n    interval_secs: 1\n    failure_threshold: 2\n\
-         \x20   http:\n      url: {url}\n    webhooks:\n      - url: {hook}\n        secret: ${{HOOK_SECRET}}\n",
-        db = db.display(),
-        port = free_port(),
-        url = target.url(),
-        hook = receiver.url(),
+    let standalone = Standalone::new(
+        "t0k",
+        &shop_with_webhook(&target.url(), &receiver.url(), "${HOOK_SECRET}"),
     );
-    let path = dir.path().join("lookout.yaml");
-    std::fs::write(&path, config).expect("write config");
+    let start = |name: &str| standalone.start(name, &[("HOOK_SECRET", "restart-secret")]);
 
-    let first = start(&path, dir.path(), "standalone-1");
+    let first = start("standalone-1");
     eventually(WAIT, "the monitor to be shown UP", || {
         let out = first.output();
         async move { out.contains("Shop [local] is UP").then_some(()) }
@@ -66,13 +47,13 @@ async fn sigterm_mid_incident_then_restart_loses_and_repeats_nothing() {
         took < Duration::from_secs(30),
         "stopped within the bound: {took:?}"
     );
-    let log = std::fs::read_to_string(dir.path().join("standalone-1.log")).expect("log");
+    let log = std::fs::read_to_string(standalone.dir().join("standalone-1.log")).expect("log");
     assert!(
         log.contains("lookout standalone: stopped"),
         "every part finished before the exit: {log}"
     );
 
-    let second = start(&path, dir.path(), "standalone-2");
+    let second = start("standalone-2");
     eventually(WAIT, "the restarted standalone to serve", || {
         let out = second.output();
         async move { out.contains("admin API on").then_some(()) }
@@ -124,7 +105,7 @@ async fn sigterm_mid_incident_then_restart_loses_and_repeats_nothing() {
             &hook.header("x-lookout-signature")
         ));
     }
-    let store = lookout_store::Store::open(&format!("sqlite://{}", db.display()))
+    let store = lookout_store::Store::open(&standalone.store_url())
         .await
         .expect("open the standalone database");
     assert!(
