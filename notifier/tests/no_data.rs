@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Receiver, SECRET, eventually, monitor, outbox_settled, result};
+use common::{Receiver, SECRET, eventually, monitor, result, settled_notification_types};
 use lookout_proto::CheckResult;
 use lookout_proto::CheckStatus::{Down, NoData, Up};
 use lookout_store::Store;
@@ -95,12 +95,7 @@ async fn no_data_sends_one_webhook_per_transition_and_never_opens_an_incident() 
         rx.accepted_of("incident").len() == 1
     })
     .await;
-    eventually("every delivery settles", || outbox_settled(&store)).await;
-    let kinds: Vec<String> = rx
-        .accepted()
-        .iter()
-        .map(|h| h.notification_type())
-        .collect();
+    let kinds = settled_notification_types(&store, &rx).await;
     assert_eq!(
         kinds,
         [
@@ -149,12 +144,7 @@ async fn no_data_alone_opens_no_incident_and_is_not_repeated_after_a_restart() {
             .any(|s| s.consecutive_failures == 1)
     })
     .await;
-    eventually("every delivery settles", || outbox_settled(&store)).await;
-    let kinds: Vec<String> = rx
-        .accepted()
-        .iter()
-        .map(|h| h.notification_type())
-        .collect();
+    let kinds = settled_notification_types(&store, &rx).await;
     assert_eq!(
         kinds,
         ["no_data", "data_resumed"],
@@ -190,12 +180,7 @@ async fn a_monitor_can_turn_no_data_webhooks_off() {
         rx.accepted_of("incident").len() == 1
     })
     .await;
-    eventually("every delivery settles", || outbox_settled(&store)).await;
-    let kinds: Vec<String> = rx
-        .accepted()
-        .iter()
-        .map(|h| h.notification_type())
-        .collect();
+    let kinds = settled_notification_types(&store, &rx).await;
     assert_eq!(kinds, ["incident"], "no no-data events for this monitor");
     running.stop().await;
 }

@@ -333,6 +333,13 @@ pub async fn outbox_settled(store: &Store) -> bool {
         .is_none()
 }
 
+/// Waits until every outbox row is delivered or dead, then lists the `notification_type` of
+/// each webhook `rx` accepted, in arrival order.
+pub async fn settled_notification_types(store: &Store, rx: &Receiver) -> Vec<String> {
+    eventually("every delivery settles", || outbox_settled(store)).await;
+    rx.accepted().iter().map(Hit::notification_type).collect()
+}
+
 /// A durable log that replays the same records from offset 0 on every start, as Kafka does
 /// for a consumer group whose broker-side offsets were lost. `drained` turns true once the
 /// notifier asked for more after the last record, i.e. it handled them all.
