@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{DEADLINE, http_monitor};
 use lookout_coordinator::hub::{Hub, OutboxItem};
-use lookout_store::Store;
+use lookout_store::{Sql, Store};
 
 #[tokio::test]
 async fn a_failed_read_of_a_changed_monitor_is_retried_until_the_agent_has_it() {
@@ -29,14 +29,17 @@ async fn a_failed_read_of_a_changed_monitor_is_retried_until_the_agent_has_it() 
         .update_monitor(renamed, m.version)
         .await
         .expect("update");
-    let spec: Vec<u8> = sqlx::query_scalar("SELECT spec FROM monitors WHERE id = $1")
-        .bind(&m.id)
-        .fetch_one(store.pool())
+    let rows = store
+        .query(Sql::new("SELECT spec FROM monitors WHERE id = $1").bind(&m.id))
         .await
         .expect("read spec");
-    sqlx::query("UPDATE monitors SET spec = x'ff' WHERE id = $1")
-        .bind(&m.id)
-        .execute(store.pool())
+    let spec: Vec<u8> = rows[0].get("spec").expect("spec column");
+    store
+        .execute(
+            Sql::new("UPDATE monitors SET spec = $1 WHERE id = $2")
+                .bind(vec![0xffu8])
+                .bind(&m.id),
+        )
         .await
         .expect("break the row");
     hub.refresh_monitor(&m.id).await;
@@ -47,10 +50,12 @@ async fn a_failed_read_of_a_changed_monitor_is_retried_until_the_agent_has_it() 
         "nothing can be pushed while the row is unreadable"
     );
 
-    sqlx::query("UPDATE monitors SET spec = $1 WHERE id = $2")
-        .bind(spec)
-        .bind(&m.id)
-        .execute(store.pool())
+    store
+        .execute(
+            Sql::new("UPDATE monitors SET spec = $1 WHERE id = $2")
+                .bind(spec)
+                .bind(&m.id),
+        )
         .await
         .expect("repair the row");
     match tokio::time::timeout(DEADLINE, joined.outbox.next()).await {

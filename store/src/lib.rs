@@ -1,15 +1,22 @@
 //! The store shared by the coordinator (configuration: monitors) and the notifier (incident
-//! state, outbox, consumed offsets). SQLite today; every query is written in SQL that
-//! PostgreSQL also accepts (`$n` placeholders, no SQLite-only functions).
+//! state, outbox, consumed offsets), on SQLite (the embedded default) or PostgreSQL (several
+//! coordinator and notifier processes on one database). Every query is one SQL text valid on
+//! both (`$n` placeholders, no dialect-only functions); the schemas differ only where the
+//! dialects must (`migrations/sqlite`, `migrations/postgres`).
 
+pub mod db;
 pub mod monitors;
 pub mod notifier;
+pub mod testing;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use db::{Backend, Row, Sql};
+use db::{Pool, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -19,8 +26,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("PostgreSQL is not supported yet; use sqlite://path.db")]
-    Unsupported,
+    #[error("store url {url:?}: use sqlite://path.db, sqlite::memory: or postgres://user@host/db")]
+    Scheme { url: String },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -40,48 +47,101 @@ pub enum StoreError {
 /// A handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path.db` or
-    /// `sqlite::memory:`) and applies pending migrations.
+    /// Opens the database at `url` and applies pending migrations: `sqlite://path.db` (created
+    /// if missing), `sqlite::memory:`, or `postgres://user:password@host:port/db` (the
+    /// database must exist).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // Without this, sqlx reports the URL as an invalid SQLite path.
-            return Err(StoreError::Unsupported);
-        }
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|source| StoreError::Url {
-                url: url.to_string(),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        // An in-memory database exists once per connection: keep exactly one.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(opts)
-            .await?;
-        migrate(&pool).await?;
+        let bad_url = |source| StoreError::Url {
+            url: redact_url(url),
+            source,
+        };
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url).map_err(bad_url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Pool::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(bad_url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            // An in-memory database exists once per connection: keep exactly one.
+            let max = if url.contains(":memory:") { 1 } else { 8 };
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max)
+                .connect_with(opts)
+                .await?;
+            migrate_sqlite(&pool).await?;
+            Pool::Sqlite(pool)
+        } else {
+            return Err(StoreError::Scheme {
+                url: redact_url(url),
+            });
+        };
         Ok(Store { pool })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.pool.backend()
+    }
+
+    /// Runs one statement and returns how many rows it changed: for tests and maintenance
+    /// commands that need SQL the store has no method for.
+    pub async fn execute(&self, sql: Sql) -> Result<u64, StoreError> {
+        self.pool.execute(sql).await
+    }
+
+    /// Runs one query and returns its rows (see [`Store::execute`]).
+    pub async fn query(&self, sql: Sql) -> Result<Vec<Row>, StoreError> {
+        self.pool.fetch_all(sql).await
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        self.pool.begin().await
+    }
+}
+
+/// `url` with any password replaced by `***`, for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
 /// Applies pending migrations. The coordinator and the notifier may start at the same moment
 /// on one database file; SQLite has no migration lock, so the loser of that race (its
 /// migration fails because the winner's tables now exist) simply tries again and finds the
-/// migrations applied.
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let migrator = sqlx::migrate!("./migrations");
+/// migrations applied. (On PostgreSQL, sqlx holds an advisory lock while it migrates.)
+async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    let migrator = sqlx::migrate!("./migrations/sqlite");
     let mut attempt = 0;
     loop {
         match migrator.run(pool).await {

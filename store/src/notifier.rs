@@ -3,10 +3,7 @@
 
 use std::fmt;
 
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-use crate::{Store, StoreError};
+use crate::{Row, Sql, Store, StoreError};
 
 mod outbox;
 mod status;
@@ -195,9 +192,9 @@ impl Store {
         batch: &NotifierBatch,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         for s in &batch.states {
-            sqlx::query(
+            let sql = Sql::new(
                 "INSERT INTO notifier_region_state (monitor_id, region, down, consecutive_failures, \
                  consecutive_successes, last_status, updated_at_ms, newest_scheduled_at_ms, \
                  newest_result_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -216,12 +213,11 @@ impl Store {
             .bind(&s.last_status)
             .bind(now_ms)
             .bind(s.newest_scheduled_at_ms)
-            .bind(s.newest_result_ids.join(","))
-            .execute(&mut *tx)
-            .await?;
+            .bind(s.newest_result_ids.join(","));
+            tx.execute(sql).await?;
         }
         for i in &batch.incidents {
-            sqlx::query(
+            let sql = Sql::new(
                 "INSERT INTO incidents (id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, \
                  regions, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
@@ -235,12 +231,11 @@ impl Store {
             .bind(i.resolved_at_ms)
             .bind(&i.cause)
             .bind(i.regions.join(","))
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+            .bind(now_ms);
+            tx.execute(sql).await?;
         }
         for o in &batch.outbox {
-            sqlx::query(
+            let sql = Sql::new(
                 "INSERT INTO outbox (id, incident_id, monitor_id, event, channel, url, secret, payload, \
                  attempts, next_attempt_at_ms, state, last_error, created_at_ms, updated_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -258,14 +253,13 @@ impl Store {
             .bind(o.state.as_str())
             .bind(&o.last_error)
             .bind(o.created_at_ms)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+            .bind(now_ms);
+            tx.execute(sql).await?;
         }
         for o in &batch.offsets {
-            let res = match o.from {
+            let sql = match o.from {
                 Some(from) => {
-                    sqlx::query(
+                    Sql::new(
                         "UPDATE notifier_offsets SET next_offset = $1 WHERE group_id = $2 \
                          AND topic = $3 AND partition_id = $4 AND next_offset = $5",
                     )
@@ -274,11 +268,9 @@ impl Store {
                     .bind(topic)
                     .bind(o.partition)
                     .bind(from)
-                    .execute(&mut *tx)
-                    .await?
                 }
                 None => {
-                    sqlx::query(
+                    Sql::new(
                         "INSERT INTO notifier_offsets (group_id, topic, partition_id, next_offset) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, topic, partition_id) DO NOTHING",
                     )
@@ -286,11 +278,9 @@ impl Store {
                     .bind(topic)
                     .bind(o.partition)
                     .bind(o.to)
-                    .execute(&mut *tx)
-                    .await?
                 }
             };
-            if res.rows_affected() != 1 {
+            if tx.execute(sql).await? != 1 {
                 // Dropping the transaction rolls everything back.
                 return Err(StoreError::Conflict);
             }
@@ -305,16 +295,19 @@ impl Store {
         group: &str,
         topic: &str,
     ) -> Result<Vec<(i32, i64)>, StoreError> {
-        let rows = sqlx::query(
+        let sql = Sql::new(
             "SELECT partition_id, next_offset FROM notifier_offsets \
              WHERE group_id = $1 AND topic = $2 ORDER BY partition_id",
         )
         .bind(group)
-        .bind(topic)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(topic);
+        let rows = self.pool().fetch_all(sql).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("partition_id")?, r.try_get("next_offset")?)))
+            .map(|r| {
+                let partition: i64 = r.get("partition_id")?;
+                let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+                Ok((partition, r.get("next_offset")?))
+            })
             .collect()
     }
 
@@ -324,35 +317,33 @@ impl Store {
         group: &str,
         topic: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM notifier_offsets WHERE group_id = $1 AND topic = $2")
+        let sql = Sql::new("DELETE FROM notifier_offsets WHERE group_id = $1 AND topic = $2")
             .bind(group)
-            .bind(topic)
-            .execute(self.pool())
-            .await?;
+            .bind(topic);
+        self.pool().execute(sql).await?;
         Ok(())
     }
 
     /// Stored region counters of one monitor.
     pub async fn region_states(&self, monitor_id: &str) -> Result<Vec<RegionStateRow>, StoreError> {
-        let rows = sqlx::query(
+        let sql = Sql::new(
             "SELECT monitor_id, region, down, consecutive_failures, consecutive_successes, \
              last_status, newest_scheduled_at_ms, newest_result_ids FROM notifier_region_state \
              WHERE monitor_id = $1 ORDER BY region",
         )
-        .bind(monitor_id)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(monitor_id);
+        let rows = self.pool().fetch_all(sql).await?;
         rows.iter()
             .map(|r| {
                 Ok(RegionStateRow {
-                    monitor_id: r.try_get("monitor_id")?,
-                    region: r.try_get("region")?,
-                    down: r.try_get("down")?,
-                    consecutive_failures: to_u32(r.try_get("consecutive_failures")?),
-                    consecutive_successes: to_u32(r.try_get("consecutive_successes")?),
-                    last_status: r.try_get("last_status")?,
-                    newest_scheduled_at_ms: r.try_get("newest_scheduled_at_ms")?,
-                    newest_result_ids: split_list(&r.try_get::<String, _>("newest_result_ids")?),
+                    monitor_id: r.get("monitor_id")?,
+                    region: r.get("region")?,
+                    down: r.get("down")?,
+                    consecutive_failures: r.get_u32("consecutive_failures")?,
+                    consecutive_successes: r.get_u32("consecutive_successes")?,
+                    last_status: r.get("last_status")?,
+                    newest_scheduled_at_ms: r.get("newest_scheduled_at_ms")?,
+                    newest_result_ids: split_list(&r.get::<String>("newest_result_ids")?),
                 })
             })
             .collect()
@@ -363,9 +354,9 @@ impl Store {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE monitor_id = $1 AND status = 'open'"
         );
-        let row = sqlx::query(&sql)
-            .bind(monitor_id)
-            .fetch_optional(self.pool())
+        let row = self
+            .pool()
+            .fetch_optional(Sql::new(sql).bind(monitor_id))
             .await?;
         row.as_ref().map(incident_from_row).transpose()
     }
@@ -380,33 +371,26 @@ impl Store {
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE (CAST($1 AS TEXT) IS NULL OR monitor_id = $1) \
              ORDER BY opened_at_ms DESC, id DESC LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
-            .bind(monitor_id)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+        let sql = Sql::new(sql).bind(monitor_id).bind(limit);
+        let rows = self.pool().fetch_all(sql).await?;
         rows.iter().map(incident_from_row).collect()
     }
 }
 
-pub(crate) fn to_u32(v: i64) -> u32 {
-    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
-}
-
-fn incident_from_row(r: &SqliteRow) -> Result<IncidentRow, StoreError> {
-    let status: String = r.try_get("status")?;
-    let regions: String = r.try_get("regions")?;
+fn incident_from_row(r: &Row) -> Result<IncidentRow, StoreError> {
+    let status: String = r.get("status")?;
+    let regions: String = r.get("regions")?;
     Ok(IncidentRow {
-        id: r.try_get("id")?,
-        monitor_id: r.try_get("monitor_id")?,
+        id: r.get("id")?,
+        monitor_id: r.get("monitor_id")?,
         status: if status == "open" {
             IncidentStatus::Open
         } else {
             IncidentStatus::Resolved
         },
-        opened_at_ms: r.try_get("opened_at_ms")?,
-        resolved_at_ms: r.try_get("resolved_at_ms")?,
-        cause: r.try_get("cause")?,
+        opened_at_ms: r.get("opened_at_ms")?,
+        resolved_at_ms: r.get("resolved_at_ms")?,
+        cause: r.get("cause")?,
         regions: split_list(&regions),
     })
 }

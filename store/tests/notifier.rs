@@ -1,10 +1,12 @@
-//! Notifier state in the store: atomic batches, offsets, incidents and the outbox lease.
+//! Notifier state in the store: atomic batches, offsets, incidents and the outbox lease, on
+//! SQLite and on PostgreSQL.
 
+use lookout_store::StoreError;
 use lookout_store::notifier::{
     IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
     RegionStateRow,
 };
-use lookout_store::{Store, StoreError};
+use lookout_store::testing::TestDb;
 
 fn advance(partition: i32, from: Option<i64>, to: i64) -> OffsetAdvance {
     OffsetAdvance {
@@ -12,12 +14,6 @@ fn advance(partition: i32, from: Option<i64>, to: i64) -> OffsetAdvance {
         from,
         to,
     }
-}
-
-async fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("n.db").display());
-    (dir, Store::open(&url).await.expect("open store"))
 }
 
 fn incident(id: &str, status: IncidentStatus) -> IncidentRow {
@@ -50,9 +46,8 @@ fn outbox(id: &str, incident_id: &str, due: i64) -> OutboxRow {
     }
 }
 
-#[tokio::test]
-async fn batch_is_written_atomically_and_reads_back() {
-    let (_dir, s) = store().await;
+async fn batch_is_written_atomically_and_reads_back(db: TestDb) {
+    let s = db.store;
     let state = RegionStateRow {
         monitor_id: "mon_a".into(),
         region: "eu".into(),
@@ -166,9 +161,8 @@ async fn batch_is_written_atomically_and_reads_back() {
     );
 }
 
-#[tokio::test]
-async fn outbox_claim_lease_and_outcomes() {
-    let (_dir, s) = store().await;
+async fn outbox_claim_lease_and_outcomes(db: TestDb) {
+    let s = db.store;
     // Two destinations, so ordering per destination does not come into play here.
     let mut second = outbox("dlv_2", "inc_1", 50);
     second.url = "http://127.0.0.1:2/second".into();
@@ -238,9 +232,8 @@ async fn outbox_claim_lease_and_outcomes() {
     assert_eq!(s.next_outbox_due_ms(i64::MIN).await.expect("due"), None);
 }
 
-#[tokio::test]
-async fn deliveries_to_one_destination_stay_in_order() {
-    let (_dir, s) = store().await;
+async fn deliveries_to_one_destination_stay_in_order(db: TestDb) {
+    let s = db.store;
     let mut recovery = outbox("dlv_2", "inc_1", 20);
     recovery.event = OutboxEvent::Recovery;
     let mut other_url = outbox("dlv_3", "inc_1", 20);
@@ -284,9 +277,8 @@ async fn deliveries_to_one_destination_stay_in_order() {
     );
 }
 
-#[tokio::test]
-async fn no_data_events_are_delivered_without_an_incident() {
-    let (_dir, s) = store().await;
+async fn no_data_events_are_delivered_without_an_incident(db: TestDb) {
+    let s = db.store;
     let mut no_data = outbox("dlv_1", "unused", 10);
     no_data.incident_id = None;
     no_data.event = OutboxEvent::NoData;
@@ -310,9 +302,8 @@ async fn no_data_events_are_delivered_without_an_incident() {
     assert_eq!(claimed[0].event, OutboxEvent::NoData);
 }
 
-#[tokio::test]
-async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven() {
-    let (_dir, s) = store().await;
+async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven(db: TestDb) {
+    let s = db.store;
     let batch = NotifierBatch {
         incidents: vec![incident("inc_1", IncidentStatus::Open)],
         outbox: vec![outbox("dlv_1", "inc_1", 10), outbox("dlv_2", "inc_1", 20)],
@@ -377,9 +368,8 @@ async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven() {
     );
 }
 
-#[tokio::test]
-async fn region_statuses_of_many_monitors_read_back_by_monitor() {
-    let (_dir, s) = store().await;
+async fn region_statuses_of_many_monitors_read_back_by_monitor(db: TestDb) {
+    let s = db.store;
     let row = |monitor: &str, region: &str, status: &str, failures: u32| RegionStateRow {
         monitor_id: monitor.into(),
         region: region.into(),
@@ -440,3 +430,12 @@ async fn region_statuses_of_many_monitors_read_back_by_monitor() {
     assert_eq!(got.len(), 2, "monitors without rows are absent");
     assert!(s.region_statuses(&[]).await.expect("none").is_empty());
 }
+
+lookout_store::backend_tests!(
+    batch_is_written_atomically_and_reads_back,
+    outbox_claim_lease_and_outcomes,
+    deliveries_to_one_destination_stay_in_order,
+    no_data_events_are_delivered_without_an_incident,
+    deliveries_are_listed_by_state_and_only_dead_ones_re_driven,
+    region_statuses_of_many_monitors_read_back_by_monitor,
+);

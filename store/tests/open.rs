@@ -1,18 +1,37 @@
-//! Opening a store: a URL of a database Lookout cannot use yet is refused in words.
+//! Opening a store: URLs of both backends, and a URL Lookout cannot use refused in words.
 
-use lookout_store::{Store, StoreError};
+use lookout_store::testing::{TestDb, postgres_url};
+use lookout_store::{Backend, Store, StoreError};
 
 #[tokio::test]
-async fn postgres_urls_are_refused_clearly() {
-    for url in [
-        "postgres://lookout:hunter2@db/lookout",
-        "postgresql://db/lookout",
-    ] {
-        let e = Store::open(url).await.expect_err("not supported yet");
-        assert!(matches!(e, StoreError::Unsupported), "{url}: {e}");
-        assert_eq!(
-            e.to_string(),
-            "PostgreSQL is not supported yet; use sqlite://path.db"
-        );
-    }
+async fn sqlite_and_postgres_urls_open_their_backend() {
+    assert_eq!(TestDb::sqlite().await.store.backend(), Backend::Sqlite);
+    let url = postgres_url().await;
+    let store = Store::open(&url).await.expect("open postgres");
+    assert_eq!(store.backend(), Backend::Postgres);
+    // Opening an up-to-date database again applies nothing and succeeds.
+    store.close().await;
+    Store::open(&url).await.expect("open postgres again");
+}
+
+#[tokio::test]
+async fn unknown_schemes_are_refused_without_the_password() {
+    let e = Store::open("mysql://lookout:hunter2@db/lookout")
+        .await
+        .expect_err("not a store url");
+    assert!(matches!(e, StoreError::Scheme { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("sqlite://path.db"), "{text}");
+    assert!(text.contains("mysql://lookout:***@db/lookout"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_names_the_database_error() {
+    // Port 1 on loopback refuses at once.
+    let e = Store::open("postgres://lookout:hunter2@127.0.0.1:1/lookout")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(matches!(e, StoreError::Db(_)), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
 }

@@ -1,10 +1,7 @@
 //! The delivery outbox: leasing due rows to a dispatcher and recording each attempt's outcome.
 
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-use super::{OutboxEvent, OutboxRow, OutboxState, to_u32};
-use crate::{Store, StoreError};
+use super::{OutboxEvent, OutboxRow, OutboxState};
+use crate::{Row, Sql, Store, StoreError};
 
 const OUTBOX_COLUMNS: &str = "id, incident_id, monitor_id, event, channel, url, secret, payload, \
     attempts, next_attempt_at_ms, state, last_error, created_at_ms";
@@ -19,9 +16,9 @@ impl Store {
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR incident_id = $1) \
              ORDER BY created_at_ms, id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(incident_id)
-            .fetch_all(self.pool())
+        let rows = self
+            .pool()
+            .fetch_all(Sql::new(sql).bind(incident_id))
             .await?;
         rows.iter().map(outbox_from_row).collect()
     }
@@ -36,21 +33,17 @@ impl Store {
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) \
              ORDER BY created_at_ms DESC, id DESC LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
+        let sql = Sql::new(sql)
             .bind(state.map(OutboxState::as_str))
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+            .bind(limit);
+        let rows = self.pool().fetch_all(sql).await?;
         rows.iter().map(outbox_from_row).collect()
     }
 
     /// One outbox row; `NotFound` when there is none with that id.
     pub async fn get_delivery(&self, id: &str) -> Result<OutboxRow, StoreError> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = self.pool().fetch_optional(Sql::new(sql).bind(id)).await?;
         row.as_ref()
             .map(outbox_from_row)
             .transpose()?
@@ -65,10 +58,9 @@ impl Store {
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at_ms = $1, \
              updated_at_ms = $1 WHERE id = $2 AND state = 'dead' RETURNING {OUTBOX_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(now_ms)
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .pool()
+            .fetch_optional(Sql::new(sql).bind(now_ms).bind(id))
             .await?;
         match row {
             Some(r) => outbox_from_row(&r),
@@ -103,12 +95,8 @@ impl Store {
              ORDER BY o.next_attempt_at_ms, o.id LIMIT $3) \
              AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(lease_until_ms)
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+        let sql = Sql::new(sql).bind(lease_until_ms).bind(now_ms).bind(limit);
+        let rows = self.pool().fetch_all(sql).await?;
         let mut out = rows
             .iter()
             .map(outbox_from_row)
@@ -120,14 +108,12 @@ impl Store {
     /// When the earliest pending row due after `after_ms` is due, if any (`i64::MIN`: the
     /// earliest of all pending rows).
     pub async fn next_outbox_due_ms(&self, after_ms: i64) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
+        let sql = Sql::new(
             "SELECT MIN(next_attempt_at_ms) AS due FROM outbox \
              WHERE state = 'pending' AND next_attempt_at_ms > $1",
         )
-        .bind(after_ms)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get("due")?)
+        .bind(after_ms);
+        self.pool().fetch_one(sql).await?.get("due")
     }
 
     /// Records a successful delivery after `attempts` attempts.
@@ -183,7 +169,7 @@ impl Store {
         error: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let sql = Sql::new(
             "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at_ms = $3, \
              last_error = COALESCE($4, last_error), updated_at_ms = $5 \
              WHERE id = $6 AND state = 'pending'",
@@ -193,33 +179,32 @@ impl Store {
         .bind(next_attempt_at_ms)
         .bind(error)
         .bind(now_ms)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        .bind(id);
+        self.pool().execute(sql).await?;
         Ok(())
     }
 }
 
-fn outbox_from_row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
-    let event: String = r.try_get("event")?;
-    let state: String = r.try_get("state")?;
+fn outbox_from_row(r: &Row) -> Result<OutboxRow, StoreError> {
+    let event: String = r.get("event")?;
+    let state: String = r.get("state")?;
     Ok(OutboxRow {
-        id: r.try_get("id")?,
-        incident_id: r.try_get("incident_id")?,
-        monitor_id: r.try_get("monitor_id")?,
+        id: r.get("id")?,
+        incident_id: r.get("incident_id")?,
+        monitor_id: r.get("monitor_id")?,
         event: OutboxEvent::from_label(&event).unwrap_or(OutboxEvent::Incident),
-        channel: r.try_get("channel")?,
-        url: r.try_get("url")?,
-        secret: r.try_get("secret")?,
-        payload: r.try_get("payload")?,
-        attempts: to_u32(r.try_get("attempts")?),
-        next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
+        channel: r.get("channel")?,
+        url: r.get("url")?,
+        secret: r.get("secret")?,
+        payload: r.get("payload")?,
+        attempts: r.get_u32("attempts")?,
+        next_attempt_at_ms: r.get("next_attempt_at_ms")?,
         state: match state.as_str() {
             "delivered" => OutboxState::Delivered,
             "dead" => OutboxState::Dead,
             _ => OutboxState::Pending,
         },
-        last_error: r.try_get("last_error")?,
-        created_at_ms: r.try_get("created_at_ms")?,
+        last_error: r.get("last_error")?,
+        created_at_ms: r.get("created_at_ms")?,
     })
 }

@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
-use super::to_u32;
-use crate::{Store, StoreError};
+use crate::{Sql, Store, StoreError};
 
 /// Ids per query: well under SQLite's and PostgreSQL's limits on bound parameters, and the
 /// size of one `ListMonitors` page, so a page costs one query.
@@ -42,19 +39,16 @@ impl Store {
                  updated_at_ms FROM notifier_region_state WHERE monitor_id IN ({placeholders}) \
                  ORDER BY monitor_id, region"
             );
-            let mut q = sqlx::query(&sql);
-            for id in ids {
-                q = q.bind(id);
-            }
-            for r in q.fetch_all(self.pool()).await? {
+            let q = ids.iter().fold(Sql::new(sql), Sql::bind);
+            for r in self.pool().fetch_all(q).await? {
                 let row = RegionStatusRow {
-                    region: r.try_get("region")?,
-                    last_status: r.try_get("last_status")?,
-                    down: r.try_get("down")?,
-                    consecutive_failures: to_u32(r.try_get("consecutive_failures")?),
-                    updated_at_ms: r.try_get("updated_at_ms")?,
+                    region: r.get("region")?,
+                    last_status: r.get("last_status")?,
+                    down: r.get("down")?,
+                    consecutive_failures: r.get_u32("consecutive_failures")?,
+                    updated_at_ms: r.get("updated_at_ms")?,
                 };
-                out.entry(r.try_get("monitor_id")?).or_default().push(row);
+                out.entry(r.get("monitor_id")?).or_default().push(row);
             }
         }
         Ok(out)

@@ -1,0 +1,119 @@
+//! Databases for tests: a fresh SQLite file, or a fresh PostgreSQL database on the server
+//! named by `LOOKOUT_TEST_POSTGRES` (a `postgres://` URL; `.ci/run` starts a throwaway cluster
+//! and sets it). Tests that use a store run on both; without the variable the PostgreSQL half
+//! fails rather than skips, so a CI run cannot pass without it.
+
+use std::str::FromStr;
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::{Store, StoreError};
+
+/// The variable that names the PostgreSQL server tests create their databases on.
+pub const POSTGRES_ENV: &str = "LOOKOUT_TEST_POSTGRES";
+
+/// One test's database; a SQLite file lives as long as this value.
+pub struct TestDb {
+    pub store: Store,
+    /// The URL the store was opened with, to hand to a coordinator or notifier process.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A new SQLite database file in a temporary directory.
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("lookout.db").display());
+        let store = Store::open(&url).await.expect("open SQLite store");
+        TestDb {
+            store,
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new, empty PostgreSQL database (see [`postgres_url`]).
+    pub async fn postgres() -> TestDb {
+        let url = postgres_url().await;
+        let store = Store::open(&url).await.expect("open PostgreSQL store");
+        TestDb {
+            store,
+            url,
+            _dir: None,
+        }
+    }
+
+    /// The database of `backend`'s kind: `"sqlite"` or `"postgres"`.
+    pub async fn of(backend: &str) -> TestDb {
+        match backend {
+            "sqlite" => TestDb::sqlite().await,
+            "postgres" => TestDb::postgres().await,
+            other => panic!("unknown test backend {other:?}"),
+        }
+    }
+}
+
+/// Creates a database with a unique name on the `LOOKOUT_TEST_POSTGRES` server and returns its
+/// URL. Panics when the variable is missing: PostgreSQL tests never skip.
+pub async fn postgres_url() -> String {
+    let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_ENV} is not set: PostgreSQL tests need a server (bash .ci/run starts one)"
+        )
+    });
+    let name = format!("lookout_test_{}", uuid_like());
+    create_database(&base, &name)
+        .await
+        .unwrap_or_else(|e| panic!("create database {name} on {base}: {e}"));
+    let opts =
+        PgConnectOptions::from_str(&base).expect("LOOKOUT_TEST_POSTGRES is a postgres:// URL");
+    opts.database(&name).to_url_lossy().to_string()
+}
+
+async fn create_database(base: &str, name: &str) -> Result<(), StoreError> {
+    let mut conn = PgConnectOptions::from_str(base)?.connect().await?;
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
+    Ok(())
+}
+
+/// A name part unique across the processes of one test run.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs each listed `async fn name(db: TestDb)` once per backend, as tests
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::testing::TestDb::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::testing::TestDb::postgres().await).await
+                }
+            )*
+        }
+    };
+}
