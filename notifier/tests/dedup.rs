@@ -8,6 +8,7 @@ use common::{Receiver, eventually, monitor};
 use lookout_bus::ResultPublisher;
 use lookout_proto::CheckStatus::{Down, Up};
 use lookout_proto::{CheckResult, CheckStatus};
+use lookout_store::testing::TestDb;
 
 /// A result scheduled at `at_ms` whose error message names it, so the incident webhook shows
 /// which result opened it.
@@ -33,9 +34,8 @@ async fn opened_by(rx: &Receiver) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resent_batch_counts_each_failure_once() {
-    let (_dir, store) = common::store().await;
+async fn a_resent_batch_counts_each_failure_once(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_resent", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
@@ -61,9 +61,8 @@ async fn a_resent_batch_counts_each_failure_once() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_old_buffer_after_newer_results_opens_nothing() {
-    let (_dir, store) = common::store().await;
+async fn an_old_buffer_after_newer_results_opens_nothing(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_late", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
@@ -97,9 +96,8 @@ async fn an_old_buffer_after_newer_results_opens_nothing() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_are_recognised_after_a_restart() {
-    let (_dir, store) = common::store().await;
+async fn duplicates_are_recognised_after_a_restart(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_dedup_restart", &["eu"], 1, &rx.url).await;
     let t = lookout_store::now_ms();
@@ -130,3 +128,9 @@ async fn duplicates_are_recognised_after_a_restart() {
     assert_eq!(opened_by(&rx).await, "failure 3");
     running.stop().await;
 }
+
+lookout_store::backend_tests!(
+    a_resent_batch_counts_each_failure_once,
+    an_old_buffer_after_newer_results_opens_nothing,
+    duplicates_are_recognised_after_a_restart,
+);

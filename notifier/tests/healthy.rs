@@ -5,14 +5,14 @@
 
 mod common;
 
+use lookout_store::testing::TestDb;
 use std::sync::atomic::Ordering;
 
 use common::{Receiver, ReplayConsumer, eventually, monitor, result};
 use lookout_proto::CheckStatus::{Down, Missed, Up};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthy_unknown_and_paused_monitors_leave_no_state() {
-    let (_dir, store) = common::store().await;
+async fn healthy_unknown_and_paused_monitors_leave_no_state(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let healthy = monitor(&store, "mon_healthy", &["eu", "us"], 1, &rx.url).await;
     let mut paused = monitor(&store, "mon_paused", &["eu"], 1, &rx.url).await;
@@ -70,3 +70,5 @@ async fn healthy_unknown_and_paused_monitors_leave_no_state() {
     assert!(store.list_outbox(None).await.expect("outbox").is_empty());
     assert!(rx.hits().is_empty());
 }
+
+lookout_store::backend_tests!(healthy_unknown_and_paused_monitors_leave_no_state,);

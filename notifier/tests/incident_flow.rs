@@ -8,10 +8,10 @@ use lookout_bus::{InProcBus, ResultPublisher};
 use lookout_notifier::IncidentEventKind;
 use lookout_proto::CheckStatus::{Down, Missed, Up};
 use lookout_store::notifier::{IncidentStatus, OutboxState};
+use lookout_store::testing::TestDb;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_failures_open_one_incident_and_one_success_resolves_it() {
-    let (_dir, store) = common::store().await;
+async fn three_failures_open_one_incident_and_one_success_resolves_it(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_flow", &["eu"], 1, &rx.url).await;
     let bus = InProcBus::new();
@@ -157,9 +157,8 @@ async fn three_failures_open_one_incident_and_one_success_resolves_it() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quorum_of_two_regions() {
-    let (_dir, store) = common::store().await;
+async fn quorum_of_two_regions(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_quorum", &["eu", "us"], 2, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
@@ -219,9 +218,8 @@ async fn quorum_of_two_regions() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_newer_monitor_version_applies_at_once() {
-    let (_dir, store) = common::store().await;
+async fn a_newer_monitor_version_applies_at_once(db: TestDb) {
+    let store = db.store.clone();
     let old = Receiver::start(200).await;
     let new = Receiver::start(200).await;
     let m = monitor(&store, "mon_versions", &["eu"], 1, &old.url).await;
@@ -260,3 +258,9 @@ async fn a_newer_monitor_version_applies_at_once() {
     assert!(old.hits().is_empty(), "the old webhook got nothing");
     running.stop().await;
 }
+
+lookout_store::backend_tests!(
+    three_failures_open_one_incident_and_one_success_resolves_it,
+    quorum_of_two_regions,
+    a_newer_monitor_version_applies_at_once,
+);

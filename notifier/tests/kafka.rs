@@ -1,9 +1,12 @@
 //! Against a real Kafka-protocol broker (`LOOKOUT_TEST_KAFKA`, started by `.ci/run`): two
-//! notifiers in one consumer group share the partitions, a rebalance moves them when the
-//! second joins and when the first leaves, and every transition is notified exactly once.
+//! notifiers in one consumer group, each with its own connections to one database (SQLite or
+//! PostgreSQL), share the partitions; a rebalance moves them when the second joins and when
+//! the first leaves, and every transition is notified exactly once (the offsets'
+//! compare-and-set and the outbox lease hold under PostgreSQL's isolation).
 
 mod common;
 
+use lookout_store::testing::TestDb;
 use std::time::Duration;
 
 use common::{Receiver, eventually_within, monitor, outbox_settled, result};
@@ -35,8 +38,7 @@ async fn publish_all(p: &KafkaPublisher, monitors: &[Monitor], statuses: &[Check
     p.publish(&results).await.expect("publish to kafka");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rebalances_neither_repeat_nor_lose_notifications() {
+async fn rebalances_neither_repeat_nor_lose_notifications(db: TestDb) {
     // RUST_LOG=lookout_notifier=info shows the rebalances and deliveries.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -44,7 +46,7 @@ async fn rebalances_neither_repeat_nor_lose_notifications() {
         .try_init();
     let kafka = kafka_config();
     ensure_topic(&kafka).await.expect("create topic");
-    let (_dir, store) = common::store().await;
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let mut monitors = Vec::new();
     for i in 0..6 {
@@ -65,10 +67,14 @@ async fn rebalances_neither_repeat_nor_lose_notifications() {
     })
     .await;
 
-    // A second member joins: the partitions are split, records may be handed out again.
+    // A second member joins, with connections of its own to the database (as a second pod
+    // would have): the partitions are split, records may be handed out again.
+    let store_b = lookout_store::Store::open(&db.url)
+        .await
+        .expect("second notifier's store");
     let b = common::start(
         config.clone(),
-        store.clone(),
+        store_b,
         Box::new(KafkaConsumer::new(&config.kafka).expect("consumer b")),
         None,
     );
@@ -117,3 +123,5 @@ async fn rebalances_neither_repeat_nor_lose_notifications() {
         12
     );
 }
+
+lookout_store::backend_tests!(rebalances_neither_repeat_nor_lose_notifications,);

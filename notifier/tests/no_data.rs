@@ -8,6 +8,7 @@ use common::{Receiver, SECRET, eventually, monitor, result, settled_notification
 use lookout_proto::CheckResult;
 use lookout_proto::CheckStatus::{Down, NoData, Up};
 use lookout_store::Store;
+use lookout_store::testing::TestDb;
 
 /// A NO_DATA result as the coordinator publishes it.
 fn no_data(monitor_id: &str, region: &str) -> CheckResult {
@@ -31,9 +32,8 @@ async fn last_status(store: &Store, monitor_id: &str, region: &str) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_data_sends_one_webhook_per_transition_and_never_opens_an_incident() {
-    let (_dir, store) = common::store().await;
+async fn no_data_sends_one_webhook_per_transition_and_never_opens_an_incident(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_nd", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
@@ -112,9 +112,8 @@ async fn no_data_sends_one_webhook_per_transition_and_never_opens_an_incident() 
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_data_alone_opens_no_incident_and_is_not_repeated_after_a_restart() {
-    let (_dir, store) = common::store().await;
+async fn no_data_alone_opens_no_incident_and_is_not_repeated_after_a_restart(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_nd_restart", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
@@ -160,9 +159,8 @@ async fn no_data_alone_opens_no_incident_and_is_not_repeated_after_a_restart() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_monitor_can_turn_no_data_webhooks_off() {
-    let (_dir, store) = common::store().await;
+async fn a_monitor_can_turn_no_data_webhooks_off(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_nd_off", &["eu"], 1, &rx.url).await;
     let version = m.version;
@@ -184,3 +182,9 @@ async fn a_monitor_can_turn_no_data_webhooks_off() {
     assert_eq!(kinds, ["incident"], "no no-data events for this monitor");
     running.stop().await;
 }
+
+lookout_store::backend_tests!(
+    no_data_sends_one_webhook_per_transition_and_never_opens_an_incident,
+    no_data_alone_opens_no_incident_and_is_not_repeated_after_a_restart,
+    a_monitor_can_turn_no_data_webhooks_off,
+);

@@ -3,15 +3,15 @@
 
 mod common;
 
+use lookout_store::testing::TestDb;
 use std::sync::atomic::Ordering;
 
 use common::{Receiver, ReplayConsumer, eventually, monitor, outbox_settled, result};
 use lookout_proto::CheckStatus::{Down, Up};
 use lookout_store::Store;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_log_after_restart_sends_no_duplicate() {
-    let (dir, store) = common::store().await;
+async fn replayed_log_after_restart_sends_no_duplicate(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_restart", &["eu"], 1, &rx.url).await;
     let mut log = vec![
@@ -42,9 +42,7 @@ async fn replayed_log_after_restart_sends_no_duplicate() {
     // failure and a success. Only the recovery is new.
     log.push(result(&m.id, "eu", Down));
     log.push(result(&m.id, "eu", Up));
-    let store = Store::open(&common::store_url(&dir))
-        .await
-        .expect("reopen store");
+    let store = Store::open(&db.url).await.expect("reopen store");
     let consumer = ReplayConsumer::new(&log);
     let drained = consumer.drained.clone();
     let running = common::start(common::config(), store.clone(), Box::new(consumer), None);
@@ -96,9 +94,8 @@ async fn replayed_log_after_restart_sends_no_duplicate() {
 /// A consumer that lost its partition in a rebalance but has not noticed yet keeps handling
 /// the same records as the new owner. Offsets are advanced compare-and-set with the state, so
 /// whichever stores second is refused, reloads, and skips what the other already applied.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_owners_of_one_partition_notify_once() {
-    let (_dir, store) = common::store().await;
+async fn two_owners_of_one_partition_notify_once(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let mut log = Vec::new();
     let mut ids = Vec::new();
@@ -152,3 +149,8 @@ async fn two_owners_of_one_partition_notify_once() {
     }
     assert_eq!(rx.hits().len(), 16);
 }
+
+lookout_store::backend_tests!(
+    replayed_log_after_restart_sends_no_duplicate,
+    two_owners_of_one_partition_notify_once,
+);

@@ -6,10 +6,10 @@ mod common;
 use common::{Receiver, eventually, monitor, outbox_settled, result};
 use lookout_bus::{InProcBus, ResultPublisher};
 use lookout_store::notifier::OutboxState;
+use lookout_store::testing::TestDb;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_errors_are_retried_until_delivered_without_stalling_consumption() {
-    let (_dir, store) = common::store().await;
+async fn server_errors_are_retried_until_delivered_without_stalling_consumption(db: TestDb) {
+    let store = db.store.clone();
     let failing = Receiver::start(500).await;
     let healthy = Receiver::start(200).await;
     let a = monitor(&store, "mon_a", &["eu"], 1, &failing.url).await;
@@ -65,9 +65,8 @@ async fn server_errors_are_retried_until_delivered_without_stalling_consumption(
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_errors_are_dead_at_once_and_retries_run_out() {
-    let (_dir, store) = common::store().await;
+async fn client_errors_are_dead_at_once_and_retries_run_out(db: TestDb) {
+    let store = db.store.clone();
     let gone = Receiver::start(404).await;
     let broken = Receiver::start(503).await;
     let a = monitor(&store, "mon_gone", &["eu"], 1, &gone.url).await;
@@ -101,9 +100,8 @@ async fn client_errors_are_dead_at_once_and_retries_run_out() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_receivers_time_out_and_oversized_payloads_are_dead() {
-    let (_dir, store) = common::store().await;
+async fn slow_receivers_time_out_and_oversized_payloads_are_dead(db: TestDb) {
+    let store = db.store.clone();
     let slow = Receiver::start(200).await;
     slow.delay(2_000);
     let m = monitor(&store, "mon_slow", &["eu"], 1, &slow.url).await;
@@ -169,9 +167,8 @@ async fn slow_receivers_time_out_and_oversized_payloads_are_dead() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limited_deliveries_wait_without_using_an_attempt() {
-    let (_dir, store) = common::store().await;
+async fn rate_limited_deliveries_wait_without_using_an_attempt(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let a = monitor(&store, "mon_rl_a", &["eu"], 1, &rx.url).await;
     let b = monitor(&store, "mon_rl_b", &["eu"], 1, &rx.url).await;
@@ -212,9 +209,8 @@ async fn rate_limited_deliveries_wait_without_using_an_attempt() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_destinations_are_refused_unless_allowed() {
-    let (_dir, store) = common::store().await;
+async fn private_destinations_are_refused_unless_allowed(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let port = rx
         .url
@@ -245,9 +241,8 @@ async fn private_destinations_are_refused_unless_allowed() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recovery_waits_for_its_incident_to_be_delivered() {
-    let (_dir, store) = common::store().await;
+async fn a_recovery_waits_for_its_incident_to_be_delivered(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(503).await;
     let m = monitor(&store, "mon_order", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
@@ -279,3 +274,12 @@ async fn a_recovery_waits_for_its_incident_to_be_delivered() {
     assert_eq!(order, ["incident", "recovery"]);
     running.stop().await;
 }
+
+lookout_store::backend_tests!(
+    server_errors_are_retried_until_delivered_without_stalling_consumption,
+    client_errors_are_dead_at_once_and_retries_run_out,
+    slow_receivers_time_out_and_oversized_payloads_are_dead,
+    rate_limited_deliveries_wait_without_using_an_attempt,
+    private_destinations_are_refused_unless_allowed,
+    a_recovery_waits_for_its_incident_to_be_delivered,
+);

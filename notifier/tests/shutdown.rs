@@ -4,6 +4,7 @@
 
 mod common;
 
+use lookout_store::testing::TestDb;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -13,9 +14,8 @@ use lookout_bus::InProcBus;
 use lookout_proto::CheckStatus::{Down, Up};
 use lookout_store::notifier::OutboxState;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_finishes_deliveries_in_flight_and_stores_offsets() {
-    let (_dir, store) = common::store().await;
+async fn shutdown_finishes_deliveries_in_flight_and_stores_offsets(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     rx.delay(1_500);
     let m = monitor(&store, "mon_drain", &["eu"], 1, &rx.url).await;
@@ -59,9 +59,8 @@ async fn shutdown_finishes_deliveries_in_flight_and_stores_offsets() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delivery_cut_off_at_the_bound_is_sent_again_at_once_after_a_restart() {
-    let (_dir, store) = common::store().await;
+async fn a_delivery_cut_off_at_the_bound_is_sent_again_at_once_after_a_restart(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     rx.delay(8_000);
     let m = monitor(&store, "mon_cut", &["eu"], 1, &rx.url).await;
@@ -123,3 +122,8 @@ async fn a_delivery_cut_off_at_the_bound_is_sent_again_at_once_after_a_restart()
         "same delivery id"
     );
 }
+
+lookout_store::backend_tests!(
+    shutdown_finishes_deliveries_in_flight_and_stores_offsets,
+    a_delivery_cut_off_at_the_bound_is_sent_again_at_once_after_a_restart,
+);

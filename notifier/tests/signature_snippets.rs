@@ -4,6 +4,7 @@
 
 mod common;
 
+use lookout_store::testing::TestDb;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,9 +52,8 @@ fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_and_node_snippets_verify_real_deliveries() {
-    let (_dir, store) = common::store().await;
+async fn python_and_node_snippets_verify_real_deliveries(db: TestDb) {
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let m = monitor(&store, "mon_snippets", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
@@ -103,3 +103,5 @@ fn readme_shows_the_tested_snippets() {
         );
     }
 }
+
+lookout_store::backend_tests!(python_and_node_snippets_verify_real_deliveries,);

@@ -95,13 +95,13 @@ fn uuid_like() -> String {
 }
 
 /// Runs each listed `async fn name(db: TestDb)` once per backend, as tests
-/// `sqlite::name` and `postgres::name`.
+/// `sqlite::name` and `postgres::name`, on a two-thread runtime.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::testing::TestDb::sqlite().await).await
                 }
@@ -109,7 +109,7 @@ macro_rules! backend_tests {
         }
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::testing::TestDb::postgres().await).await
                 }

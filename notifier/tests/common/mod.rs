@@ -1,4 +1,4 @@
-//! Test harness: a temp-file store, a scripted webhook receiver on 127.0.0.1:0, monitors,
+//! Test harness: a scripted webhook receiver on 127.0.0.1:0, monitors,
 //! results, a replaying durable consumer, and the notifier started in-process.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
@@ -21,17 +21,6 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 pub const SECRET: &str = "s3cret-for-tests";
-
-/// A store on a file in a temp dir (kept alive by the returned guard).
-pub async fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&store_url(&dir)).await.expect("open store");
-    (dir, store)
-}
-
-pub fn store_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("lookout.db").display())
-}
 
 /// One request the receiver got and what it answered.
 #[derive(Debug, Clone)]
