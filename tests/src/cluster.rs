@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use lookout_bus::{KafkaConfig, KafkaConsumer, ResultConsumer};
 use lookout_proto::CheckResult;
 use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
+use lookout_store::testing::TestDb;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
@@ -18,6 +19,8 @@ pub const PROJECT_TOKEN: &str = "test-project-token";
 
 pub struct Cluster {
     pub grpc_port: u16,
+    /// The coordinator's and the notifier's database (SQLite or PostgreSQL).
+    store_url: String,
     pub topic: String,
     pub group: String,
     pub regions: Vec<String>,
@@ -29,11 +32,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Writes the configuration files; starts nothing.
-    pub fn new(regions: &[&str]) -> Cluster {
+    /// Writes the configuration files for a cluster on `db` (which must outlive it); starts
+    /// nothing.
+    pub fn new(db: &TestDb, regions: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let cluster = Cluster {
             grpc_port: free_port(),
+            store_url: db.url.clone(),
             topic: unique("lookout.results.test"),
             group: unique("lookout-notifier-test"),
             regions: regions.iter().map(|r| r.to_string()).collect(),
@@ -55,7 +60,7 @@ impl Cluster {
     }
 
     pub fn store_url(&self) -> String {
-        format!("sqlite://{}", self.path().join("lookout.db").display())
+        self.store_url.clone()
     }
 
     fn write_configs(&self) {

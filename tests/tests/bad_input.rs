@@ -2,6 +2,7 @@
 //! INVALID_ARGUMENT naming the field, a wrong project token UNAUTHENTICATED, an agent with a
 //! wrong token is refused and keeps retrying; the CLI prints the same errors and round-trips monitors as JSON.
 
+use lookout_store::testing::TestDb;
 use std::process::Command;
 use std::time::Duration;
 
@@ -24,9 +25,8 @@ fn http_monitor(url: &str) -> Monitor {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_monitors_and_tokens_are_refused() {
-    let mut cluster = Cluster::new(&["eu-west"]);
+async fn invalid_monitors_and_tokens_are_refused(db: TestDb) {
+    let mut cluster = Cluster::new(&db, &["eu-west"]);
     cluster.start_coordinator();
     let mut admin = cluster.admin().await;
 
@@ -77,9 +77,8 @@ async fn invalid_monitors_and_tokens_are_refused() {
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agent_with_a_wrong_token_is_refused() {
-    let mut cluster = Cluster::new(&["eu-west"]);
+async fn agent_with_a_wrong_token_is_refused(db: TestDb) {
+    let mut cluster = Cluster::new(&db, &["eu-west"]);
     cluster.start_coordinator();
     cluster.admin().await;
     let config = cluster.path().join("agent-eu-west.yaml");
@@ -115,9 +114,8 @@ fn lookout(cluster: &Cluster, args: &[&str]) -> std::process::Output {
         .expect("run lookout")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_manages_monitors_and_reports_errors() {
-    let mut cluster = Cluster::new(&["eu-west"]);
+async fn cli_manages_monitors_and_reports_errors(db: TestDb) {
+    let mut cluster = Cluster::new(&db, &["eu-west"]);
     cluster.start_coordinator();
     cluster.admin().await;
 
@@ -184,3 +182,9 @@ async fn cli_manages_monitors_and_reports_errors() {
         .expect("run");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthenticated"));
 }
+
+lookout_store::backend_tests!(
+    invalid_monitors_and_tokens_are_refused,
+    agent_with_a_wrong_token_is_refused,
+    cli_manages_monitors_and_reports_errors,
+);

@@ -3,6 +3,7 @@
 //! binary, the same way), and name the field and the rule for bad numbers, missing schedules,
 //! PostgreSQL URLs and brokers that do not answer.
 
+use lookout_store::testing::TestDb;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -106,8 +107,8 @@ fn standalone_explains_bad_values() {
             "interval_secs: one of interval_secs (1..=",
         ),
         (
-            "store_url: postgres://lookout:hunter2@db/lookout\n".to_string(),
-            "PostgreSQL is not supported yet; use sqlite://path.db",
+            "store_url: mysql://lookout:hunter2@db/lookout\n".to_string(),
+            "use sqlite://path.db, sqlite::memory: or postgres://user@host/db",
         ),
     ];
     for (config, want) in cases {
@@ -204,9 +205,8 @@ fn an_unreachable_broker_is_reported_within_seconds() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_binary_expands_variables() {
-    let mut cluster = Cluster::new(&["eu"]);
+async fn every_binary_expands_variables(db: TestDb) {
+    let mut cluster = Cluster::new(&db, &["eu"]);
     let dir = cluster.path().to_path_buf();
     let edit = |name: &str, from: &str, to: &str| {
         let path = dir.join(name);
@@ -285,3 +285,5 @@ async fn every_binary_expands_variables() {
     )
     .await;
 }
+
+lookout_store::backend_tests!(every_binary_expands_variables,);

@@ -1,6 +1,7 @@
 //! Restart the coordinator while agents run: the agents keep checking, reconnect, resend what
 //! was not acknowledged, and resume on the same assignment; no result goes missing.
 
+use lookout_store::testing::TestDb;
 use std::time::Duration;
 
 use lookout_proto::v1::monitor::Check;
@@ -10,8 +11,7 @@ use lookout_tests::eventually;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_survive_a_coordinator_restart_without_gaps() {
+async fn agents_survive_a_coordinator_restart_without_gaps(db: TestDb) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -21,7 +21,7 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
             drop(conn);
         }
     });
-    let mut cluster = Cluster::new(&["eu-west"]);
+    let mut cluster = Cluster::new(&db, &["eu-west"]);
     cluster.start_coordinator();
     cluster.start_agent("eu-west");
     let results = cluster.watch_results();
@@ -91,3 +91,5 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
         "same assignment after the restart"
     );
 }
+
+lookout_store::backend_tests!(agents_survive_a_coordinator_restart_without_gaps,);

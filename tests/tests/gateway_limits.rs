@@ -3,6 +3,7 @@
 //! id once, the session never drops), and a raw client sending a 100,000-result batch or an
 //! over-limit message is refused with a clear status while another agent's results flow.
 
+use lookout_store::testing::TestDb;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -46,11 +47,10 @@ async fn results_of(log: &ResultLog, monitor_id: &str, region: &str, n: usize) -
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_huge_failure_message_does_not_stall_the_agent() {
+async fn a_huge_failure_message_does_not_stall_the_agent(db: TestDb) {
     let big = JsonTarget::start(1_000_000).await;
     let normal = Target::start(200).await;
-    let mut cluster = Cluster::new(&["eu-west"]);
+    let mut cluster = Cluster::new(&db, &["eu-west"]);
     cluster.start_coordinator();
     cluster.start_agent("eu-west");
     let results = cluster.watch_results();
@@ -148,10 +148,9 @@ async fn raw_session(addr: String, batch: ResultBatch) -> tonic::Status {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_batches_are_refused_while_another_agent_flows() {
+async fn oversized_batches_are_refused_while_another_agent_flows(db: TestDb) {
     let normal = Target::start(200).await;
-    let mut cluster = Cluster::new(&["eu-west", "us-east"]);
+    let mut cluster = Cluster::new(&db, &["eu-west", "us-east"]);
     cluster.start_coordinator();
     cluster.start_agent("eu-west");
     let results = cluster.watch_results();
@@ -215,3 +214,8 @@ async fn oversized_batches_are_refused_while_another_agent_flows() {
         "the coordinator logs the refusal with its reason:\n{coordinator}"
     );
 }
+
+lookout_store::backend_tests!(
+    a_huge_failure_message_does_not_stall_the_agent,
+    oversized_batches_are_refused_while_another_agent_flows,
+);

@@ -3,6 +3,7 @@
 //! `monitor_no_data` webhook and no incident, `lookout monitors list` and `get` show the
 //! region as NO_DATA, and an agent starting in the region brings one `monitor_data_resumed`.
 
+use lookout_store::testing::TestDb;
 use std::process::Command;
 use std::time::Duration;
 
@@ -47,11 +48,10 @@ async fn listed_status(cluster: &Cluster, id: &str, want: &[&str]) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_region_without_an_agent_is_reported_no_data_once() {
+async fn a_region_without_an_agent_is_reported_no_data_once(db: TestDb) {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
-    let mut cluster = Cluster::new(&["eu-west", "us-east"]);
+    let mut cluster = Cluster::new(&db, &["eu-west", "us-east"]);
     cluster.start_coordinator();
     cluster.start_agent("eu-west");
     cluster.start_notifier();
@@ -164,3 +164,5 @@ async fn a_region_without_an_agent_is_reported_no_data_once() {
         "one event per transition and no incident"
     );
 }
+
+lookout_store::backend_tests!(a_region_without_an_agent_is_reported_no_data_once,);

@@ -2,6 +2,7 @@
 //! offsets were stored in one transaction, so no second incident webhook is sent and the
 //! recovery still arrives.
 
+use lookout_store::testing::TestDb;
 use std::time::Duration;
 
 use lookout_proto::CheckStatus;
@@ -13,11 +14,10 @@ use lookout_tests::servers::{Receiver, Target};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
+async fn killed_notifier_neither_repeats_nor_loses_a_notification(db: TestDb) {
     let target = Target::start(500).await;
     let receiver = Receiver::start(200).await;
-    let mut cluster = Cluster::new(&["eu-west"]);
+    let mut cluster = Cluster::new(&db, &["eu-west"]);
     cluster.start_all();
     let results = cluster.watch_results();
     let id = cluster
@@ -90,3 +90,5 @@ async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
     );
     assert_eq!(receiver.of_type("recovery").len(), 1);
 }
+
+lookout_store::backend_tests!(killed_notifier_neither_repeats_nor_loses_a_notification,);

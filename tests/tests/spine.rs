@@ -2,6 +2,7 @@
 //! incident webhook arrives, the target heals, exactly one signed recovery arrives; every
 //! result is on Kafka as a `CheckResult`; a receiver answering 500 stalls nothing.
 
+use lookout_store::testing::TestDb;
 use std::time::Duration;
 
 use lookout_proto::CheckStatus;
@@ -14,12 +15,11 @@ use lookout_tests::{eventually, signature_valid};
 const SECRET: &str = "whsec-spine";
 const WAIT: Duration = Duration::from_secs(90);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
+async fn incident_and_recovery_webhooks_arrive_once_and_signed(db: TestDb) {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
     let broken = Receiver::start(500).await;
-    let mut cluster = Cluster::new(&["eu-west", "us-east"]);
+    let mut cluster = Cluster::new(&db, &["eu-west", "us-east"]);
     cluster.start_all();
     let results = cluster.watch_results();
 
@@ -187,3 +187,5 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
         assert_eq!(r.check_kind, "http");
     }
 }
+
+lookout_store::backend_tests!(incident_and_recovery_webhooks_arrive_once_and_signed,);

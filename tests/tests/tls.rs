@@ -2,6 +2,7 @@
 //! CLI connect with the right CA, a wrong CA is refused with a clear error, and with a client
 //! CA (mTLS) an agent without a client certificate is refused.
 
+use lookout_store::testing::TestDb;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -68,9 +69,10 @@ impl Ca {
 }
 
 /// A cluster whose coordinator serves TLS with a certificate for 127.0.0.1 signed by `ca`;
-/// `client_ca` turns on mTLS. Returns once the coordinator listens.
-async fn tls_coordinator(ca: &Ca, client_ca: Option<&Path>) -> Cluster {
-    let mut cluster = Cluster::new(&["eu"]);
+/// `client_ca` turns on mTLS. Returns once the coordinator listens. Transport is the subject
+/// here, so one backend (SQLite) is enough.
+async fn tls_coordinator(db: &TestDb, ca: &Ca, client_ca: Option<&Path>) -> Cluster {
+    let mut cluster = Cluster::new(db, &["eu"]);
     let dir = cluster.path().to_path_buf();
     let (cert, key) = ca.leaf(
         &dir,
@@ -152,7 +154,8 @@ fn cli(cluster: &Cluster, args: &[&str]) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_and_cli_connect_with_the_right_ca_and_refuse_a_wrong_one() {
     let ca = Ca::new("Lookout Test CA");
-    let cluster = tls_coordinator(&ca, None).await;
+    let db = TestDb::sqlite().await;
+    let cluster = tls_coordinator(&db, &ca, None).await;
     let dir = cluster.path().to_path_buf();
     let ca_file = ca.write(&dir, "ca");
     let wrong_ca_file = Ca::new("Somebody Else").write(&dir, "wrong-ca");
@@ -203,7 +206,8 @@ async fn mtls_refuses_an_agent_without_a_client_certificate() {
     let clients = Ca::new("Lookout Agents CA");
     let dir = tempfile::tempdir().expect("tempdir");
     let client_ca = clients.write(dir.path(), "client-ca");
-    let cluster = tls_coordinator(&ca, Some(&client_ca)).await;
+    let db = TestDb::sqlite().await;
+    let cluster = tls_coordinator(&db, &ca, Some(&client_ca)).await;
     let ca_file = ca.write(cluster.path(), "ca");
     let (cert, key) = clients.leaf(
         cluster.path(),
