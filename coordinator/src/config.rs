@@ -43,6 +43,10 @@ pub struct CoordinatorConfig {
     /// Serve the gRPC port over TLS (admin API and agent gateway alike).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// File of the keys secrets are sealed with at rest, `id:base64-32-bytes` a line, the
+    /// current key first; `LOOKOUT_SECRET_KEY` (same entries, comma-separated) wins over it.
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Certificate files for the gRPC port; read at start-up.
@@ -131,7 +135,8 @@ impl CoordinatorConfig {
     /// (comma-separated), `LOOKOUT_AGENT_TOKENS` (`id@region=token,...`),
     /// `LOOKOUT_HEARTBEAT_INTERVAL_MS`, `LOOKOUT_SHUTDOWN_TIMEOUT_MS`, `LOOKOUT_STORE_URL`,
     /// `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
-    /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`.
+    /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`,
+    /// `LOOKOUT_SECRET_KEY_FILE`. (`LOOKOUT_SECRET_KEY` itself is read when the store opens.)
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("LOOKOUT_GRPC_ADDR") {
             self.grpc_addr = v.parse().map_err(|e| {
@@ -212,6 +217,9 @@ impl CoordinatorConfig {
                 key_file,
                 client_ca_file: current.and_then(|t| t.client_ca_file),
             });
+        }
+        if let Some(v) = var("LOOKOUT_SECRET_KEY_FILE") {
+            self.secret_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = var("LOOKOUT_TLS_CLIENT_CA_FILE") {
             let tls = self.tls.as_mut().ok_or_else(|| {

@@ -42,7 +42,7 @@ async fn replayed_log_after_restart_sends_no_duplicate() {
     // failure and a success. Only the recovery is new.
     log.push(result(&m.id, "eu", Down));
     log.push(result(&m.id, "eu", Up));
-    let store = Store::open(&common::store_url(&dir))
+    let store = Store::open(&common::store_url(&dir), common::keyring())
         .await
         .expect("reopen store");
     let consumer = ReplayConsumer::new(&log);

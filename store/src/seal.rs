@@ -38,6 +38,11 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no secret key: set LOOKOUT_SECRET_KEY or secret_key_file (id:base64-32-bytes, e.g. \
+         k1:$(openssl rand -base64 32))"
+    )]
+    Missing,
     #[error("no random numbers from the operating system")]
     Random,
 }
@@ -150,6 +155,13 @@ impl Keyring {
             (None, Some(path)) => Keyring::read(path).map(Some),
             (None, None) => Ok(None),
         }
+    }
+
+    /// The keys of a coordinator, a notifier or `lookout secrets rotate`: `LOOKOUT_SECRET_KEY`
+    /// when set, else the `secret_key_file`; one of them is required.
+    pub fn from_process(file: Option<&Path>) -> Result<Keyring, KeyError> {
+        let env = std::env::var(KEY_ENV).ok();
+        Keyring::from_env_or_file(env.as_deref(), file)?.ok_or(KeyError::Missing)
     }
 
     /// A new random key in the text form [`Keyring::parse`] reads (`id:base64`).

@@ -29,6 +29,11 @@ pub fn random_key() -> String {
     Keyring::new_key_text("test").expect("random key")
 }
 
+/// A keyring of one new random key (id `test`), for a store no other process opens.
+pub fn random_keyring() -> Keyring {
+    keyring(&random_key())
+}
+
 /// The keyring of a key in `LOOKOUT_SECRET_KEY` form.
 pub fn keyring(key: &str) -> Keyring {
     Keyring::parse(key, "test key").expect("test key parses")

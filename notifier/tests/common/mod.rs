@@ -25,8 +25,19 @@ pub const SECRET: &str = "s3cret-for-tests";
 /// A store on a file in a temp dir (kept alive by the returned guard).
 pub async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&store_url(&dir)).await.expect("open store");
+    let store = Store::open(&store_url(&dir), keyring())
+        .await
+        .expect("open store");
     (dir, store)
+}
+
+/// The fixed key of the test stores, so a test can open its store file again.
+pub fn keyring() -> lookout_store::Keyring {
+    lookout_store::Keyring::parse(
+        "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "test key",
+    )
+    .expect("test key")
 }
 
 pub fn store_url(dir: &tempfile::TempDir) -> String {
