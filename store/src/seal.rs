@@ -87,9 +87,12 @@ impl Keyring {
     pub fn parse(text: &str, origin: &str) -> Result<Keyring, KeyError> {
         let mut keys: Vec<Key> = Vec::new();
         let entries = text
-            .split(['\n', ','])
+            .lines()
             .map(str::trim)
-            .filter(|e| !e.is_empty() && !e.starts_with('#'));
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| l.split(','))
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
         for (i, entry) in entries.enumerate() {
             let bad = |reason: String| KeyError::Entry {
                 origin: origin.to_string(),
@@ -340,7 +343,8 @@ mod tests {
 
     #[test]
     fn debug_lists_ids_only() {
-        let ring = Keyring::parse(&format!("# current\n{K1}\n"), "test").expect("key");
+        let ring =
+            Keyring::parse(&format!("# current, then old: a, b\n{K1}\n"), "test").expect("key");
         assert_eq!(format!("{ring:?}"), "Keyring { ids: [\"k1\"] }");
     }
 

@@ -24,6 +24,7 @@ pub struct Cluster {
     pub coordinator: Option<Proc>,
     pub agents: BTreeMap<String, Proc>,
     pub notifier: Option<Proc>,
+    store_url: Option<String>,
     /// Last, so the processes (which print their logs on a failure) are dropped before it.
     pub dir: tempfile::TempDir,
 }
@@ -31,6 +32,12 @@ pub struct Cluster {
 impl Cluster {
     /// Writes the configuration files; starts nothing.
     pub fn new(regions: &[&str]) -> Cluster {
+        Cluster::on_store(regions, None)
+    }
+
+    /// Like [`Cluster::new`], on the database at `store_url` (a PostgreSQL database, say)
+    /// instead of a SQLite file in the cluster's folder.
+    pub fn on_store(regions: &[&str], store_url: Option<String>) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let cluster = Cluster {
             grpc_port: free_port(),
@@ -41,6 +48,7 @@ impl Cluster {
             coordinator: None,
             agents: BTreeMap::new(),
             notifier: None,
+            store_url,
         };
         let key = lookout_store::Keyring::new_key_text("k1").expect("random key");
         write(&cluster.key_file(), &format!("{key}\n"));
@@ -67,7 +75,10 @@ impl Cluster {
     }
 
     pub fn store_url(&self) -> String {
-        format!("sqlite://{}", self.path().join("lookout.db").display())
+        match &self.store_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.path().join("lookout.db").display()),
+        }
     }
 
     fn write_configs(&self) {
