@@ -380,6 +380,7 @@ kafka: {brokers: '127.0.0.1:9092'}
             "LOOKOUT_REGIONS" => Some("ap, sa".to_string()),
             "LOOKOUT_AGENT_TOKENS" => Some("x@ap=1,y@sa=2=3".to_string()),
             "LOOKOUT_KAFKA_TOPIC" => Some("t".to_string()),
+            "LOOKOUT_SECRET_KEY_FILE" => Some("/run/keys/lookout".to_string()),
             _ => None,
         };
         c.apply_env(env).expect("env");
@@ -388,6 +389,10 @@ kafka: {brokers: '127.0.0.1:9092'}
         assert_eq!(c.agent_tokens.len(), 2);
         assert_eq!(c.agent_tokens["x"].region, "ap");
         assert_eq!(c.agent_tokens["y"].token.expose(), "2=3");
+        assert_eq!(
+            c.secret_key_file.as_deref(),
+            Some(Path::new("/run/keys/lookout"))
+        );
         c.validate().expect("env config is valid");
         let no_region = |k: &str| (k == "LOOKOUT_AGENT_TOKENS").then(|| "x=1".to_string());
         let e = c.apply_env(no_region).expect_err("token without a region");
