@@ -1,13 +1,14 @@
 //! Where `lookout standalone` gets its secret key: `LOOKOUT_SECRET_KEY`, else
 //! `secret_key_file`, else a key file beside the SQLite database, created on the first start
-//! (mode 0600) so a laptop run needs no setup and its secrets are still sealed at rest.
+//! (mode 0600) so a laptop run needs no setup and its secrets are still sealed at rest. On a
+//! PostgreSQL store a key must be configured.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lookout_store::Keyring;
+use lookout_store::{KeyError, Keyring};
 
 /// The key id of a key standalone creates.
 const CREATED_KEY_ID: &str = "k1";
@@ -21,6 +22,10 @@ pub fn standalone_keyring(
     let env = std::env::var(lookout_store::seal::KEY_ENV).ok();
     if let Some(k) = Keyring::from_env_or_file(env.as_deref(), secret_key_file)? {
         return Ok((k, None));
+    }
+    if !store_url.starts_with("sqlite:") {
+        // A server database outlives this process and has no folder to keep a key in.
+        return Err(KeyError::Missing.into());
     }
     let Some(path) = key_path(store_url) else {
         // An in-memory database lives as long as this process; so does its key.

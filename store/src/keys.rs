@@ -2,7 +2,6 @@
 //! the process before anything sealed is read) and the sealing of plaintext rows left from
 //! before encryption; later, `rotate_secrets` re-sealing rows under the current key.
 
-use crate::seal::SealError;
 use crate::{Sql, Store, StoreError, now_ms};
 
 /// What a key check seals; opening it proves the configured key of that id is the one used.
@@ -135,11 +134,5 @@ impl Store {
                 changed += self.pool().execute(sql).await?;
             }
         }
-    }
-}
-
-impl From<SealError> for StoreError {
-    fn from(e: SealError) -> StoreError {
-        StoreError::Seal(e)
     }
 }

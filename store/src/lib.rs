@@ -49,7 +49,7 @@ pub enum StoreError {
         source: SealError,
     },
     #[error("sealing: {0}")]
-    Seal(SealError),
+    Seal(#[from] SealError),
     #[error(
         "the configured secret key {id:?} is not the key this database was sealed with \
          (its key check does not open): configure the original key {id:?} in \

@@ -60,6 +60,8 @@ pub enum SealError {
     Tampered { id: String },
     #[error("no random numbers from the operating system")]
     Random,
+    #[error("value too long for AES-GCM")]
+    TooLong,
 }
 
 struct Key {
@@ -211,7 +213,7 @@ impl Keyring {
                 Aad::from(aad),
                 &mut body,
             )
-            .map_err(|_| SealError::Random)?;
+            .map_err(|_| SealError::TooLong)?;
         out.extend_from_slice(&body);
         Ok(out)
     }
