@@ -364,6 +364,14 @@ mod tests {
                 .expect("none")
                 .is_none()
         );
+        let bad = dir.path().join("bad-keys");
+        std::fs::write(&bad, format!("{K1}\nk2:AAAA\n")).expect("write");
+        let e = Keyring::from_env_or_file(None, Some(&bad)).expect_err("short second key");
+        let e = e.to_string();
+        assert!(
+            e.starts_with(&format!("{}: key 2: key \"k2\" is 3 bytes", bad.display())),
+            "{e}"
+        );
         let missing = Keyring::from_env_or_file(None, Some(&dir.path().join("nope")));
         assert!(missing.expect_err("missing").to_string().contains("nope"));
     }
