@@ -2,7 +2,8 @@
 //! state, outbox, consumed offsets), on SQLite (the embedded default) or PostgreSQL (several
 //! coordinator and notifier processes on one database). Every query is one SQL text valid on
 //! both (`$n` placeholders, no dialect-only functions); the schemas differ only where the
-//! dialects must (`migrations/sqlite`, `migrations/postgres`).
+//! dialects must (`migrations/sqlite`, `migrations/postgres`). Monitor definitions, which carry
+//! every secret, are sealed at rest under the keyring given to `Store::open` (`seal`, `keys`).
 
 pub mod db;
 mod keys;
