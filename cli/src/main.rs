@@ -4,6 +4,8 @@
 mod connect;
 mod deliveries;
 mod monitors;
+mod secret_key;
+mod secrets;
 mod standalone;
 mod view;
 
@@ -43,6 +45,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: deliveries::DeliveriesCmd,
     },
+    /// Secrets at rest: re-seal stored secrets under the current key.
+    Secrets {
+        #[command(subcommand)]
+        cmd: secrets::SecretsCmd,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +69,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Standalone { config } => standalone::run(&config).await,
             Cmd::Monitors { client, cmd } => monitors::run(client, *cmd).await,
             Cmd::Deliveries { client, cmd } => deliveries::run(client, cmd).await,
+            Cmd::Secrets { cmd } => secrets::run(cmd).await,
         }
     });
     match result {

@@ -3,7 +3,7 @@
 //! Ctrl-C stops the parts in the order results flow, each finishing its in-flight work.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -47,6 +47,11 @@ pub struct StandaloneConfig {
     /// standalone usually watches its own services.
     #[serde(default = "default_allow_private_targets")]
     pub allow_private_targets: bool,
+    /// Keys sealing secrets at rest, `id:base64-32-bytes` a line (current first);
+    /// `LOOKOUT_SECRET_KEY` wins over it. Neither set: `<database>.key` beside the database,
+    /// created on the first start.
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 fn default_store_url() -> String {
@@ -83,7 +88,19 @@ pub async fn run(path: &Path) -> Result<()> {
     let agent_token = random_token();
     let regions = vec![config.region.clone()];
 
-    let store = Store::open(&config.store_url)
+    let (keyring, created) =
+        crate::secret_key::standalone_keyring(&config.store_url, config.secret_key_file.as_deref())
+            .context("secret key")?;
+    if let Some(path) = created {
+        lookout_runtime::logging::notice(
+            "lookout standalone",
+            &format!(
+                "created the secret key {} (mode 0600) for this database: back it up, the stored secrets do not open without it",
+                path.display()
+            ),
+        );
+    }
+    let store = Store::open(&config.store_url, keyring)
         .await
         .context("opening the store (store_url)")?;
     lookout_coordinator::apply_declared_monitors(&store, &regions, config.monitors.clone())

@@ -43,6 +43,10 @@ pub struct CoordinatorConfig {
     /// Serve the gRPC port over TLS (admin API and agent gateway alike).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// File of the keys secrets are sealed with at rest, `id:base64-32-bytes` a line, the
+    /// current key first; `LOOKOUT_SECRET_KEY` (same entries, comma-separated) wins over it.
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Certificate files for the gRPC port; read at start-up.
@@ -131,7 +135,8 @@ impl CoordinatorConfig {
     /// (comma-separated), `LOOKOUT_AGENT_TOKENS` (`id@region=token,...`),
     /// `LOOKOUT_HEARTBEAT_INTERVAL_MS`, `LOOKOUT_SHUTDOWN_TIMEOUT_MS`, `LOOKOUT_STORE_URL`,
     /// `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
-    /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`.
+    /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`,
+    /// `LOOKOUT_SECRET_KEY_FILE`. (`LOOKOUT_SECRET_KEY` itself is read when the store opens.)
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("LOOKOUT_GRPC_ADDR") {
             self.grpc_addr = v.parse().map_err(|e| {
@@ -212,6 +217,9 @@ impl CoordinatorConfig {
                 key_file,
                 client_ca_file: current.and_then(|t| t.client_ca_file),
             });
+        }
+        if let Some(v) = var("LOOKOUT_SECRET_KEY_FILE") {
+            self.secret_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = var("LOOKOUT_TLS_CLIENT_CA_FILE") {
             let tls = self.tls.as_mut().ok_or_else(|| {
@@ -372,6 +380,7 @@ kafka: {brokers: '127.0.0.1:9092'}
             "LOOKOUT_REGIONS" => Some("ap, sa".to_string()),
             "LOOKOUT_AGENT_TOKENS" => Some("x@ap=1,y@sa=2=3".to_string()),
             "LOOKOUT_KAFKA_TOPIC" => Some("t".to_string()),
+            "LOOKOUT_SECRET_KEY_FILE" => Some("/run/keys/lookout".to_string()),
             _ => None,
         };
         c.apply_env(env).expect("env");
@@ -380,6 +389,10 @@ kafka: {brokers: '127.0.0.1:9092'}
         assert_eq!(c.agent_tokens.len(), 2);
         assert_eq!(c.agent_tokens["x"].region, "ap");
         assert_eq!(c.agent_tokens["y"].token.expose(), "2=3");
+        assert_eq!(
+            c.secret_key_file.as_deref(),
+            Some(Path::new("/run/keys/lookout"))
+        );
         c.validate().expect("env config is valid");
         let no_region = |k: &str| (k == "LOOKOUT_AGENT_TOKENS").then(|| "x=1".to_string());
         let e = c.apply_env(no_region).expect_err("token without a region");

@@ -10,7 +10,7 @@ use clap::Parser;
 use lookout_bus::{KafkaPublisher, ensure_topic};
 use lookout_coordinator::{CoordinatorConfig, serve};
 use lookout_runtime::shutdown;
-use lookout_store::Store;
+use lookout_store::{Keyring, Store};
 
 /// Lookout coordinator: admin API, agent gateway and result publishing.
 #[derive(Parser)]
@@ -40,7 +40,9 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     let stop = shutdown::on_signal();
     let config = CoordinatorConfig::load(args.config.as_deref()).map_err(|e| e.to_string())?;
-    let store = Store::open(&config.store_url)
+    let keyring = Keyring::from_process(config.secret_key_file.as_deref())
+        .map_err(|e| format!("secret key: {e}"))?;
+    let store = Store::open(&config.store_url, keyring)
         .await
         .map_err(|e| format!("opening the store: {e}"))?;
     ensure_topic(&config.kafka)

@@ -234,7 +234,9 @@ mod tests {
 
     #[tokio::test]
     async fn declared_monitors_upsert_without_needless_writes() {
-        let store = Store::open("sqlite::memory:").await.expect("store");
+        let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
         let regions = vec!["eu".to_string()];
         apply_declared_monitors(&store, &regions, vec![declared("web", "http://a/")])
             .await
@@ -256,7 +258,9 @@ mod tests {
 
     #[tokio::test]
     async fn declared_monitor_errors_name_the_entry() {
-        let store = Store::open("sqlite::memory:").await.expect("store");
+        let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
         let regions = vec!["eu".to_string()];
         let cases = [
             (vec![declared("Bad Id", "http://a/")], "monitors[0].id"),

@@ -273,9 +273,10 @@ async fn shutdown_ends_agent_sessions() {
 
 #[tokio::test]
 async fn large_assignments_arrive_in_parts_under_the_message_limit() {
-    let store = lookout_store::Store::open("sqlite::memory:")
-        .await
-        .expect("store");
+    let store =
+        lookout_store::Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
     let mut all = BTreeSet::new();
     for i in 0..5_000 {
         let mut m = http_monitor(&format!("m{i}"), &["eu"]);

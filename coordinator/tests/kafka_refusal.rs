@@ -39,9 +39,10 @@ async fn a_result_refused_for_good_is_replaced_by_an_internal_result() {
     };
     let publisher = KafkaPublisher::new(&producing).expect("producer");
 
-    let store = lookout_store::Store::open("sqlite::memory:")
-        .await
-        .expect("store");
+    let store =
+        lookout_store::Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
     let mut m = http_monitor("m", &["eu"]);
     m.id = "mon_big".into();
     store.insert_monitor(m).await.expect("seed");

@@ -173,9 +173,10 @@ async fn paused_and_deleted_monitors_are_not_reported() {
 
 #[tokio::test]
 async fn a_restarted_coordinator_gives_agents_time_to_come_back() {
-    let store = lookout_store::Store::open("sqlite::memory:")
-        .await
-        .expect("store");
+    let store =
+        lookout_store::Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
     let mut stored = http_monitor("stored", &["us"]);
     stored.id = "mon_stored".into();
     stored.interval_secs = 1;

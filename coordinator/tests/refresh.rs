@@ -12,7 +12,9 @@ use lookout_store::{Sql, Store};
 
 #[tokio::test]
 async fn a_failed_read_of_a_changed_monitor_is_retried_until_the_agent_has_it() {
-    let store = Store::open("sqlite::memory:").await.expect("store");
+    let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+        .await
+        .expect("store");
     let mut m = http_monitor("before", &["eu"]);
     m.id = "mon_retry".into();
     let m = store.insert_monitor(m).await.expect("insert");

@@ -34,9 +34,10 @@ fn result(monitor_id: &str, n: u64) -> CheckResult {
 /// A coordinator whose store holds monitors `mon_a` and `mon_b` in eu (results are accepted
 /// only for monitors the sending agent runs).
 async fn start_seeded(publisher: Option<Arc<dyn ResultPublisher>>) -> Harness {
-    let store = lookout_store::Store::open("sqlite::memory:")
-        .await
-        .expect("store");
+    let store =
+        lookout_store::Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
     for id in ["mon_a", "mon_b"] {
         let mut m = http_monitor(id, &["eu"]);
         m.id = id.into();

@@ -2,7 +2,7 @@
 //! expansion) plus `LOOKOUT_*` environment overrides, validated once.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lookout_bus::KafkaConfig;
@@ -35,6 +35,10 @@ pub struct NotifierConfig {
     /// still running then are sent again, with the same delivery id, after a restart.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
+    /// File of the keys secrets are sealed with at rest (the coordinator's keys), one
+    /// `id:base64-32-bytes` a line, current first; `LOOKOUT_SECRET_KEY` wins over it.
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Default for NotifierConfig {
@@ -44,6 +48,7 @@ impl Default for NotifierConfig {
             kafka: KafkaConfig::default(),
             delivery: DeliveryConfig::default(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
+            secret_key_file: None,
         }
     }
 }
@@ -59,6 +64,7 @@ impl fmt::Debug for NotifierConfig {
             .field("kafka", &self.kafka)
             .field("delivery", &self.delivery)
             .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
+            .field("secret_key_file", &self.secret_key_file)
             .finish()
     }
 }
@@ -169,6 +175,9 @@ impl NotifierConfig {
         }
         if let Some(v) = lookup("LOOKOUT_KAFKA_GROUP_ID") {
             self.kafka.group_id = v;
+        }
+        if let Some(v) = lookup("LOOKOUT_SECRET_KEY_FILE") {
+            self.secret_key_file = Some(PathBuf::from(v));
         }
         let d = &mut self.delivery;
         env_num(&lookup, "LOOKOUT_DELIVERY_TIMEOUT_MS", &mut d.timeout_ms)?;

@@ -491,7 +491,6 @@ fn enqueue(
             event,
             channel: "webhook".into(),
             url: w.url.clone(),
-            secret: w.secret.clone(),
             payload: body.clone(),
             attempts: 0,
             next_attempt_at_ms: now,

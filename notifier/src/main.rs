@@ -9,7 +9,7 @@ use clap::Parser;
 use lookout_bus::KafkaConsumer;
 use lookout_notifier::NotifierConfig;
 use lookout_runtime::shutdown;
-use lookout_store::Store;
+use lookout_store::{Keyring, Store};
 
 /// Lookout notifier: turns check results into incidents and signed webhooks.
 #[derive(Parser)]
@@ -39,7 +39,8 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
     let config = NotifierConfig::load(args.config.as_deref())?;
-    let store = Store::open(&config.store_url)
+    let keyring = Keyring::from_process(config.secret_key_file.as_deref()).context("secret key")?;
+    let store = Store::open(&config.store_url, keyring)
         .await
         .context("opening the store")?;
     // The coordinator creates the topic too; whichever starts first does it, so a group

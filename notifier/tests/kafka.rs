@@ -69,7 +69,7 @@ async fn rebalances_neither_repeat_nor_lose_notifications(db: TestDb) {
 
     // A second member joins, with connections of its own to the database (as a second pod
     // would have): the partitions are split, records may be handed out again.
-    let store_b = lookout_store::Store::open(&db.url)
+    let store_b = lookout_store::Store::open(&db.url, db.keyring())
         .await
         .expect("second notifier's store");
     let b = common::start(

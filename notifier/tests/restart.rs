@@ -42,7 +42,9 @@ async fn replayed_log_after_restart_sends_no_duplicate(db: TestDb) {
     // failure and a success. Only the recovery is new.
     log.push(result(&m.id, "eu", Down));
     log.push(result(&m.id, "eu", Up));
-    let store = Store::open(&db.url).await.expect("reopen store");
+    let store = Store::open(&db.url, db.keyring())
+        .await
+        .expect("reopen store");
     let consumer = ReplayConsumer::new(&log);
     let drained = consumer.drained.clone();
     let running = common::start(common::config(), store.clone(), Box::new(consumer), None);

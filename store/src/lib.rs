@@ -2,14 +2,18 @@
 //! state, outbox, consumed offsets), on SQLite (the embedded default) or PostgreSQL (several
 //! coordinator and notifier processes on one database). Every query is one SQL text valid on
 //! both (`$n` placeholders, no dialect-only functions); the schemas differ only where the
-//! dialects must (`migrations/sqlite`, `migrations/postgres`).
+//! dialects must (`migrations/sqlite`, `migrations/postgres`). Monitor definitions, which carry
+//! every secret, are sealed at rest under the keyring given to `Store::open` (`seal`, `keys`).
 
 pub mod db;
+mod keys;
 pub mod monitors;
 pub mod notifier;
+pub mod seal;
 pub mod testing;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -17,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use db::{Backend, Row, Sql};
 use db::{Pool, Tx};
+pub use seal::{KeyError, Keyring, SealError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,23 +43,44 @@ pub enum StoreError {
         #[source]
         source: prost::DecodeError,
     },
+    #[error("stored monitor {id} does not open: {source}")]
+    Unseal {
+        id: String,
+        #[source]
+        source: SealError,
+    },
+    #[error("sealing: {0}")]
+    Seal(#[from] SealError),
+    #[error(
+        "the configured secret key {id:?} is not the key this database was sealed with \
+         (its key check does not open): configure the original key {id:?} in \
+         LOOKOUT_SECRET_KEY or secret_key_file"
+    )]
+    WrongKey { id: String },
+    #[error(
+        "stored secrets are sealed with key id {id:?}, which is not configured: add that key \
+         (after the current one) to LOOKOUT_SECRET_KEY or secret_key_file"
+    )]
+    MissingKey { id: String },
     #[error("not found")]
     NotFound,
     #[error("version conflict: the row changed since it was read")]
     Conflict,
 }
 
-/// A handle to the database; cheap to clone.
+/// A handle to the database and the keys its secrets are sealed with; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    keyring: Arc<Keyring>,
 }
 
 impl Store {
     /// Opens the database at `url` and applies pending migrations: `sqlite://path.db` (created
     /// if missing), `sqlite::memory:`, or `postgres://user:password@host:port/db` (the
-    /// database must exist).
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
+    /// database must exist). Then checks `keyring` against the database (a wrong or missing
+    /// key is `WrongKey` / `MissingKey`) and seals rows stored before encryption at rest.
+    pub async fn open(url: &str, keyring: Keyring) -> Result<Store, StoreError> {
         let bad_url = |source| StoreError::Url {
             url: redact_url(url),
             source,
@@ -75,7 +101,10 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Sealing a row stored before encryption at rest rewrites it; zeroing freed
+                // content keeps the old plaintext from lingering in free pages of the file.
+                .pragma("secure_delete", "on");
             // An in-memory database exists once per connection: keep exactly one.
             let max = if url.contains(":memory:") { 1 } else { 8 };
             let pool = SqlitePoolOptions::new()
@@ -89,7 +118,12 @@ impl Store {
                 url: redact_url(url),
             });
         };
-        Ok(Store { pool })
+        let store = Store {
+            pool,
+            keyring: Arc::new(keyring),
+        };
+        store.verify_keys().await?;
+        Ok(store)
     }
 
     /// The database this store runs on.
@@ -111,6 +145,10 @@ impl Store {
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await
+    }
+
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     pub(crate) fn pool(&self) -> &Pool {

@@ -1,7 +1,9 @@
 //! Monitor definitions: written by the coordinator, read by the notifier. The whole
-//! `lookout.v1.Monitor` (secrets included) is stored protobuf-encoded in `spec`; the other
-//! columns mirror it for listing and for optimistic concurrency on `version`.
+//! `lookout.v1.Monitor` (secrets included) is stored protobuf-encoded and sealed (see
+//! `seal.rs`) in `spec`, its key id in `spec_key_id`; the other columns mirror it in clear
+//! for listing and for optimistic concurrency on `version`.
 
+use crate::keys::spec_place;
 use crate::{Row, Sql, Store, StoreError, now_ms};
 use lookout_proto::Monitor;
 use prost::Message;
@@ -15,16 +17,17 @@ impl Store {
         m.created_at_ms = now;
         m.updated_at_ms = now;
         let sql = Sql::new(
-            "INSERT INTO monitors (id, name, spec, version, paused, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO monitors (id, name, spec, version, paused, created_at_ms, updated_at_ms, \
+             spec_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&m.id)
         .bind(&m.name)
-        .bind(m.encode_to_vec())
+        .bind(self.seal_spec(&m)?)
         .bind(version_i64(m.version))
         .bind(m.paused)
         .bind(m.created_at_ms)
-        .bind(m.updated_at_ms);
+        .bind(m.updated_at_ms)
+        .bind(self.keyring().current_id());
         match self.pool().execute(sql).await {
             Ok(_) => Ok(m),
             Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
@@ -36,22 +39,24 @@ impl Store {
 
     /// The monitor with `id`, or `NotFound`.
     pub async fn get_monitor(&self, id: &str) -> Result<Monitor, StoreError> {
-        let sql = Sql::new("SELECT id, spec FROM monitors WHERE id = $1").bind(id);
+        let sql = Sql::new("SELECT id, spec, spec_key_id FROM monitors WHERE id = $1").bind(id);
         let row = self
             .pool()
             .fetch_optional(sql)
             .await?
             .ok_or(StoreError::NotFound)?;
-        decode_row(&row)
+        self.decode_row(&row)
     }
 
     /// Every monitor, ordered by id (ids are time-ordered UUIDv7, so this is creation order).
     pub async fn list_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
         let rows = self
             .pool()
-            .fetch_all(Sql::new("SELECT id, spec FROM monitors ORDER BY id"))
+            .fetch_all(Sql::new(
+                "SELECT id, spec, spec_key_id FROM monitors ORDER BY id",
+            ))
             .await?;
-        rows.iter().map(decode_row).collect()
+        rows.iter().map(|r| self.decode_row(r)).collect()
     }
 
     /// Replaces the definition of `m.id` if its stored version is still `expected_version`.
@@ -66,16 +71,17 @@ impl Store {
         m.version = expected_version.saturating_add(1);
         m.updated_at_ms = now_ms();
         let sql = Sql::new(
-            "UPDATE monitors SET name = $1, spec = $2, version = $3, paused = $4, updated_at_ms = $5 \
-             WHERE id = $6 AND version = $7",
+            "UPDATE monitors SET name = $1, spec = $2, version = $3, paused = $4, updated_at_ms = $5, \
+             spec_key_id = $8 WHERE id = $6 AND version = $7",
         )
         .bind(&m.name)
-        .bind(m.encode_to_vec())
+        .bind(self.seal_spec(&m)?)
         .bind(version_i64(m.version))
         .bind(m.paused)
         .bind(m.updated_at_ms)
         .bind(&m.id)
-        .bind(version_i64(expected_version));
+        .bind(version_i64(expected_version))
+        .bind(self.keyring().current_id());
         if self.pool().execute(sql).await? == 1 {
             return Ok(m);
         }
@@ -100,8 +106,30 @@ fn version_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn decode_row(row: &Row) -> Result<Monitor, StoreError> {
-    let id: String = row.get("id")?;
-    let spec: Vec<u8> = row.get("spec")?;
-    Monitor::decode(spec.as_slice()).map_err(|source| StoreError::Decode { id, source })
+impl Store {
+    /// The protobuf of `m`, sealed under the current key for the row of `m.id`.
+    fn seal_spec(&self, m: &Monitor) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .keyring()
+            .seal(&spec_place(&m.id), &m.encode_to_vec())?)
+    }
+
+    /// A row read with `id, spec, spec_key_id`. A row without a key id is one stored before
+    /// encryption at rest that no start has sealed yet (`Store::open` seals them).
+    fn decode_row(&self, row: &Row) -> Result<Monitor, StoreError> {
+        let id: String = row.get("id")?;
+        let spec: Vec<u8> = row.get("spec")?;
+        let key_id: Option<String> = row.get("spec_key_id")?;
+        let plain = match key_id {
+            Some(_) => self
+                .keyring()
+                .open(&spec_place(&id), &spec)
+                .map_err(|source| StoreError::Unseal {
+                    id: id.clone(),
+                    source,
+                })?,
+            None => spec,
+        };
+        Monitor::decode(plain.as_slice()).map_err(|source| StoreError::Decode { id, source })
+    }
 }

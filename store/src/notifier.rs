@@ -116,8 +116,8 @@ pub struct OutboxRow {
     /// Channel kind that delivers the row (`webhook`).
     pub channel: String,
     pub url: String,
-    /// Signing secret; empty when the destination has none. Never printed.
-    pub secret: String,
+    /// The event's JSON. No secret: the dispatcher signs it when it sends, with the current
+    /// secret of the monitor's webhook at `url`.
     pub payload: Vec<u8>,
     /// Attempts made so far.
     pub attempts: u32,
@@ -136,7 +136,6 @@ impl fmt::Debug for OutboxRow {
             .field("event", &self.event)
             .field("channel", &self.channel)
             .field("url", &self.url)
-            .field("secret", &if self.secret.is_empty() { "" } else { "***" })
             .field("payload_bytes", &self.payload.len())
             .field("attempts", &self.attempts)
             .field("next_attempt_at_ms", &self.next_attempt_at_ms)
@@ -236,9 +235,9 @@ impl Store {
         }
         for o in &batch.outbox {
             let sql = Sql::new(
-                "INSERT INTO outbox (id, incident_id, monitor_id, event, channel, url, secret, payload, \
+                "INSERT INTO outbox (id, incident_id, monitor_id, event, channel, url, payload, \
                  attempts, next_attempt_at_ms, state, last_error, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&o.id)
             .bind(&o.incident_id)
@@ -246,7 +245,6 @@ impl Store {
             .bind(o.event.as_str())
             .bind(&o.channel)
             .bind(&o.url)
-            .bind(&o.secret)
             .bind(&o.payload)
             .bind(i64::from(o.attempts))
             .bind(o.next_attempt_at_ms)

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::{Store, StoreError};
+use crate::{Keyring, Store, StoreError};
 
 /// The variable that names the PostgreSQL server tests create their databases on.
 pub const POSTGRES_ENV: &str = "LOOKOUT_TEST_POSTGRES";
@@ -18,7 +18,25 @@ pub struct TestDb {
     pub store: Store,
     /// The URL the store was opened with, to hand to a coordinator or notifier process.
     pub url: String,
+    /// The random secret key the store was opened with (`id:base64`), for
+    /// `LOOKOUT_SECRET_KEY` of a process on `url`.
+    pub key: String,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// A new random key for a test database, in `LOOKOUT_SECRET_KEY` form.
+pub fn random_key() -> String {
+    Keyring::new_key_text("test").expect("random key")
+}
+
+/// A keyring of one new random key (id `test`), for a store no other process opens.
+pub fn random_keyring() -> Keyring {
+    keyring(&random_key())
+}
+
+/// The keyring of a key in `LOOKOUT_SECRET_KEY` form.
+pub fn keyring(key: &str) -> Keyring {
+    Keyring::parse(key, "test key").expect("test key parses")
 }
 
 impl TestDb {
@@ -26,10 +44,14 @@ impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("lookout.db").display());
-        let store = Store::open(&url).await.expect("open SQLite store");
+        let key = random_key();
+        let store = Store::open(&url, keyring(&key))
+            .await
+            .expect("open SQLite store");
         TestDb {
             store,
             url,
+            key,
             _dir: Some(dir),
         }
     }
@@ -37,12 +59,21 @@ impl TestDb {
     /// A new, empty PostgreSQL database (see [`postgres_url`]).
     pub async fn postgres() -> TestDb {
         let url = postgres_url().await;
-        let store = Store::open(&url).await.expect("open PostgreSQL store");
+        let key = random_key();
+        let store = Store::open(&url, keyring(&key))
+            .await
+            .expect("open PostgreSQL store");
         TestDb {
             store,
             url,
+            key,
             _dir: None,
         }
+    }
+
+    /// The keyring the store was opened with, to open the same database again.
+    pub fn keyring(&self) -> Keyring {
+        keyring(&self.key)
     }
 
     /// The database of `backend`'s kind: `"sqlite"` or `"postgres"`.

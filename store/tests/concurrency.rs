@@ -17,7 +17,6 @@ fn row(i: usize) -> OutboxRow {
         event: OutboxEvent::NoData,
         channel: "webhook".into(),
         url: "http://127.0.0.1:1/hook".into(),
-        secret: String::new(),
         payload: b"{}".to_vec(),
         attempts: 0,
         next_attempt_at_ms: 10,
@@ -40,7 +39,7 @@ async fn concurrent_claims_never_lease_a_row_twice(db: TestDb) {
     // Four dispatchers, each with its own pool, claim small pages until nothing is left.
     let mut tasks = Vec::new();
     for _ in 0..4 {
-        let store = Store::open(&db.url).await.expect("second pool");
+        let store = Store::open(&db.url, db.keyring()).await.expect("second pool");
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -81,7 +80,7 @@ async fn racing_offset_advances_let_exactly_one_through(db: TestDb) {
         let from = 10 + round;
         let mut tasks = Vec::new();
         for _ in 0..2 {
-            let store = Store::open(&db.url).await.expect("own pool");
+            let store = Store::open(&db.url, db.keyring()).await.expect("own pool");
             tasks.push(tokio::spawn(async move {
                 let batch = NotifierBatch {
                     offsets: vec![OffsetAdvance {

@@ -47,8 +47,20 @@ impl Cluster {
             agents: BTreeMap::new(),
             notifier: None,
         };
+        // The test database's own key, so the test can read what the processes stored.
+        write(&cluster.key_file(), &format!("{}\n", db.key));
         cluster.write_configs();
         cluster
+    }
+
+    /// The key file both the coordinator and the notifier seal secrets with.
+    pub fn key_file(&self) -> PathBuf {
+        self.path().join("lookout.key")
+    }
+
+    /// The keys of the cluster's store, to open it from the test.
+    pub fn keyring(&self) -> lookout_store::Keyring {
+        lookout_store::Keyring::read(&self.key_file()).expect("cluster key file")
     }
 
     pub fn path(&self) -> &Path {
@@ -78,7 +90,8 @@ impl Cluster {
         let coordinator = format!(
             "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\n\
              agent_tokens:\n{tokens}heartbeat_interval_ms: 1000\nstore_url: {store}\n\
-             kafka:\n  brokers: {brokers}\n  topic: {topic}\n  partitions: 3\n",
+             kafka:\n  brokers: {brokers}\n  topic: {topic}\n  partitions: 3\nsecret_key_file: {key}\n",
+            key = self.key_file().display(),
             port = self.grpc_port,
             regions = self.regions.join(", "),
             store = self.store_url(),
@@ -94,7 +107,9 @@ impl Cluster {
         }
         let notifier = format!(
             "store_url: {store}\nkafka:\n  brokers: {brokers}\n  topic: {topic}\n  group_id: {group}\n  instance_id: notifier-1\n\
-             delivery:\n  allow_private_destinations: true\n  backoff_base_ms: 200\n  backoff_max_ms: 2000\n  timeout_ms: 5000\n",
+             delivery:\n  allow_private_destinations: true\n  backoff_base_ms: 200\n  backoff_max_ms: 2000\n  timeout_ms: 5000\n\
+             secret_key_file: {key}\n",
+            key = self.key_file().display(),
             store = self.store_url(),
             topic = self.topic,
             group = self.group,

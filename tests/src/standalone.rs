@@ -38,6 +38,11 @@ impl Standalone {
         format!("sqlite://{}", self.dir().join("standalone.db").display())
     }
 
+    /// The keys standalone created beside its database on its first start.
+    pub fn keyring(&self) -> lookout_store::Keyring {
+        lookout_store::Keyring::read(&self.dir().join("standalone.key")).expect("standalone key")
+    }
+
     /// The admin API, for `LOOKOUT_ADDR` or a gRPC client.
     pub fn addr(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -156,6 +156,7 @@ fn an_unreachable_broker_is_reported_within_seconds() {
     let brokers = format!("127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let key = lookout_store::Keyring::new_key_text("k1").expect("key");
     for (bin, config) in [
         (
             "lookout-coordinator",
@@ -175,7 +176,7 @@ fn an_unreachable_broker_is_reported_within_seconds() {
             bin,
             bin,
             &["--config", &path.display().to_string()],
-            &[],
+            &[("LOOKOUT_SECRET_KEY", &key)],
             dir.path(),
         );
         let started = Instant::now();

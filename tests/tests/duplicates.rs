@@ -74,7 +74,9 @@ fn distinct(
 }
 
 async fn incidents(cluster: &Cluster, monitor_id: &str) -> Vec<IncidentRow> {
-    let store = Store::open(&cluster.store_url()).await.expect("open store");
+    let store = Store::open(&cluster.store_url(), cluster.keyring())
+        .await
+        .expect("open store");
     store
         .list_incidents(Some(monitor_id), 10)
         .await

@@ -92,11 +92,12 @@ fn json_logs_are_one_object_per_line() {
         ),
     )
     .expect("write config");
+    let key = lookout_store::Keyring::new_key_text("k1").expect("key");
     let mut coordinator = Proc::start(
         "coordinator",
         "lookout-coordinator",
         &["--config", &path.display().to_string()],
-        &json,
+        &[json[0], ("LOOKOUT_SECRET_KEY", &key)],
         dir.path(),
     );
     let started = Instant::now();

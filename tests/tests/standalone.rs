@@ -35,7 +35,7 @@ async fn standalone_detects_and_records_an_incident() {
     })
     .await;
     let store_url = standalone.store_url();
-    let store = lookout_store::Store::open(&store_url)
+    let store = lookout_store::Store::open(&store_url, standalone.keyring())
         .await
         .expect("open the standalone database");
     let open = store

@@ -105,7 +105,7 @@ async fn sigterm_mid_incident_then_restart_loses_and_repeats_nothing() {
             &hook.header("x-lookout-signature")
         ));
     }
-    let store = lookout_store::Store::open(&standalone.store_url())
+    let store = lookout_store::Store::open(&standalone.store_url(), standalone.keyring())
         .await
         .expect("open the standalone database");
     assert!(

@@ -54,7 +54,7 @@ impl Harness {
         heartbeat_ms: u32,
         publisher: Option<Arc<dyn ResultPublisher>>,
     ) -> Harness {
-        let store = Store::open("sqlite::memory:")
+        let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
             .await
             .expect("in-memory store");
         Harness::start_on(store, heartbeat_ms, publisher).await

@@ -252,6 +252,42 @@ impl Shared {
         self.in_flight().remove(&row.id);
     }
 
+    /// The secret to sign `row` with (empty: unsigned): the current one of the webhook at
+    /// `row.url` on the row's monitor, since the outbox holds no secret. A delivery whose
+    /// monitor is gone, or no longer has a webhook at that URL, is dead: that destination is
+    /// no longer configured and there is no secret to sign for it. (The reason leaves the URL
+    /// out: it may carry a credential.)
+    async fn current_secret(&self, row: &OutboxRow) -> Result<String, SendError> {
+        let monitor = match self.store.get_monitor(&row.monitor_id).await {
+            Ok(m) => m,
+            Err(StoreError::NotFound) => {
+                return Err(SendError::Permanent {
+                    reason: format!(
+                        "monitor {} no longer exists: nothing to sign the delivery with",
+                        row.monitor_id
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(SendError::Retryable {
+                    reason: format!("reading the webhook secret: {e}"),
+                    retry_after: None,
+                });
+            }
+        };
+        monitor
+            .webhooks
+            .into_iter()
+            .find(|w| w.url == row.url)
+            .map(|w| w.secret)
+            .ok_or_else(|| SendError::Permanent {
+                reason: format!(
+                    "monitor {} no longer has a webhook at this url",
+                    row.monitor_id
+                ),
+            })
+    }
+
     /// Everything around the channel call: cap, channel lookup, signing, timeout.
     async fn attempt(&self, row: &OutboxRow) -> Result<u16, SendError> {
         if row.payload.len() > self.max_payload_bytes {
@@ -268,12 +304,13 @@ impl Shared {
                 reason: format!("unknown channel {:?}", row.channel),
             });
         };
+        let secret = self.current_secret(row).await?;
         let unix_secs = now_ms().div_euclid(1000);
         let n = Notification {
             id: row.id.clone(),
             event: row.event,
             url: row.url.clone(),
-            headers: sign::headers(&row.id, &row.secret, &row.payload, unix_secs),
+            headers: sign::headers(&row.id, &secret, &row.payload, unix_secs),
             body: Bytes::from(row.payload.clone()),
         };
         match tokio::time::timeout(self.timeout, channel.send(&n)).await {

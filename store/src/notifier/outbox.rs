@@ -3,7 +3,7 @@
 use super::{OutboxEvent, OutboxRow, OutboxState};
 use crate::{Row, Sql, Store, StoreError};
 
-const OUTBOX_COLUMNS: &str = "id, incident_id, monitor_id, event, channel, url, secret, payload, \
+const OUTBOX_COLUMNS: &str = "id, incident_id, monitor_id, event, channel, url, payload, \
     attempts, next_attempt_at_ms, state, last_error, created_at_ms";
 
 impl Store {
@@ -195,7 +195,6 @@ fn outbox_from_row(r: &Row) -> Result<OutboxRow, StoreError> {
         event: OutboxEvent::from_label(&event).unwrap_or(OutboxEvent::Incident),
         channel: r.get("channel")?,
         url: r.get("url")?,
-        secret: r.get("secret")?,
         payload: r.get("payload")?,
         attempts: r.get_u32("attempts")?,
         next_attempt_at_ms: r.get("next_attempt_at_ms")?,
