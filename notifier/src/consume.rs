@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_bus::{BusError, Record, ResultConsumer};
+use lookout_proto::v1::MonitorLifecycle;
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::notifier::{
     IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
@@ -22,7 +23,7 @@ use tracing::{debug, info, warn};
 use crate::dedup::{Verdict, Watermark};
 use crate::incidents::{DataChange, MonitorState, RegionCounters, Thresholds, Transition};
 use crate::monitors::MonitorCache;
-use crate::payload::{data_body, result_time_ms, webhook_body};
+use crate::payload::{data_body, lifecycle_body, result_time_ms, webhook_body};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
 /// Records handled per transaction at most.
@@ -182,7 +183,9 @@ impl ConsumeLoop {
             self.needs_reload = false;
         }
         let mut p = self.compute(records).await?;
-        let changed = !p.out.batch.states.is_empty() || !p.out.batch.incidents.is_empty();
+        let changed = !p.out.batch.states.is_empty()
+            || !p.out.batch.incidents.is_empty()
+            || !p.out.batch.cleared.is_empty();
         if changed || self.last_flush.elapsed() >= OFFSET_FLUSH {
             p.out.batch.offsets = self.advances(&p.next);
         }
@@ -272,17 +275,20 @@ impl ConsumeLoop {
             }
             p.next.insert(rec.partition, rec.offset.saturating_add(1));
             let r = &rec.result;
+            if let Some(what) = lifecycle_of(r) {
+                let Some(record) = self.monitors.reread(&r.monitor_id).await? else {
+                    continue;
+                };
+                let tracked = self.tracked(&mut p.work, &r.monitor_id).await?;
+                ended(&mut p.out, tracked, &record.monitor, r, what);
+                // Counters changed earlier in this batch are dropped with the stored ones.
+                dirty.retain(|(m, _)| m != &r.monitor_id);
+                continue;
+            }
             let Some(monitor) = self.monitors.get(&r.monitor_id, r.monitor_version).await? else {
                 continue;
             };
-            if !p.work.contains_key(&r.monitor_id) {
-                let t = match self.states.get(&r.monitor_id) {
-                    Some(t) => t.clone(),
-                    None => load(&self.store, &r.monitor_id).await?,
-                };
-                p.work.insert(r.monitor_id.clone(), t);
-            }
-            let tracked = p.work.get_mut(&r.monitor_id).expect("inserted above");
+            let tracked = self.tracked(&mut p.work, &r.monitor_id).await?;
             if monitor.regions.contains(&r.region) {
                 let mark = tracked.seen.entry(r.region.clone()).or_default();
                 let verdict = mark.admit(&r.id, r.scheduled_at_ms, now_ms());
@@ -334,6 +340,32 @@ impl ConsumeLoop {
             });
         }
         Ok(p)
+    }
+
+    /// The batch's working copy of a monitor's state, taken from the cache or the store.
+    async fn tracked<'p>(
+        &self,
+        work: &'p mut HashMap<String, Tracked>,
+        monitor_id: &str,
+    ) -> Result<&'p mut Tracked, StoreError> {
+        if !work.contains_key(monitor_id) {
+            let t = match self.states.get(monitor_id) {
+                Some(t) => t.clone(),
+                None => load(&self.store, monitor_id).await?,
+            };
+            work.insert(monitor_id.to_string(), t);
+        }
+        Ok(work.get_mut(monitor_id).expect("inserted above"))
+    }
+}
+
+/// The lifecycle event a record carries, if it is one.
+fn lifecycle_of(r: &CheckResult) -> Option<MonitorLifecycle> {
+    match MonitorLifecycle::try_from(r.lifecycle) {
+        Ok(MonitorLifecycle::Unspecified) => None,
+        Ok(what) => Some(what),
+        // A newer coordinator's event this notifier does not know: not a check result either.
+        Err(_) => Some(MonitorLifecycle::Unspecified),
     }
 }
 
@@ -450,6 +482,46 @@ fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckRe
         at,
     ));
     p.batch.incidents.push(inc);
+}
+
+/// The monitor was deleted or paused (`event` is the coordinator's lifecycle event): its
+/// open incident resolves, saying why, and its counters are dropped, so a resumed monitor
+/// starts fresh. An event this notifier does not know changes nothing.
+fn ended(
+    p: &mut Output,
+    tracked: &mut Tracked,
+    monitor: &Monitor,
+    event: &CheckResult,
+    what: MonitorLifecycle,
+) {
+    if what == MonitorLifecycle::Unspecified {
+        debug!(monitor_id = %monitor.id, lifecycle = event.lifecycle, "unknown lifecycle event ignored");
+        return;
+    }
+    let reason = match what {
+        MonitorLifecycle::Paused => "paused",
+        _ => "deleted",
+    };
+    if let Some(mut inc) = tracked.open.take() {
+        let at = event_time(event);
+        inc.status = IncidentStatus::Resolved;
+        inc.resolved_at_ms = Some(at);
+        info!(monitor_id = %monitor.id, incident_id = %inc.id, reason, "incident resolved: monitor {reason}");
+        let body = lifecycle_body(monitor, event, what);
+        enqueue(p, monitor, Some(&inc.id), OutboxEvent::Recovery, body);
+        let message = format!("monitor {reason}");
+        p.events.push(self::event(
+            IncidentEventKind::Resolved,
+            monitor,
+            &inc,
+            message,
+            at,
+        ));
+        p.batch.incidents.push(inc);
+    }
+    tracked.machine = MonitorState::default();
+    tracked.seen.clear();
+    p.batch.cleared.push(monitor.id.clone());
 }
 
 /// A region lost or regained its data: its receivers hear of it unless the monitor turned
