@@ -47,6 +47,10 @@ pub struct StandaloneConfig {
     /// standalone usually watches its own services.
     #[serde(default = "default_allow_private_targets")]
     pub allow_private_targets: bool,
+    /// How long finished deliveries, resolved incidents and deleted monitors are kept (the
+    /// notifier's `retention`).
+    #[serde(default)]
+    pub retention: lookout_notifier::RetentionConfig,
 }
 
 fn default_store_url() -> String {
@@ -117,11 +121,12 @@ pub async fn run(path: &Path) -> Result<()> {
         "allow_private_targets": config.allow_private_targets,
     }))
     .context("agent settings")?;
-    let notifier_config = serde_json::from_value(json!({
+    let mut notifier_config: lookout_notifier::NotifierConfig = serde_json::from_value(json!({
         "store_url": config.store_url,
         "delivery": { "allow_private_destinations": config.allow_private_webhooks },
     }))
     .context("notifier settings")?;
+    notifier_config.retention = config.retention.clone();
 
     let publisher = Arc::new(bus.publisher());
     let coordinator = tokio::spawn(lookout_coordinator::serve(

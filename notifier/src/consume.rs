@@ -279,7 +279,8 @@ impl ConsumeLoop {
                 let Some(record) = self.monitors.reread(&r.monitor_id).await? else {
                     continue;
                 };
-                let tracked = self.tracked(&mut p.work, &r.monitor_id).await?;
+                let tracked =
+                    tracked(&self.store, &self.states, &mut p.work, &r.monitor_id).await?;
                 ended(&mut p.out, tracked, &record.monitor, r, what);
                 // Counters changed earlier in this batch are dropped with the stored ones.
                 dirty.retain(|(m, _)| m != &r.monitor_id);
@@ -288,7 +289,7 @@ impl ConsumeLoop {
             let Some(monitor) = self.monitors.get(&r.monitor_id, r.monitor_version).await? else {
                 continue;
             };
-            let tracked = self.tracked(&mut p.work, &r.monitor_id).await?;
+            let tracked = tracked(&self.store, &self.states, &mut p.work, &r.monitor_id).await?;
             if monitor.regions.contains(&r.region) {
                 let mark = tracked.seen.entry(r.region.clone()).or_default();
                 let verdict = mark.admit(&r.id, r.scheduled_at_ms, now_ms());
@@ -341,22 +342,23 @@ impl ConsumeLoop {
         }
         Ok(p)
     }
+}
 
-    /// The batch's working copy of a monitor's state, taken from the cache or the store.
-    async fn tracked<'p>(
-        &self,
-        work: &'p mut HashMap<String, Tracked>,
-        monitor_id: &str,
-    ) -> Result<&'p mut Tracked, StoreError> {
-        if !work.contains_key(monitor_id) {
-            let t = match self.states.get(monitor_id) {
-                Some(t) => t.clone(),
-                None => load(&self.store, monitor_id).await?,
-            };
-            work.insert(monitor_id.to_string(), t);
-        }
-        Ok(work.get_mut(monitor_id).expect("inserted above"))
+/// The batch's working copy of a monitor's state, taken from the cache or the store.
+async fn tracked<'w>(
+    store: &Store,
+    states: &HashMap<String, Tracked>,
+    work: &'w mut HashMap<String, Tracked>,
+    monitor_id: &str,
+) -> Result<&'w mut Tracked, StoreError> {
+    if !work.contains_key(monitor_id) {
+        let t = match states.get(monitor_id) {
+            Some(t) => t.clone(),
+            None => load(store, monitor_id).await?,
+        };
+        work.insert(monitor_id.to_string(), t);
     }
+    Ok(work.get_mut(monitor_id).expect("inserted above"))
 }
 
 /// The lifecycle event a record carries, if it is one.
