@@ -16,17 +16,16 @@ impl Store {
     pub async fn insert_monitor(&self, mut m: Monitor) -> Result<Monitor, StoreError> {
         let now = now_ms();
         let mut tx = self.begin().await?;
-        let deleted =
-            Sql::new("SELECT version FROM monitors WHERE id = $1 AND deleted_at_ms IS NOT NULL")
-                .bind(&m.id);
+        // A write first: on SQLite a transaction that reads before it writes cannot wait for
+        // another writer (it fails with "database is locked" at once).
+        let deleted = Sql::new(
+            "DELETE FROM monitors WHERE id = $1 AND deleted_at_ms IS NOT NULL RETURNING version",
+        )
+        .bind(&m.id);
         let previous: Option<i64> = match tx.fetch_optional(deleted).await? {
             Some(row) => Some(row.get("version")?),
             None => None,
         };
-        if previous.is_some() {
-            tx.execute(Sql::new("DELETE FROM monitors WHERE id = $1").bind(&m.id))
-                .await?;
-        }
         m.version = previous.map_or(1, |v| u64::try_from(v).unwrap_or(0).saturating_add(1));
         m.created_at_ms = now;
         m.updated_at_ms = now;

@@ -24,14 +24,35 @@ pub struct Cluster {
     pub coordinator: Option<Proc>,
     pub agents: BTreeMap<String, Proc>,
     pub notifier: Option<Proc>,
+    /// The database the coordinator and the notifier share.
+    store: String,
     /// Last, so the processes (which print their logs on a failure) are dropped before it.
     pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
-    /// Writes the configuration files; starts nothing.
+    /// Writes the configuration files, on a SQLite file in the cluster's folder; starts
+    /// nothing.
     pub fn new(regions: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
+        let store = format!("sqlite://{}", dir.path().join("lookout.db").display());
+        Cluster::on(regions, dir, store)
+    }
+
+    /// As [`Cluster::new`], on the store of `backend` (`"sqlite"`, or `"postgres"`: a fresh
+    /// database on the `LOOKOUT_TEST_POSTGRES` server).
+    pub async fn on_backend(regions: &[&str], backend: &str) -> Cluster {
+        match backend {
+            "postgres" => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let store = lookout_store::testing::postgres_url().await;
+                Cluster::on(regions, dir, store)
+            }
+            _ => Cluster::new(regions),
+        }
+    }
+
+    fn on(regions: &[&str], dir: tempfile::TempDir, store: String) -> Cluster {
         let cluster = Cluster {
             grpc_port: free_port(),
             topic: unique("lookout.results.test"),
@@ -41,6 +62,7 @@ impl Cluster {
             coordinator: None,
             agents: BTreeMap::new(),
             notifier: None,
+            store,
         };
         cluster.write_configs();
         cluster
@@ -55,7 +77,7 @@ impl Cluster {
     }
 
     pub fn store_url(&self) -> String {
-        format!("sqlite://{}", self.path().join("lookout.db").display())
+        self.store.clone()
     }
 
     fn write_configs(&self) {
