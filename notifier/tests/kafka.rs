@@ -1,6 +1,8 @@
 //! Against a real Kafka-protocol broker (`LOOKOUT_TEST_KAFKA`, started by `.ci/run`): two
 //! notifiers in one consumer group share the partitions, a rebalance moves them when the
-//! second joins and when the first leaves, and every transition is notified exactly once.
+//! second joins and when the first leaves, and every transition is notified exactly once: on
+//! a shared SQLite file and on one PostgreSQL database (the compare-and-set offsets and outbox
+//! claims under PostgreSQL's isolation).
 
 mod common;
 
@@ -10,6 +12,7 @@ use common::{Receiver, eventually_within, monitor, outbox_settled, result};
 use lookout_bus::{KafkaConfig, KafkaConsumer, KafkaPublisher, ResultPublisher, ensure_topic};
 use lookout_proto::CheckStatus::{self, Down, Up};
 use lookout_proto::Monitor;
+use lookout_store::testing::TestDb;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -36,7 +39,16 @@ async fn publish_all(p: &KafkaPublisher, monitors: &[Monitor], statuses: &[Check
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rebalances_neither_repeat_nor_lose_notifications() {
+async fn rebalances_neither_repeat_nor_lose_notifications_on_sqlite() {
+    rebalances_neither_repeat_nor_lose_notifications(TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalances_neither_repeat_nor_lose_notifications_on_postgres() {
+    rebalances_neither_repeat_nor_lose_notifications(TestDb::postgres().await).await;
+}
+
+async fn rebalances_neither_repeat_nor_lose_notifications(db: TestDb) {
     // RUST_LOG=lookout_notifier=info shows the rebalances and deliveries.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -44,7 +56,7 @@ async fn rebalances_neither_repeat_nor_lose_notifications() {
         .try_init();
     let kafka = kafka_config();
     ensure_topic(&kafka).await.expect("create topic");
-    let (_dir, store) = common::store().await;
+    let store = db.store.clone();
     let rx = Receiver::start(200).await;
     let mut monitors = Vec::new();
     for i in 0..6 {
@@ -108,6 +120,14 @@ async fn rebalances_neither_repeat_nor_lose_notifications() {
         );
     }
     assert_eq!(rx.hits().len(), 24);
+    let mut ids: Vec<String> = rx
+        .hits()
+        .iter()
+        .map(|h| h.header("x-lookout-delivery").to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 24, "each delivery was sent exactly once");
     assert_eq!(
         store
             .list_incidents(None, 100)
