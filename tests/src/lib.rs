@@ -59,3 +59,27 @@ pub fn signature_valid(secret: &str, timestamp: &str, body: &[u8], header: &str)
     mac.update(body);
     mac.verify_slice(&sig).is_ok()
 }
+
+/// Runs each listed `async fn name(backend: &str)` once per store backend, as tests
+/// `sqlite::name` and `postgres::name` (pass `backend` to [`cluster::Cluster::on_backend`]).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("sqlite").await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("postgres").await
+                }
+            )*
+        }
+    };
+}

@@ -10,8 +10,7 @@ use lookout_tests::eventually;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_survive_a_coordinator_restart_without_gaps() {
+async fn agents_survive_a_coordinator_restart_without_gaps(backend: &str) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -21,7 +20,7 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
             drop(conn);
         }
     });
-    let mut cluster = Cluster::new(&["eu-west"]);
+    let mut cluster = Cluster::on_backend(&["eu-west"], backend).await;
     cluster.start_coordinator();
     cluster.start_agent("eu-west");
     let results = cluster.watch_results();
@@ -91,3 +90,5 @@ async fn agents_survive_a_coordinator_restart_without_gaps() {
         "same assignment after the restart"
     );
 }
+
+lookout_tests::on_both_backends!(agents_survive_a_coordinator_restart_without_gaps);

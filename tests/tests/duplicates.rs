@@ -40,8 +40,8 @@ fn monitor(target: &Target, receiver: &Receiver, failure_threshold: u32) -> Moni
 }
 
 /// A coordinator, an agent `agent-eu` reaching it through a proxy, and the notifier.
-async fn cluster_behind_proxy() -> (Cluster, Proxy, ResultLog) {
-    let mut cluster = Cluster::new(&["eu"]);
+async fn cluster_behind_proxy(backend: &str) -> (Cluster, Proxy, ResultLog) {
+    let mut cluster = Cluster::on_backend(&["eu"], backend).await;
     cluster.start_coordinator();
     let coordinator: SocketAddr = format!("127.0.0.1:{}", cluster.grpc_port)
         .parse()
@@ -80,11 +80,10 @@ async fn incidents(cluster: &Cluster, monitor_id: &str) -> Vec<IncidentRow> {
         .expect("incidents")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_resent_after_lost_acknowledgements_counts_each_failure_once() {
+async fn a_batch_resent_after_lost_acknowledgements_counts_each_failure_once(backend: &str) {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
-    let (cluster, proxy, results) = cluster_behind_proxy().await;
+    let (cluster, proxy, results) = cluster_behind_proxy(backend).await;
     let m = cluster.create_monitor(monitor(&target, &receiver, 5)).await;
     eventually(WAIT, "UP results on Kafka", || {
         let n = distinct(&results, &m.id, CheckStatus::Up, None).len();
@@ -138,11 +137,10 @@ async fn a_batch_resent_after_lost_acknowledgements_counts_each_failure_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_reconnecting_with_old_down_results_opens_no_incident() {
+async fn an_agent_reconnecting_with_old_down_results_opens_no_incident(backend: &str) {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
-    let (mut cluster, proxy, results) = cluster_behind_proxy().await;
+    let (mut cluster, proxy, results) = cluster_behind_proxy(backend).await;
     let m = cluster.create_monitor(monitor(&target, &receiver, 3)).await;
     eventually(WAIT, "UP results from agent-eu on Kafka", || {
         let n = distinct(&results, &m.id, CheckStatus::Up, Some("agent-eu")).len();
@@ -213,3 +211,8 @@ async fn an_agent_reconnecting_with_old_down_results_opens_no_incident() {
     );
     assert_eq!(receiver.of_type("incident").len(), 1);
 }
+
+lookout_tests::on_both_backends!(
+    a_batch_resent_after_lost_acknowledgements_counts_each_failure_once,
+    an_agent_reconnecting_with_old_down_results_opens_no_incident,
+);

@@ -184,22 +184,15 @@ async fn cluster(backend: &str, action: Action) {
     resolve_by(&mut api, &receiver, &m.id, action).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_delete_resolves_the_incident_on_sqlite() {
-    cluster("sqlite", Action::Delete).await;
+async fn cluster_delete_resolves_the_incident(backend: &str) {
+    cluster(backend, Action::Delete).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_delete_resolves_the_incident_on_postgres() {
-    cluster("postgres", Action::Delete).await;
+async fn cluster_pause_resolves_the_incident_and_resume_starts_fresh(backend: &str) {
+    cluster(backend, Action::Pause).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_pause_resolves_the_incident_on_sqlite() {
-    cluster("sqlite", Action::Pause).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_pause_resolves_the_incident_on_postgres() {
-    cluster("postgres", Action::Pause).await;
-}
+lookout_tests::on_both_backends!(
+    cluster_delete_resolves_the_incident,
+    cluster_pause_resolves_the_incident_and_resume_starts_fresh,
+);

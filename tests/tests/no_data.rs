@@ -47,11 +47,10 @@ async fn listed_status(cluster: &Cluster, id: &str, want: &[&str]) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_region_without_an_agent_is_reported_no_data_once() {
+async fn a_region_without_an_agent_is_reported_no_data_once(backend: &str) {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
-    let mut cluster = Cluster::new(&["eu-west", "us-east"]);
+    let mut cluster = Cluster::on_backend(&["eu-west", "us-east"], backend).await;
     cluster.start_coordinator();
     cluster.start_agent("eu-west");
     cluster.start_notifier();
@@ -164,3 +163,5 @@ async fn a_region_without_an_agent_is_reported_no_data_once() {
         "one event per transition and no incident"
     );
 }
+
+lookout_tests::on_both_backends!(a_region_without_an_agent_is_reported_no_data_once);

@@ -13,11 +13,10 @@ use lookout_tests::servers::{Receiver, Target};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
+async fn killed_notifier_neither_repeats_nor_loses_a_notification(backend: &str) {
     let target = Target::start(500).await;
     let receiver = Receiver::start(200).await;
-    let mut cluster = Cluster::new(&["eu-west"]);
+    let mut cluster = Cluster::on_backend(&["eu-west"], backend).await;
     cluster.start_all();
     let results = cluster.watch_results();
     let id = cluster
@@ -90,3 +89,5 @@ async fn killed_notifier_neither_repeats_nor_loses_a_notification() {
     );
     assert_eq!(receiver.of_type("recovery").len(), 1);
 }
+
+lookout_tests::on_both_backends!(killed_notifier_neither_repeats_nor_loses_a_notification);

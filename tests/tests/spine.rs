@@ -14,12 +14,11 @@ use lookout_tests::{eventually, signature_valid};
 const SECRET: &str = "whsec-spine";
 const WAIT: Duration = Duration::from_secs(90);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
+async fn incident_and_recovery_webhooks_arrive_once_and_signed(backend: &str) {
     let target = Target::start(200).await;
     let receiver = Receiver::start(200).await;
     let broken = Receiver::start(500).await;
-    let mut cluster = Cluster::new(&["eu-west", "us-east"]);
+    let mut cluster = Cluster::on_backend(&["eu-west", "us-east"], backend).await;
     cluster.start_all();
     let results = cluster.watch_results();
 
@@ -187,3 +186,5 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed() {
         assert_eq!(r.check_kind, "http");
     }
 }
+
+lookout_tests::on_both_backends!(incident_and_recovery_webhooks_arrive_once_and_signed);
