@@ -289,6 +289,22 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_the_notifiers_with_its_defaults() {
+        let parse = |yaml: &str| {
+            lookout_runtime::parse::<StandaloneConfig>(yaml, "test", &|_| None).map(|c| c.retention)
+        };
+        let defaults = parse("{}").expect("no retention");
+        assert_eq!(defaults, lookout_notifier::RetentionConfig::default());
+        let set = parse("retention:\n  delivered_secs: 60\n").expect("valid");
+        assert_eq!(set.delivered_secs, 60);
+        assert_eq!(set.dead_secs, defaults.dead_secs);
+        let e = parse("retention:\n  delivered: 60\n")
+            .err()
+            .expect("unknown retention field");
+        assert!(e.to_string().contains("delivered"), "{e}");
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let e = lookout_runtime::parse::<StandaloneConfig>("regoin: eu\n", "test", &|_| None)
             .err()
