@@ -298,9 +298,7 @@ mod tests {
         let set = parse("retention:\n  delivered_secs: 60\n").expect("valid");
         assert_eq!(set.delivered_secs, 60);
         assert_eq!(set.dead_secs, defaults.dead_secs);
-        let e = parse("retention:\n  delivered: 60\n")
-            .err()
-            .expect("unknown retention field");
+        let e = parse("retention:\n  delivered: 60\n").expect_err("unknown retention field");
         assert!(e.to_string().contains("delivered"), "{e}");
     }
 

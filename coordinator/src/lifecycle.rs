@@ -1,8 +1,9 @@
 //! Lifecycle events: after a monitor is deleted or paused, the coordinator publishes a
 //! `lifecycle` result for it on the results topic, keyed by the monitor like its check
 //! results, so the notifier (the only writer of incidents) sees it after the monitor's earlier
-//! results and resolves its open incident with the reason. An event the bus refuses is kept
-//! and published again every [`RETRY_EVERY`] until it goes through (or the process stops).
+//! results and resolves its open incident with the reason. Events are published by a
+//! background task, so an admin call never waits for the bus; one the bus refuses is kept and
+//! published again every [`RETRY_EVERY`] until it goes through (or the process stops).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use lookout_bus::ResultPublisher;
 use lookout_proto::CheckResult;
 use lookout_proto::v1::MonitorLifecycle;
 use lookout_store::now_ms;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// Pause between two attempts to publish events the bus refused.
@@ -23,6 +24,7 @@ const MAX_PENDING: usize = 10_000;
 pub struct LifecycleEvents {
     publisher: Arc<dyn ResultPublisher>,
     pending: Mutex<Vec<CheckResult>>,
+    ready: Notify,
 }
 
 impl LifecycleEvents {
@@ -30,6 +32,7 @@ impl LifecycleEvents {
         LifecycleEvents {
             publisher,
             pending: Mutex::new(Vec::new()),
+            ready: Notify::new(),
         }
     }
 
@@ -44,40 +47,46 @@ impl LifecycleEvents {
             ..CheckResult::default()
         };
         let mut pending = self.pending.lock().await;
-        if pending.is_empty() {
-            match self.publisher.publish(std::slice::from_ref(&event)).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(monitor_id = %id, event = what.as_str_name(), error = %e, "publishing a lifecycle event failed; retrying")
-                }
-            }
-        }
-        // Behind earlier refused events: one monitor's events stay in order.
+        // Behind earlier unpublished events: one monitor's events stay in order.
         if pending.len() >= MAX_PENDING {
             let dropped = pending.remove(0);
             tracing::error!(monitor_id = %dropped.monitor_id, "too many unpublished lifecycle events; the oldest is dropped and its incident stays open");
         }
         pending.push(event);
+        self.ready.notify_one();
     }
 
-    /// Publishes refused events again until `stop`.
+    /// Publishes announced events, and refused ones again, until `stop`; then tries once
+    /// more for those still unpublished.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(RETRY_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => break,
+                () = self.ready.notified() => {}
                 _ = tick.tick() => {}
             }
+            self.publish_pending().await;
+        }
+        self.publish_pending().await;
+    }
+
+    /// Publishes what is pending without holding the queue, so announcing never waits for
+    /// the bus; refused events go back in front of those announced meanwhile.
+    async fn publish_pending(&self) {
+        let batch = std::mem::take(&mut *self.pending.lock().await);
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.publisher.publish(&batch).await {
+            tracing::warn!(events = batch.len(), error = %e, "publishing lifecycle events failed; retrying");
             let mut pending = self.pending.lock().await;
-            if pending.is_empty() {
-                continue;
-            }
-            match self.publisher.publish(&pending).await {
-                Ok(()) => pending.clear(),
-                Err(e) => {
-                    tracing::warn!(events = pending.len(), error = %e, "publishing lifecycle events failed; retrying")
-                }
+            let newer = std::mem::replace(&mut *pending, batch);
+            pending.extend(newer);
+            let excess = pending.len().saturating_sub(MAX_PENDING);
+            for dropped in pending.drain(..excess) {
+                tracing::error!(monitor_id = %dropped.monitor_id, "too many unpublished lifecycle events; the oldest is dropped and its incident stays open");
             }
         }
     }
