@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_bus::{BusError, Record, ResultConsumer};
-use lookout_proto::v1::MonitorLifecycle;
-use lookout_proto::{CheckResult, CheckStatus};
-use lookout_store::notifier::{IncidentRow, NotifierBatch, OffsetAdvance, RegionStateRow};
+use lookout_proto::{CheckResult, CheckStatus, Monitor};
+use lookout_store::notifier::{
+    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
+    RegionStateRow,
+};
 use lookout_store::{Store, StoreError, now_ms};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -18,12 +20,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
-use crate::incidents::{MonitorState, RegionCounters, Thresholds, Transition};
+use crate::incidents::{DataChange, MonitorState, RegionCounters, Thresholds, Transition};
 use crate::monitors::MonitorCache;
-use crate::{IncidentEvent, NotifierError};
+use crate::payload::{data_body, result_time_ms, webhook_body};
+use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
-mod effects;
-use effects::{data_changed, ended, open, resolve};
+mod lifecycle;
+use lifecycle::{ended, lifecycle_of};
 
 /// Records handled per transaction at most.
 const MAX_BATCH: usize = 500;
@@ -360,16 +363,6 @@ async fn tracked<'w>(
     Ok(work.get_mut(monitor_id).expect("inserted above"))
 }
 
-/// The lifecycle event a record carries, if it is one.
-fn lifecycle_of(r: &CheckResult) -> Option<MonitorLifecycle> {
-    match MonitorLifecycle::try_from(r.lifecycle) {
-        Ok(MonitorLifecycle::Unspecified) => None,
-        Ok(what) => Some(what),
-        // A newer coordinator's event this notifier does not know: not a check result either.
-        Err(_) => Some(MonitorLifecycle::Unspecified),
-    }
-}
-
 /// Sleeps `delay` (doubling it for next time) unless stopped first; false when stopped.
 async fn pause(stop: &CancellationToken, delay: &mut Duration) -> bool {
     let d = *delay;
@@ -414,4 +407,141 @@ fn status_from_label(label: &str) -> CheckStatus {
     .into_iter()
     .find(|s| s.label() == label)
     .unwrap_or(CheckStatus::Unspecified)
+}
+
+fn event_time(r: &CheckResult) -> i64 {
+    match result_time_ms(r) {
+        0 => now_ms(),
+        t => t,
+    }
+}
+
+fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResult) {
+    let cause = if r.error_message.is_empty() {
+        format!("DOWN in {}", r.region)
+    } else {
+        r.error_message.clone()
+    };
+    let inc = IncidentRow {
+        id: format!("inc_{}", uuid::Uuid::now_v7()),
+        monitor_id: monitor.id.clone(),
+        status: IncidentStatus::Open,
+        opened_at_ms: event_time(r),
+        resolved_at_ms: None,
+        cause: cause.clone(),
+        regions: tracked.machine.down_regions(&monitor.regions),
+    };
+    info!(monitor_id = %monitor.id, incident_id = %inc.id, regions = ?inc.regions, "incident opened");
+    let body = webhook_body(
+        monitor,
+        r,
+        OutboxEvent::Incident,
+        tracked.machine.failures(&r.region),
+    );
+    enqueue(p, monitor, Some(&inc.id), OutboxEvent::Incident, body);
+    p.events.push(event(
+        IncidentEventKind::Opened,
+        monitor,
+        &inc,
+        cause,
+        inc.opened_at_ms,
+    ));
+    p.batch.incidents.push(inc.clone());
+    tracked.open = Some(inc);
+}
+
+fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResult) {
+    let Some(mut inc) = tracked.open.take() else {
+        warn!(monitor_id = %monitor.id, "incident resolved but no open incident is stored");
+        return;
+    };
+    let at = event_time(r);
+    inc.status = IncidentStatus::Resolved;
+    inc.resolved_at_ms = Some(at);
+    info!(monitor_id = %monitor.id, incident_id = %inc.id, "incident resolved");
+    let body = webhook_body(monitor, r, OutboxEvent::Recovery, 0);
+    enqueue(p, monitor, Some(&inc.id), OutboxEvent::Recovery, body);
+    let message = format!(
+        "{} in {}",
+        CheckStatus::try_from(r.status)
+            .unwrap_or(CheckStatus::Up)
+            .label(),
+        r.region
+    );
+    p.events.push(event(
+        IncidentEventKind::Resolved,
+        monitor,
+        &inc,
+        message,
+        at,
+    ));
+    p.batch.incidents.push(inc);
+}
+
+/// A region lost or regained its data: its receivers hear of it unless the monitor turned
+/// that off (`notify_no_data: false`). Never touches the incident.
+fn data_changed(
+    p: &mut Output,
+    tracked: &Tracked,
+    monitor: &Monitor,
+    r: &CheckResult,
+    change: DataChange,
+) {
+    let event = match change {
+        DataChange::Lost => OutboxEvent::NoData,
+        DataChange::Resumed => OutboxEvent::DataResumed,
+    };
+    let notify = monitor.notify_no_data != Some(false);
+    info!(monitor_id = %monitor.id, region = %r.region, event = event.as_str(), reason = %r.error_message, notify, "data flow changed");
+    if notify {
+        let failures = tracked.machine.failures(&r.region);
+        let body = data_body(monitor, r, event, tracked.open.is_some(), failures);
+        enqueue(p, monitor, None, event, body);
+    }
+}
+
+/// One outbox row per webhook of the monitor.
+fn enqueue(
+    p: &mut Output,
+    monitor: &Monitor,
+    incident_id: Option<&str>,
+    event: OutboxEvent,
+    body: Vec<u8>,
+) {
+    let now = now_ms();
+    for w in &monitor.webhooks {
+        p.batch.outbox.push(OutboxRow {
+            id: format!("dlv_{}", uuid::Uuid::now_v7()),
+            incident_id: incident_id.map(str::to_string),
+            monitor_id: monitor.id.clone(),
+            event,
+            channel: "webhook".into(),
+            url: w.url.clone(),
+            secret: w.secret.clone(),
+            payload: body.clone(),
+            attempts: 0,
+            next_attempt_at_ms: now,
+            state: OutboxState::Pending,
+            last_error: None,
+            created_at_ms: now,
+        });
+    }
+}
+
+fn event(
+    kind: IncidentEventKind,
+    monitor: &Monitor,
+    inc: &IncidentRow,
+    message: String,
+    at_ms: i64,
+) -> IncidentEvent {
+    IncidentEvent {
+        kind,
+        incident_id: inc.id.clone(),
+        monitor_id: monitor.id.clone(),
+        monitor_name: monitor.name.clone(),
+        regions: inc.regions.clone(),
+        message,
+        at_ms,
+    }
 }
