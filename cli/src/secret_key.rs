@@ -19,11 +19,13 @@ pub fn standalone_keyring(
     store_url: &str,
     secret_key_file: Option<&Path>,
 ) -> Result<(Keyring, Option<PathBuf>)> {
+    // A URL the store cannot use is the first thing to say.
+    let backend = lookout_store::backend_of(store_url)?;
     let env = std::env::var(lookout_store::seal::KEY_ENV).ok();
     if let Some(k) = Keyring::from_env_or_file(env.as_deref(), secret_key_file)? {
         return Ok((k, None));
     }
-    if !store_url.starts_with("sqlite:") {
+    if backend != lookout_store::Backend::Sqlite {
         // A server database outlives this process and has no folder to keep a key in.
         return Err(KeyError::Missing.into());
     }

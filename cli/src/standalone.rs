@@ -52,6 +52,10 @@ pub struct StandaloneConfig {
     /// created on the first start.
     #[serde(default)]
     pub secret_key_file: Option<PathBuf>,
+    /// How long finished deliveries, resolved incidents and deleted monitors are kept (the
+    /// notifier's `retention`).
+    #[serde(default)]
+    pub retention: lookout_notifier::RetentionConfig,
 }
 
 fn default_store_url() -> String {
@@ -134,11 +138,12 @@ pub async fn run(path: &Path) -> Result<()> {
         "allow_private_targets": config.allow_private_targets,
     }))
     .context("agent settings")?;
-    let notifier_config = serde_json::from_value(json!({
+    let mut notifier_config: lookout_notifier::NotifierConfig = serde_json::from_value(json!({
         "store_url": config.store_url,
         "delivery": { "allow_private_destinations": config.allow_private_webhooks },
     }))
     .context("notifier settings")?;
+    notifier_config.retention = config.retention.clone();
 
     let publisher = Arc::new(bus.publisher());
     let coordinator = tokio::spawn(lookout_coordinator::serve(
@@ -298,6 +303,20 @@ mod tests {
         for m in config.monitors {
             lookout_proto::validate::monitor(m, &regions).expect("example monitors are valid");
         }
+    }
+
+    #[test]
+    fn retention_is_the_notifiers_with_its_defaults() {
+        let parse = |yaml: &str| {
+            lookout_runtime::parse::<StandaloneConfig>(yaml, "test", &|_| None).map(|c| c.retention)
+        };
+        let defaults = parse("{}").expect("no retention");
+        assert_eq!(defaults, lookout_notifier::RetentionConfig::default());
+        let set = parse("retention:\n  delivered_secs: 60\n").expect("valid");
+        assert_eq!(set.delivered_secs, 60);
+        assert_eq!(set.dead_secs, defaults.dead_secs);
+        let e = parse("retention:\n  delivered: 60\n").expect_err("unknown retention field");
+        assert!(e.to_string().contains("delivered"), "{e}");
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub struct Dropped {
     /// For a monitor that is not assigned to this agent (another agent's, deleted, or
     /// another region's).
     pub not_assigned: u64,
-    /// With a status only the coordinator publishes (NO_DATA).
+    /// With a status or event only the coordinator publishes (NO_DATA, lifecycle events).
     pub coordinator_status: u64,
     /// With a status or failure class out of range, or an id or check kind too long.
     pub malformed: u64,
@@ -89,6 +89,10 @@ impl Intake {
         results.retain_mut(|r| {
             let status = CheckStatus::try_from(r.status);
             let class_ok = FailureClass::try_from(r.failure_class).is_ok();
+            if r.lifecycle != 0 {
+                self.pending.coordinator_status += 1;
+                return false;
+            }
             match status {
                 Ok(CheckStatus::NoData) => {
                     self.pending.coordinator_status += 1;
@@ -220,8 +224,11 @@ mod tests {
         chatty.region = "us".into();
         let mut anonymous = result(CheckStatus::Up as i32);
         anonymous.id.clear();
+        let mut forged_delete = result(CheckStatus::Up as i32);
+        forged_delete.lifecycle = lookout_proto::v1::MonitorLifecycle::Deleted as i32;
         let mut results = vec![
             result(CheckStatus::NoData as i32),
+            forged_delete,
             result(0),
             result(42),
             long_id,
@@ -245,7 +252,7 @@ mod tests {
             logged,
             Dropped {
                 not_assigned: 3,
-                coordinator_status: 1,
+                coordinator_status: 2,
                 malformed: 4,
             }
         );

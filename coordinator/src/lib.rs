@@ -13,6 +13,7 @@ pub mod error;
 mod grpc;
 pub mod hub;
 pub mod intake;
+pub mod lifecycle;
 pub mod monitors;
 pub mod no_data;
 mod publish;
@@ -43,6 +44,7 @@ use grpc::admin::AdminService;
 use grpc::deliveries::DeliveryApi;
 use grpc::gateway::GatewayService;
 use hub::Hub;
+use lifecycle::LifecycleEvents;
 use monitors::MonitorDomain;
 use no_data::NoDataWatch;
 use session::{Gateway, Timing};
@@ -64,6 +66,8 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let no_data = Arc::new(NoDataWatch::load(store.clone(), hub.clone(), publisher.clone()).await?);
     tokio::spawn(no_data.clone().run(stop.clone()));
+    let lifecycle = Arc::new(LifecycleEvents::new(publisher.clone()));
+    tokio::spawn(lifecycle.clone().run(stop.clone()));
     let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
     let deliveries = Arc::new(DeliveryDomain::new(store.clone()));
     let domain = Arc::new(MonitorDomain::new(
@@ -71,6 +75,7 @@ pub async fn serve(
         regions.clone(),
         hub.clone(),
         no_data,
+        lifecycle,
     ));
     let timing = Timing {
         heartbeat: Duration::from_millis(u64::from(config.heartbeat_interval_ms.max(1))),

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use lookout_proto::Monitor;
 use lookout_proto::bounds::quote;
+use lookout_proto::v1::MonitorLifecycle;
 use lookout_proto::validate;
 use lookout_store::{Store, StoreError};
 
 use crate::config::is_slug;
 use crate::error::{CoordinatorError, DomainError, field_error};
 use crate::hub::Hub;
+use crate::lifecycle::LifecycleEvents;
 use crate::no_data::NoDataWatch;
 use crate::region_status;
 
@@ -21,6 +23,7 @@ pub struct MonitorDomain {
     regions: Arc<[String]>,
     hub: Arc<Hub>,
     no_data: Arc<NoDataWatch>,
+    lifecycle: Arc<LifecycleEvents>,
 }
 
 fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
@@ -48,12 +51,14 @@ impl MonitorDomain {
         regions: Arc<[String]>,
         hub: Arc<Hub>,
         no_data: Arc<NoDataWatch>,
+        lifecycle: Arc<LifecycleEvents>,
     ) -> MonitorDomain {
         MonitorDomain {
             store,
             regions,
             hub,
             no_data,
+            lifecycle,
         }
     }
 
@@ -121,14 +126,20 @@ impl MonitorDomain {
         self.shown(&stored).await
     }
 
+    /// Deletes a monitor: gone from the API and from agents at once; its open incident is
+    /// resolved by the notifier, which is told through the bus.
     pub async fn delete(&self, id: &str) -> Result<(), DomainError> {
         require_id(id)?;
-        self.store.delete_monitor(id).await.map_err(not_found(id))?;
+        let version = self.store.delete_monitor(id).await.map_err(not_found(id))?;
         self.changed(id).await;
+        self.lifecycle
+            .announce(id, version, MonitorLifecycle::Deleted)
+            .await;
         Ok(())
     }
 
-    /// Pauses (no checks run, nothing assigned) or resumes a monitor.
+    /// Pauses (no checks run, nothing assigned, its open incident resolved) or resumes a
+    /// monitor (it starts with no counters: results from before the pause never count).
     pub async fn pause(&self, id: &str, paused: bool) -> Result<Monitor, DomainError> {
         require_id(id)?;
         let mut current = self.store.get_monitor(id).await.map_err(not_found(id))?;
@@ -143,6 +154,11 @@ impl MonitorDomain {
             .await
             .map_err(not_found(id))?;
         self.changed(id).await;
+        if paused {
+            self.lifecycle
+                .announce(id, stored.version, MonitorLifecycle::Paused)
+                .await;
+        }
         self.shown(&stored).await
     }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use lookout_bus::KafkaConfig;
 use serde::Deserialize;
 
+pub use crate::retention::RetentionConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]
@@ -31,6 +33,10 @@ pub struct NotifierConfig {
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// How long delivered and dead deliveries, resolved incidents and deleted monitors are
+    /// kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// On shutdown, how long deliveries in flight may take to finish (1..=300000); those
     /// still running then are sent again, with the same delivery id, after a restart.
     #[serde(default = "default_shutdown_timeout_ms")]
@@ -47,6 +53,7 @@ impl Default for NotifierConfig {
             store_url: default_store_url(),
             kafka: KafkaConfig::default(),
             delivery: DeliveryConfig::default(),
+            retention: RetentionConfig::default(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
             secret_key_file: None,
         }
@@ -63,6 +70,7 @@ impl fmt::Debug for NotifierConfig {
             .field("store_url", &redact_password(&self.store_url))
             .field("kafka", &self.kafka)
             .field("delivery", &self.delivery)
+            .field("retention", &self.retention)
             .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
             .field("secret_key_file", &self.secret_key_file)
             .finish()
@@ -285,7 +293,7 @@ impl NotifierConfig {
                 "must be 1..=300000",
             );
         }
-        Ok(())
+        self.retention.validate()
     }
 }
 
@@ -316,6 +324,9 @@ mod tests {
         assert_eq!(c.delivery.rate_limit_per_minute, 100);
         assert_eq!(c.shutdown_timeout_ms, 10_000);
         assert_eq!(c.delivery.max_payload_bytes, 1 << 20);
+        assert_eq!(c.retention.delivered_secs, 7 * 86_400);
+        assert_eq!(c.retention.dead_secs, 30 * 86_400);
+        assert_eq!(c.retention.resolved_incidents_secs, 90 * 86_400);
         let c = NotifierConfig::from_yaml(
             "store_url: sqlite://x.db\nkafka:\n  brokers: k:9092\n  group_id: g\ndelivery:\n  max_retries: 2\n",
         )
@@ -339,6 +350,7 @@ mod tests {
         let d = DeliveryConfig::default();
         assert_eq!(c.store_url, default_store_url());
         assert_eq!(c.shutdown_timeout_ms, default_shutdown_timeout_ms());
+        assert_eq!(c.retention, RetentionConfig::default());
         assert_eq!(c.kafka.group_id, KafkaConfig::default().group_id);
         assert_eq!(
             (
@@ -391,6 +403,12 @@ mod tests {
                 "shutdown_timeout_ms: 0 is invalid",
             ),
             ("kafka:\n  group_id: ''", "kafka.group_id"),
+            (
+                "retention:\n  dead_secs: 0",
+                "retention.dead_secs: 0 is invalid",
+            ),
+            ("retention:\n  interval_secs: 0", "retention.interval_secs"),
+            ("retention:\n  keep: 1", "keep"),
             ("store_url: ''", "store_url"),
         ];
         for (yaml, want) in cases {

@@ -25,6 +25,9 @@ use crate::monitors::MonitorCache;
 use crate::payload::{data_body, result_time_ms, webhook_body};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
+mod lifecycle;
+use lifecycle::{ended, lifecycle_of};
+
 /// Records handled per transaction at most.
 const MAX_BATCH: usize = 500;
 /// Offsets of batches that changed nothing are still stored this often, bounding the replay
@@ -182,7 +185,9 @@ impl ConsumeLoop {
             self.needs_reload = false;
         }
         let mut p = self.compute(records).await?;
-        let changed = !p.out.batch.states.is_empty() || !p.out.batch.incidents.is_empty();
+        let changed = !p.out.batch.states.is_empty()
+            || !p.out.batch.incidents.is_empty()
+            || !p.out.batch.cleared.is_empty();
         if changed || self.last_flush.elapsed() >= OFFSET_FLUSH {
             p.out.batch.offsets = self.advances(&p.next);
         }
@@ -272,17 +277,21 @@ impl ConsumeLoop {
             }
             p.next.insert(rec.partition, rec.offset.saturating_add(1));
             let r = &rec.result;
+            if let Some(what) = lifecycle_of(r) {
+                let Some(record) = self.monitors.reread(&r.monitor_id).await? else {
+                    continue;
+                };
+                let tracked =
+                    tracked(&self.store, &self.states, &mut p.work, &r.monitor_id).await?;
+                ended(&mut p.out, tracked, &record.monitor, r, what);
+                // Counters changed earlier in this batch are dropped with the stored ones.
+                dirty.retain(|(m, _)| m != &r.monitor_id);
+                continue;
+            }
             let Some(monitor) = self.monitors.get(&r.monitor_id, r.monitor_version).await? else {
                 continue;
             };
-            if !p.work.contains_key(&r.monitor_id) {
-                let t = match self.states.get(&r.monitor_id) {
-                    Some(t) => t.clone(),
-                    None => load(&self.store, &r.monitor_id).await?,
-                };
-                p.work.insert(r.monitor_id.clone(), t);
-            }
-            let tracked = p.work.get_mut(&r.monitor_id).expect("inserted above");
+            let tracked = tracked(&self.store, &self.states, &mut p.work, &r.monitor_id).await?;
             if monitor.regions.contains(&r.region) {
                 let mark = tracked.seen.entry(r.region.clone()).or_default();
                 let verdict = mark.admit(&r.id, r.scheduled_at_ms, now_ms());
@@ -335,6 +344,23 @@ impl ConsumeLoop {
         }
         Ok(p)
     }
+}
+
+/// The batch's working copy of a monitor's state, taken from the cache or the store.
+async fn tracked<'w>(
+    store: &Store,
+    states: &HashMap<String, Tracked>,
+    work: &'w mut HashMap<String, Tracked>,
+    monitor_id: &str,
+) -> Result<&'w mut Tracked, StoreError> {
+    if !work.contains_key(monitor_id) {
+        let t = match states.get(monitor_id) {
+            Some(t) => t.clone(),
+            None => load(store, monitor_id).await?,
+        };
+        work.insert(monitor_id.to_string(), t);
+    }
+    Ok(work.get_mut(monitor_id).expect("inserted above"))
 }
 
 /// Sleeps `delay` (doubling it for next time) unless stopped first; false when stopped.

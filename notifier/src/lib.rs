@@ -11,6 +11,8 @@
 //! - `dispatch`: the outbox worker around every `channels::Channel` (payload cap, rate limit,
 //!   signing, timeout, retries with jittered backoff, dead letters), apart from consumption
 //!   so a failing receiver never stalls it.
+//! - `retention`: prunes finished deliveries, resolved incidents and deleted monitors after
+//!   their configured periods.
 
 pub mod channels;
 pub mod config;
@@ -20,6 +22,7 @@ pub mod dispatch;
 pub mod incidents;
 mod monitors;
 pub mod payload;
+pub mod retention;
 
 use std::fmt;
 use std::future::Future;
@@ -31,7 +34,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-pub use config::{ConfigError, DeliveryConfig, NotifierConfig};
+pub use config::{ConfigError, DeliveryConfig, NotifierConfig, RetentionConfig};
 
 /// `user-agent` of every outgoing request.
 pub const USER_AGENT: &str = concat!("lookout/", env!("CARGO_PKG_VERSION"));
@@ -133,6 +136,11 @@ pub async fn run(
         std::time::Duration::from_millis(config.shutdown_timeout_ms),
     );
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
+    let pruning = tokio::spawn(retention::run(
+        store.clone(),
+        config.retention.clone(),
+        stop.clone(),
+    ));
     let consumed =
         consume::ConsumeLoop::new(store, consumer, &config.kafka.group_id, events, ready)
             .run(stop.clone())
@@ -140,6 +148,9 @@ pub async fn run(
     stop.cancel();
     if let Err(e) = dispatching.await {
         warn!(error = %e, "dispatcher task ended abnormally");
+    }
+    if let Err(e) = pruning.await {
+        warn!(error = %e, "retention task ended abnormally");
     }
     if let Err(e) = watcher.await {
         warn!(error = %e, "shutdown watcher ended abnormally");

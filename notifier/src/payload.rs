@@ -1,6 +1,7 @@
 //! The native webhook payload, in the StatusPageOne shape (`event_type`, `monitor`,
 //! `check_result`, `context`). Field order is part of the format (golden-file tested).
 
+use lookout_proto::v1::MonitorLifecycle;
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::notifier::OutboxEvent;
 use serde::Serialize;
@@ -41,6 +42,10 @@ struct Context {
     previous_status: &'static str,
     notification_level: u32,
     notification_type: &'static str,
+    /// Why an incident resolved without a recovering result (`deleted`, `paused`); absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_reason: Option<&'static str>,
 }
 
 /// The JSON body announcing `event` for `monitor`, triggered by `result`.
@@ -66,6 +71,27 @@ pub fn webhook_body(
         result,
         event,
         consecutive_failures,
+        None,
+    )
+}
+
+/// The recovery that resolves `monitor`'s open incident because it was deleted or paused
+/// (`event` is the coordinator's lifecycle event): `monitor.status` and `check_result.status`
+/// are `DELETED` or `PAUSED`, `check_result.region` is empty (no region recovered) and
+/// `context.resolved_reason` is `deleted` or `paused`.
+pub fn lifecycle_body(monitor: &Monitor, event: &CheckResult, what: MonitorLifecycle) -> Vec<u8> {
+    let (status, reason) = match what {
+        MonitorLifecycle::Paused => ("PAUSED", "paused"),
+        MonitorLifecycle::Deleted | MonitorLifecycle::Unspecified => ("DELETED", "deleted"),
+    };
+    render(
+        "monitor_alert",
+        (status, "DOWN"),
+        monitor,
+        event,
+        OutboxEvent::Recovery,
+        0,
+        Some((status, reason)),
     )
 }
 
@@ -92,6 +118,7 @@ pub fn data_body(
         result,
         event,
         consecutive_failures,
+        None,
     )
 }
 
@@ -102,6 +129,7 @@ fn render(
     result: &CheckResult,
     event: OutboxEvent,
     consecutive_failures: u32,
+    lifecycle: Option<(&'static str, &'static str)>,
 ) -> Vec<u8> {
     let payload = Payload {
         event_type,
@@ -112,9 +140,14 @@ fn render(
             status: monitor_status,
         },
         check_result: CheckResultPart {
-            status: CheckStatus::try_from(result.status)
-                .unwrap_or(CheckStatus::Unspecified)
-                .label(),
+            status: lifecycle.map_or_else(
+                || {
+                    CheckStatus::try_from(result.status)
+                        .unwrap_or(CheckStatus::Unspecified)
+                        .label()
+                },
+                |(status, _)| status,
+            ),
             timestamp: rfc3339_seconds(result_time_ms(result)),
             region: &result.region,
             error_message: Some(result.error_message.as_str()).filter(|m| !m.is_empty()),
@@ -126,6 +159,7 @@ fn render(
             previous_status,
             notification_level: 1,
             notification_type: event.as_str(),
+            resolved_reason: lifecycle.map(|(_, reason)| reason),
         },
     };
     serde_json::to_vec(&payload).expect("payload holds only strings and integers")

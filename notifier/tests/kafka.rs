@@ -114,6 +114,14 @@ async fn rebalances_neither_repeat_nor_lose_notifications(db: TestDb) {
         );
     }
     assert_eq!(rx.hits().len(), 24);
+    let mut ids: Vec<String> = rx
+        .hits()
+        .iter()
+        .map(|h| h.header("x-lookout-delivery").to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 24, "each delivery was sent exactly once");
     assert_eq!(
         store
             .list_incidents(None, 100)

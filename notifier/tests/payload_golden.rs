@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use lookout_notifier::payload::{data_body, webhook_body};
+use lookout_notifier::payload::{data_body, lifecycle_body, webhook_body};
+use lookout_proto::v1::MonitorLifecycle;
 use lookout_proto::v1::{HttpCheck, monitor::Check};
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::notifier::OutboxEvent;
@@ -117,5 +118,34 @@ fn data_resumed_payload() {
     check(
         "data_resumed.json",
         &data_body(&monitor(), &r, OutboxEvent::DataResumed, false, 0),
+    );
+}
+
+/// The coordinator's lifecycle event after the monitor was paused or deleted.
+fn lifecycle_event(what: MonitorLifecycle) -> CheckResult {
+    CheckResult {
+        monitor_id: "mon_abc123xyz789".into(),
+        monitor_version: 4,
+        scheduled_at_ms: 1_705_316_000_000,
+        lifecycle: what as i32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn resolved_by_pause_payload() {
+    let what = MonitorLifecycle::Paused;
+    check(
+        "resolved_paused.json",
+        &lifecycle_body(&monitor(), &lifecycle_event(what), what),
+    );
+}
+
+#[test]
+fn resolved_by_delete_payload() {
+    let what = MonitorLifecycle::Deleted;
+    check(
+        "resolved_deleted.json",
+        &lifecycle_body(&monitor(), &lifecycle_event(what), what),
     );
 }

@@ -1,10 +1,12 @@
 //! The outbox holds no secret: every attempt is signed when it is sent, with the monitor's
-//! current webhook secret, and a delivery whose monitor or webhook is gone is dead instead of
-//! being sent unsigned.
+//! current webhook secret; a deleted monitor still signs the notification that resolves its
+//! incident, and a delivery whose monitor row or webhook is gone is dead instead of being sent
+//! unsigned.
 
 mod common;
 
 use common::{Receiver, SECRET, eventually, monitor};
+use lookout_store::Sql;
 use lookout_store::notifier::OutboxState;
 use lookout_store::testing::TestDb;
 
@@ -37,46 +39,64 @@ async fn a_retry_is_signed_with_the_secret_current_when_it_is_sent(db: TestDb) {
     running.stop().await;
 }
 
-async fn deliveries_of_a_deleted_monitor_or_removed_webhook_are_dead(db: TestDb) {
+async fn a_deleted_monitor_still_signs_and_a_pruned_or_moved_webhook_is_dead(db: TestDb) {
     let store = db.store.clone();
     let rx = Receiver::start(503).await;
-    let gone = monitor(&store, "mon_gone", &["eu"], 1, &rx.url).await;
+    let deleted = monitor(&store, "mon_deleted", &["eu"], 1, &rx.url).await;
+    let pruned = monitor(&store, "mon_pruned", &["eu"], 1, &rx.url).await;
     let moved = monitor(&store, "mon_moved", &["eu"], 1, &rx.url).await;
     let (publisher, running) = common::start_in_process(&store);
-    for m in [&gone, &moved] {
+    for m in [&deleted, &pruned, &moved] {
         common::publish_down(&publisher, &m.id, "eu", 3).await;
     }
     eventually("a refused attempt of each", || async {
         let rows = store.list_outbox(None).await.expect("outbox");
-        rows.len() == 2 && rows.iter().all(|r| r.attempts >= 1)
+        rows.len() == 3 && rows.iter().all(|r| r.attempts >= 1)
     })
     .await;
 
-    store.delete_monitor(&gone.id).await.expect("delete");
+    // Deleted: the row stays (soft delete), so the secret does too.
+    store.delete_monitor(&deleted.id).await.expect("delete");
+    // Pruned: the row itself is gone, as retention removes it.
+    store
+        .execute(Sql::new("DELETE FROM monitors WHERE id = $1").bind(&pruned.id))
+        .await
+        .expect("remove the row");
     let mut elsewhere = store.get_monitor(&moved.id).await.expect("get");
     elsewhere.webhooks[0].url = "http://127.0.0.1:1/elsewhere".into();
     store
         .update_monitor(elsewhere, moved.version)
         .await
         .expect("move the webhook");
-    eventually("both deliveries to be dead", || async {
+    rx.answer(200);
+    eventually("every delivery to finish", || async {
         let rows = store.list_outbox(None).await.expect("outbox");
-        rows.iter().all(|r| r.state == OutboxState::Dead)
+        rows.iter().all(|r| r.state != OutboxState::Pending)
     })
     .await;
     let rows = store.list_outbox(None).await.expect("outbox");
-    let error_of = |id: &str| {
+    let row_of = |id: &str| {
         rows.iter()
             .find(|r| r.monitor_id == id)
-            .and_then(|r| r.last_error.clone())
-            .unwrap_or_default()
+            .cloned()
+            .expect("a delivery of the monitor")
     };
+    assert_eq!(row_of("mon_deleted").state, OutboxState::Delivered);
+    let accepted = rx.accepted();
     assert_eq!(
-        error_of("mon_gone"),
-        "monitor mon_gone no longer exists: nothing to sign the delivery with"
+        accepted.len(),
+        1,
+        "only the deleted monitor's delivery is sent"
     );
+    assert!(accepted[0].signature_verifies(SECRET));
+    assert_eq!(row_of("mon_pruned").state, OutboxState::Dead);
     assert_eq!(
-        error_of("mon_moved"),
+        row_of("mon_pruned").last_error.unwrap_or_default(),
+        "monitor mon_pruned no longer exists: nothing to sign the delivery with"
+    );
+    assert_eq!(row_of("mon_moved").state, OutboxState::Dead);
+    assert_eq!(
+        row_of("mon_moved").last_error.unwrap_or_default(),
         "monitor mon_moved no longer has a webhook at this url"
     );
     running.stop().await;
@@ -84,5 +104,5 @@ async fn deliveries_of_a_deleted_monitor_or_removed_webhook_are_dead(db: TestDb)
 
 lookout_store::backend_tests!(
     a_retry_is_signed_with_the_secret_current_when_it_is_sent,
-    deliveries_of_a_deleted_monitor_or_removed_webhook_are_dead,
+    a_deleted_monitor_still_signs_and_a_pruned_or_moved_webhook_is_dead,
 );

@@ -85,7 +85,7 @@ impl Store {
             url: redact_url(url),
             source,
         };
-        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = if backend_of(url)? == Backend::Postgres {
             let opts = PgConnectOptions::from_str(url).map_err(bad_url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
@@ -94,7 +94,7 @@ impl Store {
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Pool::Postgres(pool)
-        } else if url.starts_with("sqlite:") {
+        } else {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(bad_url)?
                 .create_if_missing(true)
@@ -113,10 +113,6 @@ impl Store {
                 .await?;
             migrate_sqlite(&pool).await?;
             Pool::Sqlite(pool)
-        } else {
-            return Err(StoreError::Scheme {
-                url: redact_url(url),
-            });
         };
         let store = Store {
             pool,
@@ -157,6 +153,20 @@ impl Store {
 
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         self.pool.begin().await
+    }
+}
+
+/// The backend a store URL names, or `Scheme` for a URL that is neither SQLite nor PostgreSQL
+/// (checked before anything else is set up for it, such as a key).
+pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(StoreError::Scheme {
+            url: redact_url(url),
+        })
     }
 }
 

@@ -6,7 +6,9 @@ use std::fmt;
 use crate::{Row, Sql, Store, StoreError};
 
 mod outbox;
+mod retention;
 mod status;
+pub use retention::{Pruned, RetentionCutoffs};
 pub use status::RegionStatusRow;
 
 /// Counters of one (monitor, region). A region without a row is up with no failures.
@@ -156,6 +158,9 @@ pub struct NotifierBatch {
     pub outbox: Vec<OutboxRow>,
     /// Offsets to advance, each only if the stored one is still what the caller read.
     pub offsets: Vec<OffsetAdvance>,
+    /// Monitors whose region rows are dropped before `states` are written (deleted or
+    /// paused: a resumed monitor starts with no counters).
+    pub cleared: Vec<String>,
 }
 
 /// Moves the stored next offset of one partition from `from` (`None`: nothing stored yet) to
@@ -174,6 +179,7 @@ impl NotifierBatch {
             && self.incidents.is_empty()
             && self.outbox.is_empty()
             && self.offsets.is_empty()
+            && self.cleared.is_empty()
     }
 }
 
@@ -192,6 +198,10 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        for id in &batch.cleared {
+            let sql = Sql::new("DELETE FROM notifier_region_state WHERE monitor_id = $1").bind(id);
+            tx.execute(sql).await?;
+        }
         for s in &batch.states {
             let sql = Sql::new(
                 "INSERT INTO notifier_region_state (monitor_id, region, down, consecutive_failures, \

@@ -39,7 +39,9 @@ async fn concurrent_claims_never_lease_a_row_twice(db: TestDb) {
     // Four dispatchers, each with its own pool, claim small pages until nothing is left.
     let mut tasks = Vec::new();
     for _ in 0..4 {
-        let store = Store::open(&db.url, db.keyring()).await.expect("second pool");
+        let store = Store::open(&db.url, db.keyring())
+            .await
+            .expect("second pool");
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {

@@ -62,6 +62,7 @@ async fn batch_is_written_atomically_and_reads_back(db: TestDb) {
         incidents: vec![incident("inc_1", IncidentStatus::Open)],
         outbox: vec![outbox("dlv_1", "inc_1", 10)],
         offsets: vec![advance(0, None, 7), advance(3, None, 2)],
+        ..Default::default()
     };
     s.apply_notifier_batch("g", "t", &batch, 5)
         .await

@@ -233,6 +233,7 @@ impl Inner {
             error_message: message,
             check_kind: monitor.kind().to_string(),
             ping: None,
+            lifecycle: 0,
         }
     }
 

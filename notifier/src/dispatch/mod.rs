@@ -253,13 +253,14 @@ impl Shared {
     }
 
     /// The secret to sign `row` with (empty: unsigned): the current one of the webhook at
-    /// `row.url` on the row's monitor, since the outbox holds no secret. A delivery whose
-    /// monitor is gone, or no longer has a webhook at that URL, is dead: that destination is
-    /// no longer configured and there is no secret to sign for it. (The reason leaves the URL
-    /// out: it may carry a credential.)
+    /// `row.url` on the row's monitor, since the outbox holds no secret. A deleted monitor
+    /// still has its row (so the notification resolving its incident is signed); a delivery
+    /// whose monitor row is gone (pruned), or no longer has a webhook at that URL, is dead:
+    /// that destination is no longer configured and there is no secret to sign for it. (The
+    /// reason leaves the URL out: it may carry a credential.)
     async fn current_secret(&self, row: &OutboxRow) -> Result<String, SendError> {
-        let monitor = match self.store.get_monitor(&row.monitor_id).await {
-            Ok(m) => m,
+        let monitor = match self.store.monitor_record(&row.monitor_id).await {
+            Ok(r) => r.monitor,
             Err(StoreError::NotFound) => {
                 return Err(SendError::Permanent {
                     reason: format!(
