@@ -287,6 +287,10 @@ impl Tx {
         Ok(rows_affected(run!(sql, execute, self.exec())))
     }
 
+    pub(crate) async fn fetch_optional(&mut self, sql: Sql) -> Result<Option<Row>, StoreError> {
+        Ok(optional_row(run!(sql, fetch_optional, self.exec())))
+    }
+
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite(t) => t.commit().await?,

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::{Row, Sql, Store, StoreError};
 
 mod outbox;
+pub use outbox::DeliveryCursor;
 mod status;
 pub use status::RegionStatusRow;
 
