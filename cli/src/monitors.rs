@@ -113,7 +113,7 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
         }
         MonitorsCmd::List => {
             let list = api
-                .list_monitors(ListMonitorsRequest {})
+                .list_monitors(ListMonitorsRequest::default())
                 .await
                 .map_err(status)?
                 .into_inner();

@@ -21,9 +21,13 @@ pub struct CoordinatorConfig {
     /// Regions agents may connect from and monitors may run in.
     #[serde(default)]
     pub regions: Vec<String>,
-    /// Bearer tokens accepted by the admin API.
+    /// Bearer tokens of the `default` project (tokens of other projects are created through
+    /// the API and kept hashed in the store).
     #[serde(default)]
     pub project_tokens: Vec<Secret>,
+    /// Bearer tokens that create, list and delete projects and manage any project's tokens.
+    #[serde(default)]
+    pub operator_tokens: Vec<Secret>,
     /// Bearer token of each agent and the one region it may connect from, by agent id.
     #[serde(default)]
     pub agent_tokens: BTreeMap<String, AgentToken>,
@@ -144,6 +148,9 @@ impl CoordinatorConfig {
         if let Some(v) = var("LOOKOUT_PROJECT_TOKENS") {
             self.project_tokens = list(&v).map(Secret::new).collect();
         }
+        if let Some(v) = var("LOOKOUT_OPERATOR_TOKENS") {
+            self.operator_tokens = list(&v).map(Secret::new).collect();
+        }
         if let Some(v) = var("LOOKOUT_AGENT_TOKENS") {
             let mut tokens = BTreeMap::new();
             for pair in list(&v) {
@@ -238,18 +245,29 @@ impl CoordinatorConfig {
                 ));
             }
         }
-        if self.project_tokens.is_empty() {
+        if self.project_tokens.is_empty() && self.operator_tokens.is_empty() {
             return Err(invalid(
                 "project_tokens",
-                "must hold at least one token for the admin API",
+                "must hold at least one token for the admin API (or set operator_tokens)",
             ));
         }
+        for (field, tokens) in [
+            ("project_tokens", &self.project_tokens),
+            ("operator_tokens", &self.operator_tokens),
+        ] {
+            if let Some(i) = tokens.iter().position(|t| t.expose().is_empty()) {
+                return Err(invalid(format!("{field}[{i}]"), "must not be empty"));
+            }
+        }
         if let Some(i) = self
-            .project_tokens
+            .operator_tokens
             .iter()
-            .position(|t| t.expose().is_empty())
+            .position(|o| self.project_tokens.iter().any(|p| p.expose() == o.expose()))
         {
-            return Err(invalid(format!("project_tokens[{i}]"), "must not be empty"));
+            return Err(invalid(
+                format!("operator_tokens[{i}]"),
+                "is also a project token; use different tokens",
+            ));
         }
         for (id, entry) in &self.agent_tokens {
             if !is_slug(id, 64) {
