@@ -377,6 +377,14 @@ kafka: {brokers: '127.0.0.1:9092'}
     }
 
     #[test]
+    fn operator_tokens_alone_are_enough() {
+        let c =
+            CoordinatorConfig::from_yaml("regions: [eu]\noperator_tokens: [op]").expect("parse");
+        c.validate()
+            .expect("an operator token alone is a valid admin setup");
+    }
+
+    #[test]
     fn refuses_unknown_fields() {
         let e = CoordinatorConfig::from_yaml("regionz: [eu]").expect_err("unknown field");
         assert!(e.to_string().contains("regionz"), "{e}");
@@ -390,9 +398,12 @@ kafka: {brokers: '127.0.0.1:9092'}
             "LOOKOUT_REGIONS" => Some("ap, sa".to_string()),
             "LOOKOUT_AGENT_TOKENS" => Some("x@ap=1,y@sa=2=3".to_string()),
             "LOOKOUT_KAFKA_TOPIC" => Some("t".to_string()),
+            "LOOKOUT_OPERATOR_TOKENS" => Some("op1, op2".to_string()),
             _ => None,
         };
         c.apply_env(env).expect("env");
+        let operators: Vec<&str> = c.operator_tokens.iter().map(Secret::expose).collect();
+        assert_eq!(operators, ["op1", "op2"]);
         assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:9000");
         assert_eq!(c.regions, ["ap", "sa"]);
         assert_eq!(c.agent_tokens.len(), 2);
@@ -468,6 +479,14 @@ kafka: {brokers: '127.0.0.1:9092'}
             (
                 "regions: [eu]\nproject_tokens: [p]\nshutdown_timeout_ms: 0",
                 "shutdown_timeout_ms",
+            ),
+            (
+                "regions: [eu]\noperator_tokens: [o, '']",
+                "operator_tokens[1]",
+            ),
+            (
+                "regions: [eu]\nproject_tokens: [p, o]\noperator_tokens: [o]",
+                "operator_tokens[0]",
             ),
         ];
         for (yaml, field) in cases {
