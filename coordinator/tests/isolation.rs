@@ -161,7 +161,7 @@ async fn every_monitor_and_delivery_method_stays_in_its_project() {
             .into_iter()
             .map(|m| m.id)
             .collect();
-        assert_eq!(&ids, &[want.clone()]);
+        assert_eq!(ids.as_slice(), std::slice::from_ref(want));
     }
     let ids: Vec<String> = mon
         .list_monitors(list(PROJECT_TOKEN))
