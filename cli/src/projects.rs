@@ -1,4 +1,4 @@
-//! `lookout projects ...` (operator token: create, list, delete projects) and
+//! `lookout projects ...` (operator token: create, list, set quotas, delete projects) and
 //! `lookout tokens ...` (a project's API tokens: create, list, revoke), with tables for people
 //! and `--output json` for scripts.
 
@@ -11,6 +11,7 @@ use lookout_proto::v1::token_service_client::TokenServiceClient;
 use lookout_proto::v1::{
     CreateProjectRequest, CreateTokenRequest, DeleteProjectRequest, ListProjectsRequest,
     ListTokensRequest, Project, ProjectToken, Quotas, RevokeTokenRequest,
+    UpdateProjectQuotasRequest,
 };
 
 use crate::monitors::{ClientArgs, ListArgs, Output, connect, connect_with, status};
@@ -46,6 +47,16 @@ pub enum ProjectsCmd {
     },
     /// List every project.
     List(ListArgs),
+    /// Change a project's quotas; unset ones keep their value.
+    SetQuotas {
+        id: String,
+        #[arg(long)]
+        max_monitors: Option<u32>,
+        #[arg(long)]
+        min_interval_secs: Option<u32>,
+        #[arg(long)]
+        max_regions_per_monitor: Option<u32>,
+    },
     /// Delete a project without monitors, and its tokens.
     Delete { id: String },
 }
@@ -118,6 +129,28 @@ pub async fn run_projects(client: ClientArgs, op: OperatorArgs, cmd: ProjectsCmd
                 page_token = page.next_page_token;
             }
             print_projects(out, &all)
+        }
+        ProjectsCmd::SetQuotas {
+            id,
+            max_monitors,
+            min_interval_secs,
+            max_regions_per_monitor,
+        } => {
+            let quotas = Quotas {
+                max_monitors: max_monitors.unwrap_or(0),
+                min_interval_secs: min_interval_secs.unwrap_or(0),
+                max_regions_per_monitor: max_regions_per_monitor.unwrap_or(0),
+            };
+            let req = UpdateProjectQuotasRequest {
+                id,
+                quotas: Some(quotas),
+            };
+            let p = api
+                .update_project_quotas(req)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_projects(out, &[p])
         }
         ProjectsCmd::Delete { id } => {
             api.delete_project(DeleteProjectRequest { id: id.clone() })

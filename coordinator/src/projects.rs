@@ -52,34 +52,45 @@ fn bounded_id(field: &str, id: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// `q` with zero (or missing) fields set to the defaults, each within its bound.
+/// The quotas of a new project: zero (or missing) fields take the defaults.
 pub fn quotas(q: Option<pb::Quotas>) -> Result<Quotas, FieldError> {
+    let defaults = Quotas {
+        max_monitors: DEFAULT_MAX_MONITORS,
+        min_interval_secs: DEFAULT_MIN_INTERVAL_SECS,
+        max_regions_per_monitor: DEFAULT_MAX_REGIONS_PER_MONITOR,
+    };
+    quotas_over(q, defaults)
+}
+
+/// `q` over `base`: zero (or missing) fields keep `base`'s value, others must be within
+/// their bound.
+fn quotas_over(q: Option<pb::Quotas>, base: Quotas) -> Result<Quotas, FieldError> {
     let q = q.unwrap_or_default();
-    let pick = |field: &str, v: u32, default: u32, max: u32| match v {
-        0 => Ok(default),
+    let pick = |field: &str, v: u32, base: u32, max: u32| match v {
+        0 => Ok(base),
         v if v <= max => Ok(v),
         v => Err(field_error(
             format!("quotas.{field}"),
-            format!("{v} is invalid, must be 1..={max} (0 means {default})"),
+            format!("{v} is invalid, must be 1..={max} (or 0 for the default)"),
         )),
     };
     Ok(Quotas {
         max_monitors: pick(
             "max_monitors",
             q.max_monitors,
-            DEFAULT_MAX_MONITORS,
+            base.max_monitors,
             MAX_MAX_MONITORS,
         )?,
         min_interval_secs: pick(
             "min_interval_secs",
             q.min_interval_secs,
-            DEFAULT_MIN_INTERVAL_SECS,
+            base.min_interval_secs,
             MAX_INTERVAL_SECS,
         )?,
         max_regions_per_monitor: pick(
             "max_regions_per_monitor",
             q.max_regions_per_monitor,
-            DEFAULT_MAX_REGIONS_PER_MONITOR,
+            base.max_regions_per_monitor,
             MAX_REGIONS as u32,
         )?,
     })
@@ -178,6 +189,31 @@ impl ProjectDomain {
         let rows = self.store.list_projects(after.as_deref(), size).await?;
         let next = paging::next_token(&rows, size, |p| paging::token(ListKind::Projects, &p.id));
         Ok((rows.iter().map(project_to_api).collect(), next))
+    }
+
+    /// Changes project `id`'s quotas; zero fields keep their value.
+    pub async fn update_quotas(
+        &self,
+        id: &str,
+        q: Option<pb::Quotas>,
+    ) -> Result<pb::Project, DomainError> {
+        if id.is_empty() {
+            return Err(field_error("id", "must not be empty").into());
+        }
+        bounded_id("id", id)?;
+        let current = self
+            .store
+            .get_project(id)
+            .await
+            .map_err(project_not_found(id))?;
+        let q = quotas_over(q, current.quotas)?;
+        let p = self
+            .store
+            .update_project_quotas(id, q)
+            .await
+            .map_err(project_not_found(id))?;
+        tracing::info!(project_id = %id, ?q, "project quotas changed");
+        Ok(project_to_api(&p))
     }
 
     /// Deletes an empty project and its tokens. Refusing while monitors remain keeps a

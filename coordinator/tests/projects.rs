@@ -13,7 +13,7 @@ use lookout_proto::v1::token_service_client::TokenServiceClient;
 use lookout_proto::v1::{
     CreateMonitorRequest, CreateProjectRequest, CreateTokenRequest, DeleteMonitorRequest,
     DeleteProjectRequest, ListMonitorsRequest, ListProjectsRequest, ListTokensRequest, Monitor,
-    Quotas, RevokeTokenRequest, UpdateMonitorRequest,
+    Quotas, RevokeTokenRequest, UpdateMonitorRequest, UpdateProjectQuotasRequest,
 };
 use tonic::Code;
 
@@ -171,6 +171,48 @@ async fn quotas_are_refused_with_resource_exhausted_naming_the_quota() {
         .expect_err("third");
     assert_eq!(s.code(), Code::ResourceExhausted);
     assert!(s.message().starts_with("quota max_monitors is 2"), "{s:?}");
+
+    // The operator raises the quota; zero fields keep their value.
+    let raised = projects
+        .update_project_quotas(bearer(
+            OPERATOR_TOKEN,
+            UpdateProjectQuotasRequest {
+                id: p.id.clone(),
+                quotas: Some(Quotas {
+                    max_monitors: 3,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .expect("raise")
+        .into_inner();
+    assert_eq!(
+        raised.quotas,
+        Some(Quotas {
+            max_monitors: 3,
+            ..quotas
+        })
+    );
+    let third = mon
+        .create_monitor(create(&token, monitor(60, &["eu"])))
+        .await
+        .expect("room after the raise")
+        .into_inner();
+    mon.delete_monitor(bearer(&token, DeleteMonitorRequest { id: third.id }))
+        .await
+        .expect("delete");
+    let s = projects
+        .update_project_quotas(bearer(
+            &token,
+            UpdateProjectQuotasRequest {
+                id: p.id.clone(),
+                quotas: None,
+            },
+        ))
+        .await
+        .expect_err("a project token cannot raise its own quotas");
+    assert_eq!(s.code(), Code::PermissionDenied);
 
     let faster = Monitor {
         interval_secs: 10,

@@ -91,6 +91,24 @@ impl Store {
         project_from_row(&row.ok_or(StoreError::NotFound)?)
     }
 
+    /// Replaces the quotas of project `id`; `NotFound` when there is none.
+    pub async fn update_project_quotas(
+        &self,
+        id: &str,
+        quotas: Quotas,
+    ) -> Result<ProjectRow, StoreError> {
+        let sql = Sql::new(format!(
+            "UPDATE projects SET max_monitors = $1, min_interval_secs = $2, \
+             max_regions_per_monitor = $3 WHERE id = $4 RETURNING {PROJECT_COLUMNS}"
+        ))
+        .bind(quotas.max_monitors)
+        .bind(quotas.min_interval_secs)
+        .bind(quotas.max_regions_per_monitor)
+        .bind(id);
+        let row = self.pool().fetch_optional(sql).await?;
+        project_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
     /// At most `limit` projects with ids after `after`, by id (creation order).
     pub async fn list_projects(
         &self,

@@ -65,6 +65,20 @@ async fn projects_are_created_listed_and_deleted_only_when_empty(db: TestDb) {
         s.create_project("prj_2", "team-a", QUOTAS).await,
         Err(StoreError::Conflict)
     ));
+    let raised = Quotas {
+        max_monitors: 50,
+        ..QUOTAS
+    };
+    let p = s
+        .update_project_quotas("prj_1", raised)
+        .await
+        .expect("update");
+    assert_eq!(p.quotas, raised);
+    assert_eq!(s.get_project("prj_1").await.expect("get").quotas, raised);
+    assert!(matches!(
+        s.update_project_quotas("prj_nope", raised).await,
+        Err(StoreError::NotFound)
+    ));
     let ids: Vec<String> = s
         .list_projects(None, 10)
         .await

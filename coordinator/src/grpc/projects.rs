@@ -9,6 +9,7 @@ use lookout_proto::v1::{
     CreateProjectRequest, CreateTokenRequest, CreateTokenResponse, DeleteProjectRequest,
     DeleteProjectResponse, ListProjectsRequest, ListProjectsResponse, ListTokensRequest,
     ListTokensResponse, Project, RevokeTokenRequest, RevokeTokenResponse,
+    UpdateProjectQuotasRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -57,6 +58,17 @@ impl ProjectService for ProjectApi {
         self.auth.operator(req.metadata()).await?;
         self.domain.delete(&req.into_inner().id).await?;
         Ok(Response::new(DeleteProjectResponse {}))
+    }
+
+    async fn update_project_quotas(
+        &self,
+        req: Request<UpdateProjectQuotasRequest>,
+    ) -> Result<Response<Project>, Status> {
+        self.auth.operator(req.metadata()).await?;
+        let r = req.into_inner();
+        Ok(Response::new(
+            self.domain.update_quotas(&r.id, r.quotas).await?,
+        ))
     }
 }
 
