@@ -5,7 +5,8 @@
 use lookout_proto::Monitor;
 use lookout_proto::v1::{self as pb, ProjectToken};
 use lookout_proto::validate::{
-    self, FieldError, MAX_INTERVAL_SECS, MAX_PROJECT_NAME_BYTES, MAX_REGIONS, MAX_TOKEN_NAME_BYTES,
+    self, FieldError, MAX_INTERVAL_SECS, MAX_PROJECT_MONITORS, MAX_PROJECT_NAME_BYTES, MAX_REGIONS,
+    MAX_TOKEN_NAME_BYTES,
 };
 use lookout_store::projects::{DEFAULT_PROJECT_ID, NewToken, ProjectRow, Quotas, TokenRow};
 use lookout_store::{Store, StoreError};
@@ -22,8 +23,6 @@ pub const DEFAULT_MAX_MONITORS: u32 = 1_000;
 pub const DEFAULT_MIN_INTERVAL_SECS: u32 = 30;
 /// `max_regions_per_monitor` of a project created without one.
 pub const DEFAULT_MAX_REGIONS_PER_MONITOR: u32 = 5;
-/// Largest `max_monitors` an operator may give a project.
-pub const MAX_MAX_MONITORS: u32 = 1_000_000;
 /// The shortest gap of a 5-field cron schedule: what the interval quota compares for cron
 /// monitors (the validator computes no finer gap).
 const CRON_GAP_SECS: u32 = 60;
@@ -79,7 +78,7 @@ fn quotas_over(q: Option<pb::Quotas>, base: Quotas) -> Result<Quotas, FieldError
             "max_monitors",
             q.max_monitors,
             base.max_monitors,
-            MAX_MAX_MONITORS,
+            MAX_PROJECT_MONITORS,
         )?,
         min_interval_secs: pick(
             "min_interval_secs",

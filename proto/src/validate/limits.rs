@@ -59,6 +59,8 @@ pub const MAX_PAGE_TOKEN_BYTES: usize = 256;
 pub const MAX_PROJECT_NAME_BYTES: usize = 64;
 /// Bytes of a project token's label.
 pub const MAX_TOKEN_NAME_BYTES: usize = 64;
+/// Largest `max_monitors` quota a project may be given.
+pub const MAX_PROJECT_MONITORS: u32 = 1_000_000;
 /// Encoded size of the output-only `region_status` of one monitor in a response: at most
 /// `MAX_REGIONS` entries of a region name, a status label of at most 8 characters, two
 /// numbers and a flag (about 110 bytes each at most).
