@@ -9,18 +9,17 @@ use lookout_proto::v1::{
     Delivery, DeliveryState, GetDeliveryRequest, ListDeliveriesRequest, RetryDeliveryRequest,
 };
 
-use crate::monitors::{ClientArgs, Output, connect, status};
+use crate::monitors::{ClientArgs, ListArgs, Output, connect, status};
 
 #[derive(Subcommand)]
 pub enum DeliveriesCmd {
-    /// List deliveries, newest first.
+    /// List deliveries of the token's project, newest first, fetching page after page.
     List {
         /// Only deliveries in this state.
         #[arg(long, value_enum)]
         state: Option<StateArg>,
-        /// At most this many (1..=500).
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: ListArgs,
     },
     /// Show one delivery.
     Get { id: String },
@@ -50,13 +49,24 @@ pub async fn run(client: ClientArgs, cmd: DeliveriesCmd) -> Result<()> {
     let mut api = DeliveryServiceClient::with_interceptor(channel, bearer);
     let out = client.output;
     match cmd {
-        DeliveriesCmd::List { state, limit } => {
-            let req = ListDeliveriesRequest {
-                state: state.map_or(DeliveryState::Unspecified, DeliveryState::from) as i32,
-                limit,
-            };
-            let list = api.list_deliveries(req).await.map_err(status)?.into_inner();
-            print_many(out, &list.deliveries)
+        DeliveriesCmd::List { state, paging } => {
+            let state = state.map_or(DeliveryState::Unspecified, DeliveryState::from) as i32;
+            let mut all = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let req = ListDeliveriesRequest {
+                    state,
+                    page_size: paging.next_size(all.len()),
+                    page_token,
+                };
+                let page = api.list_deliveries(req).await.map_err(status)?.into_inner();
+                all.extend(page.deliveries);
+                if paging.done(all.len(), &page.next_page_token) {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print_many(out, &all)
         }
         DeliveriesCmd::Get { id } => {
             let d = api

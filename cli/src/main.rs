@@ -4,6 +4,7 @@
 mod connect;
 mod deliveries;
 mod monitors;
+mod projects;
 mod secret_key;
 mod secrets;
 mod standalone;
@@ -50,6 +51,26 @@ enum Cmd {
         #[command(subcommand)]
         cmd: secrets::SecretsCmd,
     },
+    /// Create, list and delete projects (operator token).
+    Projects {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(flatten)]
+        operator: projects::OperatorArgs,
+        #[command(subcommand)]
+        cmd: projects::ProjectsCmd,
+    },
+    /// Create, list and revoke a project's API tokens.
+    Tokens {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(flatten)]
+        operator: projects::OperatorArgs,
+        #[command(flatten)]
+        target: projects::TokenTarget,
+        #[command(subcommand)]
+        cmd: projects::TokensCmd,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +91,17 @@ fn main() -> std::process::ExitCode {
             Cmd::Monitors { client, cmd } => monitors::run(client, *cmd).await,
             Cmd::Deliveries { client, cmd } => deliveries::run(client, cmd).await,
             Cmd::Secrets { cmd } => secrets::run(cmd).await,
+            Cmd::Projects {
+                client,
+                operator,
+                cmd,
+            } => projects::run_projects(client, operator, cmd).await,
+            Cmd::Tokens {
+                client,
+                operator,
+                target,
+                cmd,
+            } => projects::run_tokens(client, operator, target, cmd).await,
         }
     });
     match result {

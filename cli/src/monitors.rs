@@ -43,8 +43,8 @@ pub enum Output {
 pub enum MonitorsCmd {
     /// Create a monitor from flags, or from a JSON/YAML file with --file.
     Create(CreateArgs),
-    /// List every monitor.
-    List,
+    /// List every monitor of the token's project, fetching page after page.
+    List(ListArgs),
     /// Show one monitor.
     Get { id: String },
     /// Delete a monitor.
@@ -53,6 +53,32 @@ pub enum MonitorsCmd {
     Pause { id: String },
     /// Resume a paused monitor.
     Resume { id: String },
+}
+
+/// How a list command pages through the API.
+#[derive(Args, Clone, Copy)]
+pub struct ListArgs {
+    /// Items fetched per request (1..=500).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub page_size: u32,
+    /// Stop after this many items (default: all).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+}
+
+impl ListArgs {
+    /// The page size to ask for when `have` items are already listed.
+    pub fn next_size(&self, have: usize) -> u32 {
+        let have = u32::try_from(have).unwrap_or(u32::MAX);
+        self.limit.map_or(self.page_size, |l| {
+            l.saturating_sub(have).clamp(1, self.page_size)
+        })
+    }
+
+    /// Whether to stop after `have` items and a page that ended with `next_token`.
+    pub fn done(&self, have: usize, next_token: &str) -> bool {
+        next_token.is_empty() || self.limit.is_some_and(|l| have >= l as usize)
+    }
 }
 
 #[derive(Args)]
@@ -111,19 +137,22 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
                 .map_err(status)?;
             print_one(out, &m.into_inner())
         }
-        MonitorsCmd::List => {
-            let list = api
-                .list_monitors(ListMonitorsRequest {})
-                .await
-                .map_err(status)?
-                .into_inner();
-            if list.truncated {
-                eprintln!(
-                    "showing the first {} monitors; more are stored",
-                    list.monitors.len()
-                );
+        MonitorsCmd::List(args) => {
+            let mut all = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let req = ListMonitorsRequest {
+                    page_size: args.next_size(all.len()),
+                    page_token,
+                };
+                let page = api.list_monitors(req).await.map_err(status)?.into_inner();
+                all.extend(page.monitors);
+                if args.done(all.len(), &page.next_page_token) {
+                    break;
+                }
+                page_token = page.next_page_token;
             }
-            print_many(out, &list.monitors)
+            print_many(out, &all)
         }
         MonitorsCmd::Get { id } => {
             let m = api
@@ -149,14 +178,19 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
 
 /// Connects to the coordinator named by `client`, with its project token for every call.
 pub async fn connect(client: &ClientArgs) -> Result<(Channel, Bearer)> {
-    let channel = crate::connect::channel(&client.addr, &client.tls).await?;
     let token = client
         .token
         .clone()
         .context("no project token: set LOOKOUT_TOKEN or pass --token")?;
+    connect_with(client, &token).await
+}
+
+/// Connects to the coordinator named by `client`, with `token` for every call.
+pub async fn connect_with(client: &ClientArgs, token: &str) -> Result<(Channel, Bearer)> {
     let bearer: MetadataValue<_> = format!("Bearer {token}")
         .parse()
         .context("the token contains characters not allowed in a header")?;
+    let channel = crate::connect::channel(&client.addr, &client.tls).await?;
     Ok((channel, Bearer(bearer)))
 }
 
@@ -188,6 +222,9 @@ pub fn status(s: tonic::Status) -> anyhow::Error {
         tonic::Code::Unauthenticated => "unauthenticated (check LOOKOUT_TOKEN)",
         tonic::Code::NotFound => "not found",
         tonic::Code::FailedPrecondition => "refused",
+        tonic::Code::ResourceExhausted => "quota exceeded",
+        tonic::Code::PermissionDenied => "permission denied",
+        tonic::Code::AlreadyExists => "already exists",
         tonic::Code::Unavailable => "coordinator unavailable",
         _ => "request failed",
     };

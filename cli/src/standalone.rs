@@ -34,9 +34,13 @@ pub struct StandaloneConfig {
     /// The one region of the embedded agent.
     #[serde(default = "default_region")]
     pub region: String,
-    /// Project token for `lookout monitors ...`; LOOKOUT_TOKEN overrides it.
+    /// Token of the `default` project for `lookout monitors ...`; LOOKOUT_TOKEN overrides it.
     #[serde(default)]
     pub project_token: Option<String>,
+    /// Operator token for `lookout projects ...` (none: projects cannot be managed);
+    /// LOOKOUT_OPERATOR_TOKEN overrides it.
+    #[serde(default)]
+    pub operator_token: Option<String>,
     /// Monitors created or updated at start-up, by id (the API's JSON shape).
     #[serde(default)]
     pub monitors: Vec<Monitor>,
@@ -72,11 +76,14 @@ fn default_allow_private_targets() -> bool {
 }
 
 /// Reads the file (bounded, `${VAR}` expanded inside values, so secrets stay out of it);
-/// LOOKOUT_TOKEN overrides `project_token`.
+/// LOOKOUT_TOKEN overrides `project_token`, LOOKOUT_OPERATOR_TOKEN `operator_token`.
 pub fn load(path: &Path) -> Result<StandaloneConfig> {
     let mut config: StandaloneConfig = lookout_runtime::load(path)?;
     if let Ok(token) = std::env::var("LOOKOUT_TOKEN") {
         config.project_token = Some(token);
+    }
+    if let Ok(token) = std::env::var("LOOKOUT_OPERATOR_TOKEN") {
+        config.operator_token = Some(token);
     }
     Ok(config)
 }
@@ -126,6 +133,7 @@ pub async fn run(path: &Path) -> Result<()> {
         "grpc_addr": addr.to_string(),
         "regions": regions,
         "project_tokens": [token],
+        "operator_tokens": config.operator_token.iter().filter(|t| !t.is_empty()).collect::<Vec<_>>(),
         "agent_tokens": { AGENT_ID: { "region": config.region, "token": agent_token } },
         "store_url": config.store_url,
     }))

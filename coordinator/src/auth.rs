@@ -1,9 +1,13 @@
-//! Bearer-token checks: tokens are kept only as SHA-256 hashes and compared in constant time.
+//! Bearer-token checks: tokens are kept only as SHA-256 hashes; configured ones are compared in
+//! constant time, created project tokens are found by hash in the store.
 
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use lookout_store::Store;
+use lookout_store::projects::DEFAULT_PROJECT_ID;
 
 use crate::config::{AgentToken, Secret};
 use crate::error::DomainError;
@@ -22,33 +26,96 @@ pub fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Project tokens accepted by the admin API.
-#[derive(Clone)]
-pub struct ProjectTokens {
-    hashes: Vec<Hash>,
+/// Who an admin request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An operator token from the coordinator's config: manages projects.
+    Operator,
+    /// A token of this project (from the store, or a configured `project_tokens` entry of the
+    /// default project).
+    Project(String),
 }
 
-impl ProjectTokens {
-    pub fn new(tokens: &[Secret]) -> ProjectTokens {
-        ProjectTokens {
-            hashes: tokens.iter().map(|t| hash(t.expose())).collect(),
+/// The admin API's bearer tokens: operator and configured project tokens hashed in memory,
+/// created project tokens looked up by hash in the store on every request.
+#[derive(Clone)]
+pub struct AdminAuth {
+    operators: Vec<Hash>,
+    configured: Vec<Hash>,
+    store: Store,
+}
+
+/// Whether `given` is one of `hashes`, comparing against every one so the time taken does not
+/// reveal which matched.
+fn any_matches(hashes: &[Hash], given: &Hash) -> bool {
+    hashes
+        .iter()
+        .fold(0u8, |acc, h| acc | h.ct_eq(given).unwrap_u8())
+        == 1
+}
+
+impl AdminAuth {
+    pub fn new(operators: &[Secret], configured: &[Secret], store: Store) -> AdminAuth {
+        let hashes = |ts: &[Secret]| ts.iter().map(|t| hash(t.expose())).collect();
+        AdminAuth {
+            operators: hashes(operators),
+            configured: hashes(configured),
+            store,
         }
     }
 
-    /// Accepts a request whose bearer token is one of the project tokens.
-    pub fn check(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), DomainError> {
+    /// The caller behind the request's bearer token.
+    pub async fn caller(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Caller, DomainError> {
         let given = hash(bearer(metadata).ok_or(DomainError::Unauthenticated)?);
-        // Compare against every token so the time taken does not reveal which one matched.
-        let matched = self
-            .hashes
-            .iter()
-            .fold(0u8, |acc, h| acc | h.ct_eq(&given).unwrap_u8());
-        if matched == 1 {
-            Ok(())
-        } else {
-            Err(DomainError::Unauthenticated)
+        if any_matches(&self.operators, &given) {
+            return Ok(Caller::Operator);
+        }
+        if any_matches(&self.configured, &given) {
+            return Ok(Caller::Project(DEFAULT_PROJECT_ID.to_string()));
+        }
+        // Created tokens are 256 random bits, so a fast hash suffices (nothing to brute-force)
+        // and an equality lookup on it leaks nothing useful about other tokens. Looked up on
+        // every request, never cached: a revocation takes effect on the next call.
+        match self.store.project_of_token(&given).await? {
+            Some(project) => Ok(Caller::Project(project)),
+            None => Err(DomainError::Unauthenticated),
         }
     }
+
+    /// The project of a request that must come from a project token.
+    pub async fn project(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<String, DomainError> {
+        match self.caller(metadata).await? {
+            Caller::Project(p) => Ok(p),
+            Caller::Operator => Err(DomainError::PermissionDenied(
+                "an operator token manages projects; use a project token for this call".into(),
+            )),
+        }
+    }
+
+    /// Accepts only an operator token.
+    pub async fn operator(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(), DomainError> {
+        match self.caller(metadata).await? {
+            Caller::Operator => Ok(()),
+            Caller::Project(_) => Err(DomainError::PermissionDenied(
+                "this call needs an operator token (operator_tokens in the coordinator's config)"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    hash(token)
 }
 
 /// The token of each agent and the region it is bound to, by agent id.
@@ -94,15 +161,29 @@ mod tests {
         m
     }
 
-    #[test]
-    fn project_tokens() {
-        let t = ProjectTokens::new(&[Secret::new("one"), Secret::new("two")]);
-        assert!(t.check(&md("Bearer two")).is_ok());
-        assert!(t.check(&md("bearer one")).is_ok());
-        assert!(t.check(&md("Bearer three")).is_err());
-        assert!(t.check(&md("Basic two")).is_err());
-        assert!(t.check(&md("Bearer ")).is_err());
-        assert!(t.check(&MetadataMap::new()).is_err());
+    #[tokio::test]
+    async fn admin_tokens() {
+        let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
+        let t = AdminAuth::new(
+            &[Secret::new("op")],
+            &[Secret::new("one"), Secret::new("two")],
+            store,
+        );
+        let default = Caller::Project(DEFAULT_PROJECT_ID.into());
+        assert_eq!(t.caller(&md("Bearer two")).await.expect("two"), default);
+        assert_eq!(t.caller(&md("bearer one")).await.expect("one"), default);
+        assert_eq!(
+            t.caller(&md("Bearer op")).await.expect("op"),
+            Caller::Operator
+        );
+        assert!(t.project(&md("Bearer op")).await.is_err());
+        assert!(t.operator(&md("Bearer one")).await.is_err());
+        for bad in ["Bearer three", "Basic two", "Bearer "] {
+            assert!(t.caller(&md(bad)).await.is_err(), "{bad}");
+        }
+        assert!(t.caller(&MetadataMap::new()).await.is_err());
     }
 
     #[test]

@@ -21,9 +21,13 @@ pub struct CoordinatorConfig {
     /// Regions agents may connect from and monitors may run in.
     #[serde(default)]
     pub regions: Vec<String>,
-    /// Bearer tokens accepted by the admin API.
+    /// Bearer tokens of the `default` project (tokens of other projects are created through
+    /// the API and kept hashed in the store).
     #[serde(default)]
     pub project_tokens: Vec<Secret>,
+    /// Bearer tokens that create, list and delete projects and manage any project's tokens.
+    #[serde(default)]
+    pub operator_tokens: Vec<Secret>,
     /// Bearer token of each agent and the one region it may connect from, by agent id.
     #[serde(default)]
     pub agent_tokens: BTreeMap<String, AgentToken>,
@@ -149,6 +153,9 @@ impl CoordinatorConfig {
         if let Some(v) = var("LOOKOUT_PROJECT_TOKENS") {
             self.project_tokens = list(&v).map(Secret::new).collect();
         }
+        if let Some(v) = var("LOOKOUT_OPERATOR_TOKENS") {
+            self.operator_tokens = list(&v).map(Secret::new).collect();
+        }
         if let Some(v) = var("LOOKOUT_AGENT_TOKENS") {
             let mut tokens = BTreeMap::new();
             for pair in list(&v) {
@@ -246,18 +253,29 @@ impl CoordinatorConfig {
                 ));
             }
         }
-        if self.project_tokens.is_empty() {
+        if self.project_tokens.is_empty() && self.operator_tokens.is_empty() {
             return Err(invalid(
                 "project_tokens",
-                "must hold at least one token for the admin API",
+                "must hold at least one token for the admin API (or set operator_tokens)",
             ));
         }
+        for (field, tokens) in [
+            ("project_tokens", &self.project_tokens),
+            ("operator_tokens", &self.operator_tokens),
+        ] {
+            if let Some(i) = tokens.iter().position(|t| t.expose().is_empty()) {
+                return Err(invalid(format!("{field}[{i}]"), "must not be empty"));
+            }
+        }
         if let Some(i) = self
-            .project_tokens
+            .operator_tokens
             .iter()
-            .position(|t| t.expose().is_empty())
+            .position(|o| self.project_tokens.iter().any(|p| p.expose() == o.expose()))
         {
-            return Err(invalid(format!("project_tokens[{i}]"), "must not be empty"));
+            return Err(invalid(
+                format!("operator_tokens[{i}]"),
+                "is also a project token; use different tokens",
+            ));
         }
         for (id, entry) in &self.agent_tokens {
             if !is_slug(id, 64) {
@@ -367,6 +385,14 @@ kafka: {brokers: '127.0.0.1:9092'}
     }
 
     #[test]
+    fn operator_tokens_alone_are_enough() {
+        let c =
+            CoordinatorConfig::from_yaml("regions: [eu]\noperator_tokens: [op]").expect("parse");
+        c.validate()
+            .expect("an operator token alone is a valid admin setup");
+    }
+
+    #[test]
     fn refuses_unknown_fields() {
         let e = CoordinatorConfig::from_yaml("regionz: [eu]").expect_err("unknown field");
         assert!(e.to_string().contains("regionz"), "{e}");
@@ -381,9 +407,12 @@ kafka: {brokers: '127.0.0.1:9092'}
             "LOOKOUT_AGENT_TOKENS" => Some("x@ap=1,y@sa=2=3".to_string()),
             "LOOKOUT_KAFKA_TOPIC" => Some("t".to_string()),
             "LOOKOUT_SECRET_KEY_FILE" => Some("/run/keys/lookout".to_string()),
+            "LOOKOUT_OPERATOR_TOKENS" => Some("op1, op2".to_string()),
             _ => None,
         };
         c.apply_env(env).expect("env");
+        let operators: Vec<&str> = c.operator_tokens.iter().map(Secret::expose).collect();
+        assert_eq!(operators, ["op1", "op2"]);
         assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:9000");
         assert_eq!(c.regions, ["ap", "sa"]);
         assert_eq!(c.agent_tokens.len(), 2);
@@ -463,6 +492,14 @@ kafka: {brokers: '127.0.0.1:9092'}
             (
                 "regions: [eu]\nproject_tokens: [p]\nshutdown_timeout_ms: 0",
                 "shutdown_timeout_ms",
+            ),
+            (
+                "regions: [eu]\noperator_tokens: [o, '']",
+                "operator_tokens[1]",
+            ),
+            (
+                "regions: [eu]\nproject_tokens: [p, o]\noperator_tokens: [o]",
+                "operator_tokens[0]",
             ),
         ];
         for (yaml, field) in cases {

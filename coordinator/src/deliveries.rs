@@ -1,18 +1,15 @@
 //! The delivery domain: the notifier's delivery log read through the store, and re-driving
-//! dead-lettered deliveries (pending again, same id, fresh retry budget). Responses carry no
-//! secret and no payload, and destination URLs lose their userinfo.
+//! dead-lettered deliveries (pending again, same id, fresh retry budget). Each call sees only
+//! the caller's project (a delivery belongs to the project of its monitor). Responses carry
+//! no secret and no payload, and destination URLs lose their userinfo.
 
 use lookout_proto::bounds::{MAX_ERROR_MESSAGE_BYTES, truncate_bytes};
 use lookout_proto::v1::{Delivery, DeliveryState};
-use lookout_store::notifier::{OutboxRow, OutboxState};
+use lookout_store::notifier::{DeliveryCursor, OutboxRow, OutboxState};
 use lookout_store::{Store, StoreError, now_ms};
 
 use crate::error::{DomainError, field_error};
-
-/// Deliveries listed when the request gives no limit.
-pub const DEFAULT_LIST_LIMIT: u32 = 100;
-/// Most deliveries one list returns.
-pub const MAX_LIST_LIMIT: u32 = 500;
+use crate::paging;
 
 pub struct DeliveryDomain {
     store: Store,
@@ -23,8 +20,15 @@ impl DeliveryDomain {
         DeliveryDomain { store }
     }
 
-    /// Newest first, only `state` unless unspecified, at most `limit` (0: the default).
-    pub async fn list(&self, state: i32, limit: u32) -> Result<Vec<Delivery>, DomainError> {
+    /// One page of `project`'s deliveries, newest first, only `state` unless unspecified, and
+    /// the token of the next page (empty at the end).
+    pub async fn list(
+        &self,
+        project: &str,
+        state: i32,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<Delivery>, String), DomainError> {
         let state = match DeliveryState::try_from(state) {
             Ok(DeliveryState::Unspecified) => None,
             Ok(DeliveryState::Pending) => Some(OutboxState::Pending),
@@ -36,37 +40,49 @@ impl DeliveryDomain {
                 );
             }
         };
-        let limit = match limit {
-            0 => DEFAULT_LIST_LIMIT,
-            n if n <= MAX_LIST_LIMIT => n,
-            n => {
-                return Err(field_error(
-                    "limit",
-                    format!("{n} is invalid, must be 0..={MAX_LIST_LIMIT}"),
-                )
-                .into());
-            }
-        };
-        let rows = self.store.list_deliveries(state, limit).await?;
-        Ok(rows.iter().map(to_api).collect())
+        let size = paging::page_size(page_size)?;
+        let after = paging::delivery_position(page_token)?;
+        let rows = self
+            .store
+            .list_deliveries_in_project(project, state, after.as_ref(), size)
+            .await?;
+        let next = paging::next_token(&rows, size, |r| {
+            paging::delivery_token(&DeliveryCursor {
+                created_at_ms: r.created_at_ms,
+                id: r.id.clone(),
+            })
+        });
+        Ok((rows.iter().map(to_api).collect(), next))
     }
 
-    pub async fn get(&self, id: &str) -> Result<Delivery, DomainError> {
+    pub async fn get(&self, project: &str, id: &str) -> Result<Delivery, DomainError> {
         require_id(id)?;
-        let row = self.store.get_delivery(id).await.map_err(not_found(id))?;
+        let row = self
+            .store
+            .get_delivery_in_project(project, id)
+            .await
+            .map_err(not_found(id))?;
         Ok(to_api(&row))
     }
 
     /// Sends a dead delivery again; anything else is refused.
-    pub async fn retry(&self, id: &str) -> Result<Delivery, DomainError> {
+    pub async fn retry(&self, project: &str, id: &str) -> Result<Delivery, DomainError> {
         require_id(id)?;
-        match self.store.redrive_delivery(id, now_ms()).await {
+        match self
+            .store
+            .redrive_delivery_in_project(project, id, now_ms())
+            .await
+        {
             Ok(row) => {
                 tracing::info!(delivery_id = %id, "dead delivery re-driven");
                 Ok(to_api(&row))
             }
             Err(StoreError::Conflict) => {
-                let row = self.store.get_delivery(id).await.map_err(not_found(id))?;
+                let row = self
+                    .store
+                    .get_delivery_in_project(project, id)
+                    .await
+                    .map_err(not_found(id))?;
                 Err(DomainError::FailedPrecondition(format!(
                     "delivery {id:?} is {}; only dead deliveries can be retried",
                     row.state.as_str()

@@ -16,6 +16,15 @@ pub enum DomainError {
     Conflict(String),
     #[error("delivery {0:?} not found")]
     DeliveryNotFound(String),
+    #[error("project {0:?} not found")]
+    ProjectNotFound(String),
+    #[error("token {0:?} not found")]
+    TokenNotFound(String),
+    #[error("a project named {0:?} exists already")]
+    ProjectExists(String),
+    /// Over a project quota; the message names the quota and its value.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The request is valid but the target is not in a state that allows it.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -38,9 +47,12 @@ impl From<DomainError> for tonic::Status {
     fn from(e: DomainError) -> tonic::Status {
         match e {
             DomainError::Invalid(f) => tonic::Status::invalid_argument(f.to_string()),
-            DomainError::NotFound(_) | DomainError::DeliveryNotFound(_) => {
-                tonic::Status::not_found(e.to_string())
-            }
+            DomainError::NotFound(_)
+            | DomainError::DeliveryNotFound(_)
+            | DomainError::ProjectNotFound(_)
+            | DomainError::TokenNotFound(_) => tonic::Status::not_found(e.to_string()),
+            DomainError::ProjectExists(_) => tonic::Status::already_exists(e.to_string()),
+            DomainError::QuotaExceeded(_) => tonic::Status::resource_exhausted(e.to_string()),
             DomainError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
             DomainError::Conflict(_) => tonic::Status::aborted(e.to_string()),
             DomainError::Unauthenticated => tonic::Status::unauthenticated(e.to_string()),

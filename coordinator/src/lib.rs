@@ -1,4 +1,4 @@
-//! The Lookout coordinator: admin API over the monitor store and the delivery log, the agent
+//! The Lookout coordinator: admin API over projects, their tokens, monitors and delivery log, the agent
 //! gateway that assigns (monitor, region) pairs to connected agents, the bridge from agent
 //! result batches to the result bus, and the no-data watch that reports (monitor, region)
 //! pairs without results. `main.rs` wires it to Kafka; `lookout standalone` and tests call
@@ -16,6 +16,8 @@ pub mod intake;
 pub mod lifecycle;
 pub mod monitors;
 pub mod no_data;
+pub mod paging;
+pub mod projects;
 mod publish;
 pub mod region_status;
 pub mod session;
@@ -30,6 +32,8 @@ use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
 use lookout_proto::v1::delivery_service_server::DeliveryServiceServer;
 use lookout_proto::v1::monitor_service_server::MonitorServiceServer;
+use lookout_proto::v1::project_service_server::ProjectServiceServer;
+use lookout_proto::v1::token_service_server::TokenServiceServer;
 use lookout_store::Store;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -38,15 +42,17 @@ pub use config::{ConfigError, CoordinatorConfig, Secret, TlsConfig};
 pub use error::{CoordinatorError, DomainError};
 pub use monitors::apply_declared_monitors;
 
-use auth::{AgentTokens, ProjectTokens};
+use auth::{AdminAuth, AgentTokens};
 use deliveries::DeliveryDomain;
 use grpc::admin::AdminService;
 use grpc::deliveries::DeliveryApi;
 use grpc::gateway::GatewayService;
+use grpc::projects::{ProjectApi, TokenApi};
 use hub::Hub;
 use lifecycle::LifecycleEvents;
 use monitors::MonitorDomain;
 use no_data::NoDataWatch;
+use projects::ProjectDomain;
 use session::{Gateway, Timing};
 
 /// Serves the admin API, the agent gateway, gRPC health and reflection on `listener` until `shutdown`
@@ -70,6 +76,12 @@ pub async fn serve(
     tokio::spawn(lifecycle.clone().run(stop.clone()));
     let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
     let deliveries = Arc::new(DeliveryDomain::new(store.clone()));
+    let projects = Arc::new(ProjectDomain::new(store.clone()));
+    let auth = Arc::new(AdminAuth::new(
+        &config.operator_tokens,
+        &config.project_tokens,
+        store.clone(),
+    ));
     let domain = Arc::new(MonitorDomain::new(
         store,
         regions.clone(),
@@ -90,17 +102,14 @@ pub async fn serve(
         stop.clone(),
     ));
 
-    let project_tokens = ProjectTokens::new(&config.project_tokens);
-    let check_token = move |req: tonic::Request<()>| {
-        project_tokens.check(req.metadata())?;
-        Ok(req)
-    };
-    // Sized for the largest ListMonitors response; requests hold one bounded monitor.
-    let admin = MonitorServiceServer::new(AdminService::new(domain))
+    // Each admin service authenticates its calls itself: a created project token is looked
+    // up in the store, which a (synchronous) interceptor cannot do.
+    // Sized for the largest ListMonitors page; requests hold one bounded monitor.
+    let admin = MonitorServiceServer::new(AdminService::new(domain, auth.clone()))
         .max_encoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
-    let admin = tonic::service::interceptor::InterceptedService::new(admin, check_token.clone());
-    let delivery_api =
-        DeliveryServiceServer::with_interceptor(DeliveryApi::new(deliveries), check_token);
+    let delivery_api = DeliveryServiceServer::new(DeliveryApi::new(deliveries, auth.clone()));
+    let project_api = ProjectServiceServer::new(ProjectApi::new(projects.clone(), auth.clone()));
+    let token_api = TokenServiceServer::new(TokenApi::new(projects, auth));
     // Explicit on both ends (the agent's client uses the same bound): a larger message is
     // refused with OUT_OF_RANGE, which the session logs and ends with.
     let agents = AgentGatewayServer::new(GatewayService::new(gateway))
@@ -116,6 +125,10 @@ pub async fn serve(
     reporter
         .set_serving::<DeliveryServiceServer<DeliveryApi>>()
         .await;
+    reporter
+        .set_serving::<ProjectServiceServer<ProjectApi>>()
+        .await;
+    reporter.set_serving::<TokenServiceServer<TokenApi>>().await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -144,6 +157,8 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(admin)
         .add_service(delivery_api)
+        .add_service(project_api)
+        .add_service(token_api)
         .add_service(agents)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
         .await?;

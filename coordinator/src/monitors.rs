@@ -1,5 +1,6 @@
-//! The monitor domain: validation, ids, secret handling and persistence for the admin API
-//! and for monitors declared in a config file; every change is pushed to the assignment.
+//! The monitor domain: validation, quotas, ids, secret handling and persistence for the admin
+//! API (each call acts only on the caller's project) and for monitors declared in a config
+//! file (the default project); every change is pushed to the assignment.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use lookout_proto::Monitor;
 use lookout_proto::bounds::quote;
 use lookout_proto::v1::MonitorLifecycle;
 use lookout_proto::validate;
+use lookout_store::projects::DEFAULT_PROJECT_ID;
 use lookout_store::{Store, StoreError};
 
 use crate::config::is_slug;
@@ -14,6 +16,8 @@ use crate::error::{CoordinatorError, DomainError, field_error};
 use crate::hub::Hub;
 use crate::lifecycle::LifecycleEvents;
 use crate::no_data::NoDataWatch;
+use crate::paging::{self, ListKind};
+use crate::projects::check_monitor_quotas;
 use crate::region_status;
 
 /// Admin operations on monitors. Every returned monitor is redacted and carries its regions'
@@ -62,44 +66,74 @@ impl MonitorDomain {
         }
     }
 
-    /// Validates and stores a new monitor under a fresh `mon_<uuidv7>` id.
-    pub async fn create(&self, m: Option<Monitor>) -> Result<Monitor, DomainError> {
+    /// Validates and stores a new monitor of `project` under a fresh `mon_<uuidv7>` id,
+    /// within the project's quotas.
+    pub async fn create(&self, project: &str, m: Option<Monitor>) -> Result<Monitor, DomainError> {
         let m = m.ok_or_else(|| field_error("monitor", "is required"))?;
         let mut m = validate::monitor(m, &self.regions)?;
+        self.check_quotas(project, &m).await?;
         m.id = format!("mon_{}", uuid::Uuid::now_v7().simple());
         m.keep_secrets_from(&Monitor::default());
-        let stored = self.store.insert_monitor(m).await?;
+        let stored = match self.store.insert_monitor_in_project(project, m).await {
+            Ok(stored) => stored,
+            Err(StoreError::MonitorQuota { max }) => {
+                return Err(DomainError::QuotaExceeded(format!(
+                    "quota max_monitors is {max}: the project holds {max} monitors"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.changed(&stored.id).await;
         self.shown(&stored).await
     }
 
-    pub async fn get(&self, id: &str) -> Result<Monitor, DomainError> {
+    async fn check_quotas(&self, project: &str, m: &Monitor) -> Result<(), DomainError> {
+        let p = self.store.get_project(project).await?;
+        check_monitor_quotas(&p.quotas, m)
+    }
+
+    pub async fn get(&self, project: &str, id: &str) -> Result<Monitor, DomainError> {
         require_id(id)?;
-        let m = self.store.get_monitor(id).await.map_err(not_found(id))?;
+        let m = self.current(project, id).await?;
         self.shown(&m).await
     }
 
-    /// At most [`validate::MAX_LIST_MONITORS`] monitors, so the response fits the admin
-    /// message limit; `true` when more are stored. One store read for all their statuses.
-    pub async fn list(&self) -> Result<(Vec<Monitor>, bool), DomainError> {
-        let all = self.store.list_monitors().await?;
-        let truncated = all.len() > validate::MAX_LIST_MONITORS;
-        let mut shown: Vec<Monitor> = all
-            .iter()
-            .take(validate::MAX_LIST_MONITORS)
-            .map(Monitor::redacted)
-            .collect();
+    /// The stored monitor `id` of `project`; another project's id is "not found", exactly
+    /// like an unknown one.
+    async fn current(&self, project: &str, id: &str) -> Result<Monitor, DomainError> {
+        self.store
+            .get_monitor_in_project(project, id)
+            .await
+            .map_err(not_found(id))
+    }
+
+    /// One page of `project`'s monitors by id and the token of the next (empty at the end).
+    /// One store read for all their statuses.
+    pub async fn list(
+        &self,
+        project: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<Monitor>, String), DomainError> {
+        let size = paging::page_size(page_size)?;
+        let after = paging::position(ListKind::Monitors, page_token)?;
+        let page = self
+            .store
+            .list_monitors_in_project(project, after.as_deref(), size)
+            .await?;
+        let next = paging::next_token(&page, size, |m| paging::token(ListKind::Monitors, &m.id));
+        let mut shown: Vec<Monitor> = page.iter().map(Monitor::redacted).collect();
         region_status::fill(&self.store, &mut shown).await?;
-        Ok((shown, truncated))
+        Ok((shown, next))
     }
 
     /// Replaces a monitor's definition. The pause state is kept (it changes only through
     /// `pause`); a non-zero `version` must match the stored one.
-    pub async fn update(&self, m: Option<Monitor>) -> Result<Monitor, DomainError> {
+    pub async fn update(&self, project: &str, m: Option<Monitor>) -> Result<Monitor, DomainError> {
         let mut m = m.ok_or_else(|| field_error("monitor", "is required"))?;
         let id = m.id.clone();
         require_id(&id)?;
-        let current = self.store.get_monitor(&id).await.map_err(not_found(&id))?;
+        let current = self.current(project, &id).await?;
         let expected = if m.version == 0 {
             current.version
         } else {
@@ -115,6 +149,7 @@ impl MonitorDomain {
             }
             e
         })?;
+        self.check_quotas(project, &m).await?;
         m.paused = current.paused;
         m.created_at_ms = current.created_at_ms;
         let stored = self
@@ -128,9 +163,13 @@ impl MonitorDomain {
 
     /// Deletes a monitor: gone from the API and from agents at once; its open incident is
     /// resolved by the notifier, which is told through the bus.
-    pub async fn delete(&self, id: &str) -> Result<(), DomainError> {
+    pub async fn delete(&self, project: &str, id: &str) -> Result<(), DomainError> {
         require_id(id)?;
-        let version = self.store.delete_monitor(id).await.map_err(not_found(id))?;
+        let version = self
+            .store
+            .delete_monitor_in_project(project, id)
+            .await
+            .map_err(not_found(id))?;
         self.changed(id).await;
         self.lifecycle
             .announce(id, version, MonitorLifecycle::Deleted)
@@ -140,9 +179,14 @@ impl MonitorDomain {
 
     /// Pauses (no checks run, nothing assigned, its open incident resolved) or resumes a
     /// monitor (it starts with no counters: results from before the pause never count).
-    pub async fn pause(&self, id: &str, paused: bool) -> Result<Monitor, DomainError> {
+    pub async fn pause(
+        &self,
+        project: &str,
+        id: &str,
+        paused: bool,
+    ) -> Result<Monitor, DomainError> {
         require_id(id)?;
-        let mut current = self.store.get_monitor(id).await.map_err(not_found(id))?;
+        let mut current = self.current(project, id).await?;
         if current.paused == paused {
             return self.shown(&current).await;
         }
@@ -204,7 +248,12 @@ pub async fn apply_declared_monitors(
         valid.push(m);
     }
     for mut m in valid {
-        match store.get_monitor(&m.id).await {
+        // Declared monitors belong to the default project; the same id in another project
+        // is refused by the insert (ids are unique across projects).
+        match store
+            .get_monitor_in_project(DEFAULT_PROJECT_ID, &m.id)
+            .await
+        {
             Err(StoreError::NotFound) => {
                 m.keep_secrets_from(&Monitor::default());
                 store.insert_monitor(m).await?;

@@ -60,7 +60,7 @@ async fn wrong_or_missing_project_token_is_unauthenticated() {
             .await
             .expect_err("refused");
         assert_eq!(s.code(), Code::Unauthenticated, "{token:?}: {s:?}");
-        let req = admin.req(ListMonitorsRequest {});
+        let req = admin.req(ListMonitorsRequest::default());
         let s = admin.client.list_monitors(req).await.expect_err("refused");
         assert_eq!(s.code(), Code::Unauthenticated);
     }
@@ -96,7 +96,7 @@ async fn crud_never_returns_secrets() {
         .expect("get")
         .into_inner();
     assert_eq!(got, created);
-    let req = admin.req(ListMonitorsRequest {});
+    let req = admin.req(ListMonitorsRequest::default());
     let listed = admin
         .client
         .list_monitors(req)

@@ -244,9 +244,9 @@ async fn webhook_urls_with_credentials_are_redacted_and_kept() {
 }
 
 #[tokio::test]
-async fn ids_are_bounded_and_long_lists_are_cut_and_flagged() {
+async fn ids_are_bounded_and_long_lists_are_paged() {
     use lookout_proto::v1::ListMonitorsRequest;
-    use lookout_proto::validate::MAX_LIST_MONITORS;
+    use lookout_proto::validate::{DEFAULT_PAGE_SIZE, MAX_LIST_MONITORS};
     let h = Harness::start().await;
     let mut admin = h.admin().await;
     let req = admin.req(GetMonitorRequest { id: "m".repeat(MB) });
@@ -261,14 +261,54 @@ async fn ids_are_bounded_and_long_lists_are_cut_and_flagged() {
         m.id = format!("m{i}");
         h.store.insert_monitor(m).await.expect("seed");
     }
-    let req = admin.req(ListMonitorsRequest {});
-    let list = admin
+    let list = |page_size: u32| ListMonitorsRequest {
+        page_size,
+        ..Default::default()
+    };
+    let first = admin
         .client
-        .list_monitors(req)
+        .list_monitors(admin.req(list(0)))
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(list.monitors.len(), MAX_LIST_MONITORS);
-    assert!(list.truncated);
+    assert_eq!(first.monitors.len(), DEFAULT_PAGE_SIZE as usize);
+    assert!(!first.next_page_token.is_empty());
+    let most = admin
+        .client
+        .list_monitors(admin.req(list(MAX_LIST_MONITORS as u32)))
+        .await
+        .expect("largest page")
+        .into_inner();
+    assert_eq!(most.monitors.len(), MAX_LIST_MONITORS);
+    let rest = ListMonitorsRequest {
+        page_size: MAX_LIST_MONITORS as u32,
+        page_token: most.next_page_token,
+    };
+    let rest = admin
+        .client
+        .list_monitors(admin.req(rest))
+        .await
+        .expect("last page")
+        .into_inner();
+    assert_eq!(rest.monitors.len(), 1);
+    assert!(rest.next_page_token.is_empty(), "the last page says so");
+    let s = admin
+        .client
+        .list_monitors(admin.req(list(MAX_LIST_MONITORS as u32 + 1)))
+        .await
+        .expect_err("over the bound");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("page_size: "), "{s:?}");
+    let bad = ListMonitorsRequest {
+        page_token: "not-a-token".into(),
+        ..Default::default()
+    };
+    let s = admin
+        .client
+        .list_monitors(admin.req(bad))
+        .await
+        .expect_err("malformed token");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("page_token: "), "{s:?}");
     h.stop().await;
 }

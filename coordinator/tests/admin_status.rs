@@ -108,7 +108,7 @@ async fn get_and_list_show_each_regions_status_from_the_store() {
         .into_inner();
     assert_eq!(summary(&got), want_api);
 
-    let req = admin.req(ListMonitorsRequest {});
+    let req = admin.req(ListMonitorsRequest::default());
     let list = admin
         .client
         .list_monitors(req)

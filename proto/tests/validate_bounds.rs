@@ -372,7 +372,7 @@ fn the_largest_list_response_fits_the_admin_message_limit() {
     use lookout_proto::v1::ListMonitorsResponse;
     use lookout_proto::v1::RegionStatus;
     use lookout_proto::validate::{
-        MAX_ADMIN_MESSAGE_BYTES, MAX_LIST_MONITORS, MAX_REGION_STATUS_BYTES,
+        MAX_ADMIN_MESSAGE_BYTES, MAX_LIST_MONITORS, MAX_PAGE_TOKEN_BYTES, MAX_REGION_STATUS_BYTES,
     };
     // A monitor as large as validation allows: the largest body, then header values grown
     // until the next byte is refused.
@@ -429,7 +429,7 @@ fn the_largest_list_response_fits_the_admin_message_limit() {
     assert!(prost::Message::encoded_len(&status_only) <= MAX_REGION_STATUS_BYTES);
     let largest = ListMonitorsResponse {
         monitors: vec![m; MAX_LIST_MONITORS],
-        truncated: true,
+        next_page_token: "f".repeat(MAX_PAGE_TOKEN_BYTES),
     };
     let size = prost::Message::encoded_len(&largest);
     assert!(

@@ -9,6 +9,7 @@ pub mod db;
 mod keys;
 pub mod monitors;
 pub mod notifier;
+pub mod projects;
 pub mod seal;
 pub mod testing;
 
@@ -66,6 +67,15 @@ pub enum StoreError {
     NotFound,
     #[error("version conflict: the row changed since it was read")]
     Conflict,
+    /// The project already holds its `max_monitors`.
+    #[error("quota max_monitors is {max}")]
+    MonitorQuota { max: u32 },
+    /// The project already holds [`projects::MAX_TOKENS_PER_PROJECT`] tokens.
+    #[error("at most {max} tokens per project")]
+    TokenQuota { max: u32 },
+    /// A project that still holds monitors cannot be deleted.
+    #[error("the project holds {monitors} monitors")]
+    NotEmpty { monitors: u32 },
 }
 
 /// A handle to the database and the keys its secrets are sealed with; cheap to clone.

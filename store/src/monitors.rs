@@ -3,23 +3,52 @@
 //! `seal.rs`) in `spec`, its key id in `spec_key_id`; the other columns mirror it in clear
 //! for listing and for optimistic concurrency on `version`. A deleted monitor keeps its row,
 //! marked `deleted_at_ms`: every reader but [`Store::monitor_record`] (the notifier's, which
-//! still delivers the notification that resolves its incident) skips it.
+//! still delivers the notification that resolves its incident) skips it. Each monitor belongs
+//! to one project (`project_id`): the admin API reads, changes and deletes through the
+//! `*_in_project` methods; the unscoped `get_monitor` and `list_monitors` are for internal
+//! readers that serve every project (the coordinator's assignment, the notifier).
 
 use crate::keys::spec_place;
+use crate::projects::DEFAULT_PROJECT_ID;
 use crate::{Row, Sql, Store, StoreError, now_ms};
 use lookout_proto::Monitor;
 use prost::Message;
 
 impl Store {
-    /// Inserts a new monitor with version 1 and both timestamps set to now; returns the
-    /// stored monitor. An existing id is a `Conflict`. A deleted monitor under the same id (a
-    /// declared id, deleted through the API) is replaced, and the new one continues its
-    /// versions, so results of the old one stay older and never count.
-    pub async fn insert_monitor(&self, mut m: Monitor) -> Result<Monitor, StoreError> {
+    /// Inserts a new monitor into the default project (see [`Store::insert_monitor_in_project`]).
+    pub async fn insert_monitor(&self, m: Monitor) -> Result<Monitor, StoreError> {
+        self.insert_monitor_in_project(DEFAULT_PROJECT_ID, m).await
+    }
+
+    /// Inserts a new monitor into `project_id` with version 1 and both timestamps set to now;
+    /// returns the stored monitor. An existing id is a `Conflict`, an unknown project
+    /// `NotFound`, a project at its `max_monitors` a `MonitorQuota`. The count is raised by a
+    /// guarded update in the insert's transaction, so concurrent creates cannot overshoot it
+    /// (on PostgreSQL the second writer waits for the row and re-checks the guard). A deleted
+    /// monitor under the same id (a declared id, deleted through the API) is replaced, and the
+    /// new one continues its versions, so results of the old one stay older and never count.
+    pub async fn insert_monitor_in_project(
+        &self,
+        project_id: &str,
+        mut m: Monitor,
+    ) -> Result<Monitor, StoreError> {
         let now = now_ms();
         let mut tx = self.begin().await?;
         // A write first: on SQLite a transaction that reads before it writes cannot wait for
         // another writer (it fails with "database is locked" at once).
+        let counted = Sql::new(
+            "UPDATE projects SET monitor_count = monitor_count + 1 \
+             WHERE id = $1 AND monitor_count < max_monitors RETURNING max_monitors",
+        )
+        .bind(project_id);
+        if tx.fetch_optional(counted).await?.is_none() {
+            drop(tx);
+            let p = self.get_project(project_id).await?;
+            return Err(StoreError::MonitorQuota {
+                max: p.quotas.max_monitors,
+            });
+        }
+        // A deleted row no longer counts (its deletion lowered the count).
         let deleted = Sql::new(
             "DELETE FROM monitors WHERE id = $1 AND deleted_at_ms IS NOT NULL RETURNING version",
         )
@@ -33,7 +62,8 @@ impl Store {
         m.updated_at_ms = now;
         let sql = Sql::new(
             "INSERT INTO monitors (id, name, spec, version, paused, created_at_ms, updated_at_ms, \
-             spec_key_id, active_since_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4)",
+             spec_key_id, active_since_version, project_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4, $9)",
         )
         .bind(&m.id)
         .bind(&m.name)
@@ -42,7 +72,8 @@ impl Store {
         .bind(m.paused)
         .bind(m.created_at_ms)
         .bind(m.updated_at_ms)
-        .bind(self.keyring().current_id());
+        .bind(self.keyring().current_id())
+        .bind(project_id);
         match tx.execute(sql).await {
             Ok(_) => {
                 tx.commit().await?;
@@ -55,7 +86,49 @@ impl Store {
         }
     }
 
-    /// The monitor with `id`, or `NotFound`.
+    /// The monitor with `id` in `project_id`, or `NotFound` (also when it belongs to another
+    /// project or is deleted).
+    pub async fn get_monitor_in_project(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<Monitor, StoreError> {
+        let sql = Sql::new(
+            "SELECT id, spec, spec_key_id FROM monitors WHERE id = $1 AND project_id = $2 \
+             AND deleted_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(project_id);
+        let row = self
+            .pool()
+            .fetch_optional(sql)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.decode_row(&row)
+    }
+
+    /// At most `limit` monitors of `project_id` with ids after `after`, ordered by id (a
+    /// keyset page: each page costs an index range scan however deep it is).
+    pub async fn list_monitors_in_project(
+        &self,
+        project_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Monitor>, StoreError> {
+        let sql = Sql::new(
+            "SELECT id, spec, spec_key_id FROM monitors WHERE project_id = $1 \
+             AND deleted_at_ms IS NULL AND (CAST($2 AS TEXT) IS NULL OR id > $2) \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(project_id)
+        .bind(after)
+        .bind(limit);
+        let rows = self.pool().fetch_all(sql).await?;
+        rows.iter().map(|r| self.decode_row(r)).collect()
+    }
+
+    /// The monitor with `id` in any project, or `NotFound` (also when deleted): for internal
+    /// readers.
     pub async fn get_monitor(&self, id: &str) -> Result<Monitor, StoreError> {
         let sql = Sql::new(
             "SELECT id, spec, spec_key_id FROM monitors WHERE id = $1 AND deleted_at_ms IS NULL",
@@ -69,7 +142,8 @@ impl Store {
         self.decode_row(&row)
     }
 
-    /// Every monitor, ordered by id (ids are time-ordered UUIDv7, so this is creation order).
+    /// Every monitor of every project but the deleted ones, ordered by id (ids are
+    /// time-ordered UUIDv7, so this is creation order): for internal readers.
     pub async fn list_monitors(&self) -> Result<Vec<Monitor>, StoreError> {
         let rows = self
             .pool()
@@ -115,21 +189,48 @@ impl Store {
         }
     }
 
-    /// Marks the monitor with `id` deleted at `now` and returns its new version (one past the
-    /// last), or `NotFound`. The row stays for the notifier (see [`Store::monitor_record`]).
+    /// Marks the monitor with `id` in any project deleted (see
+    /// [`Store::delete_monitor_in_project`]).
     pub async fn delete_monitor(&self, id: &str) -> Result<u64, StoreError> {
+        self.delete_monitor_where(None, id).await
+    }
+
+    /// Marks the monitor with `id` in `project_id` deleted now and returns its new version (one
+    /// past the last), or `NotFound` (also when it belongs to another project). The row stays
+    /// for the notifier (see [`Store::monitor_record`]); the project's monitor count drops at
+    /// once, in the same transaction.
+    pub async fn delete_monitor_in_project(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<u64, StoreError> {
+        self.delete_monitor_where(Some(project_id), id).await
+    }
+
+    async fn delete_monitor_where(
+        &self,
+        project_id: Option<&str>,
+        id: &str,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
         let sql = Sql::new(
             "UPDATE monitors SET deleted_at_ms = $1, updated_at_ms = $1, version = version + 1 \
-             WHERE id = $2 AND deleted_at_ms IS NULL RETURNING version",
+             WHERE id = $2 AND deleted_at_ms IS NULL \
+             AND (CAST($3 AS TEXT) IS NULL OR project_id = $3) RETURNING version, project_id",
         )
         .bind(now_ms())
-        .bind(id);
-        let row = self
-            .pool()
-            .fetch_optional(sql)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        .bind(id)
+        .bind(project_id);
+        let row = tx.fetch_optional(sql).await?.ok_or(StoreError::NotFound)?;
         let version: i64 = row.get("version")?;
+        let owner: String = row.get("project_id")?;
+        let uncount = Sql::new(
+            "UPDATE projects SET monitor_count = monitor_count - 1 \
+             WHERE id = $1 AND monitor_count > 0",
+        )
+        .bind(owner);
+        tx.execute(uncount).await?;
+        tx.commit().await?;
         Ok(u64::try_from(version).unwrap_or(0))
     }
 

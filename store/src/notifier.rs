@@ -7,6 +7,7 @@ use crate::{Row, Sql, Store, StoreError};
 
 mod outbox;
 mod retention;
+pub use outbox::DeliveryCursor;
 mod status;
 pub use retention::{Pruned, RetentionCutoffs};
 pub use status::RegionStatusRow;

@@ -125,6 +125,71 @@ fn uuid_like() -> String {
     )
 }
 
+/// Inserts monitors with `ids` into `project_id` many rows per statement, in one
+/// transaction, and counts them: how tests fill a project with 100,000 monitors in seconds.
+/// Each holds only its id, its name (the id) and a 60 s interval.
+pub async fn insert_monitors_in_bulk(
+    store: &Store,
+    project_id: &str,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    use prost::Message;
+    // 8 arguments a row stays under SQLite's 32,766 and PostgreSQL's 65,535 per statement.
+    const ROWS: usize = 1_000;
+    let now = crate::now_ms();
+    let mut tx = store.begin().await?;
+    for chunk in ids.chunks(ROWS) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = i * 8;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 8
+                )
+            })
+            .collect();
+        let mut sql = crate::Sql::new(format!(
+            "INSERT INTO monitors (id, name, spec, version, paused, created_at_ms, \
+             updated_at_ms, project_id) VALUES {}",
+            values.join(", ")
+        ));
+        for id in chunk {
+            let m = lookout_proto::Monitor {
+                id: id.clone(),
+                name: id.clone(),
+                interval_secs: 60,
+                version: 1,
+                created_at_ms: now,
+                updated_at_ms: now,
+                ..Default::default()
+            };
+            sql = sql
+                .bind(id)
+                .bind(id)
+                .bind(m.encode_to_vec())
+                .bind(1i64)
+                .bind(false)
+                .bind(now)
+                .bind(now)
+                .bind(project_id);
+        }
+        tx.execute(sql).await?;
+    }
+    let counted =
+        crate::Sql::new("UPDATE projects SET monitor_count = monitor_count + $1 WHERE id = $2")
+            .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+            .bind(project_id);
+    tx.execute(counted).await?;
+    tx.commit().await
+}
+
 /// Runs each listed `async fn name(db: TestDb)` once per backend, as tests
 /// `sqlite::name` and `postgres::name`, on a two-thread runtime.
 #[macro_export]

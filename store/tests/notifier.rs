@@ -6,6 +6,7 @@ use lookout_store::notifier::{
     IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
     RegionStateRow,
 };
+use lookout_store::projects::DEFAULT_PROJECT_ID;
 use lookout_store::testing::TestDb;
 
 fn advance(partition: i32, from: Option<i64>, to: i64) -> OffsetAdvance {
@@ -302,6 +303,13 @@ async fn no_data_events_are_delivered_without_an_incident(db: TestDb) {
 
 async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven(db: TestDb) {
     let s = db.store;
+    // Deliveries belong to the project of their monitor.
+    let monitor = lookout_proto::Monitor {
+        id: "mon_a".into(),
+        ..Default::default()
+    };
+    s.insert_monitor(monitor).await.expect("monitor");
+    let p = DEFAULT_PROJECT_ID;
     let batch = NotifierBatch {
         incidents: vec![incident("inc_1", IncidentStatus::Open)],
         outbox: vec![outbox("dlv_1", "inc_1", 10), outbox("dlv_2", "inc_1", 20)],
@@ -315,35 +323,47 @@ async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven(db: TestDb)
         .expect("dead");
     let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(s.list_deliveries(None, 10).await.expect("list")),
+        ids(s
+            .list_deliveries_in_project(p, None, None, 10)
+            .await
+            .expect("list")),
         ["dlv_2", "dlv_1"],
         "newest first"
     );
     assert_eq!(
         ids(s
-            .list_deliveries(Some(OutboxState::Dead), 10)
+            .list_deliveries_in_project(p, Some(OutboxState::Dead), None, 10)
             .await
             .expect("list")),
         ["dlv_1"]
     );
-    assert_eq!(s.list_deliveries(None, 1).await.expect("list").len(), 1);
+    assert_eq!(
+        s.list_deliveries_in_project(p, None, None, 1)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
     assert!(matches!(
-        s.get_delivery("dlv_nope").await,
+        s.get_delivery_in_project(p, "dlv_nope").await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.redrive_delivery("dlv_nope", 40).await,
+        s.redrive_delivery_in_project(p, "dlv_nope", 40).await,
         Err(StoreError::NotFound)
     ));
     assert!(
         matches!(
-            s.redrive_delivery("dlv_2", 40).await,
+            s.redrive_delivery_in_project(p, "dlv_2", 40).await,
             Err(StoreError::Conflict)
         ),
         "a pending delivery is not re-driven"
     );
 
-    let again = s.redrive_delivery("dlv_1", 40).await.expect("redrive");
+    let again = s
+        .redrive_delivery_in_project(p, "dlv_1", 40)
+        .await
+        .expect("redrive");
     assert_eq!(
         (
             again.id.as_str(),
@@ -357,7 +377,10 @@ async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven(db: TestDb)
         again.last_error.as_deref(),
         Some("gave up after 13 attempts")
     );
-    assert_eq!(s.get_delivery("dlv_1").await.expect("get"), again);
+    assert_eq!(
+        s.get_delivery_in_project(p, "dlv_1").await.expect("get"),
+        again
+    );
     let claimed = s.claim_due_outbox(40, 1_000, 10).await.expect("claim");
     assert_eq!(
         ids(claimed),

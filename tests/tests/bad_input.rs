@@ -62,7 +62,7 @@ async fn invalid_monitors_and_tokens_are_refused(db: TestDb) {
         );
     }
     let listed = admin
-        .list_monitors(ListMonitorsRequest {})
+        .list_monitors(ListMonitorsRequest::default())
         .await
         .expect("list")
         .into_inner();
@@ -71,7 +71,7 @@ async fn invalid_monitors_and_tokens_are_refused(db: TestDb) {
     let err = cluster
         .admin_with("wrong-token")
         .await
-        .list_monitors(ListMonitorsRequest {})
+        .list_monitors(ListMonitorsRequest::default())
         .await
         .expect_err("wrong token refused");
     assert_eq!(err.code(), tonic::Code::Unauthenticated);

@@ -264,7 +264,7 @@ async fn every_binary_expands_variables(db: TestDb) {
     );
     let mut admin = cluster.admin().await;
     admin
-        .list_monitors(lookout_proto::v1::ListMonitorsRequest {})
+        .list_monitors(lookout_proto::v1::ListMonitorsRequest::default())
         .await
         .expect("the project token came from the environment");
     eventually(

@@ -69,7 +69,8 @@ async fn dead_deliveries_are_listed_and_re_driven_with_the_same_id() {
             let list = api
                 .list_deliveries(ListDeliveriesRequest {
                     state: DeliveryState::Dead as i32,
-                    limit: 10,
+                    page_size: 10,
+                    ..Default::default()
                 })
                 .await
                 .ok()?
@@ -113,12 +114,16 @@ async fn dead_deliveries_are_listed_and_re_driven_with_the_same_id() {
     let too_many = api
         .list_deliveries(ListDeliveriesRequest {
             state: 0,
-            limit: 100_000,
+            page_size: 100_000,
+            page_token: String::new(),
         })
         .await
         .expect_err("limit above the bound");
     assert_eq!(too_many.code(), tonic::Code::InvalidArgument);
-    assert!(too_many.message().starts_with("limit: "), "{too_many:?}");
+    assert!(
+        too_many.message().starts_with("page_size: "),
+        "{too_many:?}"
+    );
 
     // The CLI lists it; once the receiver is fixed, `retry` sends it again, same id.
     let listed = json_of(&lookout(

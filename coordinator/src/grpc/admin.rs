@@ -1,5 +1,5 @@
-//! `lookout.v1.MonitorService`: the admin API over the monitor domain. Authentication is an
-//! interceptor in front of it (see `serve`).
+//! `lookout.v1.MonitorService`: the admin API over the monitor domain. Each call is
+//! authenticated first and acts only on the project of its token.
 
 use std::sync::Arc;
 
@@ -10,15 +10,17 @@ use lookout_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::auth::AdminAuth;
 use crate::monitors::MonitorDomain;
 
 pub struct AdminService {
     domain: Arc<MonitorDomain>,
+    auth: Arc<AdminAuth>,
 }
 
 impl AdminService {
-    pub fn new(domain: Arc<MonitorDomain>) -> AdminService {
-        AdminService { domain }
+    pub fn new(domain: Arc<MonitorDomain>, auth: Arc<AdminAuth>) -> AdminService {
+        AdminService { domain, auth }
     }
 }
 
@@ -28,8 +30,11 @@ impl MonitorService for AdminService {
         &self,
         req: Request<CreateMonitorRequest>,
     ) -> Result<Response<Monitor>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
         Ok(Response::new(
-            self.domain.create(req.into_inner().monitor).await?,
+            self.domain
+                .create(&project, req.into_inner().monitor)
+                .await?,
         ))
     }
 
@@ -37,17 +42,25 @@ impl MonitorService for AdminService {
         &self,
         req: Request<GetMonitorRequest>,
     ) -> Result<Response<Monitor>, Status> {
-        Ok(Response::new(self.domain.get(&req.into_inner().id).await?))
+        let project = self.auth.project(req.metadata()).await?;
+        Ok(Response::new(
+            self.domain.get(&project, &req.into_inner().id).await?,
+        ))
     }
 
     async fn list_monitors(
         &self,
-        _req: Request<ListMonitorsRequest>,
+        req: Request<ListMonitorsRequest>,
     ) -> Result<Response<ListMonitorsResponse>, Status> {
-        let (monitors, truncated) = self.domain.list().await?;
+        let project = self.auth.project(req.metadata()).await?;
+        let r = req.into_inner();
+        let (monitors, next_page_token) = self
+            .domain
+            .list(&project, r.page_size, &r.page_token)
+            .await?;
         Ok(Response::new(ListMonitorsResponse {
             monitors,
-            truncated,
+            next_page_token,
         }))
     }
 
@@ -55,8 +68,11 @@ impl MonitorService for AdminService {
         &self,
         req: Request<UpdateMonitorRequest>,
     ) -> Result<Response<Monitor>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
         Ok(Response::new(
-            self.domain.update(req.into_inner().monitor).await?,
+            self.domain
+                .update(&project, req.into_inner().monitor)
+                .await?,
         ))
     }
 
@@ -64,7 +80,8 @@ impl MonitorService for AdminService {
         &self,
         req: Request<DeleteMonitorRequest>,
     ) -> Result<Response<DeleteMonitorResponse>, Status> {
-        self.domain.delete(&req.into_inner().id).await?;
+        let project = self.auth.project(req.metadata()).await?;
+        self.domain.delete(&project, &req.into_inner().id).await?;
         Ok(Response::new(DeleteMonitorResponse {}))
     }
 
@@ -72,7 +89,10 @@ impl MonitorService for AdminService {
         &self,
         req: Request<PauseMonitorRequest>,
     ) -> Result<Response<Monitor>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
         let req = req.into_inner();
-        Ok(Response::new(self.domain.pause(&req.id, req.paused).await?))
+        Ok(Response::new(
+            self.domain.pause(&project, &req.id, req.paused).await?,
+        ))
     }
 }

@@ -1,5 +1,5 @@
-//! `lookout.v1.DeliveryService`: the delivery log over the delivery domain. Authentication is
-//! the same project-token interceptor as the monitor API (see `serve`).
+//! `lookout.v1.DeliveryService`: the delivery log over the delivery domain. Each call is
+//! authenticated first and sees only the project of its token.
 
 use std::sync::Arc;
 
@@ -10,15 +10,17 @@ use lookout_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::auth::AdminAuth;
 use crate::deliveries::DeliveryDomain;
 
 pub struct DeliveryApi {
     domain: Arc<DeliveryDomain>,
+    auth: Arc<AdminAuth>,
 }
 
 impl DeliveryApi {
-    pub fn new(domain: Arc<DeliveryDomain>) -> DeliveryApi {
-        DeliveryApi { domain }
+    pub fn new(domain: Arc<DeliveryDomain>, auth: Arc<AdminAuth>) -> DeliveryApi {
+        DeliveryApi { domain, auth }
     }
 }
 
@@ -28,9 +30,15 @@ impl DeliveryService for DeliveryApi {
         &self,
         req: Request<ListDeliveriesRequest>,
     ) -> Result<Response<ListDeliveriesResponse>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
         let r = req.into_inner();
+        let (deliveries, next_page_token) = self
+            .domain
+            .list(&project, r.state, r.page_size, &r.page_token)
+            .await?;
         Ok(Response::new(ListDeliveriesResponse {
-            deliveries: self.domain.list(r.state, r.limit).await?,
+            deliveries,
+            next_page_token,
         }))
     }
 
@@ -38,15 +46,19 @@ impl DeliveryService for DeliveryApi {
         &self,
         req: Request<GetDeliveryRequest>,
     ) -> Result<Response<Delivery>, Status> {
-        Ok(Response::new(self.domain.get(&req.into_inner().id).await?))
+        let project = self.auth.project(req.metadata()).await?;
+        Ok(Response::new(
+            self.domain.get(&project, &req.into_inner().id).await?,
+        ))
     }
 
     async fn retry_delivery(
         &self,
         req: Request<RetryDeliveryRequest>,
     ) -> Result<Response<Delivery>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
         Ok(Response::new(
-            self.domain.retry(&req.into_inner().id).await?,
+            self.domain.retry(&project, &req.into_inner().id).await?,
         ))
     }
 }

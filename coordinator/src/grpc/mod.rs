@@ -3,3 +3,4 @@
 pub mod admin;
 pub mod deliveries;
 pub mod gateway;
+pub mod projects;

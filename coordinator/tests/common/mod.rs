@@ -11,9 +11,12 @@ use lookout_bus::{InProcBus, ResultPublisher};
 use lookout_coordinator::{CoordinatorConfig, serve};
 use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
 use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
+use lookout_proto::v1::project_service_client::ProjectServiceClient;
+use lookout_proto::v1::token_service_client::TokenServiceClient;
 use lookout_proto::v1::{
-    AgentMessage, Assignment, CoordinatorMessage, Heartbeat, Hello, HttpCheck, Monitor, Webhook,
-    agent_message::Msg, coordinator_message::Msg as Out, monitor::Check,
+    AgentMessage, Assignment, CoordinatorMessage, CreateProjectRequest, CreateTokenRequest,
+    Heartbeat, Hello, HttpCheck, Monitor, Webhook, agent_message::Msg,
+    coordinator_message::Msg as Out, monitor::Check,
 };
 use lookout_store::Store;
 use tokio::sync::{mpsc, oneshot};
@@ -22,6 +25,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Status, Streaming};
 
 pub const PROJECT_TOKEN: &str = "project-token-1";
+pub const OPERATOR_TOKEN: &str = "operator-token-1";
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct Harness {
@@ -35,6 +39,7 @@ pub struct Harness {
 pub fn config(heartbeat_ms: u32) -> CoordinatorConfig {
     let yaml = format!(
         "regions: [eu, us]\nproject_tokens: [{PROJECT_TOKEN}]\n\
+         operator_tokens: [{OPERATOR_TOKEN}]\n\
          agent_tokens:\n  a1: {{region: eu, token: tok-a1}}\n  a2: {{region: eu, token: tok-a2}}\n\
          \x20 a3: {{region: eu, token: tok-a3}}\n  u1: {{region: us, token: tok-u1}}\n\
          heartbeat_interval_ms: {heartbeat_ms}\n"
@@ -100,6 +105,15 @@ impl Harness {
         self.admin_with(Some(PROJECT_TOKEN)).await
     }
 
+    /// A connected channel for any admin service's client.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect admin")
+    }
+
     pub async fn admin_with(&self, token: Option<&str>) -> Admin {
         let channel = Channel::from_shared(self.url())
             .expect("url")
@@ -122,6 +136,16 @@ impl Harness {
             .expect("server stops in time")
             .expect("server task");
     }
+}
+
+/// `msg` with `authorization: Bearer <token>`.
+pub fn bearer<T>(token: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    r
 }
 
 /// Admin client that adds the bearer token to every call.
@@ -158,6 +182,43 @@ impl Admin {
             paused,
         });
         Ok(self.client.pause_monitor(req).await?.into_inner())
+    }
+}
+
+/// A project and one of its tokens, made through the API with the operator token.
+pub struct Tenant {
+    pub id: String,
+    pub token: String,
+}
+
+pub async fn tenant(ch: &Channel, name: &str) -> Tenant {
+    let mut projects = ProjectServiceClient::new(ch.clone());
+    let p = projects
+        .create_project(bearer(
+            OPERATOR_TOKEN,
+            CreateProjectRequest {
+                name: name.into(),
+                quotas: None,
+            },
+        ))
+        .await
+        .expect("create project")
+        .into_inner();
+    let mut tokens = TokenServiceClient::new(ch.clone());
+    let t = tokens
+        .create_token(bearer(
+            OPERATOR_TOKEN,
+            CreateTokenRequest {
+                project_id: p.id.clone(),
+                name: "test".into(),
+            },
+        ))
+        .await
+        .expect("create token")
+        .into_inner();
+    Tenant {
+        id: p.id,
+        token: t.secret,
     }
 }
 

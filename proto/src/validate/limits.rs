@@ -46,9 +46,21 @@ pub const MAX_REGEX_BYTES: usize = 256 * 1024;
 /// Encoded size of one whole monitor. The per-field bounds above allow more than this in sum;
 /// this is the bound the list below is sized by.
 pub const MAX_MONITOR_BYTES: usize = 128 * 1024;
-/// Monitors one `ListMonitors` response holds; beyond it the response is cut and says so
-/// (`truncated`), until the store issue brings paging.
+/// Monitors one `ListMonitors` page holds at most (its `page_size` bound).
 pub const MAX_LIST_MONITORS: usize = 500;
+/// Most items of one page of any list call (`page_size`); a `ListMonitors` page of this many
+/// fits the message limit below.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Items of a page when the request gives no `page_size`.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Bytes of a `page_token`.
+pub const MAX_PAGE_TOKEN_BYTES: usize = 256;
+/// Bytes of a project name (1-64 of `[a-z0-9_-]`).
+pub const MAX_PROJECT_NAME_BYTES: usize = 64;
+/// Bytes of a project token's label.
+pub const MAX_TOKEN_NAME_BYTES: usize = 64;
+/// Largest `max_monitors` quota a project may be given.
+pub const MAX_PROJECT_MONITORS: u32 = 1_000_000;
 /// Encoded size of the output-only `region_status` of one monitor in a response: at most
 /// `MAX_REGIONS` entries of a region name, a status label of at most 8 characters, two
 /// numbers and a flag (about 110 bytes each at most).

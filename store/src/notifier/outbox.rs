@@ -5,6 +5,21 @@ use crate::{Row, Sql, Store, StoreError};
 
 const OUTBOX_COLUMNS: &str = "id, incident_id, monitor_id, event, channel, url, payload, \
     attempts, next_attempt_at_ms, state, last_error, created_at_ms";
+/// [`OUTBOX_COLUMNS`] of `outbox o`, for a join with `monitors m`.
+fn scoped_columns() -> String {
+    let qualified: Vec<String> = OUTBOX_COLUMNS
+        .split(',')
+        .map(|c| format!("o.{}", c.trim()))
+        .collect();
+    qualified.join(", ")
+}
+
+/// Where a page of deliveries ends: the last row's creation time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCursor {
+    pub created_at_ms: i64,
+    pub id: String,
+}
 
 impl Store {
     /// Outbox rows of one incident (all when `None`), oldest first.
@@ -23,49 +38,79 @@ impl Store {
         rows.iter().map(outbox_from_row).collect()
     }
 
-    /// Outbox rows newest first, only those in `state` when given, at most `limit`.
-    pub async fn list_deliveries(
+    /// Outbox rows of `project_id`'s monitors newest first, only those in `state` when given,
+    /// at most `limit`, starting after `after` (the last row of the previous page): a keyset
+    /// page on (`created_at_ms`, `id`). A delivery belongs to the project of its monitor.
+    pub async fn list_deliveries_in_project(
         &self,
+        project_id: &str,
         state: Option<OutboxState>,
+        after: Option<&DeliveryCursor>,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) \
-             ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+            "SELECT {} FROM outbox o JOIN monitors m ON m.id = o.monitor_id \
+             WHERE m.project_id = $1 AND (CAST($2 AS TEXT) IS NULL OR o.state = $2) \
+             AND (CAST($3 AS BIGINT) IS NULL OR o.created_at_ms < $3 \
+                  OR (o.created_at_ms = $3 AND o.id < $4)) \
+             ORDER BY o.created_at_ms DESC, o.id DESC LIMIT $5",
+            scoped_columns()
         );
         let sql = Sql::new(sql)
+            .bind(project_id)
             .bind(state.map(OutboxState::as_str))
+            .bind(after.map(|c| c.created_at_ms))
+            .bind(after.map_or(String::new(), |c| c.id.clone()))
             .bind(limit);
         let rows = self.pool().fetch_all(sql).await?;
         rows.iter().map(outbox_from_row).collect()
     }
 
-    /// One outbox row; `NotFound` when there is none with that id.
-    pub async fn get_delivery(&self, id: &str) -> Result<OutboxRow, StoreError> {
-        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1");
-        let row = self.pool().fetch_optional(Sql::new(sql).bind(id)).await?;
+    /// One outbox row of `project_id`'s monitors; `NotFound` when there is none with that id
+    /// in the project.
+    pub async fn get_delivery_in_project(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<OutboxRow, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM outbox o JOIN monitors m ON m.id = o.monitor_id \
+             WHERE o.id = $1 AND m.project_id = $2",
+            scoped_columns()
+        );
+        let row = self
+            .pool()
+            .fetch_optional(Sql::new(sql).bind(id).bind(project_id))
+            .await?;
         row.as_ref()
             .map(outbox_from_row)
             .transpose()?
             .ok_or(StoreError::NotFound)
     }
 
-    /// Makes a dead row pending again, due at `now_ms`, with no attempts made, keeping its id
-    /// (the idempotency id receivers see). `NotFound` when there is no such row, `Conflict`
-    /// when it is not dead.
-    pub async fn redrive_delivery(&self, id: &str, now_ms: i64) -> Result<OutboxRow, StoreError> {
+    /// Makes a dead row of `project_id` pending again, due at `now_ms`, with no attempts
+    /// made, keeping its id (the idempotency id receivers see). `NotFound` when the project
+    /// has no such row, `Conflict` when it is not dead.
+    pub async fn redrive_delivery_in_project(
+        &self,
+        project_id: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<OutboxRow, StoreError> {
         let sql = format!(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at_ms = $1, \
-             updated_at_ms = $1 WHERE id = $2 AND state = 'dead' RETURNING {OUTBOX_COLUMNS}"
+             updated_at_ms = $1 WHERE id = $2 AND state = 'dead' \
+             AND monitor_id IN (SELECT id FROM monitors WHERE project_id = $3) \
+             RETURNING {OUTBOX_COLUMNS}"
         );
         let row = self
             .pool()
-            .fetch_optional(Sql::new(sql).bind(now_ms).bind(id))
+            .fetch_optional(Sql::new(sql).bind(now_ms).bind(id).bind(project_id))
             .await?;
         match row {
             Some(r) => outbox_from_row(&r),
             None => {
-                self.get_delivery(id).await?;
+                self.get_delivery_in_project(project_id, id).await?;
                 Err(StoreError::Conflict)
             }
         }

@@ -1,0 +1,273 @@
+//! `lookout projects ...` (operator token: create, list, set quotas, delete projects) and
+//! `lookout tokens ...` (a project's API tokens: create, list, revoke), with tables for people
+//! and `--output json` for scripts.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use lookout_notifier::payload::rfc3339_seconds;
+use lookout_proto::v1::project_service_client::ProjectServiceClient;
+use lookout_proto::v1::token_service_client::TokenServiceClient;
+use lookout_proto::v1::{
+    CreateProjectRequest, CreateTokenRequest, DeleteProjectRequest, ListProjectsRequest,
+    ListTokensRequest, Project, ProjectToken, Quotas, RevokeTokenRequest,
+    UpdateProjectQuotasRequest,
+};
+
+use crate::monitors::{ClientArgs, ListArgs, Output, connect, connect_with, status};
+
+#[derive(Args)]
+pub struct OperatorArgs {
+    /// Operator token (`operator_tokens` in the coordinator's config; prefer the environment
+    /// variable: flags show up in `ps`).
+    #[arg(
+        long,
+        env = "LOOKOUT_OPERATOR_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub operator_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ProjectsCmd {
+    /// Create a project; unset quotas take the coordinator's defaults.
+    Create {
+        /// 1-64 characters of [a-z0-9_-].
+        name: String,
+        /// Monitors the project may hold (default 1000).
+        #[arg(long)]
+        max_monitors: Option<u32>,
+        /// Shortest check interval in seconds (default 30; cron counts as 60).
+        #[arg(long)]
+        min_interval_secs: Option<u32>,
+        /// Regions one monitor may run in (default 5).
+        #[arg(long)]
+        max_regions_per_monitor: Option<u32>,
+    },
+    /// List every project.
+    List(ListArgs),
+    /// Change a project's quotas; unset ones keep their value.
+    SetQuotas {
+        id: String,
+        #[arg(long)]
+        max_monitors: Option<u32>,
+        #[arg(long)]
+        min_interval_secs: Option<u32>,
+        #[arg(long)]
+        max_regions_per_monitor: Option<u32>,
+    },
+    /// Delete a project without monitors, and its tokens.
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokensCmd {
+    /// Create a token; it is printed once and cannot be shown again.
+    Create {
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (id, prefix, label, creation time; never the token).
+    List,
+    /// Revoke a token; its next request is refused.
+    Revoke { id: String },
+}
+
+/// Which project `lookout tokens` acts on, and with which token.
+#[derive(Args)]
+pub struct TokenTarget {
+    /// Another project, by id: needs the operator token. Without it, the project of
+    /// LOOKOUT_TOKEN.
+    #[arg(long, global = true)]
+    pub project: Option<String>,
+}
+
+fn operator_token(op: &OperatorArgs) -> Result<&str> {
+    op.operator_token
+        .as_deref()
+        .context("no operator token: set LOOKOUT_OPERATOR_TOKEN or pass --operator-token")
+}
+
+pub async fn run_projects(client: ClientArgs, op: OperatorArgs, cmd: ProjectsCmd) -> Result<()> {
+    let (channel, bearer) = connect_with(&client, operator_token(&op)?).await?;
+    let mut api = ProjectServiceClient::with_interceptor(channel, bearer);
+    let out = client.output;
+    match cmd {
+        ProjectsCmd::Create {
+            name,
+            max_monitors,
+            min_interval_secs,
+            max_regions_per_monitor,
+        } => {
+            let quotas = Quotas {
+                max_monitors: max_monitors.unwrap_or(0),
+                min_interval_secs: min_interval_secs.unwrap_or(0),
+                max_regions_per_monitor: max_regions_per_monitor.unwrap_or(0),
+            };
+            let req = CreateProjectRequest {
+                name,
+                quotas: Some(quotas),
+            };
+            let p = api.create_project(req).await.map_err(status)?.into_inner();
+            print_projects(out, &[p])
+        }
+        ProjectsCmd::List(args) => {
+            let mut all = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let req = ListProjectsRequest {
+                    page_size: args.next_size(all.len()),
+                    page_token,
+                };
+                let page = api.list_projects(req).await.map_err(status)?.into_inner();
+                all.extend(page.projects);
+                if args.done(all.len(), &page.next_page_token) {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print_projects(out, &all)
+        }
+        ProjectsCmd::SetQuotas {
+            id,
+            max_monitors,
+            min_interval_secs,
+            max_regions_per_monitor,
+        } => {
+            let quotas = Quotas {
+                max_monitors: max_monitors.unwrap_or(0),
+                min_interval_secs: min_interval_secs.unwrap_or(0),
+                max_regions_per_monitor: max_regions_per_monitor.unwrap_or(0),
+            };
+            let req = UpdateProjectQuotasRequest {
+                id,
+                quotas: Some(quotas),
+            };
+            let p = api
+                .update_project_quotas(req)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_projects(out, &[p])
+        }
+        ProjectsCmd::Delete { id } => {
+            api.delete_project(DeleteProjectRequest { id: id.clone() })
+                .await
+                .map_err(status)?;
+            match out {
+                Output::Json => println!("{}", serde_json::json!({ "deleted": id })),
+                Output::Table => println!("deleted project {id}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn run_tokens(
+    client: ClientArgs,
+    op: OperatorArgs,
+    target: TokenTarget,
+    cmd: TokensCmd,
+) -> Result<()> {
+    // Naming a project takes the operator token when one is set; a project token may name
+    // its own project.
+    let (channel, bearer) = match (&target.project, &op.operator_token) {
+        (Some(_), Some(token)) => connect_with(&client, token).await?,
+        _ => connect(&client).await?,
+    };
+    let mut api = TokenServiceClient::with_interceptor(channel, bearer);
+    let project_id = target.project.unwrap_or_default();
+    let out = client.output;
+    match cmd {
+        TokensCmd::Create { name } => {
+            let req = CreateTokenRequest { project_id, name };
+            let created = api.create_token(req).await.map_err(status)?.into_inner();
+            match out {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+                Output::Table => {
+                    let t = created.token.unwrap_or_default();
+                    println!("{}", created.secret);
+                    eprintln!(
+                        "token {} of project {}: store it now, it is not shown again",
+                        t.id, t.project_id
+                    );
+                }
+            }
+            Ok(())
+        }
+        TokensCmd::List => {
+            let req = ListTokensRequest { project_id };
+            let list = api.list_tokens(req).await.map_err(status)?.into_inner();
+            print_tokens(out, &list.tokens)
+        }
+        TokensCmd::Revoke { id } => {
+            let req = RevokeTokenRequest {
+                project_id,
+                id: id.clone(),
+            };
+            api.revoke_token(req).await.map_err(status)?;
+            match out {
+                Output::Json => println!("{}", serde_json::json!({ "revoked": id })),
+                Output::Table => println!("revoked token {id}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_projects(out: Output, ps: &[Project]) -> Result<()> {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(ps)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(vec![
+                "ID",
+                "NAME",
+                "MONITORS",
+                "MAX MONITORS",
+                "MIN INTERVAL",
+                "MAX REGIONS",
+                "CREATED",
+            ]);
+            for p in ps {
+                let q = p.quotas.unwrap_or_default();
+                t.add_row(vec![
+                    p.id.clone(),
+                    p.name.clone(),
+                    p.monitor_count.to_string(),
+                    q.max_monitors.to_string(),
+                    format!("{}s", q.min_interval_secs),
+                    q.max_regions_per_monitor.to_string(),
+                    rfc3339_seconds(p.created_at_ms),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+fn print_tokens(out: Output, ts: &[ProjectToken]) -> Result<()> {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(ts)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(vec!["ID", "PREFIX", "NAME", "PROJECT", "CREATED"]);
+            for tok in ts {
+                t.add_row(vec![
+                    tok.id.clone(),
+                    format!("{}…", tok.prefix),
+                    tok.name.clone(),
+                    tok.project_id.clone(),
+                    rfc3339_seconds(tok.created_at_ms),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
