@@ -14,24 +14,11 @@ use lookout_proto::v1::{
     ListProjectsRequest, ListTokensRequest, Monitor, PauseMonitorRequest, RetryDeliveryRequest,
     RevokeTokenRequest, UpdateMonitorRequest,
 };
-use lookout_store::notifier::{NotifierBatch, OutboxEvent, OutboxRow, OutboxState};
+use lookout_store::notifier::{NotifierBatch, OutboxRow, OutboxState};
 use tonic::{Code, Status};
 
 fn dead_delivery(id: &str, monitor_id: &str) -> OutboxRow {
-    OutboxRow {
-        id: id.into(),
-        incident_id: None,
-        monitor_id: monitor_id.into(),
-        event: OutboxEvent::NoData,
-        channel: "webhook".into(),
-        url: "http://127.0.0.1:9/hook".into(),
-        payload: b"{}".to_vec(),
-        attempts: 0,
-        next_attempt_at_ms: 10,
-        state: OutboxState::Pending,
-        last_error: None,
-        created_at_ms: 10,
-    }
+    lookout_store::testing::pending_delivery(id, monitor_id, 10)
 }
 
 /// The status for `id` with the id replaced, so the answer for another project's id can be

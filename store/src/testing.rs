@@ -213,3 +213,45 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// A TCP monitor `id` in region `eu` every 30 s, with one webhook signed with `secret`: the
+/// store tests' fixture.
+pub fn tcp_monitor(id: &str, secret: &str) -> lookout_proto::Monitor {
+    use lookout_proto::v1::{TcpCheck, Webhook, monitor::Check};
+    lookout_proto::Monitor {
+        id: id.into(),
+        name: format!("name {id}"),
+        regions: vec!["eu".into()],
+        interval_secs: 30,
+        webhooks: vec![Webhook {
+            url: "http://127.0.0.1:1/hook".into(),
+            secret: secret.into(),
+            secret_set: true,
+        }],
+        check: Some(Check::Tcp(TcpCheck {
+            address: "127.0.0.1:1".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// A pending no-data delivery `id` of `monitor_id`, created and due at `at_ms`: the store
+/// tests' fixture (change the fields a test is about).
+pub fn pending_delivery(id: &str, monitor_id: &str, at_ms: i64) -> crate::notifier::OutboxRow {
+    use crate::notifier::{OutboxEvent, OutboxRow, OutboxState};
+    OutboxRow {
+        id: id.into(),
+        incident_id: None,
+        monitor_id: monitor_id.into(),
+        event: OutboxEvent::NoData,
+        channel: "webhook".into(),
+        url: "http://127.0.0.1:1/hook".into(),
+        payload: b"{}".to_vec(),
+        attempts: 0,
+        next_attempt_at_ms: at_ms,
+        state: OutboxState::Pending,
+        last_error: None,
+        created_at_ms: at_ms,
+    }
+}

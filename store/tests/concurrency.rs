@@ -5,25 +5,12 @@
 use std::collections::HashSet;
 
 use lookout_store::Store;
-use lookout_store::notifier::{NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState};
-use lookout_store::testing::TestDb;
+use lookout_store::notifier::{NotifierBatch, OffsetAdvance, OutboxRow};
+use lookout_store::testing::{TestDb, pending_delivery};
 
 fn row(i: usize) -> OutboxRow {
-    OutboxRow {
-        id: format!("dlv_{i:04}"),
-        incident_id: None,
-        // One monitor each, so ordering per destination holds no row back.
-        monitor_id: format!("mon_{i:04}"),
-        event: OutboxEvent::NoData,
-        channel: "webhook".into(),
-        url: "http://127.0.0.1:1/hook".into(),
-        payload: b"{}".to_vec(),
-        attempts: 0,
-        next_attempt_at_ms: 10,
-        state: OutboxState::Pending,
-        last_error: None,
-        created_at_ms: 10,
-    }
+    // One monitor each, so ordering per destination holds no row back.
+    pending_delivery(&format!("dlv_{i:04}"), &format!("mon_{i:04}"), 10)
 }
 
 async fn concurrent_claims_never_lease_a_row_twice(db: TestDb) {

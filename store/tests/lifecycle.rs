@@ -2,38 +2,22 @@
 //! (hidden from the API's readers, kept for the notifier), the version a resumed monitor is
 //! active since, clearing a monitor's region state, and pruning rows past their period only.
 
-use lookout_proto::Monitor;
-use lookout_proto::v1::{TcpCheck, Webhook, monitor::Check};
 use lookout_store::notifier::{
-    IncidentRow, IncidentStatus, NotifierBatch, OutboxEvent, OutboxRow, OutboxState,
-    RegionStateRow, RetentionCutoffs,
+    IncidentRow, IncidentStatus, NotifierBatch, OutboxEvent, OutboxRow, RegionStateRow,
+    RetentionCutoffs,
 };
-use lookout_store::testing::TestDb;
+use lookout_store::testing::{TestDb, pending_delivery, tcp_monitor};
 use lookout_store::{Sql, Store, StoreError};
-
-fn monitor(id: &str) -> Monitor {
-    Monitor {
-        id: id.into(),
-        name: format!("name {id}"),
-        regions: vec!["eu".into()],
-        interval_secs: 30,
-        webhooks: vec![Webhook {
-            url: "http://h/x".into(),
-            secret: "s3cret".into(),
-            secret_set: true,
-        }],
-        check: Some(Check::Tcp(TcpCheck {
-            address: "127.0.0.1:1".into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
 
 async fn deleted_monitors_are_hidden_but_readable_by_the_notifier(db: TestDb) {
     let s = db.store;
-    let a = s.insert_monitor(monitor("mon_a")).await.expect("insert a");
-    s.insert_monitor(monitor("mon_b")).await.expect("insert b");
+    let a = s
+        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .await
+        .expect("insert a");
+    s.insert_monitor(tcp_monitor("mon_b", "s3cret"))
+        .await
+        .expect("insert b");
     assert_eq!(s.delete_monitor("mon_a").await.expect("delete"), 2);
     assert!(matches!(
         s.get_monitor("mon_a").await,
@@ -66,10 +50,12 @@ async fn deleted_monitors_are_hidden_but_readable_by_the_notifier(db: TestDb) {
 
 async fn a_declared_id_deleted_and_created_again_continues_its_versions(db: TestDb) {
     let s = db.store;
-    s.insert_monitor(monitor("web")).await.expect("insert");
+    s.insert_monitor(tcp_monitor("web", "s3cret"))
+        .await
+        .expect("insert");
     s.delete_monitor("web").await.expect("delete");
     let again = s
-        .insert_monitor(monitor("web"))
+        .insert_monitor(tcp_monitor("web", "s3cret"))
         .await
         .expect("created again");
     assert_eq!(again.version, 3);
@@ -79,14 +65,17 @@ async fn a_declared_id_deleted_and_created_again_continues_its_versions(db: Test
     assert!(!record.counts(2), "the deleted one's results stay stale");
     assert!(record.counts(3));
     assert!(matches!(
-        s.insert_monitor(monitor("web")).await,
+        s.insert_monitor(tcp_monitor("web", "s3cret")).await,
         Err(StoreError::Conflict)
     ));
 }
 
 async fn resuming_makes_older_results_stale(db: TestDb) {
     let s = db.store;
-    let v1 = s.insert_monitor(monitor("mon_a")).await.expect("insert");
+    let v1 = s
+        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .await
+        .expect("insert");
     let mut paused = v1.clone();
     paused.paused = true;
     let v2 = s.update_monitor(paused, 1).await.expect("pause");
@@ -162,18 +151,9 @@ fn incident(id: &str, monitor_id: &str, resolved_at_ms: Option<i64>) -> Incident
 
 fn delivery(id: &str, monitor_id: &str, incident_id: Option<&str>) -> OutboxRow {
     OutboxRow {
-        id: id.into(),
         incident_id: incident_id.map(str::to_string),
-        monitor_id: monitor_id.into(),
         event: OutboxEvent::Incident,
-        channel: "webhook".into(),
-        url: "http://127.0.0.1:1/hook".into(),
-        payload: b"{}".to_vec(),
-        attempts: 0,
-        next_attempt_at_ms: 10,
-        state: OutboxState::Pending,
-        last_error: None,
-        created_at_ms: 10,
+        ..pending_delivery(id, monitor_id, 10)
     }
 }
 
@@ -211,7 +191,9 @@ async fn retention_prunes_only_rows_past_their_period(db: TestDb) {
         "gone_recently",
         "gone_with_incident",
     ] {
-        s.insert_monitor(monitor(id)).await.expect("insert");
+        s.insert_monitor(tcp_monitor(id, "s3cret"))
+            .await
+            .expect("insert");
     }
     let batch = NotifierBatch {
         states: vec![

@@ -1,35 +1,19 @@
 //! Monitor definitions in the store, on SQLite and on PostgreSQL.
 
-use lookout_proto::Monitor;
-use lookout_proto::v1::{TcpCheck, Webhook, monitor::Check};
 use lookout_store::StoreError;
-use lookout_store::testing::TestDb;
-
-fn monitor(id: &str) -> Monitor {
-    Monitor {
-        id: id.into(),
-        name: format!("name {id}"),
-        regions: vec!["eu".into()],
-        interval_secs: 30,
-        webhooks: vec![Webhook {
-            url: "http://h/x".into(),
-            secret: "s3cret".into(),
-            secret_set: true,
-        }],
-        check: Some(Check::Tcp(TcpCheck {
-            address: "127.0.0.1:1".into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
+use lookout_store::testing::{TestDb, tcp_monitor};
 
 async fn insert_get_list_keeps_secrets(db: TestDb) {
     let s = db.store;
-    let a = s.insert_monitor(monitor("mon_a")).await.expect("insert a");
+    let a = s
+        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .await
+        .expect("insert a");
     assert_eq!(a.version, 1);
     assert!(a.created_at_ms > 0);
-    s.insert_monitor(monitor("mon_b")).await.expect("insert b");
+    s.insert_monitor(tcp_monitor("mon_b", "s3cret"))
+        .await
+        .expect("insert b");
     let got = s.get_monitor("mon_a").await.expect("get");
     assert_eq!(got, a);
     assert_eq!(got.webhooks[0].secret, "s3cret");
@@ -37,14 +21,17 @@ async fn insert_get_list_keeps_secrets(db: TestDb) {
     let ids: Vec<_> = all.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["mon_a", "mon_b"]);
     assert!(matches!(
-        s.insert_monitor(monitor("mon_a")).await,
+        s.insert_monitor(tcp_monitor("mon_a", "s3cret")).await,
         Err(StoreError::Conflict)
     ));
 }
 
 async fn update_is_optimistic(db: TestDb) {
     let s = db.store;
-    let a = s.insert_monitor(monitor("mon_a")).await.expect("insert");
+    let a = s
+        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .await
+        .expect("insert");
     let mut changed = a.clone();
     changed.name = "renamed".into();
     let v2 = s.update_monitor(changed.clone(), 1).await.expect("update");
@@ -65,7 +52,9 @@ async fn update_is_optimistic(db: TestDb) {
 
 async fn delete_and_not_found(db: TestDb) {
     let s = db.store;
-    s.insert_monitor(monitor("mon_a")).await.expect("insert");
+    s.insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .await
+        .expect("insert");
     s.delete_monitor("mon_a").await.expect("delete");
     assert!(matches!(
         s.get_monitor("mon_a").await,

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 
 use lookout_proto::Monitor;
-use lookout_store::notifier::{DeliveryCursor, NotifierBatch, OutboxEvent, OutboxRow, OutboxState};
+use lookout_store::notifier::{DeliveryCursor, NotifierBatch};
 use lookout_store::projects::{DEFAULT_PROJECT_ID, MAX_TOKENS_PER_PROJECT, NewToken, Quotas};
-use lookout_store::testing::TestDb;
+use lookout_store::testing::{TestDb, pending_delivery};
 use lookout_store::{Sql, Store, StoreError};
 
 const QUOTAS: Quotas = Quotas {
@@ -259,23 +259,6 @@ async fn tokens_are_found_by_hash_listed_and_revoked(db: TestDb) {
     ));
 }
 
-fn delivery(id: &str, monitor_id: &str, created_at_ms: i64) -> OutboxRow {
-    OutboxRow {
-        id: id.into(),
-        incident_id: None,
-        monitor_id: monitor_id.into(),
-        event: OutboxEvent::NoData,
-        channel: "webhook".into(),
-        url: "http://127.0.0.1:1/hook".into(),
-        payload: b"{}".to_vec(),
-        attempts: 0,
-        next_attempt_at_ms: created_at_ms,
-        state: OutboxState::Pending,
-        last_error: None,
-        created_at_ms,
-    }
-}
-
 async fn deliveries_belong_to_the_project_of_their_monitor(db: TestDb) {
     let s = db.store;
     s.create_project("prj_a", "a", QUOTAS).await.expect("a");
@@ -288,10 +271,10 @@ async fn deliveries_belong_to_the_project_of_their_monitor(db: TestDb) {
         .expect("b");
     let batch = NotifierBatch {
         outbox: vec![
-            delivery("dlv_1", "mon_a", 10),
-            delivery("dlv_2", "mon_a", 20),
-            delivery("dlv_3", "mon_a", 20),
-            delivery("dlv_4", "mon_b", 30),
+            pending_delivery("dlv_1", "mon_a", 10),
+            pending_delivery("dlv_2", "mon_a", 20),
+            pending_delivery("dlv_3", "mon_a", 20),
+            pending_delivery("dlv_4", "mon_b", 30),
         ],
         ..Default::default()
     };

@@ -2,32 +2,11 @@
 //! database, a missing or wrong key stops `Store::open` with a message naming the key id,
 //! plaintext rows from before encryption are sealed at open, and rotation re-seals every row.
 
-use lookout_proto::Monitor;
-use lookout_proto::v1::{TcpCheck, Webhook, monitor::Check};
-use lookout_store::testing::{TestDb, keyring};
+use lookout_store::testing::{TestDb, keyring, tcp_monitor};
 use lookout_store::{Keyring, Sql, Store, StoreError};
 use prost::Message;
 
 const SECRET: &str = "whsec-at-rest-4711";
-
-fn monitor(id: &str) -> Monitor {
-    Monitor {
-        id: id.into(),
-        name: format!("name {id}"),
-        regions: vec!["eu".into()],
-        interval_secs: 30,
-        webhooks: vec![Webhook {
-            url: "http://127.0.0.1:1/hook".into(),
-            secret: SECRET.into(),
-            secret_set: true,
-        }],
-        check: Some(Check::Tcp(TcpCheck {
-            address: "127.0.0.1:1".into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
 
 /// The raw `spec` and `spec_key_id` of one row.
 async fn raw(store: &Store, id: &str) -> (Vec<u8>, Option<String>) {
@@ -55,7 +34,9 @@ fn with_old(current: &str, old: &str) -> Keyring {
 
 async fn specs_are_sealed_with_their_key_id(db: TestDb) {
     let s = &db.store;
-    s.insert_monitor(monitor("mon_a")).await.expect("insert");
+    s.insert_monitor(tcp_monitor("mon_a", SECRET))
+        .await
+        .expect("insert");
     let (spec, key_id) = raw(s, "mon_a").await;
     assert_eq!(key_id.as_deref(), Some("test"));
     assert!(!holds(&spec, SECRET), "the secret is stored in clear");
@@ -75,8 +56,12 @@ async fn specs_are_sealed_with_their_key_id(db: TestDb) {
 
 async fn a_sealed_spec_moved_to_another_row_does_not_open(db: TestDb) {
     let s = &db.store;
-    s.insert_monitor(monitor("mon_a")).await.expect("insert a");
-    s.insert_monitor(monitor("mon_b")).await.expect("insert b");
+    s.insert_monitor(tcp_monitor("mon_a", SECRET))
+        .await
+        .expect("insert a");
+    s.insert_monitor(tcp_monitor("mon_b", SECRET))
+        .await
+        .expect("insert b");
     let (spec_a, _) = raw(s, "mon_a").await;
     s.execute(
         Sql::new("UPDATE monitors SET spec = $1 WHERE id = $2")
@@ -93,7 +78,7 @@ async fn a_sealed_spec_moved_to_another_row_does_not_open(db: TestDb) {
 
 async fn a_missing_key_fails_at_open_naming_the_key_id(db: TestDb) {
     db.store
-        .insert_monitor(monitor("mon_a"))
+        .insert_monitor(tcp_monitor("mon_a", SECRET))
         .await
         .expect("insert");
     let other = Keyring::generate("other").expect("key");
@@ -128,7 +113,7 @@ async fn a_wrong_key_under_a_known_id_fails_at_open(db: TestDb) {
 }
 
 async fn plaintext_rows_are_sealed_at_open(db: TestDb) {
-    let m = monitor("mon_old");
+    let m = tcp_monitor("mon_old", SECRET);
     db.store
         .execute(
             Sql::new(
@@ -157,7 +142,10 @@ async fn plaintext_rows_are_sealed_at_open(db: TestDb) {
 
 async fn rotation_reseals_so_the_old_key_can_go(db: TestDb) {
     for id in ["mon_a", "mon_b", "mon_c"] {
-        db.store.insert_monitor(monitor(id)).await.expect("insert");
+        db.store
+            .insert_monitor(tcp_monitor(id, SECRET))
+            .await
+            .expect("insert");
     }
     let k2 = Keyring::new_key_text("k2").expect("k2");
     let both = Store::open(&db.url, with_old(&k2, &db.key))
