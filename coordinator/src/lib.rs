@@ -73,6 +73,7 @@ pub async fn serve(
     let no_data = Arc::new(NoDataWatch::load(store.clone(), hub.clone(), publisher.clone()).await?);
     tokio::spawn(no_data.clone().run(stop.clone()));
     let lifecycle = Arc::new(LifecycleEvents::new(publisher.clone()));
+    lifecycle.announce_unresolved(&store).await?;
     tokio::spawn(lifecycle.clone().run(stop.clone()));
     let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
     let deliveries = Arc::new(DeliveryDomain::new(store.clone()));

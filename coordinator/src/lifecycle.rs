@@ -3,7 +3,11 @@
 //! results, so the notifier (the only writer of incidents) sees it after the monitor's earlier
 //! results and resolves its open incident with the reason. Events are published by a
 //! background task, so an admin call never waits for the bus; one the bus refuses is kept and
-//! published again every [`RETRY_EVERY`] until it goes through (or the process stops).
+//! published again every [`RETRY_EVERY`] until it goes through (or the process stops). The
+//! queue is in memory, so at start [`LifecycleEvents::announce_unresolved`] announces again
+//! every deleted or paused monitor that still has an open incident: an event the previous
+//! process accepted but never published is not lost (a repeated one finds no open incident
+//! and changes nothing).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +15,7 @@ use std::time::Duration;
 use lookout_bus::ResultPublisher;
 use lookout_proto::CheckResult;
 use lookout_proto::v1::MonitorLifecycle;
-use lookout_store::now_ms;
+use lookout_store::{Store, StoreError, now_ms};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +58,22 @@ impl LifecycleEvents {
         }
         pending.push(event);
         self.ready.notify_one();
+    }
+
+    /// Announces every deleted or paused monitor whose incident is still open (see the module
+    /// doc); returns how many.
+    pub async fn announce_unresolved(&self, store: &Store) -> Result<usize, StoreError> {
+        let inactive = store.inactive_monitors_with_open_incidents().await?;
+        for m in &inactive {
+            let what = if m.deleted {
+                MonitorLifecycle::Deleted
+            } else {
+                MonitorLifecycle::Paused
+            };
+            tracing::info!(monitor_id = %m.id, lifecycle = ?what, "announcing again: the monitor's incident is still open");
+            self.announce(&m.id, m.version, what).await;
+        }
+        Ok(inactive.len())
     }
 
     /// Publishes announced events, and refused ones again, until `stop`; then tries once

@@ -260,6 +260,43 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deleted or paused monitors that still have an open incident, with their version and
+    /// whether they are deleted (else paused): what a lifecycle event was lost for, since only
+    /// that event lets the notifier resolve such an incident.
+    pub async fn inactive_monitors_with_open_incidents(
+        &self,
+    ) -> Result<Vec<InactiveMonitor>, StoreError> {
+        let sql = Sql::new(
+            "SELECT m.id, m.version, m.deleted_at_ms FROM monitors m \
+             JOIN incidents i ON i.monitor_id = m.id AND i.status = 'open' \
+             WHERE m.deleted_at_ms IS NOT NULL OR m.paused ORDER BY m.id",
+        );
+        self.pool()
+            .fetch_all(sql)
+            .await?
+            .iter()
+            .map(|r| {
+                let version: i64 = r.get("version")?;
+                Ok(InactiveMonitor {
+                    id: r.get("id")?,
+                    version: u64::try_from(version).unwrap_or(0),
+                    deleted: r.get::<Option<i64>>("deleted_at_ms")?.is_some(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A deleted or paused monitor (see [`Store::inactive_monitors_with_open_incidents`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InactiveMonitor {
+    pub id: String,
+    pub version: u64,
+    /// Deleted; otherwise paused.
+    pub deleted: bool,
+}
+
 /// A stored monitor with its lifecycle, as the notifier reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorRecord {
