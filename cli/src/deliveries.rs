@@ -51,21 +51,20 @@ pub async fn run(client: ClientArgs, cmd: DeliveriesCmd) -> Result<()> {
     match cmd {
         DeliveriesCmd::List { state, paging } => {
             let state = state.map_or(DeliveryState::Unspecified, DeliveryState::from) as i32;
-            let mut all = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let req = ListDeliveriesRequest {
-                    state,
-                    page_size: paging.next_size(all.len()),
-                    page_token,
-                };
-                let page = api.list_deliveries(req).await.map_err(status)?.into_inner();
-                all.extend(page.deliveries);
-                if paging.done(all.len(), &page.next_page_token) {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
+            let all = paging
+                .collect(|page_size, page_token| {
+                    let mut api = api.clone();
+                    async move {
+                        let req = ListDeliveriesRequest {
+                            state,
+                            page_size,
+                            page_token,
+                        };
+                        let page = api.list_deliveries(req).await.map_err(status)?.into_inner();
+                        Ok((page.deliveries, page.next_page_token))
+                    }
+                })
+                .await?;
             print_many(out, &all)
         }
         DeliveriesCmd::Get { id } => {

@@ -67,8 +67,27 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
+    /// Every item of a paged list call, or the first `limit`: `fetch(page_size, page_token)`
+    /// asks for one page and returns its items and its `next_page_token`.
+    pub async fn collect<T, F, Fut>(&self, mut fetch: F) -> Result<Vec<T>>
+    where
+        F: FnMut(u32, String) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<T>, String)>>,
+    {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let (items, next) = fetch(self.next_size(all.len()), page_token).await?;
+            all.extend(items);
+            if self.done(all.len(), &next) {
+                return Ok(all);
+            }
+            page_token = next;
+        }
+    }
+
     /// The page size to ask for when `have` items are already listed.
-    pub fn next_size(&self, have: usize) -> u32 {
+    fn next_size(&self, have: usize) -> u32 {
         let have = u32::try_from(have).unwrap_or(u32::MAX);
         self.limit.map_or(self.page_size, |l| {
             l.saturating_sub(have).clamp(1, self.page_size)
@@ -76,7 +95,7 @@ impl ListArgs {
     }
 
     /// Whether to stop after `have` items and a page that ended with `next_token`.
-    pub fn done(&self, have: usize, next_token: &str) -> bool {
+    fn done(&self, have: usize, next_token: &str) -> bool {
         next_token.is_empty() || self.limit.is_some_and(|l| have >= l as usize)
     }
 }
@@ -138,20 +157,19 @@ pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
             print_one(out, &m.into_inner())
         }
         MonitorsCmd::List(args) => {
-            let mut all = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let req = ListMonitorsRequest {
-                    page_size: args.next_size(all.len()),
-                    page_token,
-                };
-                let page = api.list_monitors(req).await.map_err(status)?.into_inner();
-                all.extend(page.monitors);
-                if args.done(all.len(), &page.next_page_token) {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
+            let all = args
+                .collect(|page_size, page_token| {
+                    let mut api = api.clone();
+                    async move {
+                        let req = ListMonitorsRequest {
+                            page_size,
+                            page_token,
+                        };
+                        let page = api.list_monitors(req).await.map_err(status)?.into_inner();
+                        Ok((page.monitors, page.next_page_token))
+                    }
+                })
+                .await?;
             print_many(out, &all)
         }
         MonitorsCmd::Get { id } => {

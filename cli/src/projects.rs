@@ -29,33 +29,47 @@ pub struct OperatorArgs {
     pub operator_token: Option<String>,
 }
 
+/// Quotas on the command line; an unset one is sent as 0 (the default on create, unchanged on
+/// set-quotas).
+#[derive(Args)]
+pub struct QuotaArgs {
+    /// Monitors the project may hold (default 1000).
+    #[arg(long)]
+    max_monitors: Option<u32>,
+    /// Shortest check interval in seconds (default 30; cron counts as 60).
+    #[arg(long)]
+    min_interval_secs: Option<u32>,
+    /// Regions one monitor may run in (default 5).
+    #[arg(long)]
+    max_regions_per_monitor: Option<u32>,
+}
+
+impl QuotaArgs {
+    fn quotas(&self) -> Quotas {
+        Quotas {
+            max_monitors: self.max_monitors.unwrap_or(0),
+            min_interval_secs: self.min_interval_secs.unwrap_or(0),
+            max_regions_per_monitor: self.max_regions_per_monitor.unwrap_or(0),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum ProjectsCmd {
     /// Create a project; unset quotas take the coordinator's defaults.
     Create {
         /// 1-64 characters of [a-z0-9_-].
         name: String,
-        /// Monitors the project may hold (default 1000).
-        #[arg(long)]
-        max_monitors: Option<u32>,
-        /// Shortest check interval in seconds (default 30; cron counts as 60).
-        #[arg(long)]
-        min_interval_secs: Option<u32>,
-        /// Regions one monitor may run in (default 5).
-        #[arg(long)]
-        max_regions_per_monitor: Option<u32>,
+        #[command(flatten)]
+        quotas: QuotaArgs,
     },
     /// List every project.
     List(ListArgs),
     /// Change a project's quotas; unset ones keep their value.
     SetQuotas {
         id: String,
-        #[arg(long)]
-        max_monitors: Option<u32>,
-        #[arg(long)]
-        min_interval_secs: Option<u32>,
-        #[arg(long)]
-        max_regions_per_monitor: Option<u32>,
+        #[command(flatten)]
+        quotas: QuotaArgs,
     },
     /// Delete a project without monitors, and its tokens.
     Delete { id: String },
@@ -95,55 +109,34 @@ pub async fn run_projects(client: ClientArgs, op: OperatorArgs, cmd: ProjectsCmd
     let mut api = ProjectServiceClient::with_interceptor(channel, bearer);
     let out = client.output;
     match cmd {
-        ProjectsCmd::Create {
-            name,
-            max_monitors,
-            min_interval_secs,
-            max_regions_per_monitor,
-        } => {
-            let quotas = Quotas {
-                max_monitors: max_monitors.unwrap_or(0),
-                min_interval_secs: min_interval_secs.unwrap_or(0),
-                max_regions_per_monitor: max_regions_per_monitor.unwrap_or(0),
-            };
+        ProjectsCmd::Create { name, quotas } => {
             let req = CreateProjectRequest {
                 name,
-                quotas: Some(quotas),
+                quotas: Some(quotas.quotas()),
             };
             let p = api.create_project(req).await.map_err(status)?.into_inner();
             print_projects(out, &[p])
         }
         ProjectsCmd::List(args) => {
-            let mut all = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let req = ListProjectsRequest {
-                    page_size: args.next_size(all.len()),
-                    page_token,
-                };
-                let page = api.list_projects(req).await.map_err(status)?.into_inner();
-                all.extend(page.projects);
-                if args.done(all.len(), &page.next_page_token) {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
+            let all = args
+                .collect(|page_size, page_token| {
+                    let mut api = api.clone();
+                    async move {
+                        let req = ListProjectsRequest {
+                            page_size,
+                            page_token,
+                        };
+                        let page = api.list_projects(req).await.map_err(status)?.into_inner();
+                        Ok((page.projects, page.next_page_token))
+                    }
+                })
+                .await?;
             print_projects(out, &all)
         }
-        ProjectsCmd::SetQuotas {
-            id,
-            max_monitors,
-            min_interval_secs,
-            max_regions_per_monitor,
-        } => {
-            let quotas = Quotas {
-                max_monitors: max_monitors.unwrap_or(0),
-                min_interval_secs: min_interval_secs.unwrap_or(0),
-                max_regions_per_monitor: max_regions_per_monitor.unwrap_or(0),
-            };
+        ProjectsCmd::SetQuotas { id, quotas } => {
             let req = UpdateProjectQuotasRequest {
                 id,
-                quotas: Some(quotas),
+                quotas: Some(quotas.quotas()),
             };
             let p = api
                 .update_project_quotas(req)
