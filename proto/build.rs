@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "monitor.proto",
         "result.proto",
         "agent.proto",
+        "integration.proto",
         "admin.proto",
     ]
     .map(|f| format!("proto/lookout/v1/{f}"));

@@ -6,7 +6,7 @@ pub mod bounds;
 pub mod codec;
 pub mod json_path;
 mod secrets;
-pub use secrets::{Secret, is_secret_header};
+pub use secrets::{REDACTED, Secret, is_secret_header};
 pub mod validate;
 
 /// Generated types of package `lookout.v1`.

@@ -8,10 +8,11 @@ use std::fmt;
 
 use crate::v1::http_check::Auth;
 use crate::v1::monitor::Check;
-use crate::v1::{Header, Monitor};
+use crate::v1::integration::Kind;
+use crate::v1::{Header, Integration, Monitor};
 
 /// What replaces a credential inside a redacted webhook URL.
-const REDACTED: &str = "***";
+pub const REDACTED: &str = "***";
 
 /// Query parameter names whose values are credentials (compared lowercase, `-` as `_`).
 const SECRET_PARAMS: [&str; 12] = [
@@ -129,18 +130,10 @@ pub fn is_secret_header(name: &str) -> bool {
 }
 
 impl Monitor {
-    /// A copy safe to return from an API or print: webhook secrets, HTTP passwords, bearer
-    /// tokens and credential headers blanked (webhooks say `secret_set` instead), credentials
-    /// in webhook URLs replaced by `***` ([`redact_url`]).
+    /// A copy safe to return from an API or print: HTTP passwords, bearer tokens and
+    /// credential headers blanked.
     pub fn redacted(&self) -> Monitor {
         let mut m = self.clone();
-        for w in &mut m.webhooks {
-            w.secret_set = !w.secret.is_empty() || w.secret_set;
-            w.secret.clear();
-            if let Some(url) = redact_url(&w.url) {
-                w.url = url;
-            }
-        }
         if let Some(Check::Http(h)) = &mut m.check {
             match &mut h.auth {
                 Some(Auth::BasicAuth(b)) => b.password.clear(),
@@ -154,44 +147,11 @@ impl Monitor {
         m
     }
 
-    /// Fills every blank secret from `stored`: a webhook URL sent back redacted from the stored
-    /// URL it redacts, a webhook's secret from the stored webhook with the same URL, and, when
-    /// the HTTP check still points at the same origin (scheme, host, port), its password or
-    /// bearer token and credential headers from the stored check. Call it before validation.
-    /// Returns whether stored HTTP credentials were withheld because the origin changed.
+    /// Fills every blank secret from `stored`: when the HTTP check still points at the same
+    /// origin (scheme, host, port), its password or bearer token and credential headers from
+    /// the stored check. Call it before validation. Returns whether stored HTTP credentials
+    /// were withheld because the origin changed.
     pub fn keep_secrets_from(&mut self, stored: &Monitor) -> bool {
-        // Several stored URLs can redact alike (two Slack webhooks): the one at the same
-        // position wins, then the first not taken yet.
-        let redacts_to =
-            |o: &crate::v1::Webhook, shown: &str| redact_url(&o.url).is_some_and(|r| r == shown);
-        let mut taken = vec![false; stored.webhooks.len()];
-        for (i, w) in self.webhooks.iter_mut().enumerate() {
-            let same_place = stored
-                .webhooks
-                .get(i)
-                .filter(|o| !taken[i] && redacts_to(o, &w.url))
-                .map(|_| i);
-            let found = same_place.or_else(|| {
-                (0..stored.webhooks.len())
-                    .find(|&j| !taken[j] && redacts_to(&stored.webhooks[j], &w.url))
-            });
-            if let Some(j) = found {
-                taken[j] = true;
-                w.url = stored.webhooks[j].url.clone();
-            }
-        }
-        for w in self.webhooks.iter_mut().filter(|w| w.secret.is_empty()) {
-            if let Some(old) = stored
-                .webhooks
-                .iter()
-                .find(|o| o.url == w.url && !o.secret.is_empty())
-            {
-                w.secret = old.secret.clone();
-            }
-        }
-        for w in &mut self.webhooks {
-            w.secret_set = !w.secret.is_empty();
-        }
         let (Some(Check::Http(new)), Some(Check::Http(old))) = (&mut self.check, &stored.check)
         else {
             return false;
@@ -230,17 +190,12 @@ impl Monitor {
 
 #[cfg(test)]
 mod tests {
-    use crate::v1::{BasicAuth, HttpCheck, Webhook};
+    use crate::v1::{BasicAuth, HttpCheck};
 
     use super::*;
 
     fn monitor(auth: Auth) -> Monitor {
         Monitor {
-            webhooks: vec![Webhook {
-                url: "https://h/".into(),
-                secret: "whsec".into(),
-                secret_set: false,
-            }],
             check: Some(Check::Http(HttpCheck {
                 url: "https://a/".into(),
                 auth: Some(auth),
@@ -277,10 +232,9 @@ mod tests {
         }));
         let r = m.redacted();
         let text = format!("{r:?}");
-        for secret in ["whsec", "pw", "Bearer abc", "\"k\""] {
+        for secret in ["pw", "Bearer abc", "\"k\""] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
-        assert!(r.webhooks[0].secret_set);
         assert!(text.contains("text/html"));
     }
 
@@ -296,10 +250,7 @@ mod tests {
             let stored = monitor(auth);
             let mut round_trip = stored.redacted();
             round_trip.keep_secrets_from(&stored);
-            assert_eq!(round_trip.webhooks[0].secret, "whsec");
-            let mut expected = stored.clone();
-            expected.webhooks[0].secret_set = true;
-            assert_eq!(round_trip, expected);
+            assert_eq!(round_trip, stored);
         }
     }
 
@@ -377,37 +328,111 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(redact_url(url).as_deref(), want, "{url}");
         }
-        let stored = Monitor {
-            webhooks: vec![Webhook {
+        let stored = Integration {
+            kind: Some(Kind::Webhook(crate::v1::WebhookIntegration {
                 url: "https://hooks.slack.com/services/T0/B0/XXXX".into(),
                 secret: "whsec".into(),
-                secret_set: false,
-            }],
+                ..Default::default()
+            })),
             ..Default::default()
         };
         let shown = stored.redacted();
         assert!(!format!("{shown:?}").contains("XXXX"));
+        assert!(!format!("{shown:?}").contains("whsec"));
         let mut back = shown.clone();
         back.keep_secrets_from(&stored);
-        assert_eq!(back.webhooks[0].url, stored.webhooks[0].url);
-        assert_eq!(back.webhooks[0].secret, "whsec");
+        assert_eq!(back, stored);
+    }
+}
 
-        // Two URLs that redact alike, sent back in the other order, keep their own URLs.
-        let slack = |team: &str| Webhook {
-            url: format!("https://hooks.slack.com/services/{team}/B/X"),
-            secret: String::new(),
-            secret_set: false,
-        };
-        let stored = Monitor {
-            webhooks: vec![slack("T1"), slack("T2")],
-            ..Default::default()
-        };
-        let mut back = stored.redacted();
-        back.keep_secrets_from(&stored);
-        assert_eq!(back.webhooks, stored.webhooks);
-        let mut one = stored.redacted();
-        one.webhooks.truncate(1);
-        one.keep_secrets_from(&stored);
-        assert_eq!(one.webhooks[0].url, stored.webhooks[0].url);
+/// Every secret setting of an integration, each with its field path.
+fn integration_secrets(i: &mut Integration) -> Vec<(&'static str, &mut String)> {
+    let mut out: Vec<(&'static str, &mut String)> = Vec::new();
+    match &mut i.kind {
+        Some(Kind::Webhook(w)) => {
+            out.push(("webhook.secret", &mut w.secret));
+            if let Some(b) = &mut w.basic_auth {
+                out.push(("webhook.basic_auth.password", &mut b.password));
+            }
+            for h in w.headers.iter_mut().filter(|h| is_secret_header(&h.name)) {
+                out.push(("webhook.headers", &mut h.value));
+            }
+        }
+        Some(Kind::Slack(k)) => out.push(("slack.url", &mut k.url)),
+        Some(Kind::Discord(k)) => out.push(("discord.url", &mut k.url)),
+        Some(Kind::Telegram(k)) => out.push(("telegram.bot_token", &mut k.bot_token)),
+        Some(Kind::Mattermost(k)) => out.push(("mattermost.url", &mut k.url)),
+        Some(Kind::Teams(k)) => out.push(("teams.url", &mut k.url)),
+        Some(Kind::Pagerduty(k)) => out.push(("pagerduty.routing_key", &mut k.routing_key)),
+        Some(Kind::Opsgenie(k)) => out.push(("opsgenie.api_key", &mut k.api_key)),
+        Some(Kind::Pushover(k)) => {
+            out.push(("pushover.token", &mut k.token));
+            out.push(("pushover.user_key", &mut k.user_key));
+        }
+        None => {}
+    }
+    out
+}
+
+impl Integration {
+    /// A copy safe to return from an API or print: every secret setting that is set reads
+    /// `***`, and credentials in a webhook URL are replaced by `***` ([`redact_url`]).
+    pub fn redacted(&self) -> Integration {
+        let mut i = self.clone();
+        for (_, v) in integration_secrets(&mut i) {
+            if !v.is_empty() {
+                *v = REDACTED.to_string();
+            }
+        }
+        if let Some(Kind::Webhook(w)) = &mut i.kind {
+            if let Some(url) = redact_url(&w.url) {
+                w.url = url;
+            }
+        }
+        i
+    }
+
+    /// The values of every secret setting (for redacting them from delivery logs).
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut i = self.clone();
+        let mut out: Vec<String> = integration_secrets(&mut i)
+            .into_iter()
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if let Some(Kind::Webhook(w)) = &self.kind {
+            if let Ok(u) = url::Url::parse(&w.url) {
+                if let Some(p) = u.password() {
+                    out.push(p.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Fills every secret sent back as `***` from `stored` (same kind, same field); a webhook
+    /// URL sent back redacted keeps the stored URL it redacts. Call it before validation.
+    pub fn keep_secrets_from(&mut self, stored: &Integration) {
+        if let (Some(Kind::Webhook(new)), Some(Kind::Webhook(old))) = (&mut self.kind, &stored.kind) {
+            if redact_url(&old.url).is_some_and(|r| r == new.url) {
+                new.url = old.url.clone();
+            }
+        }
+        let mut old = stored.clone();
+        let old_secrets = integration_secrets(&mut old);
+        let mut used = vec![false; old_secrets.len()];
+        for (field, v) in integration_secrets(self) {
+            if v != REDACTED {
+                continue;
+            }
+            if let Some(j) = old_secrets
+                .iter()
+                .enumerate()
+                .position(|(j, (f, _))| !used[j] && *f == field)
+            {
+                used[j] = true;
+                *v = old_secrets[j].1.clone();
+            }
+        }
     }
 }

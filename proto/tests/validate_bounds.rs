@@ -5,7 +5,7 @@
 use lookout_proto::Monitor;
 use lookout_proto::v1::{
     BasicAuth, Header, HttpAssertion, HttpCheck, IcmpCheck, TcpCheck, TcpStep, TlsCheck,
-    TlsOptions, Webhook, http_assertion::Assertion, http_check::Auth, monitor::Check,
+    TlsOptions, http_assertion::Assertion, http_check::Auth, monitor::Check,
     tcp_step::Step,
 };
 use lookout_proto::validate::{FieldError, MAX_MONITOR_BYTES, ValidMonitor, monitor};
@@ -132,24 +132,10 @@ fn huge_values_are_refused_with_a_short_message_naming_the_field() {
         ),
         (
             Monitor {
-                webhooks: vec![Webhook {
-                    url: format!("https://h/{huge}"),
-                    ..Default::default()
-                }],
+                integration_ids: vec![huge.clone()],
                 ..http_monitor(|_| {})
             },
-            "webhooks[0].url",
-        ),
-        (
-            Monitor {
-                webhooks: vec![Webhook {
-                    url: "https://h/".into(),
-                    secret: huge.clone(),
-                    secret_set: false,
-                }],
-                ..http_monitor(|_| {})
-            },
-            "webhooks[0].secret",
+            "integration_ids[0]",
         ),
         (
             Monitor {

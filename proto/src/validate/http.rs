@@ -258,3 +258,11 @@ fn header_name(field: &str, name: &str) -> Result<(), FieldError> {
     }
     Ok(())
 }
+
+/// One header as HTTP allows it: a token name and a value without line breaks, each within
+/// its bound. `field` names the header (`webhook.headers[0]`).
+pub fn header(field: &str, h: &crate::v1::Header) -> Result<(), FieldError> {
+    header_name(&format!("{field}.name"), &h.name)?;
+    header_value(&h.value).map_err(|reason| err(format!("{field}.value"), reason))?;
+    Ok(())
+}

@@ -12,9 +12,9 @@ pub const MAX_REGIONS: usize = 16;
 pub const MAX_REGION_BYTES: usize = 64;
 /// Bytes of a cron expression.
 pub const MAX_CRON_BYTES: usize = 128;
-/// Webhooks per monitor.
-pub const MAX_WEBHOOKS: usize = 16;
-/// Bytes of a URL (`http.url`, `webhooks[].url`).
+/// Integrations per monitor.
+pub const MAX_INTEGRATIONS: usize = 16;
+/// Bytes of a URL (`http.url`, `webhook.url`).
 pub const MAX_URL_BYTES: usize = 2048;
 /// Bytes of a secret: a webhook secret, a basic-auth password, a bearer token.
 pub const MAX_SECRET_BYTES: usize = 1024;

@@ -9,7 +9,7 @@ mod probes;
 mod schedule;
 mod text;
 
-pub use http::DEFAULT_MAX_REDIRECTS;
+pub use http::{DEFAULT_MAX_REDIRECTS, header};
 pub use limits::*;
 pub use probes::{RCODES, decode_escapes, resolver_addr};
 
@@ -26,7 +26,7 @@ pub const DEFAULT_SUCCESS_THRESHOLD: u32 = 1;
 pub const MAX_INTERVAL_SECS: u32 = 86_400;
 pub const MAX_TIMEOUT_MS: u32 = 60_000;
 
-/// A refused field: `field` is a path such as `http.url` or `webhooks[1].url`.
+/// A refused field: `field` is a path such as `http.url` or `integration_ids[1]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
 pub struct FieldError {
@@ -120,10 +120,22 @@ impl TryFrom<Monitor> for ValidMonitor {
                 ),
             ));
         }
-        bounded_list("webhooks", m.webhooks.len(), MAX_WEBHOOKS)?;
-        for (i, w) in m.webhooks.iter().enumerate() {
-            http_url(&format!("webhooks[{i}].url"), &w.url)?;
-            bounded(format!("webhooks[{i}].secret"), &w.secret, MAX_SECRET_BYTES)?;
+        if !m.webhooks.is_empty() {
+            return Err(err(
+                "webhooks",
+                "moved to integrations: create a webhook integration and list its id in integration_ids",
+            ));
+        }
+        bounded_list("integration_ids", m.integration_ids.len(), MAX_INTEGRATIONS)?;
+        for (i, id) in m.integration_ids.iter().enumerate() {
+            let field = format!("integration_ids[{i}]");
+            if id.is_empty() {
+                return Err(err(field, "must not be empty"));
+            }
+            bounded(field.clone(), id, MAX_ID_BYTES)?;
+            if m.integration_ids[..i].contains(id) {
+                return Err(err(field, format!("{} is listed twice", quote(id))));
+            }
         }
         let timeout_ms = m.timeout_ms;
         match m.check.as_mut() {
@@ -441,7 +453,14 @@ mod tests {
                     }],
                     ..http_monitor("http://a.b")
                 },
-                "webhooks[0].url",
+                "webhooks",
+            ),
+            (
+                Monitor {
+                    integration_ids: vec!["int_a".into(), "int_a".into()],
+                    ..http_monitor("http://a.b")
+                },
+                "integration_ids[1]",
             ),
         ];
         for (m, field) in cases {
@@ -451,15 +470,36 @@ mod tests {
     }
 
     #[test]
-    fn redaction_hides_secrets() {
-        let mut m = http_monitor("http://a.b");
-        m.webhooks.push(crate::v1::Webhook {
-            url: "http://h".into(),
-            secret: "s3cret".into(),
-            secret_set: false,
-        });
-        let r = m.redacted();
-        assert!(r.webhooks[0].secret.is_empty());
-        assert!(r.webhooks[0].secret_set);
+    fn integration_redaction_hides_and_keeps_secrets() {
+        use crate::v1::integration::Kind;
+        use crate::v1::{BasicAuth, Integration, WebhookIntegration};
+        let stored = Integration {
+            kind: Some(Kind::Webhook(WebhookIntegration {
+                url: "https://u:pw@h.example/x?token=t0k".into(),
+                secret: "s3cret".into(),
+                basic_auth: Some(BasicAuth {
+                    username: "bob".into(),
+                    password: "hunter22".into(),
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let shown = stored.redacted();
+        let text = format!("{shown:?}");
+        for s in ["s3cret", "hunter22", "t0k", ":pw@"] {
+            assert!(!text.contains(s), "{s} leaked: {text}");
+        }
+        let mut back = shown.clone();
+        back.keep_secrets_from(&stored);
+        assert_eq!(back, stored);
+        let mut changed = shown;
+        if let Some(Kind::Webhook(w)) = &mut changed.kind {
+            w.secret = "new".into();
+        }
+        changed.keep_secrets_from(&stored);
+        let Some(Kind::Webhook(w)) = &changed.kind else { unreachable!() };
+        assert_eq!(w.secret, "new");
+        assert_eq!(w.basic_auth.as_ref().map(|b| b.password.as_str()), Some("hunter22"));
     }
 }

@@ -1,0 +1,95 @@
+//! Lookout's notification rendering: from a [`NotificationEvent`] (what happened) and an
+//! [`Integration`] (where it goes, and how), the exact request to send, signed. The notifier
+//! renders every attempt at send time, so a fixed template or a rotated secret applies to
+//! retries too; the coordinator validates an integration when it is saved by rendering it
+//! against [`sample_event`].
+//!
+//! - `webhook`: the generic webhook kind (native and Uptinio bodies, templates, signatures).
+//! - `presets`: one file per chat or paging service (Slack, Discord, Telegram, ...).
+//! - `variables`: project variables and secrets usable in templates, and their redaction.
+
+mod event;
+pub mod native;
+pub mod validate;
+mod variables;
+pub mod webhook;
+
+pub use event::{kind_label, sample_event};
+pub use lookout_proto::validate::FieldError;
+pub use validate::validate;
+pub use variables::Variables;
+
+use lookout_proto::v1::integration::Kind;
+use lookout_proto::v1::{Integration, NotificationEvent};
+
+/// One HTTP request, ready to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `POST`, `PUT`, `PATCH` or `GET`.
+    pub method: String,
+    pub url: String,
+    /// In order; names lower-case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Request {
+    /// Never prints the URL or header values: they may hold secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// What a rendering may use besides the event and the integration.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub event: &'a NotificationEvent,
+    /// The delivery's id (`dlv_...`), the same on every attempt.
+    pub delivery_id: &'a str,
+    /// Now, Unix seconds (signature timestamps).
+    pub now_unix_secs: i64,
+    pub variables: &'a Variables,
+}
+
+/// Why an integration cannot be rendered. At send time this is a permanent failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub FieldError);
+
+impl RenderError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> RenderError {
+        RenderError(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        })
+    }
+}
+
+/// The request `integration` sends for `ctx.event`.
+pub fn render(integration: &Integration, ctx: &Context<'_>) -> Result<Request, RenderError> {
+    match &integration.kind {
+        Some(Kind::Webhook(w)) => webhook::render(w, ctx),
+        Some(_) => Err(RenderError::new("kind", "this integration kind is not supported yet")),
+        None => Err(RenderError::new("kind", "is required")),
+    }
+}
+
+/// The short name of an integration's kind (`webhook`, `slack`, ...), as stored and shown.
+pub fn kind_name(integration: &Integration) -> &'static str {
+    match &integration.kind {
+        Some(Kind::Webhook(_)) => "webhook",
+        Some(Kind::Slack(_)) => "slack",
+        Some(Kind::Discord(_)) => "discord",
+        Some(Kind::Telegram(_)) => "telegram",
+        Some(Kind::Mattermost(_)) => "mattermost",
+        Some(Kind::Teams(_)) => "teams",
+        Some(Kind::Pagerduty(_)) => "pagerduty",
+        Some(Kind::Opsgenie(_)) => "opsgenie",
+        Some(Kind::Pushover(_)) => "pushover",
+        None => "",
+    }
+}
