@@ -9,7 +9,7 @@ use lookout_bus::{InProcBus, ResultConsumer};
 use lookout_coordinator::lifecycle::LifecycleEvents;
 use lookout_proto::v1::MonitorLifecycle;
 use lookout_store::notifier::{IncidentRow, IncidentStatus, NotifierBatch};
-use lookout_store::testing::{TestDb, tcp_monitor};
+use lookout_store::testing::{TestDb, secret_monitor};
 use tokio_util::sync::CancellationToken;
 
 fn open_incident(id: &str, monitor_id: &str) -> IncidentRow {
@@ -27,7 +27,7 @@ fn open_incident(id: &str, monitor_id: &str) -> IncidentRow {
 async fn unresolved_incidents_of_inactive_monitors_are_announced_again(db: TestDb) {
     let s = db.store.clone();
     for id in ["mon_active", "mon_deleted", "mon_done", "mon_paused"] {
-        s.insert_monitor(tcp_monitor(id, "s3cret"))
+        s.insert_monitor(secret_monitor(id, "s3cret"))
             .await
             .expect("insert");
     }

@@ -6,7 +6,7 @@ pub mod bounds;
 pub mod codec;
 pub mod json_path;
 mod secrets;
-pub use secrets::{REDACTED, Secret, is_secret_header};
+pub use secrets::{REDACTED, Secret, is_secret_header, redact_url as redact_url_credentials};
 pub mod validate;
 
 /// Generated types of package `lookout.v1`.
@@ -38,6 +38,51 @@ impl CheckStatus {
             CheckStatus::Missed => "MISSED",
             CheckStatus::NoData => "NO_DATA",
         }
+    }
+}
+
+impl v1::EventKind {
+    /// Every kind but `Unspecified`.
+    pub const ALL: [v1::EventKind; 13] = [
+        v1::EventKind::Incident,
+        v1::EventKind::Escalation,
+        v1::EventKind::Reminder,
+        v1::EventKind::Recovery,
+        v1::EventKind::Degraded,
+        v1::EventKind::DegradedRecovery,
+        v1::EventKind::NoData,
+        v1::EventKind::DataResumed,
+        v1::EventKind::CertExpiring,
+        v1::EventKind::CertRenewed,
+        v1::EventKind::Flapping,
+        v1::EventKind::FlappingEnded,
+        v1::EventKind::Test,
+    ];
+
+    /// The kind's stored and shown name (`incident`, `recovery`, ...).
+    pub fn label(self) -> &'static str {
+        use v1::EventKind as K;
+        match self {
+            K::Unspecified => "unspecified",
+            K::Incident => "incident",
+            K::Escalation => "escalation",
+            K::Reminder => "reminder",
+            K::Recovery => "recovery",
+            K::Degraded => "degraded",
+            K::DegradedRecovery => "degraded_recovery",
+            K::NoData => "no_data",
+            K::DataResumed => "data_resumed",
+            K::CertExpiring => "cert_expiring",
+            K::CertRenewed => "cert_renewed",
+            K::Flapping => "flapping",
+            K::FlappingEnded => "flapping_ended",
+            K::Test => "test",
+        }
+    }
+
+    /// The kind named `label` (see [`v1::EventKind::label`]).
+    pub fn from_label(label: &str) -> Option<v1::EventKind> {
+        Self::ALL.into_iter().find(|k| k.label() == label)
     }
 }
 

@@ -7,8 +7,8 @@
 use std::fmt;
 
 use crate::v1::http_check::Auth;
-use crate::v1::monitor::Check;
 use crate::v1::integration::Kind;
+use crate::v1::monitor::Check;
 use crate::v1::{Header, Integration, Monitor};
 
 /// What replaces a credential inside a redacted webhook URL.
@@ -413,7 +413,8 @@ impl Integration {
     /// Fills every secret sent back as `***` from `stored` (same kind, same field); a webhook
     /// URL sent back redacted keeps the stored URL it redacts. Call it before validation.
     pub fn keep_secrets_from(&mut self, stored: &Integration) {
-        if let (Some(Kind::Webhook(new)), Some(Kind::Webhook(old))) = (&mut self.kind, &stored.kind) {
+        if let (Some(Kind::Webhook(new)), Some(Kind::Webhook(old))) = (&mut self.kind, &stored.kind)
+        {
             if redact_url(&old.url).is_some_and(|r| r == new.url) {
                 new.url = old.url.clone();
             }

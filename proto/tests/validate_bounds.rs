@@ -5,8 +5,7 @@
 use lookout_proto::Monitor;
 use lookout_proto::v1::{
     BasicAuth, Header, HttpAssertion, HttpCheck, IcmpCheck, TcpCheck, TcpStep, TlsCheck,
-    TlsOptions, http_assertion::Assertion, http_check::Auth, monitor::Check,
-    tcp_step::Step,
+    TlsOptions, http_assertion::Assertion, http_check::Auth, monitor::Check, tcp_step::Step,
 };
 use lookout_proto::validate::{FieldError, MAX_MONITOR_BYTES, ValidMonitor, monitor};
 

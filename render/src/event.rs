@@ -4,25 +4,9 @@ use lookout_proto::v1::{
     EventIncident, EventKind, EventMonitor, EventRegion, EventResult, NotificationEvent,
 };
 
-/// The event kind's stored and shown name (`incident`, `recovery`, ...; `EventKind` in
-/// integration.proto lists them).
+/// The event kind's stored and shown name (`incident`, `recovery`, ...).
 pub fn kind_label(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Unspecified => "unspecified",
-        EventKind::Incident => "incident",
-        EventKind::Escalation => "escalation",
-        EventKind::Reminder => "reminder",
-        EventKind::Recovery => "recovery",
-        EventKind::Degraded => "degraded",
-        EventKind::DegradedRecovery => "degraded_recovery",
-        EventKind::NoData => "no_data",
-        EventKind::DataResumed => "data_resumed",
-        EventKind::CertExpiring => "cert_expiring",
-        EventKind::CertRenewed => "cert_renewed",
-        EventKind::Flapping => "flapping",
-        EventKind::FlappingEnded => "flapping_ended",
-        EventKind::Test => "test",
-    }
+    kind.label()
 }
 
 /// A complete incident event (every field set), for validating templates when they are saved

@@ -38,7 +38,10 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("method", &self.method)
-            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("body_bytes", &self.body.len())
             .finish()
     }
@@ -73,7 +76,10 @@ impl RenderError {
 pub fn render(integration: &Integration, ctx: &Context<'_>) -> Result<Request, RenderError> {
     match &integration.kind {
         Some(Kind::Webhook(w)) => webhook::render(w, ctx),
-        Some(_) => Err(RenderError::new("kind", "this integration kind is not supported yet")),
+        Some(_) => Err(RenderError::new(
+            "kind",
+            "this integration kind is not supported yet",
+        )),
         None => Err(RenderError::new("kind", "is required")),
     }
 }

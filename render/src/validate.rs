@@ -31,7 +31,10 @@ pub fn validate(mut i: Integration, variables: &Variables) -> Result<Integration
     }
     i.name = i.name.trim().to_string();
     if i.name.chars().count() > MAX_NAME_CHARS {
-        return Err(err("name", format!("is longer than {MAX_NAME_CHARS} characters")));
+        return Err(err(
+            "name",
+            format!("is longer than {MAX_NAME_CHARS} characters"),
+        ));
     }
     if i.rate_limit_per_minute == 0 {
         i.rate_limit_per_minute = DEFAULT_RATE_LIMIT_PER_MINUTE;
@@ -78,10 +81,16 @@ fn webhook(w: &mut WebhookIntegration) -> Result<(), FieldError> {
         lookout_proto::validate::header(&format!("webhook.headers[{n}]"), h)?;
     }
     if w.secret.len() > MAX_SECRET_BYTES {
-        return Err(err("webhook.secret", format!("is longer than {MAX_SECRET_BYTES} bytes")));
+        return Err(err(
+            "webhook.secret",
+            format!("is longer than {MAX_SECRET_BYTES} bytes"),
+        ));
     }
     if w.template.len() > MAX_TEMPLATE_BYTES {
-        return Err(err("webhook.template", format!("is longer than {MAX_TEMPLATE_BYTES} bytes")));
+        return Err(err(
+            "webhook.template",
+            format!("is longer than {MAX_TEMPLATE_BYTES} bytes"),
+        ));
     }
     Ok(())
 }

@@ -75,7 +75,10 @@ mod tests {
         v.insert("JIRA_TOKEN", "tok-12345", true);
         v.insert("TEAM", "platform", false);
         assert_eq!(
-            v.redact("GET /x?token=tok-12345 for platform, key abcdef", &["abcdef"]),
+            v.redact(
+                "GET /x?token=tok-12345 for platform, key abcdef",
+                &["abcdef"]
+            ),
             "GET /x?token=*** for platform, key ***"
         );
     }

@@ -60,10 +60,16 @@ fn signature_headers(
     let key = w.secret.as_bytes();
     match SignatureMode::try_from(w.signature).unwrap_or(SignatureMode::Unspecified) {
         SignatureMode::Unspecified | SignatureMode::Lookout => {
-            h.push((SIGNATURE_HEADER.into(), lookout_signature(key, &timestamp, body)));
+            h.push((
+                SIGNATURE_HEADER.into(),
+                lookout_signature(key, &timestamp, body),
+            ));
         }
         SignatureMode::Checkly => {
-            h.push(("x-checkly-signature".into(), hex::encode(hmac(key, &[body]))));
+            h.push((
+                "x-checkly-signature".into(),
+                hex::encode(hmac(key, &[body])),
+            ));
             h.push(("x-checkly-timestamp".into(), timestamp));
         }
         SignatureMode::Statuspageone => {
@@ -77,8 +83,7 @@ fn signature_headers(
 }
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
     for p in parts {
         mac.update(p);
     }
@@ -96,11 +101,13 @@ pub fn lookout_signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String 
 /// True when `header` is the `lookout` signature of `body` and `timestamp` under `secret`
 /// (constant-time comparison): what a receiver runs before checking the timestamp's age.
 pub fn verify_lookout(secret: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
-    let Some(sig) = header.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()) else {
+    let Some(sig) = header
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
         return false;
     };
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);

@@ -59,8 +59,12 @@ impl Store {
                  ORDER BY spec_key_id",
             ))
             .await?;
-        for row in &used {
-            let id: String = row.get("spec_key_id")?;
+        let mut used = used
+            .iter()
+            .map(|row| row.get::<String>("spec_key_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        used.extend(self.integration_key_ids().await?);
+        for id in used {
             if !keyring.contains(&id) {
                 return Err(StoreError::MissingKey { id });
             }
@@ -80,7 +84,7 @@ impl Store {
     /// returns how many it changed; a second run changes none. Afterwards no row needs the
     /// older keys, and they can be removed from the configuration.
     pub async fn rotate_secrets(&self) -> Result<u64, StoreError> {
-        self.reseal(true).await
+        Ok(self.reseal(true).await? + self.reseal_integrations().await?)
     }
 
     /// Seals under the current key the plaintext monitors and, when `rotate`, those sealed

@@ -6,7 +6,9 @@
 //! every secret, are sealed at rest under the keyring given to `Store::open` (`seal`, `keys`).
 
 pub mod db;
+pub mod integrations;
 mod keys;
+mod legacy;
 pub mod monitors;
 pub mod notifier;
 pub mod projects;
@@ -76,6 +78,9 @@ pub enum StoreError {
     /// A project that still holds monitors cannot be deleted.
     #[error("the project holds {monitors} monitors")]
     NotEmpty { monitors: u32 },
+    /// An integration still attached to monitors cannot be deleted.
+    #[error("still attached to monitors {}", monitors.join(", "))]
+    InUse { monitors: Vec<String> },
 }
 
 /// A handle to the database and the keys its secrets are sealed with; cheap to clone.
@@ -129,6 +134,7 @@ impl Store {
             keyring: Arc::new(keyring),
         };
         store.verify_keys().await?;
+        store.migrate_webhooks_to_integrations().await?;
         Ok(store)
     }
 

@@ -76,6 +76,7 @@ impl Store {
         .bind(project_id);
         match tx.execute(sql).await {
             Ok(_) => {
+                attach(&mut tx, &m).await?;
                 tx.commit().await?;
                 Ok(m)
             }
@@ -180,9 +181,13 @@ impl Store {
         .bind(&m.id)
         .bind(version_i64(expected_version))
         .bind(self.keyring().current_id());
-        if self.pool().execute(sql).await? == 1 {
+        let mut tx = self.begin().await?;
+        if tx.execute(sql).await? == 1 {
+            attach(&mut tx, &m).await?;
+            tx.commit().await?;
             return Ok(m);
         }
+        drop(tx);
         match self.get_monitor(&m.id).await {
             Ok(_) => Err(StoreError::Conflict),
             Err(e) => Err(e),
@@ -318,6 +323,22 @@ impl MonitorRecord {
     }
 }
 
+/// Makes `monitor_integrations` list exactly `m.integration_ids` for `m`.
+pub(crate) async fn attach(tx: &mut crate::db::Tx, m: &Monitor) -> Result<(), StoreError> {
+    tx.execute(Sql::new("DELETE FROM monitor_integrations WHERE monitor_id = $1").bind(&m.id))
+        .await?;
+    for id in &m.integration_ids {
+        let sql = Sql::new(
+            "INSERT INTO monitor_integrations (monitor_id, integration_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&m.id)
+        .bind(id);
+        tx.execute(sql).await?;
+    }
+    Ok(())
+}
+
 /// Versions are u64 on the wire and BIGINT in SQL; no monitor reaches 2^63 changes.
 fn version_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -325,7 +346,7 @@ fn version_i64(v: u64) -> i64 {
 
 impl Store {
     /// The protobuf of `m`, sealed under the current key for the row of `m.id`.
-    fn seal_spec(&self, m: &Monitor) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn seal_spec(&self, m: &Monitor) -> Result<Vec<u8>, StoreError> {
         Ok(self
             .keyring()
             .seal(&spec_place(&m.id), &m.encode_to_vec())?)
@@ -333,7 +354,7 @@ impl Store {
 
     /// A row read with `id, spec, spec_key_id`. A row without a key id is one stored before
     /// encryption at rest that no start has sealed yet (`Store::open` seals them).
-    fn decode_row(&self, row: &Row) -> Result<Monitor, StoreError> {
+    pub(crate) fn decode_row(&self, row: &Row) -> Result<Monitor, StoreError> {
         let id: String = row.get("id")?;
         let spec: Vec<u8> = row.get("spec")?;
         let key_id: Option<String> = row.get("spec_key_id")?;

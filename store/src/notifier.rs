@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use lookout_proto::v1::EventKind;
+
 use crate::{Row, Sql, Store, StoreError};
 
 mod outbox;
@@ -59,39 +61,6 @@ pub struct IncidentRow {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxEvent {
-    Incident,
-    Recovery,
-    /// A region of the monitor yields no data (no incident involved).
-    NoData,
-    /// Data flows again from a region that had none.
-    DataResumed,
-}
-
-impl OutboxEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxEvent::Incident => "incident",
-            OutboxEvent::Recovery => "recovery",
-            OutboxEvent::NoData => "no_data",
-            OutboxEvent::DataResumed => "data_resumed",
-        }
-    }
-
-    /// The event stored as `label` (see [`OutboxEvent::as_str`]).
-    pub fn from_label(label: &str) -> Option<OutboxEvent> {
-        [
-            OutboxEvent::Incident,
-            OutboxEvent::Recovery,
-            OutboxEvent::NoData,
-            OutboxEvent::DataResumed,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == label)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {
     Pending,
     Delivered,
@@ -108,19 +77,22 @@ impl OutboxState {
     }
 }
 
-/// One delivery to make. `id` is the idempotency id sent with every attempt.
+/// One delivery of one event to one integration. `id` is the idempotency id sent with every
+/// attempt.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: String,
-    /// The incident the event is about; `None` for no-data events.
+    pub project_id: String,
+    /// The incident the event is about; `None` for no-data, certificate and test events.
     pub incident_id: Option<String>,
-    pub monitor_id: String,
-    pub event: OutboxEvent,
-    /// Channel kind that delivers the row (`webhook`).
+    /// `None` for test events.
+    pub monitor_id: Option<String>,
+    pub integration_id: String,
+    pub event: EventKind,
+    /// The integration's kind when the row was written (`webhook`, `slack`, ...).
     pub channel: String,
-    pub url: String,
-    /// The event's JSON. No secret: the dispatcher signs it when it sends, with the current
-    /// secret of the monitor's webhook at `url`.
+    /// The encoded `lookout.v1.NotificationEvent`. No body and no secret: the integration's
+    /// channel renders and signs the request at every attempt, from its current settings.
     pub payload: Vec<u8>,
     /// Attempts made so far.
     pub attempts: u32,
@@ -136,9 +108,9 @@ impl fmt::Debug for OutboxRow {
             .field("id", &self.id)
             .field("incident_id", &self.incident_id)
             .field("monitor_id", &self.monitor_id)
+            .field("integration_id", &self.integration_id)
             .field("event", &self.event)
             .field("channel", &self.channel)
-            .field("url", &self.url)
             .field("payload_bytes", &self.payload.len())
             .field("attempts", &self.attempts)
             .field("next_attempt_at_ms", &self.next_attempt_at_ms)
@@ -246,16 +218,18 @@ impl Store {
         }
         for o in &batch.outbox {
             let sql = Sql::new(
-                "INSERT INTO outbox (id, incident_id, monitor_id, event, channel, url, payload, \
-                 attempts, next_attempt_at_ms, state, last_error, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                "INSERT INTO outbox (id, project_id, incident_id, monitor_id, integration_id, event, \
+                 channel, payload, attempts, next_attempt_at_ms, state, last_error, created_at_ms, \
+                 updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&o.id)
+            .bind(&o.project_id)
             .bind(&o.incident_id)
             .bind(&o.monitor_id)
-            .bind(o.event.as_str())
+            .bind(&o.integration_id)
+            .bind(o.event.label())
             .bind(&o.channel)
-            .bind(&o.url)
             .bind(&o.payload)
             .bind(i64::from(o.attempts))
             .bind(o.next_attempt_at_ms)

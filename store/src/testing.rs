@@ -214,40 +214,50 @@ macro_rules! backend_tests {
     };
 }
 
-/// A TCP monitor `id` in region `eu` every 30 s, with one webhook signed with `secret`: the
-/// store tests' fixture.
-pub fn tcp_monitor(id: &str, secret: &str) -> lookout_proto::Monitor {
-    use lookout_proto::v1::{TcpCheck, Webhook, monitor::Check};
+/// An HTTP monitor `id` in region `eu` every 30 s whose bearer token is `secret`: the store
+/// tests' fixture.
+pub fn secret_monitor(id: &str, secret: &str) -> lookout_proto::Monitor {
+    use lookout_proto::v1::{HttpCheck, http_check::Auth, monitor::Check};
     lookout_proto::Monitor {
         id: id.into(),
         name: format!("name {id}"),
         regions: vec!["eu".into()],
         interval_secs: 30,
-        webhooks: vec![Webhook {
-            url: "http://127.0.0.1:1/hook".into(),
-            secret: secret.into(),
-            secret_set: true,
-        }],
-        check: Some(Check::Tcp(TcpCheck {
-            address: "127.0.0.1:1".into(),
+        check: Some(Check::Http(HttpCheck {
+            url: "http://127.0.0.1:1/health".into(),
+            auth: Some(Auth::BearerToken(secret.into())),
             ..Default::default()
         })),
         ..Default::default()
     }
 }
 
-/// A pending no-data delivery `id` of `monitor_id`, created and due at `at_ms`: the store
-/// tests' fixture (change the fields a test is about).
+/// The bearer token of a [`secret_monitor`] (empty for any other monitor).
+pub fn secret_of(m: &lookout_proto::Monitor) -> &str {
+    use lookout_proto::v1::{http_check::Auth, monitor::Check};
+    match &m.check {
+        Some(Check::Http(h)) => match &h.auth {
+            Some(Auth::BearerToken(t)) => t,
+            _ => "",
+        },
+        _ => "",
+    }
+}
+
+/// A pending no-data delivery `id` of `monitor_id` (project `prj_default`, integration
+/// `int_test`), created and due at `at_ms`: the store tests' fixture (change the fields a
+/// test is about).
 pub fn pending_delivery(id: &str, monitor_id: &str, at_ms: i64) -> crate::notifier::OutboxRow {
-    use crate::notifier::{OutboxEvent, OutboxRow, OutboxState};
+    use crate::notifier::{OutboxRow, OutboxState};
     OutboxRow {
         id: id.into(),
+        project_id: crate::projects::DEFAULT_PROJECT_ID.into(),
         incident_id: None,
-        monitor_id: monitor_id.into(),
-        event: OutboxEvent::NoData,
+        monitor_id: Some(monitor_id.into()),
+        integration_id: "int_test".into(),
+        event: lookout_proto::v1::EventKind::NoData,
         channel: "webhook".into(),
-        url: "http://127.0.0.1:1/hook".into(),
-        payload: b"{}".to_vec(),
+        payload: Vec::new(),
         attempts: 0,
         next_attempt_at_ms: at_ms,
         state: OutboxState::Pending,

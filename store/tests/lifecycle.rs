@@ -2,20 +2,20 @@
 //! (hidden from the API's readers, kept for the notifier), the version a resumed monitor is
 //! active since, clearing a monitor's region state, and pruning rows past their period only.
 
+use lookout_proto::v1::EventKind;
 use lookout_store::notifier::{
-    IncidentRow, IncidentStatus, NotifierBatch, OutboxEvent, OutboxRow, RegionStateRow,
-    RetentionCutoffs,
+    IncidentRow, IncidentStatus, NotifierBatch, OutboxRow, RegionStateRow, RetentionCutoffs,
 };
-use lookout_store::testing::{TestDb, pending_delivery, tcp_monitor};
+use lookout_store::testing::{TestDb, pending_delivery, secret_monitor};
 use lookout_store::{Sql, Store, StoreError};
 
 async fn deleted_monitors_are_hidden_but_readable_by_the_notifier(db: TestDb) {
     let s = db.store;
     let a = s
-        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .insert_monitor(secret_monitor("mon_a", "s3cret"))
         .await
         .expect("insert a");
-    s.insert_monitor(tcp_monitor("mon_b", "s3cret"))
+    s.insert_monitor(secret_monitor("mon_b", "s3cret"))
         .await
         .expect("insert b");
     assert_eq!(s.delete_monitor("mon_a").await.expect("delete"), 2);
@@ -42,7 +42,7 @@ async fn deleted_monitors_are_hidden_but_readable_by_the_notifier(db: TestDb) {
     let record = s.monitor_record("mon_a").await.expect("record kept");
     assert!(record.deleted_at_ms.is_some());
     assert_eq!(record.monitor.version, 2);
-    assert_eq!(record.monitor.webhooks[0].secret, "s3cret");
+    assert_eq!(lookout_store::testing::secret_of(&record.monitor), "s3cret");
     assert!(!record.counts(2), "a deleted monitor's results never count");
     let b = s.monitor_record("mon_b").await.expect("record");
     assert_eq!((b.deleted_at_ms, b.counts(1)), (None, true));
@@ -50,12 +50,12 @@ async fn deleted_monitors_are_hidden_but_readable_by_the_notifier(db: TestDb) {
 
 async fn a_declared_id_deleted_and_created_again_continues_its_versions(db: TestDb) {
     let s = db.store;
-    s.insert_monitor(tcp_monitor("web", "s3cret"))
+    s.insert_monitor(secret_monitor("web", "s3cret"))
         .await
         .expect("insert");
     s.delete_monitor("web").await.expect("delete");
     let again = s
-        .insert_monitor(tcp_monitor("web", "s3cret"))
+        .insert_monitor(secret_monitor("web", "s3cret"))
         .await
         .expect("created again");
     assert_eq!(again.version, 3);
@@ -65,7 +65,7 @@ async fn a_declared_id_deleted_and_created_again_continues_its_versions(db: Test
     assert!(!record.counts(2), "the deleted one's results stay stale");
     assert!(record.counts(3));
     assert!(matches!(
-        s.insert_monitor(tcp_monitor("web", "s3cret")).await,
+        s.insert_monitor(secret_monitor("web", "s3cret")).await,
         Err(StoreError::Conflict)
     ));
 }
@@ -73,7 +73,7 @@ async fn a_declared_id_deleted_and_created_again_continues_its_versions(db: Test
 async fn resuming_makes_older_results_stale(db: TestDb) {
     let s = db.store;
     let v1 = s
-        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .insert_monitor(secret_monitor("mon_a", "s3cret"))
         .await
         .expect("insert");
     let mut paused = v1.clone();
@@ -152,7 +152,7 @@ fn incident(id: &str, monitor_id: &str, resolved_at_ms: Option<i64>) -> Incident
 fn delivery(id: &str, monitor_id: &str, incident_id: Option<&str>) -> OutboxRow {
     OutboxRow {
         incident_id: incident_id.map(str::to_string),
-        event: OutboxEvent::Incident,
+        event: EventKind::Incident,
         ..pending_delivery(id, monitor_id, 10)
     }
 }
@@ -191,7 +191,7 @@ async fn retention_prunes_only_rows_past_their_period(db: TestDb) {
         "gone_recently",
         "gone_with_incident",
     ] {
-        s.insert_monitor(tcp_monitor(id, "s3cret"))
+        s.insert_monitor(secret_monitor(id, "s3cret"))
             .await
             .expect("insert");
     }

@@ -1,27 +1,27 @@
 //! Monitor definitions in the store, on SQLite and on PostgreSQL.
 
 use lookout_store::StoreError;
-use lookout_store::testing::{TestDb, tcp_monitor};
+use lookout_store::testing::{TestDb, secret_monitor};
 
 async fn insert_get_list_keeps_secrets(db: TestDb) {
     let s = db.store;
     let a = s
-        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .insert_monitor(secret_monitor("mon_a", "s3cret"))
         .await
         .expect("insert a");
     assert_eq!(a.version, 1);
     assert!(a.created_at_ms > 0);
-    s.insert_monitor(tcp_monitor("mon_b", "s3cret"))
+    s.insert_monitor(secret_monitor("mon_b", "s3cret"))
         .await
         .expect("insert b");
     let got = s.get_monitor("mon_a").await.expect("get");
     assert_eq!(got, a);
-    assert_eq!(got.webhooks[0].secret, "s3cret");
+    assert_eq!(lookout_store::testing::secret_of(&got), "s3cret");
     let all = s.list_monitors().await.expect("list");
     let ids: Vec<_> = all.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["mon_a", "mon_b"]);
     assert!(matches!(
-        s.insert_monitor(tcp_monitor("mon_a", "s3cret")).await,
+        s.insert_monitor(secret_monitor("mon_a", "s3cret")).await,
         Err(StoreError::Conflict)
     ));
 }
@@ -29,7 +29,7 @@ async fn insert_get_list_keeps_secrets(db: TestDb) {
 async fn update_is_optimistic(db: TestDb) {
     let s = db.store;
     let a = s
-        .insert_monitor(tcp_monitor("mon_a", "s3cret"))
+        .insert_monitor(secret_monitor("mon_a", "s3cret"))
         .await
         .expect("insert");
     let mut changed = a.clone();
@@ -52,7 +52,7 @@ async fn update_is_optimistic(db: TestDb) {
 
 async fn delete_and_not_found(db: TestDb) {
     let s = db.store;
-    s.insert_monitor(tcp_monitor("mon_a", "s3cret"))
+    s.insert_monitor(secret_monitor("mon_a", "s3cret"))
         .await
         .expect("insert");
     s.delete_monitor("mon_a").await.expect("delete");

@@ -1,9 +1,10 @@
 //! Notifier state in the store: atomic batches, offsets, incidents and the outbox lease, on
 //! SQLite and on PostgreSQL.
 
+use lookout_proto::v1::EventKind;
 use lookout_store::StoreError;
 use lookout_store::notifier::{
-    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
+    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxRow, OutboxState,
     RegionStateRow,
 };
 use lookout_store::projects::DEFAULT_PROJECT_ID;
@@ -33,16 +34,8 @@ fn outbox(id: &str, incident_id: &str, due: i64) -> OutboxRow {
     OutboxRow {
         id: id.into(),
         incident_id: Some(incident_id.into()),
-        monitor_id: "mon_a".into(),
-        event: OutboxEvent::Incident,
-        channel: "webhook".into(),
-        url: "http://127.0.0.1:1/hook".into(),
-        payload: b"{}".to_vec(),
-        attempts: 0,
-        next_attempt_at_ms: due,
-        state: OutboxState::Pending,
-        last_error: None,
-        created_at_ms: due,
+        event: EventKind::Incident,
+        ..lookout_store::testing::pending_delivery(id, "mon_a", due)
     }
 }
 
@@ -166,7 +159,7 @@ async fn outbox_claim_lease_and_outcomes(db: TestDb) {
     let s = db.store;
     // Two destinations, so ordering per destination does not come into play here.
     let mut second = outbox("dlv_2", "inc_1", 50);
-    second.url = "http://127.0.0.1:2/second".into();
+    second.integration_id = "int_second".into();
     let batch = NotifierBatch {
         incidents: vec![incident("inc_1", IncidentStatus::Open)],
         outbox: vec![outbox("dlv_1", "inc_1", 10), second],
@@ -234,9 +227,9 @@ async fn outbox_claim_lease_and_outcomes(db: TestDb) {
 async fn deliveries_to_one_destination_stay_in_order(db: TestDb) {
     let s = db.store;
     let mut recovery = outbox("dlv_2", "inc_1", 20);
-    recovery.event = OutboxEvent::Recovery;
+    recovery.event = EventKind::Recovery;
     let mut other_url = outbox("dlv_3", "inc_1", 20);
-    other_url.url = "http://127.0.0.1:2/other".into();
+    other_url.integration_id = "int_other".into();
     let batch = NotifierBatch {
         incidents: vec![incident("inc_1", IncidentStatus::Resolved)],
         outbox: vec![outbox("dlv_1", "inc_1", 10), recovery, other_url],
@@ -280,10 +273,10 @@ async fn no_data_events_are_delivered_without_an_incident(db: TestDb) {
     let s = db.store;
     let mut no_data = outbox("dlv_1", "unused", 10);
     no_data.incident_id = None;
-    no_data.event = OutboxEvent::NoData;
+    no_data.event = EventKind::NoData;
     let mut resumed = outbox("dlv_2", "unused", 20);
     resumed.incident_id = None;
-    resumed.event = OutboxEvent::DataResumed;
+    resumed.event = EventKind::DataResumed;
     let batch = NotifierBatch {
         outbox: vec![no_data.clone(), resumed.clone()],
         ..Default::default()
@@ -298,7 +291,7 @@ async fn no_data_events_are_delivered_without_an_incident(db: TestDb) {
     // The order per destination holds for them too.
     let claimed = s.claim_due_outbox(30, 1_000, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].event, OutboxEvent::NoData);
+    assert_eq!(claimed[0].event, EventKind::NoData);
 }
 
 async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven(db: TestDb) {
@@ -324,7 +317,7 @@ async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven(db: TestDb)
     let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
         ids(s
-            .list_deliveries_in_project(p, None, None, 10)
+            .list_deliveries_in_project(p, None, None, None, 10)
             .await
             .expect("list")),
         ["dlv_2", "dlv_1"],
@@ -332,13 +325,13 @@ async fn deliveries_are_listed_by_state_and_only_dead_ones_re_driven(db: TestDb)
     );
     assert_eq!(
         ids(s
-            .list_deliveries_in_project(p, Some(OutboxState::Dead), None, 10)
+            .list_deliveries_in_project(p, Some(OutboxState::Dead), None, None, 10)
             .await
             .expect("list")),
         ["dlv_1"]
     );
     assert_eq!(
-        s.list_deliveries_in_project(p, None, None, 1)
+        s.list_deliveries_in_project(p, None, None, None, 1)
             .await
             .expect("list")
             .len(),

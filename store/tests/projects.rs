@@ -259,7 +259,7 @@ async fn tokens_are_found_by_hash_listed_and_revoked(db: TestDb) {
     ));
 }
 
-async fn deliveries_belong_to_the_project_of_their_monitor(db: TestDb) {
+async fn deliveries_belong_to_their_project(db: TestDb) {
     let s = db.store;
     s.create_project("prj_a", "a", QUOTAS).await.expect("a");
     s.create_project("prj_b", "b", QUOTAS).await.expect("b");
@@ -271,10 +271,10 @@ async fn deliveries_belong_to_the_project_of_their_monitor(db: TestDb) {
         .expect("b");
     let batch = NotifierBatch {
         outbox: vec![
-            pending_delivery("dlv_1", "mon_a", 10),
-            pending_delivery("dlv_2", "mon_a", 20),
-            pending_delivery("dlv_3", "mon_a", 20),
-            pending_delivery("dlv_4", "mon_b", 30),
+            in_project("prj_a", pending_delivery("dlv_1", "mon_a", 10)),
+            in_project("prj_a", pending_delivery("dlv_2", "mon_a", 20)),
+            in_project("prj_a", pending_delivery("dlv_3", "mon_a", 20)),
+            in_project("prj_b", pending_delivery("dlv_4", "mon_b", 30)),
         ],
         ..Default::default()
     };
@@ -287,7 +287,7 @@ async fn deliveries_belong_to_the_project_of_their_monitor(db: TestDb) {
     let mut after: Option<DeliveryCursor> = None;
     loop {
         let page = s
-            .list_deliveries_in_project("prj_a", None, after.as_ref(), 2)
+            .list_deliveries_in_project("prj_a", None, None, after.as_ref(), 2)
             .await
             .expect("page");
         let Some(last) = page.last() else { break };
@@ -348,6 +348,14 @@ lookout_store::backend_tests!(
     monitors_page_by_id,
     max_monitors_holds_under_concurrent_creates,
     tokens_are_found_by_hash_listed_and_revoked,
-    deliveries_belong_to_the_project_of_their_monitor,
+    deliveries_belong_to_their_project,
     bulk_rows_page_completely,
 );
+
+fn in_project(
+    project: &str,
+    mut d: lookout_store::notifier::OutboxRow,
+) -> lookout_store::notifier::OutboxRow {
+    d.project_id = project.into();
+    d
+}

@@ -2,7 +2,7 @@
 //! database, a missing or wrong key stops `Store::open` with a message naming the key id,
 //! plaintext rows from before encryption are sealed at open, and rotation re-seals every row.
 
-use lookout_store::testing::{TestDb, keyring, tcp_monitor};
+use lookout_store::testing::{TestDb, keyring, secret_monitor, secret_of};
 use lookout_store::{Keyring, Sql, Store, StoreError};
 use prost::Message;
 
@@ -34,7 +34,7 @@ fn with_old(current: &str, old: &str) -> Keyring {
 
 async fn specs_are_sealed_with_their_key_id(db: TestDb) {
     let s = &db.store;
-    s.insert_monitor(tcp_monitor("mon_a", SECRET))
+    s.insert_monitor(secret_monitor("mon_a", SECRET))
         .await
         .expect("insert");
     let (spec, key_id) = raw(s, "mon_a").await;
@@ -43,23 +43,27 @@ async fn specs_are_sealed_with_their_key_id(db: TestDb) {
     // The whole definition is sealed, not only the secret fields.
     assert!(!holds(&spec, "127.0.0.1:1"));
     let mut m = s.get_monitor("mon_a").await.expect("get");
-    assert_eq!(m.webhooks[0].secret, SECRET);
-    m.webhooks[0].secret = "whsec-updated".into();
+    assert_eq!(secret_of(&m), SECRET);
+    if let Some(lookout_proto::v1::monitor::Check::Http(h)) = &mut m.check {
+        h.auth = Some(lookout_proto::v1::http_check::Auth::BearerToken(
+            "whsec-updated".into(),
+        ));
+    }
     s.update_monitor(m, 1).await.expect("update");
     let (spec, _) = raw(s, "mon_a").await;
     assert!(!holds(&spec, "whsec-updated"));
     assert_eq!(
-        s.list_monitors().await.expect("list")[0].webhooks[0].secret,
+        secret_of(&s.list_monitors().await.expect("list")[0]),
         "whsec-updated"
     );
 }
 
 async fn a_sealed_spec_moved_to_another_row_does_not_open(db: TestDb) {
     let s = &db.store;
-    s.insert_monitor(tcp_monitor("mon_a", SECRET))
+    s.insert_monitor(secret_monitor("mon_a", SECRET))
         .await
         .expect("insert a");
-    s.insert_monitor(tcp_monitor("mon_b", SECRET))
+    s.insert_monitor(secret_monitor("mon_b", SECRET))
         .await
         .expect("insert b");
     let (spec_a, _) = raw(s, "mon_a").await;
@@ -78,7 +82,7 @@ async fn a_sealed_spec_moved_to_another_row_does_not_open(db: TestDb) {
 
 async fn a_missing_key_fails_at_open_naming_the_key_id(db: TestDb) {
     db.store
-        .insert_monitor(tcp_monitor("mon_a", SECRET))
+        .insert_monitor(secret_monitor("mon_a", SECRET))
         .await
         .expect("insert");
     let other = Keyring::generate("other").expect("key");
@@ -113,7 +117,7 @@ async fn a_wrong_key_under_a_known_id_fails_at_open(db: TestDb) {
 }
 
 async fn plaintext_rows_are_sealed_at_open(db: TestDb) {
-    let m = tcp_monitor("mon_old", SECRET);
+    let m = secret_monitor("mon_old", SECRET);
     db.store
         .execute(
             Sql::new(
@@ -136,14 +140,14 @@ async fn plaintext_rows_are_sealed_at_open(db: TestDb) {
     assert_eq!(key_id.as_deref(), Some("test"));
     assert!(!holds(&spec, SECRET));
     let got = reopened.get_monitor("mon_old").await.expect("get sealed");
-    assert_eq!(got.webhooks[0].secret, SECRET);
+    assert_eq!(secret_of(&got), SECRET);
     assert_eq!(reopened.rotate_secrets().await.expect("rotate"), 0);
 }
 
 async fn rotation_reseals_so_the_old_key_can_go(db: TestDb) {
     for id in ["mon_a", "mon_b", "mon_c"] {
         db.store
-            .insert_monitor(tcp_monitor(id, SECRET))
+            .insert_monitor(secret_monitor(id, SECRET))
             .await
             .expect("insert");
     }
@@ -162,7 +166,7 @@ async fn rotation_reseals_so_the_old_key_can_go(db: TestDb) {
         .expect("old key removed");
     let all = only_k2.list_monitors().await.expect("list");
     assert_eq!(all.len(), 3);
-    assert!(all.iter().all(|m| m.webhooks[0].secret == SECRET));
+    assert!(all.iter().all(|m| secret_of(m) == SECRET));
     // And the old key alone no longer opens the database.
     let e = Store::open(&db.url, db.keyring())
         .await

@@ -498,8 +498,13 @@ mod tests {
             w.secret = "new".into();
         }
         changed.keep_secrets_from(&stored);
-        let Some(Kind::Webhook(w)) = &changed.kind else { unreachable!() };
+        let Some(Kind::Webhook(w)) = &changed.kind else {
+            unreachable!()
+        };
         assert_eq!(w.secret, "new");
-        assert_eq!(w.basic_auth.as_ref().map(|b| b.password.as_str()), Some("hunter22"));
+        assert_eq!(
+            w.basic_auth.as_ref().map(|b| b.password.as_str()),
+            Some("hunter22")
+        );
     }
 }

@@ -1,18 +1,12 @@
 //! The delivery outbox: leasing due rows to a dispatcher and recording each attempt's outcome.
 
-use super::{OutboxEvent, OutboxRow, OutboxState};
+use lookout_proto::v1::EventKind;
+
+use super::{OutboxRow, OutboxState};
 use crate::{Row, Sql, Store, StoreError};
 
-const OUTBOX_COLUMNS: &str = "id, incident_id, monitor_id, event, channel, url, payload, \
-    attempts, next_attempt_at_ms, state, last_error, created_at_ms";
-/// [`OUTBOX_COLUMNS`] of `outbox o`, for a join with `monitors m`.
-fn scoped_columns() -> String {
-    let qualified: Vec<String> = OUTBOX_COLUMNS
-        .split(',')
-        .map(|c| format!("o.{}", c.trim()))
-        .collect();
-    qualified.join(", ")
-}
+const OUTBOX_COLUMNS: &str = "id, project_id, incident_id, monitor_id, integration_id, event, \
+    channel, payload, attempts, next_attempt_at_ms, state, last_error, created_at_ms";
 
 /// Where a page of deliveries ends: the last row's creation time and id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,30 +32,32 @@ impl Store {
         rows.iter().map(outbox_from_row).collect()
     }
 
-    /// Outbox rows of `project_id`'s monitors newest first, only those in `state` when given,
-    /// at most `limit`, starting after `after` (the last row of the previous page): a keyset
-    /// page on (`created_at_ms`, `id`). A delivery belongs to the project of its monitor.
+    /// Outbox rows of `project_id` newest first, only those in `state` and to
+    /// `integration_id` when given, at most `limit`, starting after `after` (the last row of
+    /// the previous page): a keyset page on (`created_at_ms`, `id`).
     pub async fn list_deliveries_in_project(
         &self,
         project_id: &str,
         state: Option<OutboxState>,
+        integration_id: Option<&str>,
         after: Option<&DeliveryCursor>,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM outbox o JOIN monitors m ON m.id = o.monitor_id \
-             WHERE m.project_id = $1 AND (CAST($2 AS TEXT) IS NULL OR o.state = $2) \
-             AND (CAST($3 AS BIGINT) IS NULL OR o.created_at_ms < $3 \
-                  OR (o.created_at_ms = $3 AND o.id < $4)) \
-             ORDER BY o.created_at_ms DESC, o.id DESC LIMIT $5",
-            scoped_columns()
+            "SELECT {OUTBOX_COLUMNS} FROM outbox \
+             WHERE project_id = $1 AND (CAST($2 AS TEXT) IS NULL OR state = $2) \
+             AND (CAST($3 AS BIGINT) IS NULL OR created_at_ms < $3 \
+                  OR (created_at_ms = $3 AND id < $4)) \
+             AND (CAST($6 AS TEXT) IS NULL OR integration_id = $6) \
+             ORDER BY created_at_ms DESC, id DESC LIMIT $5"
         );
         let sql = Sql::new(sql)
             .bind(project_id)
             .bind(state.map(OutboxState::as_str))
             .bind(after.map(|c| c.created_at_ms))
             .bind(after.map_or(String::new(), |c| c.id.clone()))
-            .bind(limit);
+            .bind(limit)
+            .bind(integration_id);
         let rows = self.pool().fetch_all(sql).await?;
         rows.iter().map(outbox_from_row).collect()
     }
@@ -73,11 +69,7 @@ impl Store {
         project_id: &str,
         id: &str,
     ) -> Result<OutboxRow, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM outbox o JOIN monitors m ON m.id = o.monitor_id \
-             WHERE o.id = $1 AND m.project_id = $2",
-            scoped_columns()
-        );
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1 AND project_id = $2");
         let row = self
             .pool()
             .fetch_optional(Sql::new(sql).bind(id).bind(project_id))
@@ -99,8 +91,7 @@ impl Store {
     ) -> Result<OutboxRow, StoreError> {
         let sql = format!(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at_ms = $1, \
-             updated_at_ms = $1 WHERE id = $2 AND state = 'dead' \
-             AND monitor_id IN (SELECT id FROM monitors WHERE project_id = $3) \
+             updated_at_ms = $1 WHERE id = $2 AND state = 'dead' AND project_id = $3 \
              RETURNING {OUTBOX_COLUMNS}"
         );
         let row = self
@@ -121,9 +112,9 @@ impl Store {
     /// condition repeats the inner one so that, on PostgreSQL, a row leased concurrently by
     /// another dispatcher fails the re-check instead of being claimed twice.
     ///
-    /// Deliveries to one destination about one monitor go out in order: a row waits while an
-    /// older one for the same monitor and URL is pending (in backoff or in flight), so a
-    /// receiver never sees a recovery before the incident it ends.
+    /// Deliveries to one integration about one monitor go out in order: a row waits while an
+    /// older one for the same monitor and integration is pending (in backoff or in flight), so
+    /// a receiver never sees a recovery before the incident it ends.
     pub async fn claim_due_outbox(
         &self,
         now_ms: i64,
@@ -134,7 +125,7 @@ impl Store {
             "UPDATE outbox SET next_attempt_at_ms = $1, updated_at_ms = $2 WHERE id IN \
              (SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at_ms <= $2 \
              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' \
-             AND e.monitor_id = o.monitor_id AND e.url = o.url \
+             AND e.monitor_id = o.monitor_id AND e.integration_id = o.integration_id \
              AND (e.created_at_ms < o.created_at_ms \
              OR (e.created_at_ms = o.created_at_ms AND e.id < o.id))) \
              ORDER BY o.next_attempt_at_ms, o.id LIMIT $3) \
@@ -235,11 +226,12 @@ fn outbox_from_row(r: &Row) -> Result<OutboxRow, StoreError> {
     let state: String = r.get("state")?;
     Ok(OutboxRow {
         id: r.get("id")?,
+        project_id: r.get("project_id")?,
         incident_id: r.get("incident_id")?,
         monitor_id: r.get("monitor_id")?,
-        event: OutboxEvent::from_label(&event).unwrap_or(OutboxEvent::Incident),
+        integration_id: r.get("integration_id")?,
+        event: EventKind::from_label(&event).unwrap_or(EventKind::Unspecified),
         channel: r.get("channel")?,
-        url: r.get("url")?,
         payload: r.get("payload")?,
         attempts: r.get_u32("attempts")?,
         next_attempt_at_ms: r.get("next_attempt_at_ms")?,
