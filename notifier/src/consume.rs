@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_bus::{BusError, Record, ResultConsumer};
+use lookout_proto::v1::{EventKind, NotificationEvent};
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::notifier::{
-    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxEvent, OutboxRow, OutboxState,
+    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxRow, OutboxState,
     RegionStateRow,
 };
 use lookout_store::{Store, StoreError, now_ms};
@@ -20,9 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
+use crate::events::{Base, incident_part, result_part};
 use crate::incidents::{DataChange, MonitorState, RegionCounters, Thresholds, Transition};
-use crate::monitors::MonitorCache;
-use crate::payload::{data_body, result_time_ms, webhook_body};
+use crate::integrations::Destinations;
+use crate::monitors::{Current, MonitorCache};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
 mod lifecycle;
@@ -35,6 +37,8 @@ const MAX_BATCH: usize = 500;
 const OFFSET_FLUSH: Duration = Duration::from_secs(5);
 /// Longest pause between retries of a failed poll or store write.
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How long an integration's event filter is trusted without reading it again.
+const INTEGRATION_TTL: Duration = Duration::from_secs(5);
 
 /// One monitor's machine plus its open incident row.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +62,8 @@ pub(crate) struct ConsumeLoop {
     stored: HashMap<i32, i64>,
     last_flush: Instant,
     monitors: MonitorCache,
+    /// Integrations' event filters, read when a notification is enqueued.
+    destinations: Destinations,
     states: HashMap<String, Tracked>,
     /// Offsets and state must be reread from the store before the next batch.
     needs_reload: bool,
@@ -79,6 +85,17 @@ struct Pending {
 struct Output {
     batch: NotifierBatch,
     events: Vec<IncidentEvent>,
+    /// Notifications to enqueue, one outbox row per integration that accepts the event.
+    notices: Vec<Notice>,
+}
+
+/// One event for some integrations of a monitor.
+struct Notice {
+    event: NotificationEvent,
+    incident_id: Option<String>,
+    monitor_id: String,
+    project_id: String,
+    integration_ids: Vec<String>,
 }
 
 impl ConsumeLoop {
@@ -92,6 +109,7 @@ impl ConsumeLoop {
         let topic = consumer.topic().to_string();
         ConsumeLoop {
             monitors: MonitorCache::new(store.clone()),
+            destinations: Destinations::new(store.clone(), INTEGRATION_TTL),
             store,
             consumer,
             group: group.to_string(),
@@ -172,6 +190,7 @@ impl ConsumeLoop {
         self.next = self.stored.clone();
         self.states.clear();
         self.monitors.clear();
+        self.destinations.clear();
         Ok(())
     }
 
@@ -283,7 +302,7 @@ impl ConsumeLoop {
                 };
                 let tracked =
                     tracked(&self.store, &self.states, &mut p.work, &r.monitor_id).await?;
-                ended(&mut p.out, tracked, &record.monitor, r, what);
+                ended(&mut p.out, tracked, &record, r, what);
                 // Counters changed earlier in this batch are dropped with the stored ones.
                 dirty.retain(|(m, _)| m != &r.monitor_id);
                 continue;
@@ -291,8 +310,9 @@ impl ConsumeLoop {
             let Some(monitor) = self.monitors.get(&r.monitor_id, r.monitor_version).await? else {
                 continue;
             };
+            let monitor = &*monitor;
             let tracked = tracked(&self.store, &self.states, &mut p.work, &r.monitor_id).await?;
-            if monitor.regions.contains(&r.region) {
+            if monitor.monitor.regions.contains(&r.region) {
                 let mark = tracked.seen.entry(r.region.clone()).or_default();
                 let verdict = mark.admit(&r.id, r.scheduled_at_ms, now_ms());
                 if verdict != Verdict::Apply {
@@ -303,8 +323,8 @@ impl ConsumeLoop {
             }
             let status = CheckStatus::try_from(r.status).unwrap_or(CheckStatus::Unspecified);
             let step = tracked.machine.apply(
-                &Thresholds::of(&monitor),
-                &monitor.regions,
+                &Thresholds::of(&monitor.monitor),
+                &monitor.monitor.regions,
                 &r.region,
                 status,
             );
@@ -313,13 +333,17 @@ impl ConsumeLoop {
             }
             // Data is back before the result that brought it opens or resolves anything.
             if let Some(change) = step.data {
-                data_changed(&mut p.out, tracked, &monitor, r, change);
+                data_changed(&mut p.out, tracked, monitor, r, change);
             }
             match step.transition {
                 None => {}
-                Some(Transition::Opened) => open(&mut p.out, tracked, &monitor, r),
-                Some(Transition::Resolved) => resolve(&mut p.out, tracked, &monitor, r),
+                Some(Transition::Opened) => open(&mut p.out, tracked, monitor, r),
+                Some(Transition::Resolved) => resolve(&mut p.out, tracked, monitor, r),
             }
+        }
+        let notices = std::mem::take(&mut p.out.notices);
+        for n in notices {
+            enqueue(&self.destinations, &mut p.out.batch, n).await?;
         }
         for (monitor_id, region) in dirty {
             let tracked = p.work.get(&monitor_id);
@@ -344,6 +368,44 @@ impl ConsumeLoop {
         }
         Ok(p)
     }
+}
+
+/// One pending outbox row per integration of `n` whose event filter takes the event; an
+/// integration that no longer exists is skipped (and logged).
+async fn enqueue(
+    destinations: &Destinations,
+    batch: &mut NotifierBatch,
+    n: Notice,
+) -> Result<(), StoreError> {
+    let kind = EventKind::try_from(n.event.kind).unwrap_or(EventKind::Unspecified);
+    let payload = prost::Message::encode_to_vec(&n.event);
+    let now = now_ms();
+    for id in &n.integration_ids {
+        let Some(integration) = destinations.integration(id).await? else {
+            warn!(monitor_id = %n.monitor_id, integration_id = %id, "attached integration not found; not notified");
+            continue;
+        };
+        if !lookout_render::accepts(integration.events.as_ref(), kind) {
+            debug!(monitor_id = %n.monitor_id, integration_id = %id, event = kind.label(), "filtered out by the integration");
+            continue;
+        }
+        batch.outbox.push(OutboxRow {
+            id: format!("dlv_{}", uuid::Uuid::now_v7()),
+            project_id: n.project_id.clone(),
+            incident_id: n.incident_id.clone(),
+            monitor_id: Some(n.monitor_id.clone()),
+            integration_id: id.clone(),
+            event: kind,
+            channel: lookout_render::kind_name(&integration).to_string(),
+            payload: payload.clone(),
+            attempts: 0,
+            next_attempt_at_ms: now,
+            state: OutboxState::Pending,
+            last_error: None,
+            created_at_ms: now,
+        });
+    }
+    Ok(())
 }
 
 /// The batch's working copy of a monitor's state, taken from the cache or the store.
@@ -409,14 +471,17 @@ fn status_from_label(label: &str) -> CheckStatus {
     .unwrap_or(CheckStatus::Unspecified)
 }
 
+/// When `r` happened: its start, or when it was due if it never started (now without either).
 fn event_time(r: &CheckResult) -> i64 {
-    match result_time_ms(r) {
-        0 => now_ms(),
-        t => t,
+    match (r.started_at_ms, r.scheduled_at_ms) {
+        (s, _) if s > 0 => s,
+        (_, d) if d > 0 => d,
+        _ => now_ms(),
     }
 }
 
-fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResult) {
+fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult) {
+    let m = &monitor.monitor;
     let cause = if r.error_message.is_empty() {
         format!("DOWN in {}", r.region)
     } else {
@@ -424,24 +489,22 @@ fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResul
     };
     let inc = IncidentRow {
         id: format!("inc_{}", uuid::Uuid::now_v7()),
-        monitor_id: monitor.id.clone(),
+        monitor_id: m.id.clone(),
         status: IncidentStatus::Open,
         opened_at_ms: event_time(r),
         resolved_at_ms: None,
         cause: cause.clone(),
-        regions: tracked.machine.down_regions(&monitor.regions),
+        regions: tracked.machine.down_regions(&m.regions),
     };
-    info!(monitor_id = %monitor.id, incident_id = %inc.id, regions = ?inc.regions, "incident opened");
-    let body = webhook_body(
-        monitor,
-        r,
-        OutboxEvent::Incident,
-        tracked.machine.failures(&r.region),
-    );
-    enqueue(p, monitor, Some(&inc.id), OutboxEvent::Incident, body);
+    info!(monitor_id = %m.id, incident_id = %inc.id, regions = ?inc.regions, "incident opened");
+    let mut ev = base(EventKind::Incident, monitor, tracked, inc.opened_at_ms).build("DOWN", "UP");
+    ev.incident = Some(incident_part(&inc));
+    ev.result = Some(result_part(r));
+    ev.consecutive_failures = tracked.machine.failures(&r.region);
+    notify(p, monitor, Some(&inc.id), ev);
     p.events.push(event(
         IncidentEventKind::Opened,
-        monitor,
+        m,
         &inc,
         cause,
         inc.opened_at_ms,
@@ -450,17 +513,20 @@ fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResul
     tracked.open = Some(inc);
 }
 
-fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckResult) {
+fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult) {
+    let m = &monitor.monitor;
     let Some(mut inc) = tracked.open.take() else {
-        warn!(monitor_id = %monitor.id, "incident resolved but no open incident is stored");
+        warn!(monitor_id = %m.id, "incident resolved but no open incident is stored");
         return;
     };
     let at = event_time(r);
     inc.status = IncidentStatus::Resolved;
     inc.resolved_at_ms = Some(at);
-    info!(monitor_id = %monitor.id, incident_id = %inc.id, "incident resolved");
-    let body = webhook_body(monitor, r, OutboxEvent::Recovery, 0);
-    enqueue(p, monitor, Some(&inc.id), OutboxEvent::Recovery, body);
+    info!(monitor_id = %m.id, incident_id = %inc.id, "incident resolved");
+    let mut ev = base(EventKind::Recovery, monitor, tracked, at).build("UP", "DOWN");
+    ev.incident = Some(incident_part(&inc));
+    ev.result = Some(result_part(r));
+    notify(p, monitor, Some(&inc.id), ev);
     let message = format!(
         "{} in {}",
         CheckStatus::try_from(r.status)
@@ -468,63 +534,61 @@ fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Monitor, r: &CheckRe
             .label(),
         r.region
     );
-    p.events.push(event(
-        IncidentEventKind::Resolved,
-        monitor,
-        &inc,
-        message,
-        at,
-    ));
+    p.events
+        .push(event(IncidentEventKind::Resolved, m, &inc, message, at));
     p.batch.incidents.push(inc);
 }
 
 /// A region lost or regained its data: its receivers hear of it unless the monitor turned
-/// that off (`notify_no_data: false`). Never touches the incident.
+/// that off (`notify_no_data: false`). Never touches the incident. The monitor's status is
+/// `NO_DATA` while a region has none, and `DOWN` or `UP` by its incident otherwise.
 fn data_changed(
     p: &mut Output,
     tracked: &Tracked,
-    monitor: &Monitor,
+    monitor: &Current,
     r: &CheckResult,
     change: DataChange,
 ) {
-    let event = match change {
-        DataChange::Lost => OutboxEvent::NoData,
-        DataChange::Resumed => OutboxEvent::DataResumed,
+    let m = &monitor.monitor;
+    let kind = match change {
+        DataChange::Lost => EventKind::NoData,
+        DataChange::Resumed => EventKind::DataResumed,
     };
-    let notify = monitor.notify_no_data != Some(false);
-    info!(monitor_id = %monitor.id, region = %r.region, event = event.as_str(), reason = %r.error_message, notify, "data flow changed");
-    if notify {
-        let failures = tracked.machine.failures(&r.region);
-        let body = data_body(monitor, r, event, tracked.open.is_some(), failures);
-        enqueue(p, monitor, None, event, body);
+    let notify_on = m.notify_no_data != Some(false);
+    info!(monitor_id = %m.id, region = %r.region, event = kind.label(), reason = %r.error_message, notify = notify_on, "data flow changed");
+    if notify_on {
+        let by_incident = if tracked.open.is_some() { "DOWN" } else { "UP" };
+        let (status, previous) = match change {
+            DataChange::Lost => ("NO_DATA", by_incident),
+            DataChange::Resumed => (by_incident, "NO_DATA"),
+        };
+        let mut ev = base(kind, monitor, tracked, event_time(r)).build(status, previous);
+        ev.result = Some(result_part(r));
+        ev.consecutive_failures = tracked.machine.failures(&r.region);
+        notify(p, monitor, None, ev);
     }
 }
 
-/// One outbox row per webhook of the monitor.
-fn enqueue(
-    p: &mut Output,
-    monitor: &Monitor,
-    incident_id: Option<&str>,
-    event: OutboxEvent,
-    body: Vec<u8>,
-) {
-    let now = now_ms();
-    for w in &monitor.webhooks {
-        p.batch.outbox.push(OutboxRow {
-            id: format!("dlv_{}", uuid::Uuid::now_v7()),
-            incident_id: incident_id.map(str::to_string),
-            monitor_id: monitor.id.clone(),
-            event,
-            channel: "webhook".into(),
-            url: w.url.clone(),
-            payload: body.clone(),
-            attempts: 0,
-            next_attempt_at_ms: now,
-            state: OutboxState::Pending,
-            last_error: None,
-            created_at_ms: now,
-        });
+/// The common parts of an event about `monitor`.
+fn base<'a>(kind: EventKind, monitor: &'a Current, tracked: &'a Tracked, at_ms: i64) -> Base<'a> {
+    Base {
+        kind,
+        project_id: &monitor.project_id,
+        monitor: &monitor.monitor,
+        machine: &tracked.machine,
+        at_ms,
     }
+}
+
+/// Queues `event` for every integration `monitor` attaches.
+fn notify(p: &mut Output, monitor: &Current, incident_id: Option<&str>, event: NotificationEvent) {
+    p.notices.push(Notice {
+        event,
+        incident_id: incident_id.map(str::to_string),
+        monitor_id: monitor.monitor.id.clone(),
+        project_id: monitor.project_id.clone(),
+        integration_ids: monitor.monitor.integration_ids.clone(),
+    });
 }
 
 fn event(

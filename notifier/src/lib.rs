@@ -8,9 +8,11 @@
 //! - `dedup`: per (monitor, region), a result older than the newest applied one, or the same
 //!   result again, is ignored (results are at least once and can arrive late).
 //! - `incidents`: the pure state machine (thresholds per region, region quorum).
-//! - `dispatch`: the outbox worker around every `channels::Channel` (payload cap, rate limit,
-//!   signing, timeout, retries with jittered backoff, dead letters), apart from consumption
-//!   so a failing receiver never stalls it.
+//! - `events`: the `NotificationEvent` stored with each delivery (what happened).
+//! - `dispatch`: the outbox worker around every `channels::Channel` (payload cap,
+//!   per-integration rate limit and in-flight share, timeout, retries with jittered backoff,
+//!   dead letters, the attempt log), apart from consumption so a failing receiver never stalls
+//!   it. Each channel renders and signs its own request at send time (`lookout-render`).
 //! - `retention`: prunes finished deliveries, resolved incidents and deleted monitors after
 //!   their configured periods.
 
@@ -19,9 +21,10 @@ pub mod config;
 mod consume;
 pub mod dedup;
 pub mod dispatch;
+mod events;
 pub mod incidents;
+mod integrations;
 mod monitors;
-pub mod payload;
 pub mod retention;
 
 use std::fmt;
@@ -76,7 +79,7 @@ pub struct IncidentEvent {
 impl fmt::Display for IncidentEvent {
     /// One line for people: `2024-01-15T10:30:15Z INCIDENT API (mon_1) down in eu: timeout`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = payload::rfc3339_seconds(self.at_ms);
+        let at = lookout_render::native::rfc3339_seconds(self.at_ms);
         match self.kind {
             IncidentEventKind::Opened => write!(
                 f,

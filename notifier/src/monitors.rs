@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lookout_proto::Monitor;
 use lookout_store::monitors::MonitorRecord;
+
+/// A monitor as the consumer works with it: its definition and its project.
+pub(crate) type Current = MonitorRecord;
 use lookout_store::{Store, StoreError};
 use tokio::time::Instant;
 
@@ -42,15 +44,13 @@ impl MonitorCache {
         &mut self,
         id: &str,
         version: u64,
-    ) -> Result<Option<Arc<Monitor>>, StoreError> {
+    ) -> Result<Option<Arc<MonitorRecord>>, StoreError> {
         let now = Instant::now();
         let record = match self.entries.get(id) {
             Some((at, r)) if fresh(*at, r.as_deref(), version, now) => r.clone(),
             _ => self.reread(id).await?,
         };
-        Ok(record
-            .filter(|r| r.counts(version))
-            .map(|r| Arc::new(r.monitor.clone())))
+        Ok(record.filter(|r| r.counts(version)))
     }
 
     /// Monitor `id` as stored now, deleted or not (for a lifecycle event), or `None` when
@@ -93,6 +93,7 @@ fn fresh(at: Instant, r: Option<&MonitorRecord>, version: u64, now: Instant) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lookout_proto::Monitor;
 
     #[tokio::test(start_paused = true)]
     async fn freshness() {
@@ -102,6 +103,7 @@ mod tests {
                 version: 3,
                 ..Default::default()
             },
+            project_id: String::new(),
             deleted_at_ms: None,
             active_since_version: 1,
         };

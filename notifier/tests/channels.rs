@@ -1,24 +1,61 @@
-//! Channel conformance: every channel kind, sent a notification at a real local receiver,
-//! delivers the body and headers unchanged and classifies answers the same way.
+//! Channel conformance: every channel, sent a prepared request at a real local receiver,
+//! delivers the body and headers unchanged and classifies answers the same way; and a webhook
+//! integration's request is rendered and signed by its channel.
 
 mod common;
 
-use bytes::Bytes;
-use common::Receiver;
-use lookout_notifier::channels::{Channels, Delivered, Notification, SendError};
-use lookout_store::notifier::OutboxEvent;
+use common::{Receiver, SECRET};
+use lookout_notifier::channels::{Channels, Delivery, Prepared, SendError};
 
 /// Every channel kind the notifier knows; each must pass this file.
-const KINDS: &[&str] = &["webhook"];
+const KINDS: &[&str] = &[
+    "webhook",
+    "slack",
+    "discord",
+    "telegram",
+    "mattermost",
+    "teams",
+    "pagerduty",
+    "opsgenie",
+    "pushover",
+];
 
-fn notification(url: &str) -> Notification {
-    Notification {
-        id: "dlv_conformance".into(),
-        event: OutboxEvent::Incident,
+fn notification(url: &str) -> Prepared {
+    Prepared::Http(lookout_render::Request {
+        method: "POST".into(),
         url: url.into(),
-        body: Bytes::from_static(br#"{"event_type":"monitor_alert"}"#),
-        headers: vec![("x-lookout-delivery", "dlv_conformance".into())],
-    }
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-lookout-delivery".into(), "dlv_conformance".into()),
+        ],
+        body: br#"{"event_type":"monitor_alert"}"#.to_vec(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_channel_renders_and_signs_from_the_event() {
+    let db = lookout_store::testing::TestDb::sqlite().await;
+    let rx = Receiver::start(200).await;
+    let integration = common::webhook_integration(&db.store, "int_render", &rx.url).await;
+    let channels = Channels::new(reqwest::Client::new(), true);
+    let channel = channels.get("webhook").expect("webhook");
+    let event = lookout_render::sample_event();
+    let variables = lookout_render::Variables::new();
+    let prepared = channel
+        .prepare(&Delivery {
+            id: "dlv_render",
+            integration: &integration,
+            event: &event,
+            variables: &variables,
+            now_unix_secs: 1_705_314_615,
+        })
+        .expect("renders");
+    let sent = channel.send(&prepared).await.expect("delivered");
+    assert_eq!(sent.status, Some(200));
+    let hit = &rx.hits()[0];
+    assert!(hit.signature_verifies(SECRET));
+    assert_eq!(hit.header("x-lookout-delivery"), "dlv_render");
+    assert_eq!(hit.json()["monitor"]["id"], "mon_sample");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +66,7 @@ async fn channels_deliver_and_classify() {
         let channel = channels.get(kind).expect("known kind");
         let rx = Receiver::start(200).await;
         let sent = channel.send(&notification(&rx.url)).await;
-        assert_eq!(sent, Ok(Delivered { status: Some(200) }), "{kind}");
+        assert_eq!(sent.map(|d| d.status), Ok(Some(200)), "{kind}");
         let hit = &rx.hits()[0];
         assert_eq!(
             &hit.body[..],

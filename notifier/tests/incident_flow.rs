@@ -238,9 +238,11 @@ async fn a_newer_monitor_version_applies_at_once(db: TestDb) {
     })
     .await;
 
-    // The webhook moves (version 2); results run with version 2 must use it, cache or not.
+    // The monitor moves to another integration (version 2); results run with version 2 must
+    // use it, cache or not.
+    let moved_to = common::webhook_integration(&store, "int_new", &new.url).await;
     let mut changed = m.clone();
-    changed.webhooks[0].url = new.url.clone();
+    changed.integration_ids = vec![moved_to.id];
     let v2 = store
         .update_monitor(changed, m.version)
         .await

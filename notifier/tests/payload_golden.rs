@@ -1,22 +1,80 @@
-//! The webhook payload against golden files (regenerate with `LOOKOUT_UPDATE_GOLDEN=1`).
+//! The native webhook body, as a receiver gets it from the running notifier, against golden
+//! files (regenerate with `LOOKOUT_UPDATE_GOLDEN=1`): incident, recovery, no data, data
+//! resumed, and the recoveries of a paused and of a deleted monitor.
+
+mod common;
 
 use std::path::PathBuf;
 
-use lookout_notifier::payload::{data_body, lifecycle_body, webhook_body};
+use common::{Receiver, eventually, webhook_integration};
+use lookout_bus::ResultPublisher;
 use lookout_proto::v1::MonitorLifecycle;
 use lookout_proto::v1::{HttpCheck, monitor::Check};
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
-use lookout_store::notifier::OutboxEvent;
+use lookout_store::testing::TestDb;
 
-fn monitor() -> Monitor {
-    Monitor {
-        id: "mon_abc123xyz789".into(),
+const ID: &str = "mon_abc123xyz789";
+const REGION: &str = "us-east-1";
+
+async fn monitor(db: &TestDb, url: &str) {
+    let hook = webhook_integration(&db.store, "int_golden", url).await;
+    let m = Monitor {
+        id: ID.into(),
         name: "API Server".into(),
-        regions: vec!["us-east-1".into()],
+        regions: vec![REGION.into()],
+        interval_secs: 30,
+        failure_threshold: 3,
+        integration_ids: vec![hook.id],
         check: Some(Check::Http(HttpCheck {
             url: "https://api.example.com/health".into(),
             ..Default::default()
         })),
+        ..Default::default()
+    };
+    db.store.insert_monitor(m).await.expect("monitor");
+}
+
+/// A result of the monitor, started at `at_ms` (also its schedule, so later ones count).
+fn at(status: CheckStatus, at_ms: i64) -> CheckResult {
+    CheckResult {
+        id: uuid::Uuid::now_v7().to_string(),
+        monitor_id: ID.into(),
+        monitor_version: 1,
+        region: REGION.into(),
+        status: status as i32,
+        scheduled_at_ms: at_ms,
+        started_at_ms: at_ms,
+        check_kind: "http".into(),
+        ..Default::default()
+    }
+}
+
+fn timeouts(from_ms: i64) -> Vec<CheckResult> {
+    (0..3)
+        .map(|i| CheckResult {
+            duration_us: 30_000_000,
+            error_message: "Connection timeout after 30 seconds".into(),
+            ..at(CheckStatus::Down, from_ms + i * 1000)
+        })
+        .collect()
+}
+
+fn healthy(at_ms: i64) -> CheckResult {
+    CheckResult {
+        duration_us: 245_000,
+        status_code: Some(200),
+        ..at(CheckStatus::Up, at_ms)
+    }
+}
+
+/// The coordinator's event after the monitor was paused or deleted.
+fn lifecycle(what: MonitorLifecycle) -> CheckResult {
+    CheckResult {
+        id: uuid::Uuid::now_v7().to_string(),
+        monitor_id: ID.into(),
+        monitor_version: 4,
+        scheduled_at_ms: 1_705_316_000_000,
+        lifecycle: what as i32,
         ..Default::default()
     }
 }
@@ -38,114 +96,84 @@ fn check(golden: &str, body: &[u8]) {
     );
 }
 
-#[test]
-fn incident_payload() {
-    let r = CheckResult {
-        monitor_id: "mon_abc123xyz789".into(),
-        region: "us-east-1".into(),
-        status: CheckStatus::Down as i32,
-        started_at_ms: 1_705_314_615_000,
-        duration_us: 30_000_000,
-        error_message: "Connection timeout after 30 seconds".into(),
-        ..Default::default()
-    };
-    let body = webhook_body(&monitor(), &r, OutboxEvent::Incident, 3);
-    check("incident.json", &body);
+/// Publishes `batches` one after another, each once the receiver has accepted the number of
+/// requests given with it; returns every accepted body in order.
+async fn deliveries(
+    db: &TestDb,
+    rx: &Receiver,
+    batches: Vec<(Vec<CheckResult>, usize)>,
+) -> Vec<Vec<u8>> {
+    let (publisher, running) = common::start_in_process(&db.store);
+    for (results, expect) in batches {
+        publisher.publish(&results).await.expect("publish");
+        eventually("the deliveries", || async { rx.accepted().len() >= expect }).await;
+    }
+    running.stop().await;
+    rx.accepted().into_iter().map(|h| h.body.to_vec()).collect()
+}
+
+/// The deliveries of a fresh monitor sent `batches` (see [`deliveries`]).
+async fn scenario(batches: Vec<(Vec<CheckResult>, usize)>) -> Vec<Vec<u8>> {
+    let db = TestDb::sqlite().await;
+    let rx = Receiver::start(200).await;
+    monitor(&db, &rx.url).await;
+    deliveries(&db, &rx, batches).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_and_recovery_bodies_match_the_golden_files() {
+    let got = scenario(vec![
+        (timeouts(1_705_314_613_000), 1),
+        (vec![healthy(1_705_315_350_000)], 2),
+    ])
+    .await;
+    check("incident.json", &got[0]);
+    check("recovery.json", &got[1]);
     // Key order on the wire is the documented one.
-    let text = String::from_utf8(body).expect("utf-8");
-    let order = [
+    let text = String::from_utf8(got[0].clone()).expect("utf-8");
+    let pos: Vec<usize> = [
         "\"event_type\"",
         "\"monitor\"",
         "\"check_result\"",
         "\"context\"",
-    ];
-    let pos: Vec<usize> = order
-        .iter()
-        .map(|k| text.find(k).expect("key present"))
-        .collect();
+    ]
+    .iter()
+    .map(|k| text.find(k).expect("key present"))
+    .collect();
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text}");
 }
 
-#[test]
-fn recovery_payload() {
-    let r = CheckResult {
-        monitor_id: "mon_abc123xyz789".into(),
-        region: "us-east-1".into(),
-        status: CheckStatus::Up as i32,
-        started_at_ms: 1_705_315_350_000,
-        duration_us: 245_000,
-        status_code: Some(200),
-        ..Default::default()
-    };
-    check(
-        "recovery.json",
-        &webhook_body(&monitor(), &r, OutboxEvent::Recovery, 0),
-    );
-}
-
-/// The coordinator's NO_DATA result for a region without agents.
-fn no_data_result() -> CheckResult {
-    CheckResult {
-        monitor_id: "mon_abc123xyz789".into(),
-        region: "us-east-1".into(),
-        status: CheckStatus::NoData as i32,
-        scheduled_at_ms: 1_705_315_000_000,
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_data_bodies_match_the_golden_files() {
+    // The coordinator's NO_DATA result for a region without agents, then data again.
+    let no_data = CheckResult {
         error_message: "no agent connected in region us-east-1".into(),
-        check_kind: "http".into(),
-        ..Default::default()
-    }
-}
-
-#[test]
-fn no_data_payload() {
-    check(
-        "no_data.json",
-        &data_body(&monitor(), &no_data_result(), OutboxEvent::NoData, false, 0),
-    );
-}
-
-#[test]
-fn data_resumed_payload() {
-    let r = CheckResult {
-        monitor_id: "mon_abc123xyz789".into(),
-        region: "us-east-1".into(),
-        status: CheckStatus::Up as i32,
-        started_at_ms: 1_705_315_350_000,
-        duration_us: 245_000,
-        status_code: Some(200),
-        ..Default::default()
+        ..at(CheckStatus::NoData, 1_705_315_000_000)
     };
-    check(
-        "data_resumed.json",
-        &data_body(&monitor(), &r, OutboxEvent::DataResumed, false, 0),
-    );
+    let got = scenario(vec![
+        (vec![no_data], 1),
+        (vec![healthy(1_705_315_350_000)], 2),
+    ])
+    .await;
+    check("no_data.json", &got[0]);
+    check("data_resumed.json", &got[1]);
 }
 
-/// The coordinator's lifecycle event after the monitor was paused or deleted.
-fn lifecycle_event(what: MonitorLifecycle) -> CheckResult {
-    CheckResult {
-        monitor_id: "mon_abc123xyz789".into(),
-        monitor_version: 4,
-        scheduled_at_ms: 1_705_316_000_000,
-        lifecycle: what as i32,
-        ..Default::default()
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recoveries_of_paused_and_deleted_monitors_match_the_golden_files() {
+    for (what, golden) in [
+        (MonitorLifecycle::Paused, "resolved_paused.json"),
+        (MonitorLifecycle::Deleted, "resolved_deleted.json"),
+    ] {
+        let db = TestDb::sqlite().await;
+        let rx = Receiver::start(200).await;
+        monitor(&db, &rx.url).await;
+        let got = deliveries(
+            &db,
+            &rx,
+            vec![(timeouts(1_705_314_613_000), 1), (vec![lifecycle(what)], 2)],
+        )
+        .await;
+        check(golden, &got[1]);
     }
-}
-
-#[test]
-fn resolved_by_pause_payload() {
-    let what = MonitorLifecycle::Paused;
-    check(
-        "resolved_paused.json",
-        &lifecycle_body(&monitor(), &lifecycle_event(what), what),
-    );
-}
-
-#[test]
-fn resolved_by_delete_payload() {
-    let what = MonitorLifecycle::Deleted;
-    check(
-        "resolved_deleted.json",
-        &lifecycle_body(&monitor(), &lifecycle_event(what), what),
-    );
 }

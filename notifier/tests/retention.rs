@@ -47,7 +47,10 @@ async fn finished_rows_are_pruned_after_their_period(db: TestDb) {
     .await;
     let outbox = store.list_outbox(None).await.expect("outbox");
     assert_eq!(
-        (outbox[0].monitor_id.as_str(), outbox[0].state),
+        (
+            outbox[0].monitor_id.as_deref().unwrap_or(""),
+            outbox[0].state
+        ),
         ("mon_refused", OutboxState::Dead),
         "a dead delivery is kept for its longer period"
     );

@@ -6,6 +6,7 @@ mod common;
 use common::{Receiver, eventually, monitor, outbox_settled, result};
 use lookout_bus::{InProcBus, ResultPublisher};
 use lookout_store::notifier::OutboxState;
+use lookout_store::projects::DEFAULT_PROJECT_ID;
 use lookout_store::testing::TestDb;
 
 async fn server_errors_are_retried_until_delivered_without_stalling_consumption(db: TestDb) {
@@ -52,7 +53,7 @@ async fn server_errors_are_retried_until_delivered_without_stalling_consumption(
     let rows = store.list_outbox(None).await.expect("outbox");
     let row = rows
         .iter()
-        .find(|r| r.monitor_id == "mon_a")
+        .find(|r| r.monitor_id.as_deref() == Some("mon_a"))
         .expect("mon_a row");
     assert_eq!(
         (row.state, row.attempts as usize),
@@ -91,7 +92,7 @@ async fn client_errors_are_dead_at_once_and_retries_run_out(db: TestDb) {
     let rows = store.list_outbox(None).await.expect("outbox");
     let dead = rows
         .iter()
-        .find(|r| r.monitor_id == "mon_broken")
+        .find(|r| r.monitor_id.as_deref() == Some("mon_broken"))
         .expect("row");
     assert_eq!(
         dead.last_error.as_deref(),
@@ -147,8 +148,7 @@ async fn slow_receivers_time_out_and_oversized_payloads_are_dead(db: TestDb) {
     eventually("the recovery to be dead", || async {
         let rows = store.list_outbox(None).await.expect("outbox");
         rows.iter().any(|r| {
-            r.event == lookout_store::notifier::OutboxEvent::Recovery
-                && r.state == OutboxState::Dead
+            r.event == lookout_proto::v1::EventKind::Recovery && r.state == OutboxState::Dead
         })
     })
     .await;
@@ -170,12 +170,22 @@ async fn slow_receivers_time_out_and_oversized_payloads_are_dead(db: TestDb) {
 async fn rate_limited_deliveries_wait_without_using_an_attempt(db: TestDb) {
     let store = db.store.clone();
     let rx = Receiver::start(200).await;
-    let a = monitor(&store, "mon_rl_a", &["eu"], 1, &rx.url).await;
-    let b = monitor(&store, "mon_rl_b", &["eu"], 1, &rx.url).await;
+    // One integration at one delivery a minute, shared by two monitors.
+    let mut shared = common::webhook_integration(&store, "int_rl", &rx.url).await;
+    shared.rate_limit_per_minute = 1;
+    store
+        .update_integration_in_project(DEFAULT_PROJECT_ID, "webhook", shared, 1)
+        .await
+        .expect("rate limit");
+    let a = common::monitor_with(&store, "mon_rl_a", &["eu"], 1, &["int_rl"]).await;
+    let b = common::monitor_with(&store, "mon_rl_b", &["eu"], 1, &["int_rl"]).await;
     let bus = InProcBus::new();
-    let mut config = common::config();
-    config.delivery.rate_limit_per_minute = 1;
-    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
+    let running = common::start(
+        common::config(),
+        store.clone(),
+        Box::new(bus.consumer()),
+        None,
+    );
     let publisher = bus.publisher();
     for m in [&a, &b] {
         common::publish_down(&publisher, &m.id, "eu", 3).await;
@@ -204,7 +214,7 @@ async fn rate_limited_deliveries_wait_without_using_an_attempt(db: TestDb) {
     assert_eq!(
         rx.hits().len(),
         1,
-        "the second webhook waits for the next token"
+        "the second delivery waits for the integration's next token"
     );
     running.stop().await;
 }

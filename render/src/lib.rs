@@ -20,7 +20,7 @@ pub use validate::validate;
 pub use variables::Variables;
 
 use lookout_proto::v1::integration::Kind;
-use lookout_proto::v1::{Integration, NotificationEvent};
+use lookout_proto::v1::{EventKind, Integration, NotificationEvent};
 
 /// One HTTP request, ready to send.
 #[derive(Clone, PartialEq, Eq)]
@@ -97,5 +97,49 @@ pub fn kind_name(integration: &Integration) -> &'static str {
         Some(Kind::Opsgenie(_)) => "opsgenie",
         Some(Kind::Pushover(_)) => "pushover",
         None => "",
+    }
+}
+
+/// Whether an integration with event filter `filter` receives events of `kind` (an unset
+/// filter or field is on; test events always pass).
+pub fn accepts(filter: Option<&lookout_proto::v1::EventFilter>, kind: EventKind) -> bool {
+    let Some(f) = filter else { return true };
+    let on = |v: Option<bool>| v != Some(false);
+    match kind {
+        EventKind::Incident | EventKind::Escalation => on(f.failures),
+        EventKind::Recovery => on(f.recoveries),
+        EventKind::Degraded | EventKind::DegradedRecovery => on(f.degraded),
+        EventKind::Reminder => on(f.reminders),
+        EventKind::CertExpiring | EventKind::CertRenewed => on(f.certificate_expiry),
+        EventKind::NoData | EventKind::DataResumed => on(f.no_data),
+        EventKind::Flapping | EventKind::FlappingEnded => on(f.flapping),
+        EventKind::Test | EventKind::Unspecified => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_proto::v1::EventFilter;
+
+    #[test]
+    fn event_filters() {
+        let only_failures = EventFilter {
+            recoveries: Some(false),
+            degraded: Some(false),
+            reminders: Some(false),
+            certificate_expiry: Some(false),
+            no_data: Some(false),
+            flapping: Some(false),
+            failures: None,
+        };
+        for kind in EventKind::ALL {
+            assert!(accepts(None, kind), "{kind:?}");
+            let want = matches!(
+                kind,
+                EventKind::Incident | EventKind::Escalation | EventKind::Test
+            );
+            assert_eq!(accepts(Some(&only_failures), kind), want, "{kind:?}");
+        }
     }
 }

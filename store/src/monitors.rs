@@ -243,8 +243,8 @@ impl Store {
     /// the notifier's reader, which resolves and notifies for deleted monitors too.
     pub async fn monitor_record(&self, id: &str) -> Result<MonitorRecord, StoreError> {
         let sql = Sql::new(
-            "SELECT id, spec, spec_key_id, version, deleted_at_ms, active_since_version \
-             FROM monitors WHERE id = $1",
+            "SELECT id, spec, spec_key_id, version, deleted_at_ms, active_since_version, \
+             project_id FROM monitors WHERE id = $1",
         )
         .bind(id);
         let row = self
@@ -259,6 +259,7 @@ impl Store {
         let active: i64 = row.get("active_since_version")?;
         Ok(MonitorRecord {
             monitor,
+            project_id: row.get("project_id")?,
             deleted_at_ms: row.get("deleted_at_ms")?,
             active_since_version: u64::try_from(active).unwrap_or(0),
         })
@@ -306,6 +307,7 @@ pub struct InactiveMonitor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorRecord {
     pub monitor: Monitor,
+    pub project_id: String,
     /// When it was deleted; `None` while it exists.
     pub deleted_at_ms: Option<i64>,
     /// The version it last became active at (created, or resumed after a pause): results

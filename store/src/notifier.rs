@@ -9,7 +9,7 @@ use crate::{Row, Sql, Store, StoreError};
 
 mod outbox;
 mod retention;
-pub use outbox::DeliveryCursor;
+pub use outbox::{AttemptOutcome, AttemptRow, DeliveryCursor};
 mod status;
 pub use retention::{Pruned, RetentionCutoffs};
 pub use status::RegionStatusRow;

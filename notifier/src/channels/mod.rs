@@ -1,34 +1,54 @@
-//! Notification channels: one trait, one file per destination kind. A channel builds one
-//! request, sends it and classifies the answer; retries, rate limits, timeouts, payload caps
-//! and signing live once in `dispatch`, around every channel.
+//! Notification channels: one trait, one implementation per way of sending. A channel
+//! renders and signs its own request from the event and the integration's current settings
+//! (through `lookout-render`), then sends it and classifies the answer; retries, rate limits,
+//! timeouts, payload caps, dead letters and the attempt log live once in `dispatch`, around
+//! every channel. Every integration kind Lookout has today is sent over HTTP (`http`).
 
-mod webhook;
+mod http;
 
-pub use webhook::WebhookChannel;
+pub use http::HttpChannel;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
-use lookout_store::notifier::OutboxEvent;
+use lookout_proto::v1::{Integration, NotificationEvent};
+use lookout_render::Variables;
 
-/// One delivery attempt, fully prepared by the dispatcher.
-#[derive(Debug, Clone)]
-pub struct Notification {
+/// One attempt of one delivery: what the channel renders from.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
     /// Idempotency id: the same on every attempt of one delivery.
-    pub id: String,
-    pub event: OutboxEvent,
-    pub url: String,
-    pub body: Bytes,
-    /// Headers added by the dispatcher (signature, timestamp, delivery id).
-    pub headers: Vec<(&'static str, String)>,
+    pub id: &'a str,
+    pub integration: &'a Integration,
+    pub event: &'a NotificationEvent,
+    /// The project's variables, for templates.
+    pub variables: &'a Variables,
+    /// Now, Unix seconds (signature timestamps).
+    pub now_unix_secs: i64,
+}
+
+/// A rendered request, ready to send.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Http(lookout_render::Request),
+}
+
+impl Prepared {
+    /// Bytes of what is sent as the payload (the payload cap applies to it).
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            Prepared::Http(r) => r.body.len(),
+        }
+    }
 }
 
 /// A successful delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
     /// Status code of the receiver's answer, when the channel has one.
     pub status: Option<u16>,
+    /// The start of the answer, for the attempt log.
+    pub excerpt: String,
 }
 
 /// Why a delivery failed, classified by what the dispatcher does next.
@@ -40,34 +60,64 @@ pub enum SendError {
     Retryable {
         reason: String,
         retry_after: Option<Duration>,
+        status: Option<u16>,
+        excerpt: String,
     },
-    /// Will fail the same way again (other 4xx, invalid destination).
+    /// Will fail the same way again (other 4xx, invalid destination or settings).
     #[error("{reason}")]
-    Permanent { reason: String },
+    Permanent {
+        reason: String,
+        status: Option<u16>,
+        excerpt: String,
+    },
 }
 
-/// A destination kind.
+impl SendError {
+    pub fn permanent(reason: impl Into<String>) -> SendError {
+        SendError::Permanent {
+            reason: reason.into(),
+            status: None,
+            excerpt: String::new(),
+        }
+    }
+
+    pub fn retryable(reason: impl Into<String>) -> SendError {
+        SendError::Retryable {
+            reason: reason.into(),
+            retry_after: None,
+            status: None,
+            excerpt: String::new(),
+        }
+    }
+}
+
+/// A way of sending.
 pub trait Channel: Send + Sync {
-    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivered, SendError>>;
+    /// Renders and signs the request of one attempt.
+    fn prepare(&self, d: &Delivery<'_>) -> Result<Prepared, SendError>;
+    /// Sends it.
+    fn send<'a>(&'a self, p: &'a Prepared) -> BoxFuture<'a, Result<Delivered, SendError>>;
 }
 
 /// Every channel the notifier can deliver through.
 pub struct Channels {
-    webhook: WebhookChannel,
+    http: HttpChannel,
 }
 
 impl Channels {
     /// `allow_private`: whether destinations may be loopback, private or link-local.
     pub fn new(client: reqwest::Client, allow_private: bool) -> Channels {
         Channels {
-            webhook: WebhookChannel::new(client, allow_private),
+            http: HttpChannel::new(client, allow_private),
         }
     }
 
-    /// The channel for an outbox row's `channel` kind; the one place that matches on it.
+    /// The channel of an integration kind (`webhook`, `slack`, ...); the one place that
+    /// matches on it.
     pub fn get(&self, kind: &str) -> Option<&dyn Channel> {
         match kind {
-            "webhook" => Some(&self.webhook),
+            "webhook" | "slack" | "discord" | "telegram" | "mattermost" | "teams" | "pagerduty"
+            | "opsgenie" | "pushover" => Some(&self.http),
             _ => None,
         }
     }

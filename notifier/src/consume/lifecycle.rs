@@ -1,15 +1,16 @@
 //! Lifecycle events in the consumer: the coordinator's event that a monitor was deleted or
 //! paused resolves its open incident, saying why, and drops its counters.
 
-use lookout_proto::v1::MonitorLifecycle;
-use lookout_proto::{CheckResult, Monitor};
-use lookout_store::notifier::{IncidentStatus, OutboxEvent};
+use lookout_proto::CheckResult;
+use lookout_proto::v1::{EventKind, MonitorLifecycle};
+use lookout_store::notifier::IncidentStatus;
 use tracing::{debug, info};
 
-use super::{Output, Tracked, enqueue, event_time};
+use super::{Output, Tracked, base, event_time, notify};
 use crate::IncidentEventKind;
+use crate::events::incident_part;
 use crate::incidents::MonitorState;
-use crate::payload::lifecycle_body;
+use crate::monitors::Current;
 
 /// The lifecycle event a record carries, if it is one.
 pub(super) fn lifecycle_of(r: &CheckResult) -> Option<MonitorLifecycle> {
@@ -22,30 +23,35 @@ pub(super) fn lifecycle_of(r: &CheckResult) -> Option<MonitorLifecycle> {
 }
 
 /// The monitor was deleted or paused (`event` is the coordinator's lifecycle event): its
-/// open incident resolves, saying why, and its counters are dropped, so a resumed monitor
-/// starts fresh. An event this notifier does not know changes nothing.
+/// open incident resolves, saying why (the recovery's status is `DELETED` or `PAUSED`, no
+/// region recovered, `resolved_reason` is `deleted` or `paused`), and its counters are
+/// dropped, so a resumed monitor starts fresh. An event this notifier does not know changes
+/// nothing.
 pub(super) fn ended(
     p: &mut Output,
     tracked: &mut Tracked,
-    monitor: &Monitor,
+    current: &Current,
     event: &CheckResult,
     what: MonitorLifecycle,
 ) {
+    let monitor = &current.monitor;
     if what == MonitorLifecycle::Unspecified {
         debug!(monitor_id = %monitor.id, lifecycle = event.lifecycle, "unknown lifecycle event ignored");
         return;
     }
-    let reason = match what {
-        MonitorLifecycle::Paused => "paused",
-        _ => "deleted",
+    let (reason, status) = match what {
+        MonitorLifecycle::Paused => ("paused", "PAUSED"),
+        _ => ("deleted", "DELETED"),
     };
     if let Some(mut inc) = tracked.open.take() {
         let at = event_time(event);
         inc.status = IncidentStatus::Resolved;
         inc.resolved_at_ms = Some(at);
         info!(monitor_id = %monitor.id, incident_id = %inc.id, reason, "incident resolved: monitor {reason}");
-        let body = lifecycle_body(monitor, event, what);
-        enqueue(p, monitor, Some(&inc.id), OutboxEvent::Recovery, body);
+        let mut ev = base(EventKind::Recovery, current, tracked, at).build(status, "DOWN");
+        ev.incident = Some(incident_part(&inc));
+        ev.resolved_reason = reason.to_string();
+        notify(p, current, Some(&inc.id), ev);
         let message = format!("monitor {reason}");
         p.events.push(super::event(
             IncidentEventKind::Resolved,

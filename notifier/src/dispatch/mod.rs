@@ -1,26 +1,31 @@
-//! The delivery pipeline around every channel: claims due outbox rows, applies the payload
-//! cap, per-destination rate limit, signing, timeout and retry policy, and records each
-//! outcome. Runs apart from the consumer loop, so a failing receiver never stalls consumption.
+//! The delivery pipeline around every channel: claims due outbox rows, has the integration's
+//! channel render and sign the request from the stored event and the integration's current
+//! settings, applies the payload cap, the per-integration rate limit and in-flight share, the
+//! timeout and the retry policy, and logs each attempt with its outcome. Runs apart from the
+//! consumer loop, so a failing receiver never stalls it.
 
 pub mod destination;
 pub mod rate_limit;
 pub mod retry;
-pub mod sign;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use lookout_store::notifier::OutboxRow;
+use lookout_proto::v1::NotificationEvent;
+use lookout_render::Variables;
+use lookout_store::notifier::{AttemptOutcome, AttemptRow, OutboxRow};
 use lookout_store::{Store, StoreError, now_ms};
+use prost::Message;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::channels::{Channels, Notification, SendError};
+use crate::channels::{Channels, Delivered, Delivery, SendError};
 use crate::config::DeliveryConfig;
+use crate::integrations::Destinations;
 use rate_limit::RateLimiter;
 use retry::{NextAttempt, RetryPolicy};
 
@@ -28,11 +33,18 @@ use retry::{NextAttempt, RetryPolicy};
 const IDLE_SCAN: Duration = Duration::from_secs(1);
 /// How long a claimed row stays invisible to other dispatchers beyond the attempt timeout.
 const LEASE_MARGIN_MS: i64 = 30_000;
+/// How long an integration's settings are trusted without reading them again: a fixed
+/// template or a rotated secret applies to the next attempt after at most this.
+const SETTINGS_TTL: Duration = Duration::from_secs(1);
+/// Longest error and excerpt kept in the attempt log.
+const LOG_TEXT_BYTES: usize = 1024;
 
 pub(crate) struct Dispatcher {
     store: Store,
     shared: Arc<Shared>,
     limiter: RateLimiter,
+    /// Rate of an integration stored without one.
+    default_rate: u32,
     workers: usize,
     /// Signalled by the consumer loop after it stored new outbox rows.
     ready: Arc<Notify>,
@@ -47,9 +59,12 @@ struct Shared {
     policy: RetryPolicy,
     timeout: Duration,
     max_payload_bytes: usize,
-    /// Deliveries in flight (id → attempts made before this one), so those cut off at
-    /// shutdown can be released for the next start.
-    inflight: Mutex<HashMap<String, u32>>,
+    destinations: Destinations,
+    /// Deliveries in flight (id → integration and attempts made before this one), so those
+    /// cut off at shutdown can be released for the next start.
+    inflight: Mutex<HashMap<String, (String, u32)>>,
+    /// Deliveries one integration may have in flight at once: the others' share of workers.
+    per_integration: usize,
 }
 
 impl Dispatcher {
@@ -63,14 +78,17 @@ impl Dispatcher {
         Dispatcher {
             store: store.clone(),
             shared: Arc::new(Shared {
+                destinations: Destinations::new(store.clone(), SETTINGS_TTL),
                 store,
                 channels,
                 policy: RetryPolicy::from(config),
                 timeout: config.timeout(),
                 max_payload_bytes: config.max_payload_bytes,
                 inflight: Mutex::default(),
+                per_integration: (config.workers / 4).max(1),
             }),
-            limiter: RateLimiter::new(config.rate_limit_per_minute),
+            limiter: RateLimiter::new(),
+            default_rate: config.rate_limit_per_minute,
             workers: config.workers,
             ready,
             shutdown_timeout,
@@ -122,7 +140,12 @@ impl Dispatcher {
         }
         inflight.abort_all();
         while inflight.join_next().await.is_some() {}
-        let cut: Vec<(String, u32)> = self.shared.in_flight().drain().collect();
+        let cut: Vec<(String, u32)> = self
+            .shared
+            .in_flight()
+            .drain()
+            .map(|(id, (_, attempts))| (id, attempts))
+            .collect();
         warn!(
             cut_off = cut.len(),
             timeout_ms = self.shutdown_timeout.as_millis() as u64,
@@ -153,12 +176,25 @@ impl Dispatcher {
             + i64::try_from(self.shared.timeout.as_millis()).unwrap_or(i64::MAX / 2)
             + LEASE_MARGIN_MS;
         let limit = u32::try_from(free).unwrap_or(u32::MAX);
-        let rows = self.store.claim_due_outbox(now, lease_until, limit).await?;
+        let busy = self.shared.busy_integrations();
+        let rows = self
+            .store
+            .claim_due_outbox_except(now, lease_until, limit, &busy)
+            .await?;
         let claimed_all = rows.len() == free;
         for row in rows {
+            let rate = match self
+                .shared
+                .destinations
+                .integration(&row.integration_id)
+                .await
+            {
+                Ok(Some(i)) if i.rate_limit_per_minute > 0 => i.rate_limit_per_minute,
+                _ => self.default_rate,
+            };
             match self
                 .limiter
-                .try_acquire(&row.url, tokio::time::Instant::now())
+                .try_acquire(&row.integration_id, rate, Instant::now())
             {
                 Ok(()) => {
                     let shared = self.shared.clone();
@@ -195,132 +231,214 @@ fn wait_until(due: i64, now: i64) -> Duration {
 }
 
 impl Shared {
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, u32)>> {
         self.inflight
             .lock()
-            .expect("the in-flight map is never poisoned: no code panics holding it")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn track(&self, row: &OutboxRow) {
-        self.in_flight().insert(row.id.clone(), row.attempts);
+        self.in_flight()
+            .insert(row.id.clone(), (row.integration_id.clone(), row.attempts));
     }
 
-    /// One attempt of one row, and its recorded outcome.
+    /// Integrations with their full share of deliveries in flight.
+    fn busy_integrations(&self) -> Vec<String> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let inflight = self.in_flight();
+        for (integration, _) in inflight.values() {
+            *counts.entry(integration.as_str()).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n >= self.per_integration)
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
+    /// One attempt of one row, logged with its outcome.
     async fn deliver(&self, row: OutboxRow) {
-        let attempts = row.attempts.saturating_add(1);
-        let outcome = self.attempt(&row).await;
+        let attempt = row.attempts.saturating_add(1);
+        let at_ms = now_ms();
+        let started = Instant::now();
+        let (outcome, secrets) = self.attempt(&row).await;
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let now = now_ms();
-        let recorded = match outcome {
-            Ok(status) => {
-                info!(delivery_id = %row.id, monitor_id = %row.monitor_id, event = row.event.as_str(), attempts, status, "delivered");
-                self.store.outbox_delivered(&row.id, attempts, now).await
+        let redact = |text: &str| clip(&secrets.redact(text, &[]));
+        let mut log = AttemptRow {
+            delivery_id: row.id.clone(),
+            attempt,
+            integration_id: row.integration_id.clone(),
+            at_ms,
+            status_code: 0,
+            latency_us,
+            error: String::new(),
+            response_excerpt: String::new(),
+            outcome: String::new(),
+        };
+        let next = match outcome {
+            Ok(Delivered { status, excerpt }) => {
+                info!(delivery_id = %row.id, integration_id = %row.integration_id, event = row.event.label(), attempt, status, "delivered");
+                log.status_code = status.unwrap_or(0);
+                log.response_excerpt = redact(&excerpt);
+                AttemptOutcome::Delivered
             }
-            Err(SendError::Permanent { reason }) => {
-                warn!(delivery_id = %row.id, monitor_id = %row.monitor_id, attempts, error = %reason, "delivery failed permanently");
-                self.store
-                    .outbox_dead(&row.id, attempts, &reason, now)
-                    .await
+            Err(SendError::Permanent {
+                reason,
+                status,
+                excerpt,
+            }) => {
+                let reason = redact(&reason);
+                warn!(delivery_id = %row.id, integration_id = %row.integration_id, attempt, error = %reason, "delivery failed permanently");
+                log.status_code = status.unwrap_or(0);
+                log.response_excerpt = redact(&excerpt);
+                log.error = reason.clone();
+                AttemptOutcome::Dead { reason }
             }
             Err(SendError::Retryable {
                 reason,
                 retry_after,
+                status,
+                excerpt,
             }) => {
-                let decision = self
+                let reason = redact(&reason);
+                log.status_code = status.unwrap_or(0);
+                log.response_excerpt = redact(&excerpt);
+                log.error = reason.clone();
+                match self
                     .policy
-                    .after_failure(attempts, retry_after, &mut rand::rng());
-                match decision {
+                    .after_failure(attempt, retry_after, &mut rand::rng())
+                {
                     NextAttempt::After(delay) => {
-                        warn!(delivery_id = %row.id, monitor_id = %row.monitor_id, attempts, error = %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed, will retry");
-                        let at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                        self.store
-                            .outbox_retry(&row.id, attempts, at, Some(&reason), now)
-                            .await
+                        warn!(delivery_id = %row.id, integration_id = %row.integration_id, attempt, error = %reason, retry_in_ms = delay.as_millis() as u64, "delivery failed, will retry");
+                        AttemptOutcome::Retry {
+                            next_attempt_at_ms: now
+                                + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                        }
                     }
                     NextAttempt::GiveUp => {
-                        let reason = format!("gave up after {attempts} attempts: {reason}");
-                        warn!(delivery_id = %row.id, monitor_id = %row.monitor_id, error = %reason, "delivery is dead");
-                        self.store
-                            .outbox_dead(&row.id, attempts, &reason, now)
-                            .await
+                        let reason = format!("gave up after {attempt} attempts: {reason}");
+                        warn!(delivery_id = %row.id, integration_id = %row.integration_id, error = %reason, "delivery is dead");
+                        AttemptOutcome::Dead { reason }
                     }
                 }
             }
         };
-        if let Err(e) = recorded {
+        log.outcome = match next {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retry { .. } => "retry",
+            AttemptOutcome::Dead { .. } => "dead",
+        }
+        .to_string();
+        if let Err(e) = self.store.outbox_attempted(&log, &next, now).await {
             warn!(delivery_id = %row.id, error = %e, "delivery outcome not stored; the row is retried after its lease");
         }
         self.in_flight().remove(&row.id);
     }
 
-    /// The secret to sign `row` with (empty: unsigned): the current one of the webhook at
-    /// `row.url` on the row's monitor, since the outbox holds no secret. A deleted monitor
-    /// still has its row (so the notification resolving its incident is signed); a delivery
-    /// whose monitor row is gone (pruned), or no longer has a webhook at that URL, is dead:
-    /// that destination is no longer configured and there is no secret to sign for it. (The
-    /// reason leaves the URL out: it may carry a credential.)
-    async fn current_secret(&self, row: &OutboxRow) -> Result<String, SendError> {
-        let monitor = match self.store.monitor_record(&row.monitor_id).await {
-            Ok(r) => r.monitor,
-            Err(StoreError::NotFound) => {
-                return Err(SendError::Permanent {
-                    reason: format!(
-                        "monitor {} no longer exists: nothing to sign the delivery with",
-                        row.monitor_id
-                    ),
-                });
+    /// Renders, caps and sends one attempt. Also returns what must be redacted from what is
+    /// logged of it: the project's secret variables and the integration's secret settings.
+    async fn attempt(&self, row: &OutboxRow) -> (Result<Delivered, SendError>, Variables) {
+        let mut secrets = Variables::new();
+        let integration = match self.destinations.integration(&row.integration_id).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                return (
+                    Err(SendError::permanent(format!(
+                        "integration {} no longer exists",
+                        row.integration_id
+                    ))),
+                    secrets,
+                );
             }
             Err(e) => {
-                return Err(SendError::Retryable {
-                    reason: format!("reading the webhook secret: {e}"),
-                    retry_after: None,
-                });
+                return (
+                    Err(SendError::retryable(format!(
+                        "reading the integration: {e}"
+                    ))),
+                    secrets,
+                );
             }
         };
-        monitor
-            .webhooks
-            .into_iter()
-            .find(|w| w.url == row.url)
-            .map(|w| w.secret)
-            .ok_or_else(|| SendError::Permanent {
-                reason: format!(
-                    "monitor {} no longer has a webhook at this url",
-                    row.monitor_id
-                ),
-            })
-    }
-
-    /// Everything around the channel call: cap, channel lookup, signing, timeout.
-    async fn attempt(&self, row: &OutboxRow) -> Result<u16, SendError> {
-        if row.payload.len() > self.max_payload_bytes {
-            return Err(SendError::Permanent {
-                reason: format!(
+        for (n, v) in integration.secret_values().into_iter().enumerate() {
+            secrets.insert(format!("setting {n}"), v, true);
+        }
+        let variables = match self.destinations.variables(&row.project_id).await {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    Err(SendError::retryable(format!(
+                        "reading the project's variables: {e}"
+                    ))),
+                    secrets,
+                );
+            }
+        };
+        for (name, value, secret) in variables.iter() {
+            if secret {
+                secrets.insert(name, value, true);
+            }
+        }
+        let event = match NotificationEvent::decode(row.payload.as_slice()) {
+            Ok(e) => e,
+            Err(e) => {
+                return (
+                    Err(SendError::permanent(format!(
+                        "the stored event does not decode: {e}"
+                    ))),
+                    secrets,
+                );
+            }
+        };
+        let kind = lookout_render::kind_name(&integration);
+        let Some(channel) = self.channels.get(kind) else {
+            return (
+                Err(SendError::permanent(format!(
+                    "no channel for kind {kind:?}"
+                ))),
+                secrets,
+            );
+        };
+        let delivery = Delivery {
+            id: &row.id,
+            integration: &integration,
+            event: &event,
+            variables: &variables,
+            now_unix_secs: now_ms().div_euclid(1000),
+        };
+        let prepared = match channel.prepare(&delivery) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), secrets),
+        };
+        if prepared.payload_bytes() > self.max_payload_bytes {
+            return (
+                Err(SendError::permanent(format!(
                     "payload of {} bytes exceeds max_payload_bytes {}",
-                    row.payload.len(),
+                    prepared.payload_bytes(),
                     self.max_payload_bytes
-                ),
-            });
+                ))),
+                secrets,
+            );
         }
-        let Some(channel) = self.channels.get(&row.channel) else {
-            return Err(SendError::Permanent {
-                reason: format!("unknown channel {:?}", row.channel),
-            });
+        let sent = match tokio::time::timeout(self.timeout, channel.send(&prepared)).await {
+            Ok(r) => r,
+            Err(_) => Err(SendError::retryable(format!(
+                "no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
         };
-        let secret = self.current_secret(row).await?;
-        let unix_secs = now_ms().div_euclid(1000);
-        let n = Notification {
-            id: row.id.clone(),
-            event: row.event,
-            url: row.url.clone(),
-            headers: sign::headers(&row.id, &secret, &row.payload, unix_secs),
-            body: Bytes::from(row.payload.clone()),
-        };
-        match tokio::time::timeout(self.timeout, channel.send(&n)).await {
-            Ok(Ok(d)) => Ok(d.status.unwrap_or(0)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(SendError::Retryable {
-                reason: format!("no answer within {} ms", self.timeout.as_millis()),
-                retry_after: None,
-            }),
-        }
+        (sent, secrets)
     }
+}
+
+/// `text` cut to [`LOG_TEXT_BYTES`] at a character boundary.
+fn clip(text: &str) -> String {
+    if text.len() <= LOG_TEXT_BYTES {
+        return text.to_string();
+    }
+    let mut end = LOG_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }

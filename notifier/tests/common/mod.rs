@@ -14,7 +14,10 @@ use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use lookout_bus::{BusError, Record, ResultConsumer};
 use lookout_notifier::{IncidentEvent, NotifierConfig, NotifierError};
-use lookout_proto::v1::{HttpCheck, Webhook, monitor::Check};
+use lookout_proto::v1::integration::Kind;
+use lookout_proto::v1::{
+    HttpCheck, Integration, SignatureMode, WebhookIntegration, monitor::Check,
+};
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::Store;
 use tokio::sync::{broadcast, oneshot};
@@ -158,13 +161,48 @@ async fn hook(State(st): State<ReceiverState>, headers: HeaderMap, body: Bytes) 
     StatusCode::from_u16(answered).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// An HTTP monitor in `regions` notifying `webhook_url`, stored as the coordinator would.
+/// A webhook integration `id` of the default project posting the native body to `url`,
+/// signed with [`SECRET`] in the `lookout` scheme, stored as the coordinator would.
+pub async fn webhook_integration(store: &Store, id: &str, url: &str) -> Integration {
+    let i = Integration {
+        id: id.into(),
+        name: format!("hook {id}"),
+        rate_limit_per_minute: 100,
+        kind: Some(Kind::Webhook(WebhookIntegration {
+            url: url.into(),
+            method: "POST".into(),
+            secret: SECRET.into(),
+            signature: SignatureMode::Lookout as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    store
+        .insert_integration_in_project(lookout_store::projects::DEFAULT_PROJECT_ID, "webhook", i)
+        .await
+        .expect("insert integration")
+}
+
+/// An HTTP monitor in `regions` notifying `webhook_url` through its own webhook integration
+/// (`int_<id>`), stored as the coordinator would.
 pub async fn monitor(
     store: &Store,
     id: &str,
     regions: &[&str],
     quorum: u32,
     webhook_url: &str,
+) -> Monitor {
+    let hook = webhook_integration(store, &format!("int_{id}"), webhook_url).await;
+    monitor_with(store, id, regions, quorum, &[hook.id.as_str()]).await
+}
+
+/// An HTTP monitor in `regions` attaching `integration_ids`, stored as the coordinator would.
+pub async fn monitor_with(
+    store: &Store,
+    id: &str,
+    regions: &[&str],
+    quorum: u32,
+    integration_ids: &[&str],
 ) -> Monitor {
     let m = Monitor {
         id: id.into(),
@@ -175,11 +213,7 @@ pub async fn monitor(
         failure_threshold: 3,
         success_threshold: 1,
         region_quorum: quorum,
-        webhooks: vec![Webhook {
-            url: webhook_url.into(),
-            secret: SECRET.into(),
-            secret_set: true,
-        }],
+        integration_ids: integration_ids.iter().map(|i| i.to_string()).collect(),
         check: Some(Check::Http(HttpCheck {
             url: "https://api.example.com/health".into(),
             ..Default::default()

@@ -62,7 +62,8 @@ CREATE TABLE delivery_attempts (
     response_excerpt TEXT NOT NULL,
     -- 'delivered' | 'retry' | 'dead'
     outcome          TEXT NOT NULL,
-    PRIMARY KEY (delivery_id, attempt)
+    -- A re-driven delivery counts its attempts from 1 again.
+    PRIMARY KEY (delivery_id, at_ms, attempt)
 );
 
 -- The incident engine's fields (escalation, reminders, acknowledgement, dependencies).

@@ -121,9 +121,30 @@ impl Store {
         lease_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.claim_due_outbox_except(now_ms, lease_until_ms, limit, &[])
+            .await
+    }
+
+    /// [`Store::claim_due_outbox`] leaving out rows of the integrations in `busy` (those that
+    /// already have as many deliveries in flight as they may), so one slow integration never
+    /// takes every worker.
+    pub async fn claim_due_outbox_except(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+        busy: &[String],
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let except = if busy.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..busy.len()).map(|i| format!("${}", i + 4)).collect();
+            format!("AND o.integration_id NOT IN ({}) ", marks.join(", "))
+        };
         let sql = format!(
             "UPDATE outbox SET next_attempt_at_ms = $1, updated_at_ms = $2 WHERE id IN \
              (SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at_ms <= $2 \
+             {except}\
              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' \
              AND e.monitor_id = o.monitor_id AND e.integration_id = o.integration_id \
              AND (e.created_at_ms < o.created_at_ms \
@@ -131,7 +152,10 @@ impl Store {
              ORDER BY o.next_attempt_at_ms, o.id LIMIT $3) \
              AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
         );
-        let sql = Sql::new(sql).bind(lease_until_ms).bind(now_ms).bind(limit);
+        let mut sql = Sql::new(sql).bind(lease_until_ms).bind(now_ms).bind(limit);
+        for id in busy {
+            sql = sql.bind(id.as_str());
+        }
         let rows = self.pool().fetch_all(sql).await?;
         let mut out = rows
             .iter()
@@ -243,4 +267,112 @@ fn outbox_from_row(r: &Row) -> Result<OutboxRow, StoreError> {
         last_error: r.get("last_error")?,
         created_at_ms: r.get("created_at_ms")?,
     })
+}
+
+/// One attempt of one delivery, as the attempt log keeps it. `error` and `response_excerpt`
+/// never hold a secret (the dispatcher redacts them before they are stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub delivery_id: String,
+    /// 1 for the first attempt (again after a re-drive).
+    pub attempt: u32,
+    pub integration_id: String,
+    pub at_ms: i64,
+    /// 0 when there was no answer.
+    pub status_code: u16,
+    pub latency_us: u64,
+    pub error: String,
+    pub response_excerpt: String,
+    /// `delivered`, `retry` or `dead`.
+    pub outcome: String,
+}
+
+/// What an attempt leaves the delivery as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Pending again, due then.
+    Retry {
+        next_attempt_at_ms: i64,
+    },
+    Dead {
+        reason: String,
+    },
+}
+
+impl Store {
+    /// Records attempt `a` and the delivery's new state together, in one transaction. As with
+    /// the other outcomes, a delivery no longer pending (re-driven or finished meanwhile) keeps
+    /// its state; the attempt is logged all the same.
+    pub async fn outbox_attempted(
+        &self,
+        a: &AttemptRow,
+        outcome: &AttemptOutcome,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (state, next, error) = match outcome {
+            AttemptOutcome::Delivered => (OutboxState::Delivered, now_ms, None),
+            AttemptOutcome::Retry { next_attempt_at_ms } => (
+                OutboxState::Pending,
+                *next_attempt_at_ms,
+                Some(a.error.as_str()),
+            ),
+            AttemptOutcome::Dead { reason } => (OutboxState::Dead, now_ms, Some(reason.as_str())),
+        };
+        let mut tx = self.begin().await?;
+        let log = Sql::new(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, integration_id, at_ms, \
+             status_code, latency_us, error, response_excerpt, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(&a.delivery_id)
+        .bind(i64::from(a.attempt))
+        .bind(&a.integration_id)
+        .bind(a.at_ms)
+        .bind(i64::from(a.status_code))
+        .bind(i64::try_from(a.latency_us).unwrap_or(i64::MAX))
+        .bind(&a.error)
+        .bind(&a.response_excerpt)
+        .bind(&a.outcome);
+        tx.execute(log).await?;
+        let sql = Sql::new(
+            "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at_ms = $3, \
+             last_error = COALESCE($4, last_error), updated_at_ms = $5 \
+             WHERE id = $6 AND state = 'pending'",
+        )
+        .bind(state.as_str())
+        .bind(i64::from(a.attempt))
+        .bind(next)
+        .bind(error)
+        .bind(now_ms)
+        .bind(&a.delivery_id);
+        tx.execute(sql).await?;
+        tx.commit().await
+    }
+
+    /// Every logged attempt of delivery `id`, oldest first.
+    pub async fn delivery_attempts(&self, id: &str) -> Result<Vec<AttemptRow>, StoreError> {
+        let sql = Sql::new(
+            "SELECT delivery_id, attempt, integration_id, at_ms, status_code, latency_us, error, \
+             response_excerpt, outcome FROM delivery_attempts WHERE delivery_id = $1 \
+             ORDER BY at_ms, attempt",
+        )
+        .bind(id);
+        let rows = self.pool().fetch_all(sql).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptRow {
+                    delivery_id: r.get("delivery_id")?,
+                    attempt: r.get_u32("attempt")?,
+                    integration_id: r.get("integration_id")?,
+                    at_ms: r.get("at_ms")?,
+                    status_code: u16::try_from(r.get::<i64>("status_code")?).unwrap_or(0),
+                    latency_us: u64::try_from(r.get::<i64>("latency_us")?).unwrap_or(0),
+                    error: r.get("error")?,
+                    response_excerpt: r.get("response_excerpt")?,
+                    outcome: r.get("outcome")?,
+                })
+            })
+            .collect()
+    }
 }

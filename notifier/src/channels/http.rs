@@ -1,88 +1,119 @@
-//! Generic HTTP webhook: POST the body with the dispatcher's headers; 2xx is delivered,
-//! 408, 429 and 5xx are retryable (honouring `Retry-After`), anything else is permanent.
+//! The HTTP channel: renders the integration's request for the event (`lookout-render`: body,
+//! template, signature) and sends it. 2xx is delivered; 408, 429 and 5xx are retryable
+//! (honouring `Retry-After`), anything else is permanent. The start of every answer is kept
+//! for the attempt log.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::RETRY_AFTER;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
-use super::{Channel, Delivered, Notification, SendError};
+use super::{Channel, Delivered, Delivery, Prepared, SendError};
 use crate::dispatch::destination::{PrivateDestination, is_public};
 
 /// Longest `Retry-After` honoured; a receiver cannot park a delivery for days.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Bytes of an answer kept for the attempt log.
+pub const EXCERPT_BYTES: usize = 1024;
 
-pub struct WebhookChannel {
+pub struct HttpChannel {
     client: reqwest::Client,
     allow_private: bool,
 }
 
-impl WebhookChannel {
+impl HttpChannel {
     /// `client` is shared by every delivery (connection pools per destination). Without
     /// `allow_private`, IP-literal URLs are checked here; names are checked by the client's
     /// resolver (`PublicOnlyResolver`).
-    pub fn new(client: reqwest::Client, allow_private: bool) -> WebhookChannel {
-        WebhookChannel {
+    pub fn new(client: reqwest::Client, allow_private: bool) -> HttpChannel {
+        HttpChannel {
             client,
             allow_private,
         }
     }
 }
 
-impl Channel for WebhookChannel {
-    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivered, SendError>> {
+impl Channel for HttpChannel {
+    fn prepare(&self, d: &Delivery<'_>) -> Result<Prepared, SendError> {
+        let ctx = lookout_render::Context {
+            event: d.event,
+            delivery_id: d.id,
+            now_unix_secs: d.now_unix_secs,
+            variables: d.variables,
+        };
+        lookout_render::render(d.integration, &ctx)
+            .map(Prepared::Http)
+            .map_err(|e| SendError::permanent(format!("rendering the request: {e}")))
+    }
+
+    fn send<'a>(&'a self, p: &'a Prepared) -> BoxFuture<'a, Result<Delivered, SendError>> {
         Box::pin(async move {
-            let url = reqwest::Url::parse(&n.url).map_err(|e| SendError::Permanent {
-                reason: format!("invalid webhook url: {e}"),
-            })?;
+            let Prepared::Http(r) = p;
+            let url = reqwest::Url::parse(&r.url)
+                .map_err(|e| SendError::permanent(format!("invalid url: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(SendError::permanent("the url is not http or https"));
+            }
             if !self.allow_private {
                 refuse_private_literal(&url)?;
             }
-            let mut req = self
-                .client
-                .post(url)
-                .header(CONTENT_TYPE, "application/json")
-                .body(n.body.clone());
-            for (name, value) in &n.headers {
-                req = req.header(*name, value);
+            let method = reqwest::Method::from_bytes(r.method.as_bytes())
+                .map_err(|_| SendError::permanent("invalid method"))?;
+            let mut req = self.client.request(method, url).body(r.body.clone());
+            for (name, value) in &r.headers {
+                req = req.header(name.as_str(), value.as_str());
             }
             // The URL may carry a token: keep it out of every error message.
             let resp = req.send().await.map_err(|e| {
                 let e = e.without_url();
                 if e.is_builder() {
-                    SendError::Permanent {
-                        reason: format!("invalid request: {e}"),
-                    }
+                    SendError::permanent(format!("invalid request: {e}"))
                 } else if let Some(refused) = find_source::<PrivateDestination>(&e) {
-                    SendError::Permanent {
-                        reason: refused.to_string(),
-                    }
+                    SendError::permanent(refused.to_string())
                 } else {
-                    SendError::Retryable {
-                        reason: format!("request failed: {}", error_chain(&e)),
-                        retry_after: None,
-                    }
+                    SendError::retryable(format!("request failed: {}", error_chain(&e)))
                 }
             })?;
-            classify(
-                resp.status(),
-                resp.headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()),
-            )
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let excerpt = excerpt(resp).await;
+            classify(status, retry_after.as_deref(), excerpt)
         })
     }
 }
 
+/// The first [`EXCERPT_BYTES`] of the answer's body (lossy UTF-8), reading no more.
+async fn excerpt(mut resp: reqwest::Response) -> String {
+    let mut buf: Vec<u8> = Vec::new();
+    while buf.len() < EXCERPT_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    buf.truncate(EXCERPT_BYTES);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 /// The outcome of an HTTP answer.
-fn classify(status: StatusCode, retry_after: Option<&str>) -> Result<Delivered, SendError> {
+fn classify(
+    status: StatusCode,
+    retry_after: Option<&str>,
+    excerpt: String,
+) -> Result<Delivered, SendError> {
+    let code = Some(status.as_u16());
     if status.is_success() {
         return Ok(Delivered {
-            status: Some(status.as_u16()),
+            status: code,
+            excerpt,
         });
     }
     let reason = format!("receiver answered {status}");
@@ -93,9 +124,15 @@ fn classify(status: StatusCode, retry_after: Option<&str>) -> Result<Delivered, 
         return Err(SendError::Retryable {
             reason,
             retry_after: retry_after.and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc())),
+            status: code,
+            excerpt,
         });
     }
-    Err(SendError::Permanent { reason })
+    Err(SendError::Permanent {
+        reason,
+        status: code,
+        excerpt,
+    })
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110), capped; `None` when unreadable,
@@ -117,9 +154,9 @@ fn refuse_private_literal(url: &reqwest::Url) -> Result<(), SendError> {
     let host = url.host_str().unwrap_or("");
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     match literal.parse::<IpAddr>() {
-        Ok(ip) if !is_public(ip) => Err(SendError::Permanent {
-            reason: PrivateDestination(literal.to_string()).to_string(),
-        }),
+        Ok(ip) if !is_public(ip) => Err(SendError::permanent(
+            PrivateDestination(literal.to_string()).to_string(),
+        )),
         _ => Ok(()),
     }
 }
@@ -181,13 +218,17 @@ mod tests {
             Err(SendError::Retryable { retry_after, .. }) => Some(retry_after),
             _ => None,
         };
+        let classify = |s, r| classify(s, r, String::new());
         assert_eq!(
             classify(StatusCode::OK, None),
-            Ok(Delivered { status: Some(200) })
+            Ok(Delivered {
+                status: Some(200),
+                excerpt: String::new()
+            })
         );
         assert_eq!(
-            classify(StatusCode::NO_CONTENT, None),
-            Ok(Delivered { status: Some(204) })
+            classify(StatusCode::NO_CONTENT, None).map(|d| d.status),
+            Ok(Some(204))
         );
         assert_eq!(
             retryable(classify(StatusCode::INTERNAL_SERVER_ERROR, None)),
