@@ -8,7 +8,7 @@ use lookout_proto::v1::monitor::Check;
 use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
 use lookout_proto::v1::{
     CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, HttpCheck, ListMonitorsRequest,
-    Monitor, PauseMonitorRequest, StatusRange, TcpCheck, Webhook,
+    Monitor, PauseMonitorRequest, StatusRange, TcpCheck,
 };
 use tonic::Request;
 use tonic::metadata::MetadataValue;
@@ -128,12 +128,9 @@ pub struct CreateArgs {
     /// Accepted status codes, e.g. 200-299 or 301 (repeat for several).
     #[arg(long = "expect-status")]
     expect_status: Vec<String>,
-    /// Webhook URL to notify (repeat for several).
-    #[arg(long = "webhook")]
-    webhooks: Vec<String>,
-    /// Signing secret for the webhooks.
-    #[arg(long, env = "LOOKOUT_WEBHOOK_SECRET", hide_env_values = true)]
-    webhook_secret: Option<String>,
+    /// Integration to notify, by id (repeat for several; `lookout integrations list`).
+    #[arg(long = "integration")]
+    integrations: Vec<String>,
 }
 
 pub async fn run(client: ClientArgs, cmd: MonitorsCmd) -> Result<()> {
@@ -276,7 +273,6 @@ impl CreateArgs {
             }),
             _ => bail!("give exactly one of --url and --tcp"),
         };
-        let secret = self.webhook_secret.clone().unwrap_or_default();
         Ok(Monitor {
             name: self.name.clone().unwrap_or_default(),
             regions: self.regions.clone(),
@@ -284,16 +280,7 @@ impl CreateArgs {
             timeout_ms: self.timeout_ms.unwrap_or(0),
             failure_threshold: self.failure_threshold.unwrap_or(0),
             success_threshold: self.success_threshold.unwrap_or(0),
-            webhooks: self
-                .webhooks
-                .iter()
-                .cloned()
-                .map(|url| Webhook {
-                    url,
-                    secret: secret.clone(),
-                    secret_set: false,
-                })
-                .collect(),
+            integration_ids: self.integrations.clone(),
             check: Some(check),
             ..Default::default()
         })
@@ -339,14 +326,7 @@ fn print_one(out: Output, m: &Monitor) -> Result<()> {
                 ),
                 ("paused", m.paused.to_string()),
                 ("status", region_status_lines(m)),
-                (
-                    "webhooks",
-                    m.webhooks
-                        .iter()
-                        .map(|w| w.url.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
+                ("integrations", m.integration_ids.join(", ")),
                 ("version", m.version.to_string()),
             ];
             for (k, v) in rows {

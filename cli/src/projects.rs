@@ -5,7 +5,6 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use lookout_notifier::payload::rfc3339_seconds;
 use lookout_proto::v1::project_service_client::ProjectServiceClient;
 use lookout_proto::v1::token_service_client::TokenServiceClient;
 use lookout_proto::v1::{
@@ -13,6 +12,7 @@ use lookout_proto::v1::{
     ListTokensRequest, Project, ProjectToken, Quotas, RevokeTokenRequest,
     UpdateProjectQuotasRequest,
 };
+use lookout_render::native::rfc3339_seconds;
 
 use crate::monitors::{ClientArgs, ListArgs, Output, connect, connect_with, status};
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use lookout_bus::InProcBus;
 use lookout_proto::Monitor;
+use lookout_proto::v1::{Integration, Variable};
 use lookout_runtime::shutdown;
 use lookout_store::Store;
 use serde::Deserialize;
@@ -41,7 +42,14 @@ pub struct StandaloneConfig {
     /// LOOKOUT_OPERATOR_TOKEN overrides it.
     #[serde(default)]
     pub operator_token: Option<String>,
-    /// Monitors created or updated at start-up, by id (the API's JSON shape).
+    /// Project variables for templates, set at start-up (`{name, value, secret}`).
+    #[serde(default)]
+    pub variables: Vec<Variable>,
+    /// Integrations created or updated at start-up, by id (the API's JSON shape).
+    #[serde(default)]
+    pub integrations: Vec<Integration>,
+    /// Monitors created or updated at start-up, by id (the API's JSON shape); they attach
+    /// integrations by id.
     #[serde(default)]
     pub monitors: Vec<Monitor>,
     /// Let webhooks reach loopback and private addresses (a receiver on this machine or LAN).
@@ -114,6 +122,13 @@ pub async fn run(path: &Path) -> Result<()> {
     let store = Store::open(&config.store_url, keyring)
         .await
         .context("opening the store (store_url)")?;
+    lookout_coordinator::apply_declared_integrations(
+        &store,
+        config.variables.clone(),
+        config.integrations.clone(),
+    )
+    .await
+    .context("integrations declared in the config")?;
     lookout_coordinator::apply_declared_monitors(&store, &regions, config.monitors.clone())
         .await
         .context("monitors declared in the config")?;

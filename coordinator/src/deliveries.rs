@@ -1,12 +1,13 @@
 //! The delivery domain: the notifier's delivery log read through the store, and re-driving
 //! dead-lettered deliveries (pending again, same id, fresh retry budget). Each call sees only
-//! the caller's project (a delivery belongs to the project of its monitor). Responses carry
-//! no secret and no payload, and destination URLs lose their userinfo.
+//! the caller's project. Responses carry no secret: a delivery names its integration, and
+//! `GetDelivery` adds the event and every attempt (already redacted by the notifier).
 
 use lookout_proto::bounds::{MAX_ERROR_MESSAGE_BYTES, truncate_bytes};
-use lookout_proto::v1::{Delivery, DeliveryState};
-use lookout_store::notifier::{DeliveryCursor, OutboxRow, OutboxState};
+use lookout_proto::v1::{Delivery, DeliveryAttempt, DeliveryState, NotificationEvent};
+use lookout_store::notifier::{AttemptRow, DeliveryCursor, OutboxRow, OutboxState};
 use lookout_store::{Store, StoreError, now_ms};
+use prost::Message;
 
 use crate::error::{DomainError, field_error};
 use crate::paging;
@@ -26,6 +27,7 @@ impl DeliveryDomain {
         &self,
         project: &str,
         state: i32,
+        integration_id: &str,
         page_size: u32,
         page_token: &str,
     ) -> Result<(Vec<Delivery>, String), DomainError> {
@@ -44,7 +46,13 @@ impl DeliveryDomain {
         let after = paging::delivery_position(page_token)?;
         let rows = self
             .store
-            .list_deliveries_in_project(project, state, after.as_ref(), size)
+            .list_deliveries_in_project(
+                project,
+                state,
+                Some(integration_id).filter(|i| !i.is_empty()),
+                after.as_ref(),
+                size,
+            )
             .await?;
         let next = paging::next_token(&rows, size, |r| {
             paging::delivery_token(&DeliveryCursor {
@@ -62,7 +70,16 @@ impl DeliveryDomain {
             .get_delivery_in_project(project, id)
             .await
             .map_err(not_found(id))?;
-        Ok(to_api(&row))
+        let mut d = to_api(&row);
+        d.notification = NotificationEvent::decode(row.payload.as_slice()).ok();
+        d.attempt_log = self
+            .store
+            .delivery_attempts(id)
+            .await?
+            .iter()
+            .map(attempt_to_api)
+            .collect();
+        Ok(d)
     }
 
     /// Sends a dead delivery again; anything else is refused.
@@ -107,14 +124,14 @@ fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
     }
 }
 
-fn to_api(r: &OutboxRow) -> Delivery {
+pub(crate) fn to_api(r: &OutboxRow) -> Delivery {
     Delivery {
         id: r.id.clone(),
         incident_id: r.incident_id.clone().unwrap_or_default(),
-        monitor_id: r.monitor_id.clone(),
-        event: r.event.as_str().to_string(),
+        monitor_id: r.monitor_id.clone().unwrap_or_default(),
+        event: r.event.label().to_string(),
         channel: r.channel.clone(),
-        url: without_userinfo(&r.url),
+        url: String::new(),
         state: match r.state {
             OutboxState::Pending => DeliveryState::Pending,
             OutboxState::Delivered => DeliveryState::Delivered,
@@ -128,38 +145,21 @@ fn to_api(r: &OutboxRow) -> Delivery {
         .into_owned(),
         created_at_ms: r.created_at_ms,
         next_attempt_at_ms: r.next_attempt_at_ms,
+        integration_id: r.integration_id.clone(),
+        notification: None,
+        attempt_log: Vec::new(),
     }
 }
 
-/// `https://user:pw@host/x` → `https://host/x`: credentials in a URL are never returned.
-fn without_userinfo(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) => {
-            // Both fail only for URLs that cannot have userinfo, which is then absent.
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_lose_their_credentials() {
-        let cases = [
-            (
-                "https://u:p@hooks.example.org/x?a=1",
-                "https://hooks.example.org/x?a=1",
-            ),
-            ("https://hooks.example.org/x", "https://hooks.example.org/x"),
-            ("not a url", ""),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(without_userinfo(raw), want, "{raw}");
-        }
+fn attempt_to_api(a: &AttemptRow) -> DeliveryAttempt {
+    DeliveryAttempt {
+        attempt: a.attempt,
+        at_ms: a.at_ms,
+        integration_id: a.integration_id.clone(),
+        status_code: u32::from(a.status_code),
+        latency_us: a.latency_us,
+        error: a.error.clone(),
+        response_excerpt: a.response_excerpt.clone(),
+        outcome: a.outcome.clone(),
     }
 }

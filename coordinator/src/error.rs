@@ -16,6 +16,10 @@ pub enum DomainError {
     Conflict(String),
     #[error("delivery {0:?} not found")]
     DeliveryNotFound(String),
+    #[error("integration {0:?} not found")]
+    IntegrationNotFound(String),
+    #[error("variable {0:?} not found")]
+    VariableNotFound(String),
     #[error("project {0:?} not found")]
     ProjectNotFound(String),
     #[error("token {0:?} not found")]
@@ -49,6 +53,8 @@ impl From<DomainError> for tonic::Status {
             DomainError::Invalid(f) => tonic::Status::invalid_argument(f.to_string()),
             DomainError::NotFound(_)
             | DomainError::DeliveryNotFound(_)
+            | DomainError::IntegrationNotFound(_)
+            | DomainError::VariableNotFound(_)
             | DomainError::ProjectNotFound(_)
             | DomainError::TokenNotFound(_) => tonic::Status::not_found(e.to_string()),
             DomainError::ProjectExists(_) => tonic::Status::already_exists(e.to_string()),

@@ -13,6 +13,7 @@ pub mod error;
 mod grpc;
 pub mod hub;
 pub mod intake;
+pub mod integrations;
 pub mod lifecycle;
 pub mod monitors;
 pub mod no_data;
@@ -31,15 +32,18 @@ use lookout_bus::ResultPublisher;
 use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
 use lookout_proto::v1::delivery_service_server::DeliveryServiceServer;
+use lookout_proto::v1::integration_service_server::IntegrationServiceServer;
 use lookout_proto::v1::monitor_service_server::MonitorServiceServer;
 use lookout_proto::v1::project_service_server::ProjectServiceServer;
 use lookout_proto::v1::token_service_server::TokenServiceServer;
+use lookout_proto::v1::variable_service_server::VariableServiceServer;
 use lookout_store::Store;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ConfigError, CoordinatorConfig, Secret, TlsConfig};
 pub use error::{CoordinatorError, DomainError};
+pub use integrations::apply_declared_integrations;
 pub use monitors::apply_declared_monitors;
 
 use auth::{AdminAuth, AgentTokens};
@@ -47,8 +51,10 @@ use deliveries::DeliveryDomain;
 use grpc::admin::AdminService;
 use grpc::deliveries::DeliveryApi;
 use grpc::gateway::GatewayService;
+use grpc::integrations::{IntegrationApi, VariableApi};
 use grpc::projects::{ProjectApi, TokenApi};
 use hub::Hub;
+use integrations::IntegrationDomain;
 use lifecycle::LifecycleEvents;
 use monitors::MonitorDomain;
 use no_data::NoDataWatch;
@@ -77,6 +83,7 @@ pub async fn serve(
     tokio::spawn(lifecycle.clone().run(stop.clone()));
     let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
     let deliveries = Arc::new(DeliveryDomain::new(store.clone()));
+    let integrations = Arc::new(IntegrationDomain::new(store.clone()));
     let projects = Arc::new(ProjectDomain::new(store.clone()));
     let auth = Arc::new(AdminAuth::new(
         &config.operator_tokens,
@@ -110,6 +117,9 @@ pub async fn serve(
         .max_encoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
     let delivery_api = DeliveryServiceServer::new(DeliveryApi::new(deliveries, auth.clone()));
     let project_api = ProjectServiceServer::new(ProjectApi::new(projects.clone(), auth.clone()));
+    let integration_api =
+        IntegrationServiceServer::new(IntegrationApi::new(integrations.clone(), auth.clone()));
+    let variable_api = VariableServiceServer::new(VariableApi::new(integrations, auth.clone()));
     let token_api = TokenServiceServer::new(TokenApi::new(projects, auth));
     // Explicit on both ends (the agent's client uses the same bound): a larger message is
     // refused with OUT_OF_RANGE, which the session logs and ends with.
@@ -130,6 +140,12 @@ pub async fn serve(
         .set_serving::<ProjectServiceServer<ProjectApi>>()
         .await;
     reporter.set_serving::<TokenServiceServer<TokenApi>>().await;
+    reporter
+        .set_serving::<IntegrationServiceServer<IntegrationApi>>()
+        .await;
+    reporter
+        .set_serving::<VariableServiceServer<VariableApi>>()
+        .await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -160,6 +176,8 @@ pub async fn serve(
         .add_service(delivery_api)
         .add_service(project_api)
         .add_service(token_api)
+        .add_service(integration_api)
+        .add_service(variable_api)
         .add_service(agents)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
         .await?;

@@ -87,9 +87,23 @@ impl MonitorDomain {
         self.shown(&stored).await
     }
 
+    /// The project's quotas, and that every attached integration is one of the project's.
     async fn check_quotas(&self, project: &str, m: &Monitor) -> Result<(), DomainError> {
         let p = self.store.get_project(project).await?;
-        check_monitor_quotas(&p.quotas, m)
+        check_monitor_quotas(&p.quotas, m)?;
+        let missing = self
+            .store
+            .missing_integrations(project, &m.integration_ids)
+            .await?;
+        if let Some(id) = missing.first() {
+            let i = m.integration_ids.iter().position(|x| x == id).unwrap_or(0);
+            return Err(field_error(
+                format!("integration_ids[{i}]"),
+                format!("no integration {} in this project", quote(id)),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     pub async fn get(&self, project: &str, id: &str) -> Result<Monitor, DomainError> {
@@ -245,6 +259,16 @@ pub async fn apply_declared_monitors(
         }
         let m = validate::monitor(m, regions)
             .map_err(|e| CoordinatorError::Invalid(field_error(field(&e.field), e.reason)))?;
+        let missing = store
+            .missing_integrations(DEFAULT_PROJECT_ID, &m.integration_ids)
+            .await?;
+        if let Some(id) = missing.first() {
+            let j = m.integration_ids.iter().position(|x| x == id).unwrap_or(0);
+            return Err(CoordinatorError::Invalid(field_error(
+                field(&format!("integration_ids[{j}]")),
+                format!("no integration {} is declared or stored", quote(id)),
+            )));
+        }
         valid.push(m);
     }
     for mut m in valid {

@@ -15,6 +15,7 @@ pub enum ListKind {
     Monitors,
     Deliveries,
     Projects,
+    Integrations,
 }
 
 impl ListKind {
@@ -23,6 +24,7 @@ impl ListKind {
             ListKind::Monitors => "m1",
             ListKind::Deliveries => "d1",
             ListKind::Projects => "p1",
+            ListKind::Integrations => "i1",
         }
     }
 }

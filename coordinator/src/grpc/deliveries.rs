@@ -34,7 +34,13 @@ impl DeliveryService for DeliveryApi {
         let r = req.into_inner();
         let (deliveries, next_page_token) = self
             .domain
-            .list(&project, r.state, r.page_size, &r.page_token)
+            .list(
+                &project,
+                r.state,
+                &r.integration_id,
+                r.page_size,
+                &r.page_token,
+            )
             .await?;
         Ok(Response::new(ListDeliveriesResponse {
             deliveries,

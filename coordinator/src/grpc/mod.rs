@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod deliveries;
 pub mod gateway;
+pub mod integrations;
 pub mod projects;

@@ -376,3 +376,31 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Queues one delivery outside a consumed batch: a test event from the admin API
+    /// (`lookout integrations test`). The dispatcher finds it on its next scan.
+    pub async fn enqueue_delivery(&self, o: &OutboxRow) -> Result<(), StoreError> {
+        let sql = Sql::new(
+            "INSERT INTO outbox (id, project_id, incident_id, monitor_id, integration_id, event, \
+             channel, payload, attempts, next_attempt_at_ms, state, last_error, created_at_ms, \
+             updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+        )
+        .bind(&o.id)
+        .bind(&o.project_id)
+        .bind(&o.incident_id)
+        .bind(&o.monitor_id)
+        .bind(&o.integration_id)
+        .bind(o.event.label())
+        .bind(&o.channel)
+        .bind(&o.payload)
+        .bind(i64::from(o.attempts))
+        .bind(o.next_attempt_at_ms)
+        .bind(o.state.as_str())
+        .bind(&o.last_error)
+        .bind(o.created_at_ms);
+        self.pool().execute(sql).await?;
+        Ok(())
+    }
+}
