@@ -48,7 +48,7 @@ pub async fn run(cmd: SecretsCmd) -> Result<()> {
                 .context("opening the store")?;
             let n = store.rotate_secrets().await.context("re-sealing")?;
             store.close().await;
-            println!("re-sealed {n} monitors under key {current:?}");
+            println!("re-sealed {n} rows under key {current:?}");
             Ok(())
         }
     }

@@ -1,11 +1,11 @@
-//! `lookout secrets rotate` on both backends: monitors sealed with the old key, the new key
-//! put first, rotate (it prints how many it re-sealed, and nothing the second time), the old
-//! key dropped: everything still opens.
+//! `lookout secrets rotate` on both backends: monitors and integrations sealed with the old
+//! key, the new key put first, rotate (it prints how many it re-sealed, and nothing the second
+//! time), the old key dropped: everything still opens.
 
 use std::process::Command;
 
 use lookout_proto::Monitor;
-use lookout_proto::v1::{TcpCheck, Webhook, monitor::Check};
+use lookout_proto::v1::{HttpCheck, http_check::Auth, monitor::Check};
 use lookout_store::Store;
 use lookout_store::testing::{TestDb, keyring};
 
@@ -15,13 +15,9 @@ fn monitor(id: &str) -> Monitor {
         name: id.into(),
         regions: vec!["eu".into()],
         interval_secs: 30,
-        webhooks: vec![Webhook {
-            url: "http://127.0.0.1:1/hook".into(),
-            secret: format!("whsec-{id}"),
-            secret_set: true,
-        }],
-        check: Some(Check::Tcp(TcpCheck {
-            address: "127.0.0.1:1".into(),
+        check: Some(Check::Http(HttpCheck {
+            url: "http://127.0.0.1:1/health".into(),
+            auth: Some(Auth::BearerToken(format!("tok-{id}"))),
             ..Default::default()
         })),
         ..Default::default()
@@ -50,6 +46,21 @@ async fn rotate_then_drop_the_old_key(db: TestDb) {
     for id in ["mon_a", "mon_b"] {
         db.store.insert_monitor(monitor(id)).await.expect("insert");
     }
+    let hook = lookout_proto::v1::Integration {
+        id: "int_hook".into(),
+        kind: Some(lookout_proto::v1::integration::Kind::Webhook(
+            lookout_proto::v1::WebhookIntegration {
+                url: "http://127.0.0.1:1/hook".into(),
+                secret: "whsec".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    db.store
+        .insert_integration_in_project(lookout_store::projects::DEFAULT_PROJECT_ID, "webhook", hook)
+        .await
+        .expect("integration");
     let dir = tempfile::tempdir().expect("dir");
     let config = format!(
         "regions: [eu]\nproject_tokens: [p]\nstore_url: \"{}\"\n",
@@ -69,10 +80,10 @@ async fn rotate_then_drop_the_old_key(db: TestDb) {
     let both = format!("{k2},{}", db.key);
     let (ok, out, err) = rotate(dir.path(), &both);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "re-sealed 2 monitors under key \"k2\"");
+    assert_eq!(out.trim(), "re-sealed 3 rows under key \"k2\"");
     let (ok, out, err) = rotate(dir.path(), &both);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "re-sealed 0 monitors under key \"k2\"");
+    assert_eq!(out.trim(), "re-sealed 0 rows under key \"k2\"");
 
     let store = Store::open(&db.url, keyring(&k2))
         .await
@@ -80,8 +91,20 @@ async fn rotate_then_drop_the_old_key(db: TestDb) {
     let all = store.list_monitors().await.expect("list");
     assert_eq!(all.len(), 2);
     for m in &all {
-        assert_eq!(m.webhooks[0].secret, format!("whsec-{}", m.id));
+        assert_eq!(
+            lookout_store::testing::secret_of(m),
+            format!("tok-{}", m.id)
+        );
     }
+    let Some(lookout_proto::v1::integration::Kind::Webhook(w)) = store
+        .get_integration("int_hook")
+        .await
+        .expect("integration")
+        .kind
+    else {
+        panic!("a webhook")
+    };
+    assert_eq!(w.secret, "whsec");
 }
 
 lookout_store::backend_tests!(rotate_then_drop_the_old_key);

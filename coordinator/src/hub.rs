@@ -29,7 +29,7 @@ pub struct Hub {
 
 #[derive(Default)]
 struct HubState {
-    /// Every monitor as agents see it (webhooks stripped), by id.
+    /// Every monitor as agents see it (integrations stripped), by id.
     monitors: HashMap<String, Arc<Monitor>>,
     /// Connected agents by region, then by agent id.
     regions: HashMap<String, BTreeMap<String, AgentSlot>>,
@@ -151,11 +151,12 @@ pub struct Joined {
     pub snapshot: Assignment,
 }
 
-/// The copy of a monitor an agent receives: webhooks (URLs and secrets) are the notifier's
-/// business and never leave the coordinator towards agents.
+/// The copy of a monitor an agent receives: who is notified (integrations, and webhooks left
+/// in an old row) is the notifier's business and never leaves the coordinator towards agents.
 fn for_agent(m: Monitor) -> Arc<Monitor> {
     Arc::new(Monitor {
         webhooks: Vec::new(),
+        integration_ids: Vec::new(),
         ..m
     })
 }

@@ -300,7 +300,7 @@ pub async fn apply_declared_monitors(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lookout_proto::v1::{HttpCheck, Webhook, monitor::Check};
+    use lookout_proto::v1::{HttpCheck, http_check::Auth, monitor::Check};
 
     fn declared(id: &str, url: &str) -> Monitor {
         Monitor {
@@ -308,13 +308,9 @@ mod tests {
             name: "declared".into(),
             regions: vec!["eu".into()],
             interval_secs: 10,
-            webhooks: vec![Webhook {
-                url: "http://hook/x".into(),
-                secret: "s".into(),
-                secret_set: false,
-            }],
             check: Some(Check::Http(HttpCheck {
                 url: url.into(),
+                auth: Some(Auth::BearerToken("s".into())),
                 ..Default::default()
             })),
             ..Default::default()
@@ -332,7 +328,7 @@ mod tests {
             .expect("apply");
         let first = store.get_monitor("web").await.expect("stored");
         assert_eq!(first.version, 1);
-        assert_eq!(first.webhooks[0].secret, "s");
+        assert_eq!(lookout_store::testing::secret_of(&first), "s");
         apply_declared_monitors(&store, &regions, vec![declared("web", "http://a/")])
             .await
             .expect("again");

@@ -4,7 +4,7 @@ mod common;
 
 use common::{Harness, http_monitor};
 use lookout_proto::v1::{
-    GetMonitorRequest, ListMonitorsRequest, Monitor, UpdateMonitorRequest, Webhook, monitor::Check,
+    GetMonitorRequest, ListMonitorsRequest, Monitor, UpdateMonitorRequest, monitor::Check,
 };
 use tonic::Code;
 
@@ -83,8 +83,7 @@ async fn crud_never_returns_secrets() {
     );
     assert_eq!(created.regions, ["eu", "us"]);
     assert_eq!(created.version, 1);
-    assert_eq!(created.webhooks[0].secret, "");
-    assert!(created.webhooks[0].secret_set);
+    assert_eq!(bearer(&created), "", "the token is blanked");
 
     let req = admin.req(GetMonitorRequest {
         id: created.id.clone(),
@@ -111,13 +110,9 @@ async fn crud_never_returns_secrets() {
         "a response carried the secret"
     );
 
-    // Sending back what was read keeps the stored secret; a new URL without one has none.
+    // Sending back what was read keeps the stored secret.
     let mut change = got.clone();
     change.name = "api v2".into();
-    change.webhooks.push(Webhook {
-        url: "http://127.0.0.1:9/other".into(),
-        ..Default::default()
-    });
     let req = admin.req(UpdateMonitorRequest {
         monitor: Some(change),
     });
@@ -129,10 +124,9 @@ async fn crud_never_returns_secrets() {
         .into_inner();
     assert_eq!(updated.version, 2);
     assert_eq!(updated.name, "api v2");
-    assert!(updated.webhooks[0].secret.is_empty() && updated.webhooks[0].secret_set);
-    assert!(!updated.webhooks[1].secret_set);
+    assert_eq!(bearer(&updated), "");
     let stored = h.store.get_monitor(&created.id).await.expect("stored");
-    assert_eq!(stored.webhooks[0].secret, "hook-secret");
+    assert_eq!(bearer(&stored), "hook-secret");
 
     // A stale version is a conflict.
     let req = admin.req(UpdateMonitorRequest { monitor: Some(got) });
@@ -142,7 +136,7 @@ async fn crud_never_returns_secrets() {
     let paused = admin.pause(&created.id, true).await.expect("pause");
     assert!(paused.paused);
     assert_eq!(paused.version, 3);
-    assert!(paused.webhooks[0].secret.is_empty());
+    assert_eq!(bearer(&paused), "");
 
     admin.delete(&created.id).await.expect("delete");
     let req = admin.req(GetMonitorRequest {
@@ -250,4 +244,16 @@ async fn reflection_lists_the_services() {
         );
     }
     h.stop().await;
+}
+
+/// The bearer token of an HTTP monitor (empty when blanked or absent).
+fn bearer(m: &lookout_proto::Monitor) -> &str {
+    use lookout_proto::v1::{http_check::Auth, monitor::Check};
+    match &m.check {
+        Some(Check::Http(h)) => match &h.auth {
+            Some(Auth::BearerToken(t)) => t,
+            _ => "",
+        },
+        _ => "",
+    }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::{Harness, PROJECT_TOKEN, http_monitor};
 use lookout_proto::v1::{
-    GetMonitorRequest, Header, Monitor, StatusRange, TlsOptions, UpdateMonitorRequest, Webhook,
+    GetMonitorRequest, Header, Monitor, StatusRange, TlsOptions, UpdateMonitorRequest,
     http_check::Auth, monitor::Check,
 };
 use tonic::Code;
@@ -203,43 +203,33 @@ async fn credentials_do_not_follow_a_new_origin() {
 }
 
 #[tokio::test]
-async fn webhook_urls_with_credentials_are_redacted_and_kept() {
+async fn webhooks_on_a_monitor_are_refused_for_integrations() {
     let h = Harness::start().await;
     let mut admin = h.admin().await;
-    let secret_url = "http://127.0.0.1:9/hook?team=ops&token=hook-token-1";
     let mut m = http_monitor("hooks", &["eu"]);
-    m.webhooks = vec![Webhook {
-        url: secret_url.into(),
+    m.webhooks = vec![lookout_proto::v1::Webhook {
+        url: "http://127.0.0.1:9/hook?token=hook-token-1".into(),
         secret: "whsec".into(),
         secret_set: false,
     }];
-    let created = admin.create(m).await.expect("create");
-    let read = admin
-        .client
-        .get_monitor(admin.req(GetMonitorRequest {
-            id: created.id.clone(),
-        }))
-        .await
-        .expect("get")
-        .into_inner();
-    for shown in [&created, &read] {
-        let text = format!("{shown:?}");
-        assert!(!text.contains("hook-token-1"), "{text}");
-        assert_eq!(
-            shown.webhooks[0].url,
-            "http://127.0.0.1:9/hook?team=ops&token=***"
-        );
-    }
-    let req = admin.req(UpdateMonitorRequest {
-        monitor: Some(Monitor {
-            name: "hooks v2".into(),
-            ..read
-        }),
-    });
-    admin.client.update_monitor(req).await.expect("update");
-    let stored = h.store.get_monitor(&created.id).await.expect("stored");
-    assert_eq!(stored.webhooks[0].url, secret_url);
-    assert_eq!(stored.webhooks[0].secret, "whsec");
+    let s = admin.create(m).await.expect_err("refused");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(
+        s.message().starts_with("webhooks: moved to integrations"),
+        "{}",
+        s.message()
+    );
+    assert!(!s.message().contains("hook-token-1"));
+    let mut m = http_monitor("hooks", &["eu"]);
+    m.integration_ids = vec!["int_nope".into()];
+    let s = admin.create(m).await.expect_err("unknown integration");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(
+        s.message()
+            .starts_with("integration_ids[0]: no integration"),
+        "{}",
+        s.message()
+    );
     h.stop().await;
 }
 

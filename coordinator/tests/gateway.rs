@@ -67,8 +67,25 @@ async fn hello_must_come_first_with_a_known_region() {
 async fn snapshot_holds_the_regions_monitors_and_changes_arrive_as_deltas() {
     let h = Harness::start().await;
     let mut admin = h.admin().await;
+    let hook = lookout_proto::v1::Integration {
+        id: "int_hook".into(),
+        kind: Some(lookout_proto::v1::integration::Kind::Webhook(
+            lookout_proto::v1::WebhookIntegration {
+                url: "http://127.0.0.1:9/hook".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    h.store
+        .insert_integration_in_project(lookout_store::projects::DEFAULT_PROJECT_ID, "webhook", hook)
+        .await
+        .expect("integration");
     let eu = admin
-        .create(http_monitor("eu only", &["eu"]))
+        .create(lookout_proto::Monitor {
+            integration_ids: vec!["int_hook".into()],
+            ..http_monitor("eu only", &["eu"])
+        })
         .await
         .expect("create");
     let both = admin
@@ -83,8 +100,11 @@ async fn snapshot_holds_the_regions_monitors_and_changes_arrive_as_deltas() {
     let mut agent = TestAgent::connect(h.addr, "a1", "eu", BEAT).await;
     assert_eq!(agent.ids(), [eu.id.clone(), both.id.clone()]);
     assert!(
-        agent.assigned.values().all(|m| m.webhooks.is_empty()),
-        "agents never receive webhooks"
+        agent
+            .assigned
+            .values()
+            .all(|m| m.integration_ids.is_empty()),
+        "agents never receive integrations"
     );
     let mut usa = TestAgent::connect(h.addr, "u1", "us", BEAT).await;
     assert_eq!(usa.ids(), [both.id.clone(), us.id.clone()]);

@@ -406,9 +406,10 @@ async fn a_project_of_100000_monitors_lists_completely_and_alone() {
 
 #[tokio::test]
 async fn deliveries_page_newest_first_and_refuse_another_lists_token() {
+    use lookout_proto::v1::EventKind;
     use lookout_proto::v1::ListDeliveriesRequest;
     use lookout_proto::v1::delivery_service_client::DeliveryServiceClient;
-    use lookout_store::notifier::{NotifierBatch, OutboxEvent, OutboxRow, OutboxState};
+    use lookout_store::notifier::{NotifierBatch, OutboxRow, OutboxState};
     let h = Harness::start().await;
     let ch = h.channel().await;
     let a = tenant(&ch, "team-a").await;
@@ -420,12 +421,13 @@ async fn deliveries_page_newest_first_and_refuse_another_lists_token() {
         .into_inner();
     let row = |i: i64| OutboxRow {
         id: format!("dlv_{i}"),
+        project_id: a.id.clone(),
         incident_id: None,
-        monitor_id: m.id.clone(),
-        event: OutboxEvent::NoData,
+        monitor_id: Some(m.id.clone()),
+        integration_id: "int_hook".into(),
+        event: EventKind::NoData,
         channel: "webhook".into(),
-        url: "http://127.0.0.1:9/hook".into(),
-        payload: b"{}".to_vec(),
+        payload: Vec::new(),
         attempts: 0,
         next_attempt_at_ms: i,
         state: OutboxState::Pending,
@@ -446,9 +448,9 @@ async fn deliveries_page_newest_first_and_refuse_another_lists_token() {
     let mut page_token = String::new();
     loop {
         let req = ListDeliveriesRequest {
-            state: 0,
             page_size: 2,
             page_token,
+            ..Default::default()
         };
         let page = dlv
             .list_deliveries(bearer(&a.token, req))
@@ -482,9 +484,9 @@ async fn deliveries_page_newest_first_and_refuse_another_lists_token() {
     let monitor_token = first.next_page_token;
     assert!(!monitor_token.is_empty());
     let req = ListDeliveriesRequest {
-        state: 0,
         page_size: 2,
         page_token: monitor_token,
+        ..Default::default()
     };
     let s = dlv
         .list_deliveries(bearer(&a.token, req))

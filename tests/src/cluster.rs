@@ -189,16 +189,7 @@ impl Cluster {
         token: &str,
     ) -> MonitorServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>
     {
-        let addr = self.addr();
-        let channel = crate::eventually(
-            std::time::Duration::from_secs(60),
-            "the coordinator to accept connections",
-            || {
-                let addr = addr.clone();
-                async move { Channel::from_shared(addr).ok()?.connect().await.ok() }
-            },
-        )
-        .await;
+        let channel = self.channel().await;
         let value: MetadataValue<_> = format!("Bearer {token}").parse().expect("ascii token");
         MonitorServiceClient::with_interceptor(channel, Bearer(value))
     }
@@ -210,8 +201,57 @@ impl Cluster {
         self.admin_with(PROJECT_TOKEN).await
     }
 
-    /// Creates `monitor` through the admin API and returns it as stored.
-    pub async fn create_monitor(&self, monitor: lookout_proto::Monitor) -> lookout_proto::Monitor {
+    /// A channel to the coordinator, once it accepts connections.
+    pub async fn channel(&self) -> Channel {
+        let addr = self.addr();
+        crate::eventually(
+            std::time::Duration::from_secs(60),
+            "the coordinator to accept connections",
+            || {
+                let addr = addr.clone();
+                async move { Channel::from_shared(addr).ok()?.connect().await.ok() }
+            },
+        )
+        .await
+    }
+
+    /// Creates a webhook integration posting the native body to `url`, signed with `secret`
+    /// (`lookout` scheme), through the admin API; returns its id.
+    pub async fn create_webhook(&self, url: &str, secret: &str) -> String {
+        use lookout_proto::v1::integration::Kind;
+        use lookout_proto::v1::integration_service_client::IntegrationServiceClient;
+        use lookout_proto::v1::{CreateIntegrationRequest, Integration, WebhookIntegration};
+        let value: MetadataValue<_> = format!("Bearer {PROJECT_TOKEN}").parse().expect("ascii");
+        let mut api =
+            IntegrationServiceClient::with_interceptor(self.channel().await, Bearer(value));
+        let request = CreateIntegrationRequest {
+            integration: Some(Integration {
+                kind: Some(Kind::Webhook(WebhookIntegration {
+                    url: url.into(),
+                    secret: secret.into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }),
+        };
+        api.create_integration(request)
+            .await
+            .expect("create integration")
+            .into_inner()
+            .id
+    }
+
+    /// Creates `monitor` through the admin API and returns it as stored. Webhooks written in
+    /// `monitor.webhooks` (a test's shorthand; the API refuses that field) are first created as
+    /// webhook integrations and attached by id.
+    pub async fn create_monitor(
+        &self,
+        mut monitor: lookout_proto::Monitor,
+    ) -> lookout_proto::Monitor {
+        for w in std::mem::take(&mut monitor.webhooks) {
+            let id = self.create_webhook(&w.url, &w.secret).await;
+            monitor.integration_ids.push(id);
+        }
         let request = lookout_proto::v1::CreateMonitorRequest {
             monitor: Some(monitor),
         };

@@ -61,12 +61,13 @@ impl Standalone {
 }
 
 /// Webhooks to the test's loopback receiver, and the `shop` monitor: `url` checked every
-/// second, down after two failures, its webhook to `hook` signed with `secret` (as written in
-/// the YAML, so `${VAR}` works).
+/// second, down after two failures, notifying the webhook integration `hook` (to `hook`,
+/// signed with `secret`, as written in the YAML, so `${VAR}` works).
 pub fn shop_with_webhook(url: &str, hook: &str, secret: &str) -> String {
     format!(
-        "allow_private_webhooks: true\nmonitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n\
+        "allow_private_webhooks: true\nintegrations:\n  - id: hook\n    webhook:\n      url: {hook}\n\
+         \x20     secret: {secret}\nmonitors:\n  - id: shop\n    name: Shop\n    regions: [local]\n\
          \x20   interval_secs: 1\n    failure_threshold: 2\n    http:\n      url: {url}\n\
-         \x20   webhooks:\n      - url: {hook}\n        secret: {secret}\n"
+         \x20   integration_ids: [hook]\n"
     )
 }

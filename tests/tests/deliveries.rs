@@ -113,9 +113,8 @@ async fn dead_deliveries_are_listed_and_re_driven_with_the_same_id() {
     assert_eq!(missing.code(), tonic::Code::NotFound);
     let too_many = api
         .list_deliveries(ListDeliveriesRequest {
-            state: 0,
             page_size: 100_000,
-            page_token: String::new(),
+            ..Default::default()
         })
         .await
         .expect_err("limit above the bound");

@@ -21,7 +21,14 @@ const WEBHOOK_SECRET: &str = "whsec-at-rest-7c1f";
 const PASSWORD: &str = "basic-pass-at-rest-93ad";
 const BEARER: &str = "bearer-at-rest-5e2b";
 const HEADER_SECRET: &str = "header-at-rest-1d8a";
-const SECRETS: [&str; 4] = [WEBHOOK_SECRET, PASSWORD, BEARER, HEADER_SECRET];
+const VARIABLE_SECRET: &str = "variable-at-rest-44c0";
+const SECRETS: [&str; 5] = [
+    WEBHOOK_SECRET,
+    PASSWORD,
+    BEARER,
+    HEADER_SECRET,
+    VARIABLE_SECRET,
+];
 /// In clear on purpose (`monitors.name`, and in every payload): proves the search finds text.
 const NAME: &str = "Shop Front";
 
@@ -84,14 +91,17 @@ fn assert_no_secret_in_files(dir: &Path) {
 
 fn standalone_yaml(target: &str, hook: &str) -> String {
     format!(
-        "allow_private_webhooks: true\nmonitors:\n\
+        "allow_private_webhooks: true\n\
+         variables: [{{name: TEAM_TOKEN, value: {VARIABLE_SECRET}, secret: true}}]\n\
+         integrations: [{{id: hook, webhook: {{url: {hook}, secret: {WEBHOOK_SECRET}}}}}]\n\
+         monitors:\n\
          \x20 - id: shop\n    name: {NAME}\n    regions: [local]\n    interval_secs: 1\n    failure_threshold: 2\n\
          \x20   http:\n      url: {target}\n      headers: [{{name: x-api-key, value: {HEADER_SECRET}}}]\n\
          \x20     basic_auth: {{username: shop, password: {PASSWORD}}}\n\
-         \x20   webhooks: [{{url: {hook}, secret: {WEBHOOK_SECRET}}}]\n\
+         \x20   integration_ids: [hook]\n\
          \x20 - id: api\n    name: Api Back\n    regions: [local]\n    interval_secs: 1\n    failure_threshold: 2\n\
          \x20   http: {{url: {target}, bearer_token: {BEARER}}}\n\
-         \x20   webhooks: [{{url: {hook}, secret: {WEBHOOK_SECRET}}}]\n"
+         \x20   integration_ids: [hook]\n"
     )
 }
 
@@ -142,8 +152,14 @@ async fn standalone_keeps_no_plaintext_secret_in_its_sqlite_files() {
     let store = lookout_store::Store::open(&standalone.store_url(), standalone.keyring())
         .await
         .expect("open with the key file");
-    let shop = store.get_monitor("shop").await.expect("shop");
-    assert_eq!(shop.webhooks[0].secret, WEBHOOK_SECRET);
+    let hook = store
+        .get_integration("hook")
+        .await
+        .expect("the webhook integration");
+    let Some(lookout_proto::v1::integration::Kind::Webhook(w)) = hook.kind else {
+        panic!("a webhook: {hook:?}")
+    };
+    assert_eq!(w.secret, WEBHOOK_SECRET);
 }
 
 fn cluster_monitor(name: &str, target: &str, hook: &str, auth: Auth) -> Monitor {

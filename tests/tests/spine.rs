@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lookout_proto::CheckStatus;
 use lookout_proto::v1::monitor::Check;
-use lookout_proto::v1::{HttpCheck, Monitor, Webhook};
+use lookout_proto::v1::{HttpCheck, Monitor};
 use lookout_tests::cluster::Cluster;
 use lookout_tests::servers::{Receiver, Target};
 use lookout_tests::{eventually, signature_valid};
@@ -23,6 +23,10 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed(db: TestDb) {
     cluster.start_all();
     let results = cluster.watch_results();
 
+    let hooks = vec![
+        cluster.create_webhook(&receiver.url(), SECRET).await,
+        cluster.create_webhook(&broken.url(), SECRET).await,
+    ];
     let monitor = cluster
         .create_monitor(Monitor {
             name: "API".into(),
@@ -30,18 +34,7 @@ async fn incident_and_recovery_webhooks_arrive_once_and_signed(db: TestDb) {
             interval_secs: 1,
             timeout_ms: 1000,
             failure_threshold: 3,
-            webhooks: vec![
-                Webhook {
-                    url: receiver.url(),
-                    secret: SECRET.into(),
-                    secret_set: false,
-                },
-                Webhook {
-                    url: broken.url(),
-                    secret: SECRET.into(),
-                    secret_set: false,
-                },
-            ],
+            integration_ids: hooks,
             check: Some(Check::Http(HttpCheck {
                 url: target.url(),
                 ..Default::default()

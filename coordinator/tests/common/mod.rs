@@ -10,13 +10,14 @@ use std::time::Duration;
 use lookout_bus::{InProcBus, ResultPublisher};
 use lookout_coordinator::{CoordinatorConfig, serve};
 use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
+use lookout_proto::v1::http_check::Auth;
 use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
 use lookout_proto::v1::project_service_client::ProjectServiceClient;
 use lookout_proto::v1::token_service_client::TokenServiceClient;
 use lookout_proto::v1::{
     AgentMessage, Assignment, CoordinatorMessage, CreateProjectRequest, CreateTokenRequest,
-    Heartbeat, Hello, HttpCheck, Monitor, Webhook, agent_message::Msg,
-    coordinator_message::Msg as Out, monitor::Check,
+    Heartbeat, Hello, HttpCheck, Monitor, agent_message::Msg, coordinator_message::Msg as Out,
+    monitor::Check,
 };
 use lookout_store::Store;
 use tokio::sync::{mpsc, oneshot};
@@ -227,13 +228,9 @@ pub fn http_monitor(name: &str, regions: &[&str]) -> Monitor {
         name: name.into(),
         regions: regions.iter().map(|r| r.to_string()).collect(),
         interval_secs: 30,
-        webhooks: vec![Webhook {
-            url: "http://127.0.0.1:9/hook".into(),
-            secret: "hook-secret".into(),
-            secret_set: false,
-        }],
         check: Some(Check::Http(HttpCheck {
             url: "http://127.0.0.1:9/health".into(),
+            auth: Some(Auth::BearerToken("hook-secret".into())),
             ..Default::default()
         })),
         ..Default::default()
