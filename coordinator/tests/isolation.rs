@@ -17,8 +17,11 @@ use lookout_proto::v1::{
 use lookout_store::notifier::{NotifierBatch, OutboxRow, OutboxState};
 use tonic::{Code, Status};
 
-fn dead_delivery(id: &str, monitor_id: &str) -> OutboxRow {
-    lookout_store::testing::pending_delivery(id, monitor_id, 10)
+fn dead_delivery(id: &str, project_id: &str, monitor_id: &str) -> OutboxRow {
+    OutboxRow {
+        project_id: project_id.into(),
+        ..lookout_store::testing::pending_delivery(id, monitor_id, 10)
+    }
 }
 
 /// The status for `id` with the id replaced, so the answer for another project's id can be
@@ -163,8 +166,8 @@ async fn every_monitor_and_delivery_method_stays_in_its_project() {
     // Deliveries belong to the project of their monitor.
     let batch = NotifierBatch {
         outbox: vec![
-            dead_delivery("dlv_a", &ma.id),
-            dead_delivery("dlv_b", &mb.id),
+            dead_delivery("dlv_a", &a.id, &ma.id),
+            dead_delivery("dlv_b", &b.id, &mb.id),
         ],
         ..Default::default()
     };

@@ -128,7 +128,31 @@ async fn cli_manages_monitors_and_reports_errors(db: TestDb) {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid argument: http.url"), "{err}");
+    let out = lookout(
+        &cluster,
+        &[
+            "monitors",
+            "create",
+            "--name",
+            "bad",
+            "--url",
+            "https://shop.example.org/health",
+            "--region",
+            "eu-west",
+            "--integration",
+            "int_nope",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid argument: integration_ids[0]: no integration \"int_nope\""),
+        "{err}"
+    );
 
+    let hook = cluster
+        .create_webhook("https://hooks.example.org/x", "topsecret")
+        .await;
     let out = lookout(
         &cluster,
         &[
@@ -142,10 +166,8 @@ async fn cli_manages_monitors_and_reports_errors(db: TestDb) {
             "eu-west",
             "--interval",
             "15",
-            "--webhook",
-            "https://hooks.example.org/x",
-            "--webhook-secret",
-            "topsecret",
+            "--integration",
+            &hook,
             "-o",
             "json",
         ],
@@ -160,6 +182,7 @@ async fn cli_manages_monitors_and_reports_errors(db: TestDb) {
     let created: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
     let id = created["id"].as_str().expect("id").to_string();
     assert_eq!(created["interval_secs"], 15);
+    assert_eq!(created["integration_ids"][0], hook.as_str());
 
     let out = lookout(&cluster, &["monitors", "list"]);
     let table = String::from_utf8_lossy(&out.stdout);

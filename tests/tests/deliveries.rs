@@ -84,7 +84,10 @@ async fn dead_deliveries_are_listed_and_re_driven_with_the_same_id() {
         ("shop", "incident", 1)
     );
     assert!(dead.last_error.contains("400"), "{}", dead.last_error);
-    assert_eq!(dead.url, receiver.url());
+    assert_eq!(
+        (dead.integration_id.as_str(), dead.channel.as_str()),
+        ("hook", "webhook")
+    );
     assert!(!format!("{dead:?}").contains(HOOK_SECRET), "no secret");
     let got = api
         .get_delivery(GetDeliveryRequest {
@@ -93,7 +96,25 @@ async fn dead_deliveries_are_listed_and_re_driven_with_the_same_id() {
         .await
         .expect("get delivery")
         .into_inner();
-    assert_eq!(got, dead);
+    // Get adds the event and the attempt log to what the list shows.
+    let log = &got.attempt_log;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        (log[0].attempt, log[0].status_code, log[0].outcome.as_str()),
+        (1, 400, "dead")
+    );
+    assert_eq!(
+        got.notification.as_ref().map(|e| e.kind),
+        Some(lookout_proto::v1::EventKind::Incident as i32)
+    );
+    assert_eq!(
+        Delivery {
+            notification: None,
+            attempt_log: Vec::new(),
+            ..got.clone()
+        },
+        dead
+    );
 
     // Refusals: a wrong token, an unknown id, an unbounded list.
     let mut stranger = self::api(&addr, "wrong-token").await;
