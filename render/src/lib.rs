@@ -10,6 +10,7 @@
 
 mod event;
 pub mod native;
+pub mod presets;
 pub mod validate;
 mod variables;
 pub mod webhook;
@@ -76,11 +77,21 @@ impl RenderError {
 pub fn render(integration: &Integration, ctx: &Context<'_>) -> Result<Request, RenderError> {
     match &integration.kind {
         Some(Kind::Webhook(w)) => webhook::render(w, ctx),
-        Some(_) => Err(RenderError::new(
-            "kind",
-            "this integration kind is not supported yet",
-        )),
+        Some(k) => presets::render(k, ctx),
         None => Err(RenderError::new("kind", "is required")),
+    }
+}
+
+/// False when `integration` has no use for `event` (a reminder for PagerDuty or Opsgenie,
+/// which keep notifying about an open alert themselves): such an event is skipped, never
+/// enqueued nor sent, exactly as if the integration's `EventFilter` excluded it. `render`
+/// refuses it.
+pub fn sends(integration: &Integration, event: &NotificationEvent) -> bool {
+    let kind = lookout_proto::v1::EventKind::try_from(event.kind)
+        .unwrap_or(lookout_proto::v1::EventKind::Unspecified);
+    match &integration.kind {
+        Some(Kind::Webhook(_)) | None => true,
+        Some(k) => presets::sends(k, kind),
     }
 }
 
