@@ -74,6 +74,9 @@ pub(super) fn render(s: &Opsgenie, ctx: &Context<'_>) -> Result<Request, RenderE
         .iter()
         .map(|(l, v)| (l.to_string(), Value::String(v.clone())))
         .collect();
+    if let Some(e) = &sum.error {
+        details.insert("Error".into(), json!(e));
+    }
     details.insert("Event".into(), json!(crate::kind_label(kind)));
     let monitor = ev.monitor.clone().unwrap_or_default();
     let body = json!({

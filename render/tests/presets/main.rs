@@ -5,6 +5,7 @@
 //! Settings are validated when saved, each refusal naming the field and never quoting a
 //! secret; and the stand-ins refuse what the services refuse, so a pass means something.
 
+mod golden;
 mod receivers;
 mod settings;
 
