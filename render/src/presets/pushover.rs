@@ -119,3 +119,27 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incidents_go_high_unless_told_otherwise() {
+        use EventKind::*;
+        for (configured, kind, want) in [
+            (0, Incident, 1),
+            (0, Reminder, 1),
+            (0, Recovery, 0),
+            (0, Test, 0),
+            (2, Escalation, 2),
+            (2, Recovery, 0),
+            (-1, Incident, -1),
+            (-2, Degraded, -2),
+            (1, CertExpiring, 0),
+            (9, Incident, 2),
+        ] {
+            assert_eq!(priority(configured, kind), want, "{configured} {kind:?}");
+        }
+    }
+}
