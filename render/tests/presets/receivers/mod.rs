@@ -1,7 +1,9 @@
 //! Local stand-ins for the services the presets speak to: an axum server on 127.0.0.1 that
 //! records every request and answers as the service documents, refusing (with the reason)
 //! a request whose shape the service would refuse. The checks per service are in
-//! `services.rs`; events of every kind in `events.rs`.
+//! `services.rs`; events of every kind in `events.rs`. Shared with the notifier's preset
+//! tests (`notifier/tests/presets.rs`).
+#![allow(dead_code)] // each test target uses a different part
 
 pub mod events;
 pub mod html;
@@ -21,6 +23,8 @@ pub struct Received {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The status the stand-in answered.
+    pub answered: u16,
 }
 
 impl Received {
@@ -75,14 +79,16 @@ impl Receiver {
                 let body = axum::body::to_bytes(body, 2 << 20)
                     .await
                     .unwrap_or_default();
-                let received = Received {
+                let mut received = Received {
                     method: parts.method.to_string(),
                     path: parts.uri.path().to_string(),
                     query: parts.uri.query().map(str::to_string),
                     headers: parts.headers,
                     body: body.to_vec(),
+                    answered: 0,
                 };
                 let reply = service(&received);
+                received.answered = reply.status;
                 log.lock().expect("no holder panicked").push(received);
                 Response::builder()
                     .status(reply.status)
@@ -114,6 +120,13 @@ impl Receiver {
     /// Every request received so far.
     pub fn received(&self) -> Vec<Received> {
         self.log.lock().expect("no holder panicked").clone()
+    }
+
+    /// The requests it accepted (answered 2xx): a refused shape never counts.
+    pub fn accepted(&self) -> Vec<Received> {
+        let mut all = self.received();
+        all.retain(|r| (200..300).contains(&r.answered));
+        all
     }
 }
 
