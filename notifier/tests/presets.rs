@@ -17,6 +17,7 @@ use lookout_proto::v1::{
     SlackWebhook, TeamsWebhook, TelegramBot,
 };
 use lookout_store::Store;
+use lookout_store::notifier::OutboxState;
 use lookout_store::testing::TestDb;
 use receivers::Receiver;
 use receivers::services::{self, Alerts};
@@ -301,9 +302,76 @@ async fn pushover_pushes_the_incident_then_the_recovery(db: TestDb) {
     assert_eq!(forms[1]["title"], "✅ API mon_po is up again");
 }
 
+/// A bot token travels in Telegram's URL path; an error echoing the path (as a proxy in
+/// front of the Bot API might) must not put it in the delivery log.
+async fn a_telegram_error_never_logs_the_bot_token(db: TestDb) {
+    let store = db.store.clone();
+    let rx = Receiver::start(|r: &receivers::Received| {
+        receivers::Reply::new(
+            404,
+            "application/json",
+            format!(
+                r#"{{"ok":false,"error_code":404,"description":"Not Found: {}"}}"#,
+                r.path
+            ),
+        )
+    })
+    .await;
+    let id = preset(
+        &store,
+        "int_tg_err",
+        Kind::Telegram(TelegramBot {
+            bot_token: services::TELEGRAM_TOKEN.into(),
+            chat_id: "-1001234567890".into(),
+            api_url: rx.base.clone(),
+        }),
+    )
+    .await;
+    let m = monitor_with(&store, "mon_tg_err", &["eu"], 1, &[&id]).await;
+    let bus = InProcBus::new();
+    let running = common::start(
+        common::config(),
+        store.clone(),
+        Box::new(bus.consumer()),
+        None,
+    );
+    let failures = [
+        result(&m.id, "eu", Down),
+        result(&m.id, "eu", Down),
+        result(&m.id, "eu", Down),
+    ];
+    bus.publisher().publish(&failures).await.expect("publish");
+    eventually("the delivery to be dead", || async {
+        let rows = store.list_outbox(None).await.expect("outbox");
+        rows.iter().any(|r| r.state == OutboxState::Dead)
+    })
+    .await;
+    running.stop().await;
+
+    let echoed = String::from_utf8_lossy(&rx.received()[0].body).to_string();
+    assert!(!echoed.is_empty());
+    let row = store.list_outbox(None).await.expect("outbox").remove(0);
+    let attempts = store.delivery_attempts(&row.id).await.expect("attempts");
+    assert_eq!(attempts.len(), 1, "a 404 is permanent");
+    let logged = format!(
+        "{} {} {:?}",
+        attempts[0].error, attempts[0].response_excerpt, row.last_error
+    );
+    assert!(logged.contains("Not Found"), "{logged}");
+    let secret = services::TELEGRAM_TOKEN
+        .split_once(':')
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    assert!(
+        !logged.contains(secret),
+        "the token is in the delivery log: {logged}"
+    );
+}
+
 lookout_store::backend_tests!(
     chat_presets_post_the_incident_then_the_recovery,
     pagerduty_triggers_and_resolves_the_incidents_alert,
     opsgenie_creates_and_closes_the_incidents_alert,
     pushover_pushes_the_incident_then_the_recovery,
+    a_telegram_error_never_logs_the_bot_token,
 );
