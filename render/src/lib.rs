@@ -82,17 +82,17 @@ pub fn render(integration: &Integration, ctx: &Context<'_>) -> Result<Request, R
     }
 }
 
-/// False when `integration` has no use for `event` (a reminder for PagerDuty or Opsgenie,
-/// which keep notifying about an open alert themselves): such an event is skipped, never
-/// enqueued nor sent, exactly as if the integration's `EventFilter` excluded it. `render`
-/// refuses it.
+/// Whether `integration` is sent `event`: its `EventFilter` takes it ([`accepts`]) and its
+/// kind has a use for it. PagerDuty and Opsgenie have none for reminders (they keep
+/// notifying about an open alert themselves): such an event is skipped, never enqueued nor
+/// sent, exactly as if the filter excluded it; `render` refuses it.
 pub fn sends(integration: &Integration, event: &NotificationEvent) -> bool {
-    let kind = lookout_proto::v1::EventKind::try_from(event.kind)
-        .unwrap_or(lookout_proto::v1::EventKind::Unspecified);
-    match &integration.kind {
+    let kind = EventKind::try_from(event.kind).unwrap_or(EventKind::Unspecified);
+    let kind_has_use = match &integration.kind {
         Some(Kind::Webhook(_)) | None => true,
         Some(k) => presets::sends(k, kind),
-    }
+    };
+    kind_has_use && accepts(integration.events.as_ref(), kind)
 }
 
 /// The short name of an integration's kind (`webhook`, `slack`, ...), as stored and shown.

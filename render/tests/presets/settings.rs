@@ -347,3 +347,30 @@ async fn the_stand_ins_refuse_what_the_services_refuse() {
         assert_eq!(status, *want, "case {n}: {body}");
     }
 }
+
+#[test]
+fn sends_is_the_event_filter_and_what_the_kind_has_a_use_for() {
+    use lookout_proto::v1::{EventFilter, EventKind};
+    let reminder = crate::receivers::events::event(EventKind::Reminder);
+    let incident = crate::receivers::events::event(EventKind::Incident);
+    let with = |kind: Kind, events: Option<EventFilter>| Integration {
+        kind: Some(kind),
+        events,
+        ..Default::default()
+    };
+    let no_failures = Some(EventFilter {
+        failures: Some(false),
+        ..Default::default()
+    });
+    let pd = || pagerduty(services::PAGERDUTY_KEY, "");
+    let sl = || slack(SLACK, "");
+    assert!(lookout_render::sends(&with(pd(), None), &incident));
+    assert!(!lookout_render::sends(&with(pd(), None), &reminder));
+    assert!(!lookout_render::sends(
+        &with(opsgenie(services::OPSGENIE_KEY, ""), None),
+        &reminder
+    ));
+    assert!(lookout_render::sends(&with(sl(), None), &reminder));
+    assert!(!lookout_render::sends(&with(sl(), no_failures), &incident));
+    assert!(!lookout_render::sends(&with(pd(), no_failures), &incident));
+}
