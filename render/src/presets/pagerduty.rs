@@ -58,8 +58,7 @@ pub(super) fn render(s: &PagerDutyEvents, ctx: &Context<'_>) -> Result<Request, 
             let severity = match sum.tone {
                 Tone::Critical if s.severity.is_empty() => "critical",
                 Tone::Critical => s.severity.as_str(),
-                // Never above what incidents get.
-                Tone::Warning | Tone::Resolved if s.severity == "info" => "info",
+                // As integration.proto documents: degraded and other warnings always `warning`.
                 Tone::Warning | Tone::Resolved => "warning",
                 Tone::Info => "info",
             };
