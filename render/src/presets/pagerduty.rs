@@ -86,9 +86,11 @@ pub(super) fn render(s: &PagerDutyEvents, ctx: &Context<'_>) -> Result<Request, 
                 "source": clip(source, MAX_SUMMARY_CHARS),
                 "severity": severity,
                 "timestamp": sum.timestamp,
-                "component": monitor.name,
                 "custom_details": details,
             });
+            if !monitor.name.is_empty() {
+                payload["component"] = json!(monitor.name);
+            }
             if !result.region.is_empty() {
                 payload["group"] = json!(result.region);
             }
