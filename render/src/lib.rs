@@ -10,6 +10,7 @@
 
 mod event;
 pub mod native;
+pub mod presets;
 pub mod validate;
 mod variables;
 pub mod webhook;
@@ -76,12 +77,22 @@ impl RenderError {
 pub fn render(integration: &Integration, ctx: &Context<'_>) -> Result<Request, RenderError> {
     match &integration.kind {
         Some(Kind::Webhook(w)) => webhook::render(w, ctx),
-        Some(_) => Err(RenderError::new(
-            "kind",
-            "this integration kind is not supported yet",
-        )),
+        Some(k) => presets::render(k, ctx),
         None => Err(RenderError::new("kind", "is required")),
     }
+}
+
+/// Whether `integration` is sent `event`: its `EventFilter` takes it ([`accepts`]) and its
+/// kind has a use for it. PagerDuty and Opsgenie have none for reminders (they keep
+/// notifying about an open alert themselves): such an event is skipped, never enqueued nor
+/// sent, exactly as if the filter excluded it; `render` refuses it.
+pub fn sends(integration: &Integration, event: &NotificationEvent) -> bool {
+    let kind = EventKind::try_from(event.kind).unwrap_or(EventKind::Unspecified);
+    let kind_has_use = match &integration.kind {
+        Some(Kind::Webhook(_)) | None => true,
+        Some(k) => presets::sends(k, kind),
+    };
+    kind_has_use && accepts(integration.events.as_ref(), kind)
 }
 
 /// The short name of an integration's kind (`webhook`, `slack`, ...), as stored and shown.

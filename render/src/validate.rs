@@ -48,7 +48,7 @@ pub fn validate(mut i: Integration, variables: &Variables) -> Result<Integration
     match &mut i.kind {
         None => return Err(err("kind", "is required (webhook, slack, discord, ...)")),
         Some(Kind::Webhook(w)) => webhook(w)?,
-        Some(_) => {}
+        Some(k) => crate::presets::validate(k)?,
     }
     if i.name.is_empty() {
         i.name = crate::kind_name(&i).to_string();
