@@ -1,0 +1,524 @@
+//! Execution of a parsed Go template over a [`Value`], into bounded output.
+
+use std::fmt::Write as _;
+
+use super::GoError;
+use super::parse::{Arg, Cmd, Node, Pipe};
+use crate::template::{Bounded, OVERFLOW_REASON, json_string_content};
+
+/// Steps (nodes run, range iterations, commands) a template may take: far above what any
+/// notification template needs, low enough that nested ranges cannot hang a notifier.
+const MAX_STEPS: u64 = 1_000_000;
+
+/// Template data: what Go's `text/template` sees of Coroot's structs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    List(Vec<Value>),
+    /// Fields by Go name, and the value `json` prints (Coroot's JSON shape).
+    Struct(Vec<(String, Value)>, serde_json::Value),
+}
+
+impl Value {
+    fn truthy(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(n) => *n != 0,
+            Value::Str(s) => !s.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Struct(..) => true,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Value::Nil => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(n) => (*n).into(),
+            Value::Str(s) => s.clone().into(),
+            Value::List(l) => l.iter().map(Value::json).collect(),
+            Value::Struct(_, j) => j.clone(),
+        }
+    }
+
+    /// As `fmt.Sprint` prints it.
+    fn print(&self, out: &mut String) {
+        match self {
+            Value::Nil => out.push_str("<no value>"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Str(s) => out.push_str(s),
+            Value::List(l) => {
+                out.push('[');
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    v.print(out);
+                }
+                out.push(']');
+            }
+            Value::Struct(fields, _) => {
+                out.push('{');
+                for (i, (_, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    v.print(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Struct(..) => "struct",
+        }
+    }
+}
+
+pub fn run(nodes: &[Node], data: &Value, json_body: bool) -> Result<String, GoError> {
+    let mut m = Machine {
+        out: Bounded::default(),
+        vars: vec![("$".to_string(), data.clone())],
+        steps: 0,
+        json_body,
+        in_string: false,
+        escaped: false,
+    };
+    m.list(nodes, data)?;
+    String::from_utf8(m.out.bytes).map_err(|_| GoError::new(0, "output is not UTF-8"))
+}
+
+struct Machine {
+    out: Bounded,
+    vars: Vec<(String, Value)>,
+    steps: u64,
+    json_body: bool,
+    /// Where the output is in its JSON document (with `json_body`).
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Machine {
+    fn step(&mut self, offset: usize) -> Result<(), GoError> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(GoError::new(
+                offset,
+                "takes too many steps (more than 1,000,000)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, s: &str, offset: usize) -> Result<(), GoError> {
+        self.out
+            .push(s)
+            .map_err(|_| GoError::new(offset, OVERFLOW_REASON))
+    }
+
+    /// Template text, or a value printed outside a JSON string: in a JSON body, raw line
+    /// breaks and control characters inside strings are escaped.
+    fn text(&mut self, s: &str, offset: usize) -> Result<(), GoError> {
+        if !self.json_body {
+            return self.push(s, offset);
+        }
+        let mut buf = String::with_capacity(s.len());
+        for c in s.chars() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == '"' {
+                    self.in_string = false;
+                } else if (c as u32) < 0x20 {
+                    buf.push_str(&json_string_content(&c.to_string()));
+                    continue;
+                }
+            } else if c == '"' {
+                self.in_string = true;
+            }
+            buf.push(c);
+        }
+        self.push(&buf, offset)
+    }
+
+    /// An action's output: escaped as JSON string content when it lands inside a string of a
+    /// JSON body.
+    fn value(&mut self, s: &str, offset: usize) -> Result<(), GoError> {
+        if self.json_body && self.in_string && !self.escaped {
+            let e = json_string_content(s);
+            self.push(&e, offset)
+        } else {
+            self.text(s, offset)
+        }
+    }
+
+    fn list(&mut self, nodes: &[Node], dot: &Value) -> Result<(), GoError> {
+        let depth = self.vars.len();
+        for n in nodes {
+            self.node(n, dot)?;
+        }
+        self.vars.truncate(depth);
+        Ok(())
+    }
+
+    fn node(&mut self, n: &Node, dot: &Value) -> Result<(), GoError> {
+        match n {
+            Node::Text(t) => {
+                self.step(0)?;
+                self.text(t, 0)
+            }
+            Node::Action(p) => {
+                self.step(p.offset)?;
+                let v = self.pipe(p, dot)?;
+                if p.decl.is_empty() {
+                    let mut s = String::new();
+                    v.print(&mut s);
+                    self.value(&s, p.offset)?;
+                }
+                Ok(())
+            }
+            Node::If {
+                pipe,
+                then,
+                otherwise,
+            } => {
+                self.step(pipe.offset)?;
+                let v = self.pipe(pipe, dot)?;
+                self.list(if v.truthy() { then } else { otherwise }, dot)
+            }
+            Node::With {
+                pipe,
+                body,
+                otherwise,
+            } => {
+                self.step(pipe.offset)?;
+                let v = self.pipe(pipe, dot)?;
+                if v.truthy() {
+                    self.list(body, &v)
+                } else {
+                    self.list(otherwise, dot)
+                }
+            }
+            Node::Range {
+                pipe,
+                body,
+                otherwise,
+            } => {
+                self.step(pipe.offset)?;
+                let decl = &pipe.decl;
+                let v = self.eval_cmds(&pipe.cmds, dot, pipe.offset)?;
+                let items = match v {
+                    Value::List(items) => items,
+                    Value::Nil => Vec::new(),
+                    other => {
+                        return Err(GoError::new(
+                            pipe.offset,
+                            format!("range can't iterate over {}", other.type_name()),
+                        ));
+                    }
+                };
+                if items.is_empty() {
+                    return self.list(otherwise, dot);
+                }
+                for (i, item) in items.iter().enumerate() {
+                    self.step(pipe.offset)?;
+                    let depth = self.vars.len();
+                    match decl.as_slice() {
+                        [] => {}
+                        [v] => self.vars.push((v.clone(), item.clone())),
+                        [k, v, ..] => {
+                            self.vars.push((k.clone(), Value::Int(i as i64)));
+                            self.vars.push((v.clone(), item.clone()));
+                        }
+                    }
+                    self.list(body, item)?;
+                    self.vars.truncate(depth);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn pipe(&mut self, p: &Pipe, dot: &Value) -> Result<Value, GoError> {
+        let v = self.eval_cmds(&p.cmds, dot, p.offset)?;
+        if let Some(name) = p.decl.first() {
+            if p.assign {
+                match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = v.clone(),
+                    None => {
+                        return Err(GoError::new(p.offset, format!("undefined variable {name}")));
+                    }
+                }
+            } else {
+                self.vars.push((name.clone(), v.clone()));
+            }
+        }
+        Ok(v)
+    }
+
+    fn eval_cmds(&mut self, cmds: &[Cmd], dot: &Value, offset: usize) -> Result<Value, GoError> {
+        if cmds.is_empty() {
+            return Err(GoError::new(offset, "missing value for command"));
+        }
+        let mut piped: Option<Value> = None;
+        for c in cmds {
+            self.step(c.offset)?;
+            piped = Some(self.cmd(c, dot, piped)?);
+        }
+        Ok(piped.unwrap_or(Value::Nil))
+    }
+
+    fn cmd(&mut self, c: &Cmd, dot: &Value, piped: Option<Value>) -> Result<Value, GoError> {
+        match c.args.first() {
+            Some(Arg::Func(name, at)) => {
+                let mut args = Vec::with_capacity(c.args.len());
+                for a in &c.args[1..] {
+                    args.push(self.arg(a, dot)?);
+                }
+                args.extend(piped);
+                call(name, &args, *at)
+            }
+            Some(first) => {
+                if c.args.len() > 1 || piped.is_some() {
+                    return Err(GoError::new(
+                        c.offset,
+                        "can't give arguments to a non-function",
+                    ));
+                }
+                self.arg(first, dot)
+            }
+            None => Err(GoError::new(c.offset, "missing value for command")),
+        }
+    }
+
+    fn arg(&mut self, a: &Arg, dot: &Value) -> Result<Value, GoError> {
+        match a {
+            Arg::Field(path, at) => field(dot, path, *at),
+            Arg::Var(name, path, at) => {
+                let v = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| GoError::new(*at, format!("undefined variable {name}")))?;
+                field(&v, path, *at)
+            }
+            Arg::Func(name, at) => call(name, &[], *at),
+            Arg::Str(s) => Ok(Value::Str(s.clone())),
+            Arg::Int(n) => Ok(Value::Int(*n)),
+            Arg::Bool(b) => Ok(Value::Bool(*b)),
+            Arg::Nil => Ok(Value::Nil),
+            Arg::Sub(p, path) => {
+                let v = self.pipe(p, dot)?;
+                field(&v, path, p.offset)
+            }
+        }
+    }
+}
+
+fn field(v: &Value, path: &[String], at: usize) -> Result<Value, GoError> {
+    let mut cur = v.clone();
+    for name in path {
+        cur = match &cur {
+            Value::Struct(fields, _) => fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| GoError::new(at, format!("unknown field .{name}")))?,
+            other => {
+                return Err(GoError::new(
+                    at,
+                    format!("can't evaluate field {name} in type {}", other.type_name()),
+                ));
+            }
+        };
+    }
+    Ok(cur)
+}
+
+fn need(name: &str, args: &[Value], n: usize, at: usize) -> Result<(), GoError> {
+    if args.len() < n {
+        return Err(GoError::new(
+            at,
+            format!(
+                "wrong number of args for {name}: want at least {n} got {}",
+                args.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn compare(a: &Value, b: &Value, at: usize) -> Result<std::cmp::Ordering, GoError> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
+        _ => Err(GoError::new(
+            at,
+            format!(
+                "incompatible types for comparison: {} and {}",
+                a.type_name(),
+                b.type_name()
+            ),
+        )),
+    }
+}
+
+fn call(name: &str, args: &[Value], at: usize) -> Result<Value, GoError> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let cmp = |want: &[std::cmp::Ordering]| -> Result<Value, GoError> {
+        need(name, args, 2, at)?;
+        Ok(Value::Bool(
+            want.contains(&compare(&args[0], &args[1], at)?),
+        ))
+    };
+    match name {
+        "eq" => {
+            need(name, args, 2, at)?;
+            for b in &args[1..] {
+                if std::mem::discriminant(&args[0]) != std::mem::discriminant(b)
+                    && !matches!(b, Value::Nil)
+                    && !matches!(args[0], Value::Nil)
+                {
+                    return Err(GoError::new(
+                        at,
+                        format!(
+                            "incompatible types for comparison: {} and {}",
+                            args[0].type_name(),
+                            b.type_name()
+                        ),
+                    ));
+                }
+            }
+            Ok(Value::Bool(args[1..].iter().any(|b| *b == args[0])))
+        }
+        "ne" => {
+            need(name, args, 2, at)?;
+            Ok(Value::Bool(args[0] != args[1]))
+        }
+        "lt" => cmp(&[Less]),
+        "le" => cmp(&[Less, Equal]),
+        "gt" => cmp(&[Greater]),
+        "ge" => cmp(&[Greater, Equal]),
+        "and" => {
+            need(name, args, 1, at)?;
+            Ok(args
+                .iter()
+                .find(|v| !v.truthy())
+                .unwrap_or(&args[args.len() - 1])
+                .clone())
+        }
+        "or" => {
+            need(name, args, 1, at)?;
+            Ok(args
+                .iter()
+                .find(|v| v.truthy())
+                .unwrap_or(&args[args.len() - 1])
+                .clone())
+        }
+        "not" => {
+            need(name, args, 1, at)?;
+            Ok(Value::Bool(!args[0].truthy()))
+        }
+        "len" => match args.first() {
+            Some(Value::Str(s)) => Ok(Value::Int(s.len() as i64)),
+            Some(Value::List(l)) => Ok(Value::Int(l.len() as i64)),
+            _ => Err(GoError::new(at, "len of a value that has no length")),
+        },
+        "index" => {
+            need(name, args, 2, at)?;
+            let mut cur = args[0].clone();
+            for i in &args[1..] {
+                cur = match (&cur, i) {
+                    (Value::List(l), Value::Int(n)) => usize::try_from(*n)
+                        .ok()
+                        .and_then(|n| l.get(n).cloned())
+                        .ok_or_else(|| GoError::new(at, format!("index out of range: {n}")))?,
+                    _ => return Err(GoError::new(at, "can't index this value")),
+                };
+            }
+            Ok(cur)
+        }
+        "print" | "println" => {
+            let mut s = String::new();
+            for (i, v) in args.iter().enumerate() {
+                let both_str =
+                    i > 0 && matches!(v, Value::Str(_)) && matches!(args[i - 1], Value::Str(_));
+                if i > 0 && (name == "println" || !both_str) {
+                    s.push(' ');
+                }
+                v.print(&mut s);
+            }
+            if name == "println" {
+                s.push('\n');
+            }
+            Ok(Value::Str(s))
+        }
+        "printf" => {
+            need(name, args, 1, at)?;
+            let Value::Str(format) = &args[0] else {
+                return Err(GoError::new(at, "printf's format must be a string"));
+            };
+            printf(format, &args[1..], at).map(Value::Str)
+        }
+        "json" => {
+            need(name, args, 1, at)?;
+            serde_json::to_string(&args[0].json())
+                .map(Value::Str)
+                .map_err(|e| GoError::new(at, format!("json: {e}")))
+        }
+        other => Err(GoError::new(at, format!("function {other:?} not defined"))),
+    }
+}
+
+/// `fmt.Sprintf` for `%s %v %d %q %%`.
+fn printf(format: &str, args: &[Value], at: usize) -> Result<String, GoError> {
+    let mut out = String::new();
+    let mut next = args.iter();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some(verb @ ('s' | 'v' | 'd' | 'q')) => match next.next() {
+                Some(v) if verb == 'q' => {
+                    let mut s = String::new();
+                    v.print(&mut s);
+                    out.push_str(&serde_json::to_string(&s).unwrap_or_default());
+                }
+                Some(v) => v.print(&mut out),
+                None => {
+                    let _ = write!(out, "%!{verb}(MISSING)");
+                }
+            },
+            Some(other) => {
+                return Err(GoError::new(
+                    at,
+                    format!("printf verb %{other} is not supported"),
+                ));
+            }
+            None => out.push_str("%!(NOVERB)"),
+        }
+    }
+    Ok(out)
+}
