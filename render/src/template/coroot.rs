@@ -3,10 +3,9 @@
 //! `Reports[{Name, Check, Message}]`, `URL`; plus Lookout's `Event`, `Title` and `Vars`.
 
 use lookout_proto::v1::{EventKind, NotificationEvent};
-use serde_json::json;
 
 use super::checkly::{result_link, title};
-use super::go::Value;
+use super::go::{Field, Value};
 use crate::Context;
 
 /// Coroot's `Status` of `ev`: OK once resolved, WARNING for lower-severity events, CRITICAL
@@ -48,11 +47,11 @@ fn s(v: impl Into<String>) -> Value {
 fn report(name: &str, check: &str, message: &str) -> Value {
     Value::Struct(
         vec![
-            ("Name".into(), s(name)),
-            ("Check".into(), s(check)),
-            ("Message".into(), s(message)),
+            Field::new("Name", s(name)),
+            Field::new("Check", s(check)),
+            Field::new("Message", s(message)),
         ],
-        json!({"name": name, "check": check, "message": message}),
+        None,
     )
 }
 
@@ -126,47 +125,32 @@ pub fn data(ctx: &Context<'_>) -> Value {
     let app_json = format!("{namespace}:{}:{}", monitor.kind, monitor.name);
     let application = Value::Struct(
         vec![
-            ("Namespace".into(), s(namespace.clone())),
-            ("Kind".into(), s(monitor.kind.clone())),
-            ("Name".into(), s(monitor.name.clone())),
+            Field::new("Namespace", s(namespace.clone())),
+            Field::new("Kind", s(monitor.kind.clone())),
+            Field::new("Name", s(monitor.name.clone())),
         ],
-        json!(app_json),
+        Some(app_json),
     );
-    let reports = reports(ev, status);
-    let url = result_link(ctx);
-    let vars: Vec<(String, Value)> = ctx
+    let vars = ctx
         .variables
         .iter()
-        .map(|(n, v, _)| (n.to_string(), s(v)))
+        .map(|(n, v, _)| Field::hidden(n, s(v)))
         .collect();
-    let vars_json = serde_json::Value::Object(
-        ctx.variables
-            .iter()
-            .filter(|(_, _, secret)| !secret)
-            .map(|(n, v, _)| (n.to_string(), json!(v)))
-            .collect(),
-    );
-    let json = json!({
-        "status": status,
-        "application": app_json,
-        "reports": reports.iter().map(|r| match r { Value::Struct(_, j) => j.clone(), _ => serde_json::Value::Null }).collect::<Vec<_>>(),
-        "url": url,
-    });
+    let kind = EventKind::try_from(ev.kind).unwrap_or_default();
     Value::Struct(
         vec![
-            ("Status".into(), s(status)),
-            ("Application".into(), application),
-            ("Reports".into(), Value::List(reports)),
-            ("URL".into(), s(url)),
-            (
-                "Event".into(),
-                s(crate::kind_label(
-                    EventKind::try_from(ev.kind).unwrap_or_default(),
-                )),
-            ),
-            ("Title".into(), s(title(ev))),
-            ("Vars".into(), Value::Struct(vars, vars_json)),
+            Field::new("Status", s(status)),
+            Field::new("Application", application),
+            Field::new("Reports", Value::List(reports(ev, status))),
+            Field {
+                name: "URL".into(),
+                json: Some("url".into()),
+                value: s(result_link(ctx)),
+            },
+            Field::hidden("Event", s(crate::kind_label(kind))),
+            Field::hidden("Title", s(title(ev))),
+            Field::hidden("Vars", Value::Struct(vars, None)),
         ],
-        json,
+        None,
     )
 }

@@ -18,8 +18,36 @@ pub enum Value {
     Int(i64),
     Str(String),
     List(Vec<Value>),
-    /// Fields by Go name, and the value `json` prints (Coroot's JSON shape).
-    Struct(Vec<(String, Value)>, serde_json::Value),
+    /// Fields in order: Go name, JSON key (`None`: left out of `json`), value. With a text,
+    /// `json` prints the struct as that string (Coroot's `application`).
+    Struct(Vec<Field>, Option<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub json: Option<String>,
+    pub value: Value,
+}
+
+impl Field {
+    /// A field whose JSON key is its name in lower case (Coroot's tags).
+    pub fn new(name: &str, value: Value) -> Field {
+        Field {
+            name: name.to_string(),
+            json: Some(name.to_ascii_lowercase()),
+            value,
+        }
+    }
+
+    /// A field `json` leaves out.
+    pub fn hidden(name: &str, value: Value) -> Field {
+        Field {
+            name: name.to_string(),
+            json: None,
+            value,
+        }
+    }
 }
 
 impl Value {
@@ -34,14 +62,38 @@ impl Value {
         }
     }
 
-    fn json(&self) -> serde_json::Value {
+    /// Go's `json.Marshal` of it: compact, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+    fn json(&self, out: &mut String) {
         match self {
-            Value::Nil => serde_json::Value::Null,
-            Value::Bool(b) => (*b).into(),
-            Value::Int(n) => (*n).into(),
-            Value::Str(s) => s.clone().into(),
-            Value::List(l) => l.iter().map(Value::json).collect(),
-            Value::Struct(_, j) => j.clone(),
+            Value::Nil => out.push_str("null"),
+            Value::Bool(_) | Value::Int(_) => self.print(out),
+            Value::Str(s) => go_json_string(out, s),
+            Value::Struct(_, Some(text)) => go_json_string(out, text),
+            Value::List(l) => {
+                out.push('[');
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.json(out);
+                }
+                out.push(']');
+            }
+            Value::Struct(fields, None) => {
+                out.push('{');
+                let shown = fields
+                    .iter()
+                    .filter_map(|f| f.json.as_ref().map(|k| (k, &f.value)));
+                for (i, (key, v)) in shown.enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    go_json_string(out, key);
+                    out.push(':');
+                    v.json(out);
+                }
+                out.push('}');
+            }
         }
     }
 
@@ -66,11 +118,11 @@ impl Value {
             }
             Value::Struct(fields, _) => {
                 out.push('{');
-                for (i, (_, v)) in fields.iter().enumerate() {
+                for (i, f) in fields.iter().enumerate() {
                     if i > 0 {
                         out.push(' ');
                     }
-                    v.print(out);
+                    f.value.print(out);
                 }
                 out.push('}');
             }
@@ -339,8 +391,8 @@ fn field(v: &Value, path: &[String], at: usize) -> Result<Value, GoError> {
         cur = match &cur {
             Value::Struct(fields, _) => fields
                 .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
+                .find(|f| f.name == *name)
+                .map(|f| f.value.clone())
                 .ok_or_else(|| GoError::new(at, format!("unknown field .{name}")))?,
             other => {
                 return Err(GoError::new(
@@ -351,6 +403,20 @@ fn field(v: &Value, path: &[String], at: usize) -> Result<Value, GoError> {
         };
     }
     Ok(cur)
+}
+
+fn go_json_string(out: &mut String, s: &str) {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    for c in quoted.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
 }
 
 fn need(name: &str, args: &[Value], n: usize, at: usize) -> Result<(), GoError> {
@@ -459,9 +525,10 @@ fn call(name: &str, args: &[Value], at: usize) -> Result<Value, GoError> {
         "print" | "println" => {
             let mut s = String::new();
             for (i, v) in args.iter().enumerate() {
-                let both_str =
-                    i > 0 && matches!(v, Value::Str(_)) && matches!(args[i - 1], Value::Str(_));
-                if i > 0 && (name == "println" || !both_str) {
+                // Sprint spaces operands when neither side is a string; Sprintln always.
+                let neither_str =
+                    i > 0 && !matches!(v, Value::Str(_)) && !matches!(args[i - 1], Value::Str(_));
+                if i > 0 && (name == "println" || neither_str) {
                     s.push(' ');
                 }
                 v.print(&mut s);
@@ -480,9 +547,9 @@ fn call(name: &str, args: &[Value], at: usize) -> Result<Value, GoError> {
         }
         "json" => {
             need(name, args, 1, at)?;
-            serde_json::to_string(&args[0].json())
-                .map(Value::Str)
-                .map_err(|e| GoError::new(at, format!("json: {e}")))
+            let mut out = String::new();
+            args[0].json(&mut out);
+            Ok(Value::Str(out))
         }
         other => Err(GoError::new(at, format!("function {other:?} not defined"))),
     }

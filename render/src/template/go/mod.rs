@@ -8,7 +8,7 @@
 mod exec;
 mod parse;
 
-pub use exec::Value;
+pub use exec::{Field, Value};
 
 use crate::RenderError;
 
