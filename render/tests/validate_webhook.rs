@@ -20,7 +20,10 @@ fn project_variables() -> Variables {
 
 fn with_header(value: &str) -> WebhookIntegration {
     let mut w = webhook(URL);
-    w.headers = vec![Header { name: "X-Team".into(), value: value.into() }];
+    w.headers = vec![Header {
+        name: "X-Team".into(),
+        value: value.into(),
+    }];
     w
 }
 
@@ -29,7 +32,12 @@ fn bad_webhooks_are_refused_naming_field_line_and_column() {
     let cases: Vec<(&str, WebhookIntegration, &str)> = vec![
         (
             "unknown variable in a JSON body",
-            templated(URL, HB, "{\n  \"summary\": \"{{ALERT_TITLE}}\",\n  \"check\": \"{{CHECK_NAM}}\"\n}", true),
+            templated(
+                URL,
+                HB,
+                "{\n  \"summary\": \"{{ALERT_TITLE}}\",\n  \"check\": \"{{CHECK_NAM}}\"\n}",
+                true,
+            ),
             "webhook.template: line 3, column 13: unknown variable CHECK_NAM",
         ),
         (
@@ -54,7 +62,12 @@ fn bad_webhooks_are_refused_naming_field_line_and_column() {
         ),
         (
             "Go template: unknown field",
-            templated(URL, GO, "{{ .Status }}\n{{ range .Reports }}{{ .Mesage }}{{ end }}", false),
+            templated(
+                URL,
+                GO,
+                "{{ .Status }}\n{{ range .Reports }}{{ .Mesage }}{{ end }}",
+                false,
+            ),
             "webhook.template: line 2, column 24: unknown field .Mesage",
         ),
         (
@@ -79,22 +92,35 @@ fn bad_webhooks_are_refused_naming_field_line_and_column() {
         ),
         (
             "unknown body format",
-            WebhookIntegration { body: 9, ..webhook(URL) },
+            WebhookIntegration {
+                body: 9,
+                ..webhook(URL)
+            },
             "webhook.body: 9 is not a body format",
         ),
         (
             "unknown syntax",
-            WebhookIntegration { syntax: 5, ..webhook(URL) },
+            WebhookIntegration {
+                syntax: 5,
+                ..webhook(URL)
+            },
             "webhook.syntax: 5 is not a template syntax",
         ),
         (
             "template with the native body",
-            WebhookIntegration { template: "{{CHECK_NAME}}".into(), ..webhook(URL) },
+            WebhookIntegration {
+                template: "{{CHECK_NAME}}".into(),
+                ..webhook(URL)
+            },
             "webhook.template: is set, but webhook.body is not BODY_FORMAT_TEMPLATE",
         ),
         (
             "JSON flag with the Uptinio body",
-            WebhookIntegration { body: BodyFormat::Uptinio as i32, template_is_json: true, ..webhook(URL) },
+            WebhookIntegration {
+                body: BodyFormat::Uptinio as i32,
+                template_is_json: true,
+                ..webhook(URL)
+            },
             "webhook.template_is_json: applies to BODY_FORMAT_TEMPLATE only",
         ),
         (
@@ -111,7 +137,10 @@ fn bad_webhooks_are_refused_naming_field_line_and_column() {
     for (what, w, want) in cases {
         let e = validate(integration(w), &project_variables()).expect_err(what);
         let got = e.to_string();
-        assert!(got.starts_with(want), "{what}:\n  got  {got}\n  want {want}");
+        assert!(
+            got.starts_with(want),
+            "{what}:\n  got  {got}\n  want {want}"
+        );
         assert!(!got.contains("jt-secret-value"), "{what}: {got}");
     }
 }
@@ -119,20 +148,52 @@ fn bad_webhooks_are_refused_naming_field_line_and_column() {
 #[test]
 fn good_webhooks_are_accepted() {
     let mut headers = with_header("{{TEAM}}");
-    headers.headers.push(Header { name: "Authorization".into(), value: "Bearer {{JIRA_TOKEN}}".into() });
+    headers.headers.push(Header {
+        name: "Authorization".into(),
+        value: "Bearer {{JIRA_TOKEN}}".into(),
+    });
     let cases: Vec<(&str, WebhookIntegration)> = vec![
         ("native", webhook(URL)),
-        ("uptinio", WebhookIntegration { body: BodyFormat::Uptinio as i32, ..webhook(URL) }),
-        ("secret in the URL", webhook("https://example.atlassian.net/rest?token={{JIRA_TOKEN}}")),
+        (
+            "uptinio",
+            WebhookIntegration {
+                body: BodyFormat::Uptinio as i32,
+                ..webhook(URL)
+            },
+        ),
+        (
+            "secret in the URL",
+            webhook("https://example.atlassian.net/rest?token={{JIRA_TOKEN}}"),
+        ),
         ("headers with variables", headers),
-        ("Handlebars JSON", templated(URL, HB, r#"{"t":"{{ALERT_TITLE}}","n":{{RESPONSE_TIME}}}"#, true)),
-        ("Handlebars text", templated(URL, HB, "{{CHECK_NAME}} is {{#eq ALERT_TYPE 'ALERT_FAILURE'}}down{{/eq}}", false)),
+        (
+            "Handlebars JSON",
+            templated(
+                URL,
+                HB,
+                r#"{"t":"{{ALERT_TITLE}}","n":{{RESPONSE_TIME}}}"#,
+                true,
+            ),
+        ),
+        (
+            "Handlebars text",
+            templated(
+                URL,
+                HB,
+                "{{CHECK_NAME}} is {{#eq ALERT_TYPE 'ALERT_FAILURE'}}down{{/eq}}",
+                false,
+            ),
+        ),
         ("empty template: no body", templated(URL, HB, "", false)),
         ("Go JSON", templated(URL, GO, "{{ json . }}", true)),
-        ("Go text", templated(URL, GO, "{{ .Status }} {{ .Vars.TEAM }}", false)),
+        (
+            "Go text",
+            templated(URL, GO, "{{ .Status }} {{ .Vars.TEAM }}", false),
+        ),
     ];
     for (what, w) in cases {
-        let i = validate(integration(w), &project_variables()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let i = validate(integration(w), &project_variables())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(i.rate_limit_per_minute, 100, "{what}");
     }
 }
