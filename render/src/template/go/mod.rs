@@ -6,6 +6,8 @@
 //! (1 MiB) and so is the work (a runaway nest of `range` stops with an error).
 
 mod exec;
+mod funcs;
+mod lex;
 mod parse;
 
 pub use exec::{Field, Value};
