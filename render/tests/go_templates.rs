@@ -292,3 +292,64 @@ fn runaway_templates_stop() {
     let e = render_with(&w, &two_region_incident(), &Variables::new()).expect_err("too deep");
     assert!(e.to_string().contains("nested too deeply"), "{e}");
 }
+
+/// Random templates built from the languages' own pieces never panic either engine: they
+/// render or are refused.
+#[test]
+fn random_templates_never_panic() {
+    const PIECES: [&str; 40] = [
+        "{{",
+        "}}",
+        "{{-",
+        "-}}",
+        "{{ ",
+        " }}",
+        " ",
+        ".",
+        "$",
+        "é",
+        "😀",
+        "\"",
+        "`",
+        "(",
+        ")",
+        "|",
+        "if",
+        "range",
+        "end",
+        "else",
+        "with",
+        ":=",
+        "=",
+        ",",
+        "1",
+        "-",
+        "json",
+        "eq",
+        ".Status",
+        ".Reports",
+        "\n",
+        "/*",
+        "*/",
+        "#eq",
+        "/eq",
+        "{{{",
+        "}}}",
+        "CHECK_NAME",
+        "~",
+        "'x'",
+    ];
+    let ev = two_region_incident();
+    for _ in 0..5_000 {
+        let len = rand::random_range(1..30);
+        let t: String = (0..len)
+            .map(|_| PIECES[rand::random_range(0..PIECES.len())])
+            .collect();
+        for syntax in [GO, TemplateSyntax::Handlebars] {
+            for json in [false, true] {
+                let w = templated("https://hooks.example.com/{{ .Status }}", syntax, &t, json);
+                let _ = render_with(&w, &ev, &Variables::new());
+            }
+        }
+    }
+}

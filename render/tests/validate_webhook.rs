@@ -197,3 +197,28 @@ fn good_webhooks_are_accepted() {
         assert_eq!(i.rate_limit_per_minute, 100, "{what}");
     }
 }
+
+#[test]
+fn deeply_nested_templates_are_refused_not_crashing() {
+    let n = 2500;
+    let blocks = "{{#if CHECK_NAME}}".repeat(n) + &"{{/if}}".repeat(n);
+    let subexpressions = format!(
+        "{{{{eq {}CHECK_NAME{} 'x'}}}}",
+        "(eq ".repeat(n),
+        " 'x')".repeat(n)
+    );
+    let go = "{{ if 1 }}".repeat(n) + &"{{ end }}".repeat(n);
+    let go_parens = format!("{{{{ {}1{} }}}}", "(not ".repeat(n), ")".repeat(n));
+    for (what, w) in [
+        ("Handlebars blocks", templated(URL, HB, &blocks, false)),
+        (
+            "Handlebars subexpressions",
+            templated(URL, HB, &subexpressions, false),
+        ),
+        ("Go blocks", templated(URL, GO, &go, false)),
+        ("Go parentheses", templated(URL, GO, &go_parens, false)),
+    ] {
+        let e = validate(integration(w), &Variables::new()).expect_err(what);
+        assert!(e.to_string().contains("nested too deeply"), "{what}: {e}");
+    }
+}

@@ -23,6 +23,7 @@ pub fn render(
     ctx: &Context<'_>,
     esc: Escape,
 ) -> Result<String, RenderError> {
+    check_nesting(field, source)?;
     let tpl = Template::compile(source).map_err(|e| template_error(field, &e))?;
     refuse_partials(field, &tpl.elements)?;
     let mut reg = Handlebars::new();
@@ -56,6 +57,56 @@ impl io::Write for Writer {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Blocks and subexpressions nested deeper than this are refused before parsing: the parser
+/// and the renderer recurse once per level.
+const MAX_DEPTH: usize = 64;
+
+fn check_nesting(field: &str, source: &str) -> Result<(), RenderError> {
+    let mut blocks = 0usize;
+    for (offset, _) in source.match_indices("{{") {
+        let rest = source[offset + 2..].trim_start_matches(['~', '{']);
+        match rest.chars().next() {
+            Some('#') => blocks += 1,
+            Some('^')
+                if !rest[1..]
+                    .trim_start_matches('~')
+                    .trim_start()
+                    .starts_with("}}") =>
+            {
+                blocks += 1;
+            }
+            Some('/') => blocks = blocks.saturating_sub(1),
+            _ => {}
+        }
+        let inner = rest.split("}}").next().unwrap_or_default();
+        let mut parens = 0usize;
+        let mut deepest = 0usize;
+        for c in inner.chars() {
+            match c {
+                '(' => parens += 1,
+                ')' => parens = parens.saturating_sub(1),
+                _ => {}
+            }
+            deepest = deepest.max(parens);
+        }
+        if blocks > MAX_DEPTH || deepest > MAX_DEPTH {
+            let line = source[..offset].matches('\n').count() + 1;
+            let column = source[..offset]
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count())
+                + 1;
+            return Err(at(
+                field,
+                line,
+                column,
+                "blocks or subexpressions nested too deeply (more than 64)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn template_error(field: &str, e: &TemplateError) -> RenderError {

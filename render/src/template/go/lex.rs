@@ -85,7 +85,7 @@ fn find_close(source: &str, from: usize) -> Option<(usize, usize, bool)> {
                 }
             }
             None if b == b'"' || b == b'`' => quote = Some(b),
-            None if source[i..].starts_with("}}") => {
+            None if bytes[i..].starts_with(b"}}") => {
                 let trim =
                     i >= from + 2 && bytes[i - 1] == b'-' && bytes[i - 2].is_ascii_whitespace();
                 return Some((i + 2, if trim { i - 1 } else { i }, trim));
