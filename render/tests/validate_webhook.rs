@@ -222,4 +222,3 @@ fn deeply_nested_templates_are_refused_not_crashing() {
         assert!(e.to_string().contains("nested too deeply"), "{what}: {e}");
     }
 }
-
