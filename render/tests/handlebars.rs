@@ -182,6 +182,19 @@ fn values_are_escaped_for_where_they_land() {
     let r = render_with(&w, &ev, &Variables::new()).expect("renders");
     let v: Value = serde_json::from_slice(&r.body).expect("JSON");
     assert_eq!(v["n"], name.as_str());
+    // `{{json VAR}}` writes a JSON literal, for places outside quotes.
+    let w = templated(
+        "https://hooks.example.com/in",
+        HB,
+        r#"{"n":{{json CHECK_NAME}},"ms":{{json RESPONSE_TIME}}}"#,
+        true,
+    );
+    let r = render_with(&w, &ev, &Variables::new()).expect("renders");
+    let v: Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(
+        (v["n"].as_str(), v["ms"].as_i64()),
+        (Some(name.as_str()), Some(30000))
+    );
     // `{{{VAR}}}` inserts it as it is (here breaking the JSON on purpose is refused).
     let w = templated(
         "https://hooks.example.com/in",

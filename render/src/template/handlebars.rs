@@ -1,6 +1,7 @@
 //! Handlebars templates with Checkly's variables and helpers: `{{$UUID}}` (a random UUID v4),
 //! `{{RANDOM_NUMBER}}` (0..=1000), the block `{{#eq A B}}..{{else}}..{{/eq}}` (and `(eq A B)`
-//! as a value), `{{{VAR}}}` unescaped. Strict: an unknown variable is an error. Partials and
+//! as a value), `{{json VAR}}` (the value as a JSON literal, quotes included), `{{{VAR}}}`
+//! unescaped. Strict: an unknown variable is an error. Partials and
 //! decorators are refused (a partial can call itself forever).
 
 use std::io;
@@ -32,6 +33,7 @@ pub fn render(
     reg.register_helper("$UUID", Box::new(UuidHelper));
     reg.register_helper("RANDOM_NUMBER", Box::new(RandomHelper));
     reg.register_helper("eq", Box::new(EqHelper));
+    reg.register_helper("json", Box::new(JsonHelper));
     reg.register_template(NAME, tpl);
     let data = Value::Object(super::checkly_variables(ctx));
     let mut out = Writer(Bounded::default());
@@ -239,5 +241,26 @@ impl HelperDef for EqHelper {
             Some(t) => t.render(r, ctx, rc, out),
             None => Ok(()),
         }
+    }
+}
+
+/// `{{json VAR}}`: the value as JSON (a quoted, escaped string; a number), written as it is:
+/// for JSON bodies, outside quotes (`"name": {{json CHECK_NAME}}`).
+struct JsonHelper;
+
+impl HelperDef for JsonHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc HbContext,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let v = h
+            .param(0)
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex("json", 0))?;
+        let text = serde_json::to_string(v.value()).map_err(RenderErrorReason::from)?;
+        out.write(&text).map_err(HbError::from)
     }
 }
