@@ -310,3 +310,16 @@ async fn checkly_django_view_verifies_rendered_requests() {
         s.next_line();
     }
 }
+
+#[test]
+fn the_docs_show_the_tested_snippets() {
+    let doc = std::fs::read_to_string(examples().join("../../docs/webhook-formats.md"))
+        .expect("docs/webhook-formats.md");
+    for file in ["statuspageone.js", "checkly.js", "checkly_django.py"] {
+        let code = std::fs::read_to_string(examples().join(file)).expect("snippet file");
+        assert!(
+            doc.contains(&code),
+            "docs/webhook-formats.md must show examples/webhooks/{file} unchanged"
+        );
+    }
+}
