@@ -214,6 +214,11 @@ fn language_subset() {
         ("{{ if and .URL (not .Vars) }}1{{ else }}2{{ end }}", "2"),
         ("{{ if or false .Status }}yes{{ end }}", "yes"),
         (
+            "{{ if and false (index .Reports 9) }}x{{ else }}short{{ end }}",
+            "short",
+        ),
+        ("{{ or .Status (index .Reports 9) }}", "CRITICAL"),
+        (
             "{{ $n := len .Reports }}{{ if gt $n 1 }}many{{ end }}",
             "many",
         ),

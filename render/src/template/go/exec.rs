@@ -342,7 +342,14 @@ impl Machine {
             Some(Arg::Func(name, at)) => {
                 let mut args = Vec::with_capacity(c.args.len());
                 for a in &c.args[1..] {
-                    args.push(self.arg(a, dot)?);
+                    let v = self.arg(a, dot)?;
+                    // `and` and `or` stop at the first argument that decides (Go 1.18+), so
+                    // `and .Reports (index .Reports 0)` is safe on an empty list.
+                    let decided = (name == "and" && !v.truthy()) || (name == "or" && v.truthy());
+                    args.push(v);
+                    if decided && piped.is_none() {
+                        return Ok(args.pop().unwrap_or(Value::Nil));
+                    }
                 }
                 args.extend(piped);
                 call(name, &args, *at)
