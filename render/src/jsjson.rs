@@ -361,14 +361,10 @@ fn write_number(out: &mut String, n: f64) {
     if n < 0.0 {
         out.push('-');
     }
-    // Rust's `{:e}` prints the shortest digits that round-trip, as ECMAScript requires:
-    // `d.ddde±x`.
-    let sci = format!("{:e}", n.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    // ECMAScript wants the fewest digits that read back as `n`, and of those the closest to
+    // `n`: Ryu's. (Rust's own `{:e}` gives the fewest, not always the closest.)
+    let (digits, point) = shortest_digits(n.abs());
     let k = digits.len() as i64;
-    // The value is 0.digits × 10^point.
-    let point = exp.parse::<i64>().unwrap_or(0) + 1;
     if k <= point && point <= 21 {
         out.push_str(&digits);
         out.extend(std::iter::repeat_n('0', (point - k) as usize));
@@ -393,6 +389,25 @@ fn write_number(out: &mut String, n: f64) {
         out.push(if e < 0 { '-' } else { '+' });
         let _ = write!(out, "{}", e.abs());
     }
+}
+
+/// The shortest, closest decimal digits of `x` (finite, positive) and the position of the
+/// decimal point: `x` = 0.`digits` × 10^`point`.
+fn shortest_digits(x: f64) -> (String, i64) {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(x);
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let int_len = mantissa.find('.').unwrap_or(mantissa.len()) as i64;
+    let all: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .to_string();
+    (digits, int_len - leading as i64 + exp)
 }
 
 #[cfg(test)]
@@ -420,6 +435,10 @@ mod tests {
             ("1e400", "null"),
             ("0.1", "0.1"),
             ("123.456e2", "12345.6"),
+            ("2.0451808458370913e14", "204518084583709.12"),
+            ("0.00012", "0.00012"),
+            ("5e-324", "5e-324"),
+            ("1.7976931348623157e308", "1.7976931348623157e+308"),
         ] {
             assert_eq!(js(input), want, "{input}");
         }
