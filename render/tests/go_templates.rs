@@ -191,6 +191,28 @@ fn values_inside_json_strings_are_escaped() {
 }
 
 #[test]
+fn url_values_are_percent_encoded_and_headers_raw() {
+    let mut vars = Variables::new();
+    vars.insert("TOKEN", "t/k+n=1", true);
+    let mut w = templated(
+        "https://hooks.example.com/{{ .Vars.TOKEN }}?app={{ .Application.Name }}&s={{ .Status }}",
+        GO,
+        "",
+        false,
+    );
+    w.headers = vec![lookout_proto::v1::Header {
+        name: "X-App".into(),
+        value: "{{ .Application.Name }} & co".into(),
+    }];
+    let r = render_with(&w, &event(EventKind::Incident), &vars).expect("renders");
+    assert_eq!(
+        r.url,
+        "https://hooks.example.com/t%2Fk%2Bn%3D1?app=API%20Server&s=CRITICAL"
+    );
+    assert_eq!(header(&r, "x-app"), Some("API Server & co"));
+}
+
+#[test]
 fn language_subset() {
     let ev = two_region_incident();
     for (template, want) in [

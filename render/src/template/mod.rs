@@ -56,7 +56,7 @@ pub fn render(
         }
         TemplateSyntax::Go => {
             let data = coroot::data(ctx);
-            go::render(field, source, &data, escape == Escape::Json)
+            go::render(field, source, &data, escape)
         }
     }
 }

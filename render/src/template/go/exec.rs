@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::GoError;
 use super::funcs::{call, go_json_string};
 use super::parse::{Arg, Cmd, Node, Pipe};
-use crate::template::{Bounded, OVERFLOW_REASON, json_string_content};
+use crate::template::{Bounded, Escape, OVERFLOW_REASON, escape, json_string_content};
 
 /// Steps (nodes run, range iterations, commands) a template may take: far above what any
 /// notification template needs, low enough that nested ranges cannot hang a notifier.
@@ -142,12 +142,13 @@ impl Value {
     }
 }
 
-pub fn run(nodes: &[Node], data: &Value, json_body: bool) -> Result<String, GoError> {
+pub fn run(nodes: &[Node], data: &Value, escape: Escape) -> Result<String, GoError> {
     let mut m = Machine {
         out: Bounded::default(),
         vars: vec![("$".to_string(), data.clone())],
         steps: 0,
-        json_body,
+        json_body: escape == Escape::Json,
+        url: escape == Escape::Url,
         in_string: false,
         escaped: false,
     };
@@ -160,6 +161,8 @@ struct Machine {
     vars: Vec<(String, Value)>,
     steps: u64,
     json_body: bool,
+    /// Values are percent-encoded (the URL).
+    url: bool,
     /// Where the output is in its JSON document (with `json_body`).
     in_string: bool,
     escaped: bool,
@@ -210,9 +213,13 @@ impl Machine {
         self.push(&buf, offset)
     }
 
-    /// An action's output: escaped as JSON string content when it lands inside a string of a
-    /// JSON body.
+    /// An action's output: percent-encoded in a URL; escaped as JSON string content when it
+    /// lands inside a string of a JSON body.
     fn value(&mut self, s: &str, offset: usize) -> Result<(), GoError> {
+        if self.url {
+            let e = escape(s, Escape::Url);
+            return self.push(&e, offset);
+        }
         if self.json_body && self.in_string && !self.escaped {
             let e = json_string_content(s);
             self.push(&e, offset)

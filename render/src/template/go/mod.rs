@@ -13,18 +13,21 @@ mod parse;
 pub use exec::{Field, Value};
 
 use crate::RenderError;
+use crate::template::Escape;
 
-/// `source` executed over `data`. With `json_body`, the output is a JSON document: raw line
-/// breaks inside its strings are escaped (as Coroot does before sending) and values printed
-/// inside a string are escaped as JSON string content.
+/// `source` executed over `data`. With [`Escape::Json`], the output is a JSON document: raw
+/// line breaks inside its strings are escaped (as Coroot does before sending) and values
+/// printed inside a string are escaped as JSON string content. With [`Escape::Url`], values
+/// are percent-encoded. Otherwise values are printed as they are, as Go's `text/template`
+/// does.
 pub fn render(
     field: &str,
     source: &str,
     data: &Value,
-    json_body: bool,
+    escape: Escape,
 ) -> Result<String, RenderError> {
     let nodes = parse::parse(source).map_err(|e| e.at(field, source))?;
-    exec::run(&nodes, data, json_body).map_err(|e| e.at(field, source))
+    exec::run(&nodes, data, escape).map_err(|e| e.at(field, source))
 }
 
 /// An error at a byte offset of the template.
