@@ -385,8 +385,8 @@ async fn enqueue(
             warn!(monitor_id = %n.monitor_id, integration_id = %id, "attached integration not found; not notified");
             continue;
         };
-        if !lookout_render::accepts(integration.events.as_ref(), kind) {
-            debug!(monitor_id = %n.monitor_id, integration_id = %id, event = kind.label(), "filtered out by the integration");
+        if !lookout_render::sends(&integration, &n.event) {
+            debug!(monitor_id = %n.monitor_id, integration_id = %id, event = kind.label(), "filtered out by the integration, or of no use to its kind");
             continue;
         }
         batch.outbox.push(OutboxRow {

@@ -9,8 +9,11 @@
 //! - `variables`: project variables and secrets usable in templates, and their redaction.
 
 mod event;
+pub mod jsjson;
 pub mod native;
 pub mod presets;
+pub mod template;
+pub mod uptinio;
 pub mod validate;
 mod variables;
 pub mod webhook;

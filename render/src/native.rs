@@ -14,6 +14,19 @@ struct Payload<'a> {
     monitor: MonitorPart<'a>,
     check_result: CheckResultPart<'a>,
     context: Context<'a>,
+    /// Certificate events only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertificatePart<'a>>,
+}
+
+#[derive(Serialize)]
+struct CertificatePart<'a> {
+    subject: &'a str,
+    not_after: String,
+    days_left: i32,
+    /// The replaced certificate's expiry, for a renewal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_not_after: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -46,13 +59,23 @@ struct Context<'a> {
     /// `manual`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     resolved_reason: Option<&'a str>,
+    /// A reminder's ordinal (1 for the first reminder); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reminder: Option<u32>,
+    /// The parent monitor that was down when this event was raised; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caused_by_monitor_id: Option<&'a str>,
 }
 
-/// `event_type` of each event kind.
-fn event_type(kind: EventKind) -> &'static str {
+/// `event_type` of each event kind: `monitor_alert` for everything about the monitor's
+/// state (incidents, escalations, reminders, recoveries, degraded, tests), so StatusPageOne
+/// receivers handle them; own types for the kinds StatusPageOne has none for.
+pub fn event_type(kind: EventKind) -> &'static str {
     match kind {
         EventKind::NoData => "monitor_no_data",
         EventKind::DataResumed => "monitor_data_resumed",
+        EventKind::CertExpiring | EventKind::CertRenewed => "monitor_certificate",
+        EventKind::Flapping | EventKind::FlappingEnded => "monitor_flapping",
         _ => "monitor_alert",
     }
 }
@@ -97,7 +120,17 @@ pub fn body(ev: &NotificationEvent) -> Vec<u8> {
             notification_level: ev.level.max(1),
             notification_type: kind_label(kind),
             resolved_reason: Some(ev.resolved_reason.as_str()).filter(|r| !r.is_empty()),
+            reminder: (kind == EventKind::Reminder).then(|| ev.reminder.saturating_add(1)),
+            caused_by_monitor_id: Some(ev.caused_by_monitor_id.as_str()).filter(|m| !m.is_empty()),
         },
+        certificate: ev.certificate.as_ref().map(|c| CertificatePart {
+            subject: &c.subject,
+            not_after: rfc3339_seconds(c.not_after_ms),
+            days_left: c.days_left,
+            previous_not_after: Some(c.previous_not_after_ms)
+                .filter(|&t| t > 0)
+                .map(rfc3339_seconds),
+        }),
     };
     serde_json::to_vec(&payload).unwrap_or_default()
 }

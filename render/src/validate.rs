@@ -3,7 +3,9 @@
 //! naming the line and column, not at 3 a.m.).
 
 use lookout_proto::v1::integration::Kind;
-use lookout_proto::v1::{Integration, WebhookIntegration};
+use lookout_proto::v1::{
+    BodyFormat, Integration, SignatureMode, TemplateSyntax, WebhookIntegration,
+};
 use lookout_proto::validate::FieldError;
 
 use crate::{Context, Variables, render, sample_event};
@@ -92,6 +94,36 @@ fn webhook(w: &mut WebhookIntegration) -> Result<(), FieldError> {
             format!("is longer than {MAX_TEMPLATE_BYTES} bytes"),
         ));
     }
+    let body = BodyFormat::try_from(w.body)
+        .map_err(|_| err("webhook.body", format!("{} is not a body format", w.body)))?;
+    TemplateSyntax::try_from(w.syntax).map_err(|_| {
+        err(
+            "webhook.syntax",
+            format!("{} is not a template syntax", w.syntax),
+        )
+    })?;
+    SignatureMode::try_from(w.signature).map_err(|_| {
+        err(
+            "webhook.signature",
+            format!("{} is not a signature mode", w.signature),
+        )
+    })?;
+    // A template with another body format would be silently ignored: refuse the mix-up. An
+    // empty template is a request without a body (Checkly's Trello example).
+    if body != BodyFormat::Template && !w.template.is_empty() {
+        return Err(err(
+            "webhook.template",
+            "is set, but webhook.body is not BODY_FORMAT_TEMPLATE",
+        ));
+    }
+    if body != BodyFormat::Template && w.template_is_json {
+        return Err(err(
+            "webhook.template_is_json",
+            "applies to BODY_FORMAT_TEMPLATE only",
+        ));
+    }
+    // The rendering against the sample event (in `validate`) checks the templates
+    // themselves: syntax, unknown variables, JSON, size.
     Ok(())
 }
 

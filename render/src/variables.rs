@@ -45,21 +45,30 @@ impl Variables {
     }
 
     /// `text` with every secret value (and each of `extra`, the integration's own secret
-    /// settings) replaced by `***`: for errors and response excerpts in the delivery log.
+    /// settings) replaced by `***`: for errors and response excerpts in the delivery log. Each
+    /// secret is also looked for in the forms templates write it in (percent-encoded in a
+    /// URL, JSON- and HTML-escaped in a body), so a receiver echoing the request back cannot
+    /// carry it into the log.
     pub fn redact(&self, text: &str, extra: &[&str]) -> String {
+        use crate::template::{Escape, escape};
         let mut out = text.to_string();
-        let mut secrets: Vec<&str> = self
+        let mut secrets: Vec<String> = self
             .entries
             .values()
             .filter(|(_, s)| *s)
             .map(|(v, _)| v.as_str())
             .chain(extra.iter().copied())
             .filter(|v| v.len() >= MIN_REDACTED_LEN)
+            .flat_map(|v| {
+                [Escape::Raw, Escape::Url, Escape::Json, Escape::Html].map(|e| escape(v, e))
+            })
             .collect();
+        secrets.sort();
+        secrets.dedup();
         // Longest first, so a secret containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         for s in secrets {
-            out = out.replace(s, "***");
+            out = out.replace(&s, "***");
         }
         out
     }
@@ -80,6 +89,14 @@ mod tests {
                 &["abcdef"]
             ),
             "GET /x?token=*** for platform, key ***"
+        );
+        v.insert("PASSPHRASE", "two words&more", true);
+        assert_eq!(
+            v.redact(
+                "echo: /hook?p=two%20words%26more, body \"two words&amp;more\"",
+                &[]
+            ),
+            "echo: /hook?p=***, body \"***\""
         );
     }
 }
