@@ -202,6 +202,40 @@ async fn crud_keeps_secrets_write_only(db: TestDb) {
         "update at a stale version",
     );
 
+    // "***" is only a placeholder for a stored value: with none to keep, it is refused
+    // rather than stored (and used to sign).
+    let mut copied = updated.clone();
+    copied.id.clear();
+    assert_code(
+        create(&mut api, t, copied).await,
+        Code::InvalidArgument,
+        "webhook.secret",
+        "a create with \"***\" as the secret",
+    );
+    let mut no_secret = hook("https://hooks.example.org/plain");
+    if let Some(Kind::Webhook(w)) = &mut no_secret.kind {
+        w.secret.clear();
+        w.basic_auth = None;
+    }
+    let mut plain = create(&mut api, t, no_secret)
+        .await
+        .expect("create without secrets");
+    if let Some(Kind::Webhook(w)) = &mut plain.kind {
+        w.basic_auth = Some(BasicAuth {
+            username: "u".into(),
+            password: "***".into(),
+        });
+    }
+    assert_code(
+        update(&mut api, t, plain.clone()).await,
+        Code::InvalidArgument,
+        "webhook.basic_auth.password",
+        "an update with \"***\" for a secret never set",
+    );
+    delete(&mut api, t, &plain.id)
+        .await
+        .expect("delete the plain one");
+
     delete(&mut api, t, &created.id).await.expect("delete");
     assert_code(
         get(&mut api, t, &created.id).await,
@@ -246,9 +280,9 @@ async fn bad_settings_are_refused_naming_the_field(db: TestDb) {
             "POST, PUT, PATCH or GET",
         ),
         (
-            "webhook.headers[0]",
+            "webhook.headers[0].name",
             with(|i| hook_of(i).headers[0].name = "Bad Header".into()),
-            "name",
+            "not a valid header name",
         ),
         (
             "rate_limit_per_minute",
