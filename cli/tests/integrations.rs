@@ -1,7 +1,8 @@
 //! `lookout integrations` and `lookout variables` against a running `lookout standalone`:
 //! a webhook created from flags receives a signed test event that `integrations test` prints
-//! as delivered, its secret survives an update, a failed attempt fails the command, a refused
-//! setting names the field, and a secret variable read from stdin is never shown.
+//! as delivered, its secret survives updates from flags and from a file, a failed attempt
+//! fails the command, a refused setting names the field, and a secret variable read from
+//! stdin is never shown.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -131,6 +132,33 @@ async fn a_webhook_from_flags_gets_a_signed_test_event() {
     assert!(updated.contains("5/min"), "{updated}");
     ok(lookout(&s, &["integrations", "test", &id], &[], ""));
     signed_test_events(&receiver, 2).await;
+
+    // So does an update from a file that leaves the secret out.
+    let file = s.dir().join("hook.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: From a file\nwebhook:\n  url: {}\n  headers: [{{name: X-Team, value: sre}}]\n",
+            receiver.url()
+        ),
+    )
+    .expect("write the file");
+    let updated = ok(lookout(
+        &s,
+        &[
+            "integrations",
+            "update",
+            &id,
+            "--file",
+            &file.display().to_string(),
+        ],
+        &[],
+        "",
+    ));
+    assert!(updated.contains("From a file"), "{updated}");
+    ok(lookout(&s, &["integrations", "test", &id], &[], ""));
+    let third = signed_test_events(&receiver, 3).await;
+    assert_eq!(third[2].header("x-team"), "sre");
 
     // A failed attempt is printed and fails the command.
     receiver.set_status(500);
