@@ -261,6 +261,65 @@ async fn refusals_name_the_field_and_secrets_stay_hidden() {
     ));
     assert_eq!(listed.trim(), "[]", "nothing refused was stored");
 
+    // Any kind from a file: a preset's refusal names its field, its secret is never shown,
+    // and an update from a file without the secret keeps it (else "is required").
+    let file = |name: &str, yaml: &str| {
+        let path = s.dir().join(name);
+        std::fs::write(&path, yaml).expect("write the file");
+        path.display().to_string()
+    };
+    let bad = file("bad.yaml", "pagerduty:\n  severity: error\n");
+    let refused = lookout(&s, &["integrations", "create", "--file", &bad], &[], "");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("pagerduty.routing_key: is required"),
+        "{}",
+        text(&refused)
+    );
+    let key = "0123456789abcdef0123456789ABCDEF";
+    let pd = file(
+        "pd.yaml",
+        &format!("name: On call\npagerduty:\n  routing_key: {key}\n  severity: error\n"),
+    );
+    let created = ok(lookout(
+        &s,
+        &[
+            "integrations",
+            "create",
+            "--file",
+            &pd,
+            "--events",
+            "failures,recoveries",
+        ],
+        &[],
+        "",
+    ));
+    assert!(!created.contains(key), "{created}");
+    assert!(
+        created.contains("pagerduty") && created.contains("\"***\""),
+        "{created}"
+    );
+    assert!(created.contains("failures,recoveries"), "{created}");
+    let id = created
+        .split_whitespace()
+        .find(|w| w.starts_with("int_"))
+        .expect("the id")
+        .to_string();
+    let renamed = file(
+        "pd2.yaml",
+        "name: Night shift\npagerduty:\n  severity: warning\n",
+    );
+    let updated = ok(lookout(
+        &s,
+        &["integrations", "update", &id, "--file", &renamed],
+        &[],
+        "",
+    ));
+    assert!(
+        updated.contains("Night shift") && !updated.contains(key),
+        "{updated}"
+    );
+
     // A secret from stdin, so it is in neither the shell history nor `ps`.
     let set = ok(lookout(
         &s,
