@@ -70,11 +70,13 @@ pub struct SettingsArgs {
     /// Extra header `NAME=VALUE` (repeat for several; replaces the stored headers).
     #[arg(long = "header")]
     headers: Vec<String>,
-    /// HTTP basic auth `USER:PASSWORD` (prefer the environment variable).
-    #[arg(long, env = "LOOKOUT_WEBHOOK_BASIC_AUTH", hide_env_values = true)]
+    /// HTTP basic auth `USER:PASSWORD`; "" removes it. Prefer the environment variable
+    /// LOOKOUT_WEBHOOK_BASIC_AUTH (flags show up in `ps`), which --file ignores.
+    #[arg(long)]
     basic_auth: Option<String>,
-    /// HMAC-SHA256 signing secret (prefer the environment variable); "" removes it.
-    #[arg(long, env = "LOOKOUT_WEBHOOK_SECRET", hide_env_values = true)]
+    /// HMAC-SHA256 signing secret; "" removes it. Prefer the environment variable
+    /// LOOKOUT_WEBHOOK_SECRET (flags show up in `ps`), which --file ignores.
+    #[arg(long)]
     secret: Option<String>,
     /// How requests are signed.
     #[arg(long, value_enum)]
@@ -98,6 +100,10 @@ pub struct SettingsArgs {
     #[arg(long)]
     rate_limit: Option<u32>,
 }
+
+/// Where `create` and `update` read a webhook's secrets when the flags are not given.
+const SECRET_ENV: &str = "LOOKOUT_WEBHOOK_SECRET";
+const BASIC_AUTH_ENV: &str = "LOOKOUT_WEBHOOK_BASIC_AUTH";
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum SignatureArg {
@@ -307,16 +313,16 @@ impl SettingsArgs {
             Some(path) => keep_unset_secrets(read_file(path)?, &current)?,
             None => {
                 let mut next = current.clone();
-                if self.webhook_flags_given() {
-                    match &mut next.kind {
-                        Some(Kind::Webhook(w)) => self.apply_webhook(w)?,
-                        _ => bail!(
-                            "integration {} is a {} integration: the webhook flags do not \
-                             apply, change it with --file",
-                            current.id,
-                            lookout_render::kind_name(&current)
-                        ),
-                    }
+                match &mut next.kind {
+                    // The secrets in the environment count as given anew.
+                    Some(Kind::Webhook(w)) => self.apply_webhook(w)?,
+                    _ if self.webhook_flags_given() => bail!(
+                        "integration {} is a {} integration: the webhook flags do not apply, \
+                         change it with --file",
+                        current.id,
+                        lookout_render::kind_name(&current)
+                    ),
+                    _ => {}
                 }
                 next
             }
@@ -368,12 +374,16 @@ impl SettingsArgs {
                 .map(|h| parse_header(h))
                 .collect::<Result<_>>()?;
         }
-        if let Some(auth) = &self.basic_auth {
+        // Read here rather than by clap: a variable set in the environment must not count as
+        // a flag given with --file.
+        let from_env = |name: &str| std::env::var(name).ok();
+        let basic_auth = (self.basic_auth.clone()).or_else(|| from_env(BASIC_AUTH_ENV));
+        if let Some(auth) = &basic_auth {
             w.basic_auth = if auth.is_empty() {
                 None
             } else {
                 let (username, password) = auth.split_once(':').with_context(
-                    || "--basic-auth: expected USER:PASSWORD (LOOKOUT_WEBHOOK_BASIC_AUTH)",
+                    || "--basic-auth (or LOOKOUT_WEBHOOK_BASIC_AUTH): expected USER:PASSWORD",
                 )?;
                 Some(BasicAuth {
                     username: username.to_string(),
@@ -381,8 +391,8 @@ impl SettingsArgs {
                 })
             };
         }
-        if let Some(secret) = &self.secret {
-            w.secret = secret.clone();
+        if let Some(secret) = self.secret.clone().or_else(|| from_env(SECRET_ENV)) {
+            w.secret = secret;
         }
         if let Some(s) = self.signature {
             w.signature = match s {

@@ -309,10 +309,11 @@ async fn refusals_name_the_field_and_secrets_stay_hidden() {
         "pd2.yaml",
         "name: Night shift\npagerduty:\n  severity: warning\n",
     );
+    // A webhook secret in the environment is no flag given with --file.
     let updated = ok(lookout(
         &s,
         &["integrations", "update", &id, "--file", &renamed],
-        &[],
+        &[("LOOKOUT_WEBHOOK_SECRET", SECRET)],
         "",
     ));
     assert!(
