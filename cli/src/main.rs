@@ -3,11 +3,13 @@
 
 mod connect;
 mod deliveries;
+mod integrations;
 mod monitors;
 mod projects;
 mod secret_key;
 mod secrets;
 mod standalone;
+mod variables;
 mod view;
 
 use std::path::PathBuf;
@@ -45,6 +47,20 @@ enum Cmd {
         client: monitors::ClientArgs,
         #[command(subcommand)]
         cmd: deliveries::DeliveriesCmd,
+    },
+    /// Manage notification destinations (webhooks, Slack, PagerDuty, ...) and test them.
+    Integrations {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(subcommand)]
+        cmd: Box<integrations::IntegrationsCmd>,
+    },
+    /// Set, list and delete the project's template variables and secrets.
+    Variables {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(subcommand)]
+        cmd: variables::VariablesCmd,
     },
     /// Secrets at rest: re-seal stored secrets under the current key.
     Secrets {
@@ -90,6 +106,8 @@ fn main() -> std::process::ExitCode {
             Cmd::Standalone { config } => standalone::run(&config).await,
             Cmd::Monitors { client, cmd } => monitors::run(client, *cmd).await,
             Cmd::Deliveries { client, cmd } => deliveries::run(client, cmd).await,
+            Cmd::Integrations { client, cmd } => integrations::run(client, *cmd).await,
+            Cmd::Variables { client, cmd } => variables::run(client, cmd).await,
             Cmd::Secrets { cmd } => secrets::run(cmd).await,
             Cmd::Projects {
                 client,

@@ -75,7 +75,7 @@ impl IntegrationDomain {
         }
         require_id(&i.id)?;
         // "***" is what a read shows for a set secret; as a new value it is a mistake.
-        i.keep_secrets_from(&Integration::default());
+        refuse_placeholders(&i)?;
         let i = lookout_render::validate(i, &self.variables(project).await?)?;
         let kind = lookout_render::kind_name(&i);
         let stored = self
@@ -139,6 +139,7 @@ impl IntegrationDomain {
             i.version
         };
         i.keep_secrets_from(&current);
+        refuse_placeholders(&i)?;
         let mut i = lookout_render::validate(i, &self.variables(project).await?)?;
         i.created_at_ms = current.created_at_ms;
         let kind = lookout_render::kind_name(&i);
@@ -243,6 +244,50 @@ impl IntegrationDomain {
                 StoreError::NotFound => DomainError::VariableNotFound(name.to_string()),
                 e => DomainError::Store(e),
             })
+    }
+}
+
+/// Refuses a secret setting that is still "***" once the stored values are kept: there was
+/// none to keep (a create, or a secret not set before), and storing the placeholder would sign
+/// and authenticate with "***".
+fn refuse_placeholders(i: &Integration) -> Result<(), FieldError> {
+    use lookout_proto::REDACTED;
+    use lookout_proto::v1::integration::Kind;
+    let mut secrets: Vec<(String, &str)> = Vec::new();
+    match &i.kind {
+        Some(Kind::Webhook(w)) => {
+            secrets.push(("webhook.secret".into(), &w.secret));
+            if let Some(b) = &w.basic_auth {
+                secrets.push(("webhook.basic_auth.password".into(), &b.password));
+            }
+            for (n, h) in w.headers.iter().enumerate() {
+                if lookout_proto::is_secret_header(&h.name) {
+                    secrets.push((format!("webhook.headers[{n}].value"), &h.value));
+                }
+            }
+        }
+        Some(Kind::Slack(k)) => secrets.push(("slack.url".into(), &k.url)),
+        Some(Kind::Discord(k)) => secrets.push(("discord.url".into(), &k.url)),
+        Some(Kind::Telegram(k)) => secrets.push(("telegram.bot_token".into(), &k.bot_token)),
+        Some(Kind::Mattermost(k)) => secrets.push(("mattermost.url".into(), &k.url)),
+        Some(Kind::Teams(k)) => secrets.push(("teams.url".into(), &k.url)),
+        Some(Kind::Pagerduty(k)) => {
+            secrets.push(("pagerduty.routing_key".into(), &k.routing_key));
+        }
+        Some(Kind::Opsgenie(k)) => secrets.push(("opsgenie.api_key".into(), &k.api_key)),
+        Some(Kind::Pushover(k)) => {
+            secrets.push(("pushover.token".into(), &k.token));
+            secrets.push(("pushover.user_key".into(), &k.user_key));
+        }
+        None => {}
+    }
+    match secrets.into_iter().find(|(_, v)| *v == REDACTED) {
+        Some((field, _)) => Err(field_error(
+            field,
+            "is \"***\", what responses show for a set secret, and there is no stored value \
+             to keep: give the secret itself",
+        )),
+        None => Ok(()),
     }
 }
 
