@@ -1,6 +1,8 @@
-//! The native webhook body, as a receiver gets it from the running notifier, against golden
-//! files (regenerate with `LOOKOUT_UPDATE_GOLDEN=1`): incident, recovery, no data, data
-//! resumed, and the recoveries of a paused and of a deleted monitor.
+//! The native webhook body, as a receiver gets it from the running notifier, against the
+//! render crate's golden files (render/tests/golden/native/; regenerate with
+//! `LOOKOUT_UPDATE_GOLDEN=1`): incident, recovery, no data, data resumed, and the recoveries of
+//! a paused and of a deleted monitor. The events the notifier builds render exactly as the
+//! render crate's own samples of them.
 
 mod common;
 
@@ -82,7 +84,7 @@ fn lifecycle(what: MonitorLifecycle) -> CheckResult {
 /// Golden files hold the exact bytes sent (signatures cover them), plus a final newline.
 fn check(golden: &str, body: &[u8]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
+        .join("../render/tests/golden/native")
         .join(golden);
     let mut got = String::from_utf8(body.to_vec()).expect("utf-8 body");
     got.push('\n');
