@@ -183,6 +183,15 @@ impl Dispatcher {
             .await?;
         let claimed_all = rows.len() == free;
         for row in rows {
+            // Claimed in one go, several rows may be of one integration: past its share of
+            // workers, the rest go back (due at once; the next claims leave them out while the
+            // integration is busy).
+            if self.shared.in_flight_of(&row.integration_id) >= self.shared.per_integration {
+                self.store
+                    .outbox_retry(&row.id, row.attempts, now, None, now)
+                    .await?;
+                continue;
+            }
             let rate = match self
                 .shared
                 .destinations
@@ -240,6 +249,14 @@ impl Shared {
     fn track(&self, row: &OutboxRow) {
         self.in_flight()
             .insert(row.id.clone(), (row.integration_id.clone(), row.attempts));
+    }
+
+    /// Deliveries of `integration_id` in flight.
+    fn in_flight_of(&self, integration_id: &str) -> usize {
+        self.in_flight()
+            .values()
+            .filter(|(i, _)| i == integration_id)
+            .count()
     }
 
     /// Integrations with their full share of deliveries in flight.
