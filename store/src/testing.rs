@@ -266,8 +266,8 @@ pub fn pending_delivery(id: &str, monitor_id: &str, at_ms: i64) -> crate::notifi
     }
 }
 
-/// Stores `i` as the notifier would have written it (every column; `monitor_name` and
-/// `pending_action` come from other tables and are ignored): how API tests get incidents
+/// Stores `i` as the notifier would have written it (every column; `monitor_name`,
+/// `pending_action` and `acknowledged_note` come from other tables and are ignored): how API tests get incidents
 /// without running the incident engine.
 pub async fn insert_incident(
     store: &Store,
@@ -326,5 +326,6 @@ pub fn open_incident(
         silenced: false,
         reminders_sent: 0,
         pending_action: None,
+        acknowledged_note: String::new(),
     }
 }

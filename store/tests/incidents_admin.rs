@@ -229,6 +229,7 @@ async fn actions_are_recorded_pending_until_applied(db: TestDb) {
         .await
         .expect("get");
     assert_eq!(shown.pending_action, None);
+    assert_eq!(shown.acknowledged_note, "looking into it");
     assert!(matches!(
         s.incident_action("act_none").await,
         Err(StoreError::NotFound)

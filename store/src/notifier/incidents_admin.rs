@@ -6,13 +6,17 @@
 use super::IncidentStatus;
 use crate::{Row, Sql, Store, StoreError};
 
-/// Columns of `incidents i` joined with `monitors m`, plus the oldest action not yet applied.
+/// Columns of `incidents i` joined with `monitors m`, plus the oldest action not yet applied
+/// and the note of the acknowledgement applied last.
 const DETAIL_COLUMNS: &str = "i.id, i.monitor_id, m.name AS monitor_name, i.status, \
     i.severity, i.opened_at_ms, i.acknowledged_at_ms, i.acknowledged_by, i.level, \
     i.escalated_at_ms, i.resolved_at_ms, i.resolved_reason, i.cause, i.regions, \
     i.caused_by_incident_id, i.silenced, i.reminders_sent, \
     (SELECT a.action FROM incident_actions a WHERE a.incident_id = i.id \
-     AND a.applied_at_ms IS NULL ORDER BY a.created_at_ms, a.id LIMIT 1) AS pending_action";
+     AND a.applied_at_ms IS NULL ORDER BY a.created_at_ms, a.id LIMIT 1) AS pending_action, \
+    COALESCE((SELECT a.note FROM incident_actions a WHERE a.incident_id = i.id \
+     AND a.action = 'ack' AND a.applied_at_ms IS NOT NULL \
+     ORDER BY a.applied_at_ms DESC, a.id DESC LIMIT 1), '') AS acknowledged_note";
 
 const ACTION_COLUMNS: &str = "id, incident_id, action, actor, note, created_at_ms, applied_at_ms";
 
@@ -40,6 +44,8 @@ pub struct IncidentDetail {
     pub reminders_sent: u32,
     /// The oldest acknowledge or resolve recorded for it that no notifier has applied yet.
     pub pending_action: Option<IncidentActionKind>,
+    /// The note of the acknowledgement applied last; empty when none.
+    pub acknowledged_note: String,
 }
 
 /// Where a page of incidents ends: the last one's opening time and id.
@@ -223,6 +229,7 @@ fn detail_from_row(r: &Row) -> Result<IncidentDetail, StoreError> {
         silenced: r.get("silenced")?,
         reminders_sent: r.get_u32("reminders_sent")?,
         pending_action: pending.as_deref().and_then(IncidentActionKind::from_label),
+        acknowledged_note: r.get("acknowledged_note")?,
     })
 }
 
