@@ -30,7 +30,7 @@ const MONITORS: usize = 1_000;
 /// Down then up, this many times per monitor: 2 × CYCLES transitions each.
 const CYCLES: usize = 3;
 /// SIGKILLs of the notifier over the run.
-const KILLS: usize = 4;
+const KILLS: usize = 3;
 const REGION: &str = "eu";
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -39,10 +39,9 @@ fn random_below(n: u64) -> u64 {
     RandomState::new().build_hasher().finish() % n.max(1)
 }
 
-/// The cluster's notifier config without `instance_id`: tansu 0.6 stops assigning partitions
-/// to a static member (`group.instance.id`) that rejoins after several SIGKILLs in a row (seen
-/// here: the restarted notifier never got an assignment in 120 s), so this test uses dynamic
-/// membership, where the dead member expires after the session timeout.
+/// The cluster's notifier config without `instance_id`: tansu 0.6 stopped assigning partitions
+/// to a static member (`group.instance.id`) rejoining after SIGKILLs (the restarted notifier
+/// got no assignment in 120 s), so this test uses dynamic membership.
 fn dynamic_member_config(cluster: &Cluster) -> String {
     let path = cluster.path().join("notifier.yaml");
     let config = std::fs::read_to_string(&path).expect("notifier config");
@@ -271,6 +270,10 @@ async fn every_transition_is_delivered_once_per_integration_across_sigkills(db: 
         .await;
         tokio::time::sleep(Duration::from_millis(random_below(1_500))).await;
         notifier.kill9();
+        // tansu 0.6 never completes the rebalance when a new member joins while the killed
+        // one is still in the group (the new notifier waited 120 s without an assignment):
+        // restart once the broker has dropped the dead member (session timeout 10 s).
+        tokio::time::sleep(Duration::from_secs(11)).await;
         notifier = start_notifier(&cluster, n);
     }
     producing.await.expect("producer task");
