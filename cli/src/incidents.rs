@@ -4,12 +4,12 @@
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use lookout_notifier::payload::rfc3339_seconds;
 use lookout_proto::v1::incident_service_client::IncidentServiceClient;
 use lookout_proto::v1::{
     AcknowledgeIncidentRequest, GetIncidentRequest, Incident, IncidentState, ListIncidentsRequest,
     ResolveIncidentRequest,
 };
+use lookout_render::native::rfc3339_seconds;
 
 use crate::monitors::{ClientArgs, ListArgs, Output, connect, status};
 
