@@ -39,24 +39,8 @@ fn random_below(n: u64) -> u64 {
     RandomState::new().build_hasher().finish() % n.max(1)
 }
 
-/// The cluster's notifier config without `instance_id`: tansu 0.6 stopped assigning partitions
-/// to a static member (`group.instance.id`) rejoining after SIGKILLs (the restarted notifier
-/// got no assignment in 120 s), so this test uses dynamic membership.
-fn dynamic_member_config(cluster: &Cluster) -> String {
-    let path = cluster.path().join("notifier.yaml");
-    let config = std::fs::read_to_string(&path).expect("notifier config");
-    let dynamic: String = config
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("instance_id:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let out = cluster.path().join("notifier-dynamic.yaml");
-    std::fs::write(&out, dynamic).expect("write notifier config");
-    out.display().to_string()
-}
-
 fn start_notifier(cluster: &Cluster, n: usize) -> Proc {
-    let config = dynamic_member_config(cluster);
+    let config = cluster.path().join("notifier.yaml").display().to_string();
     Proc::start(
         &format!("notifier-{n}"),
         "lookout-notifier",
@@ -270,10 +254,6 @@ async fn every_transition_is_delivered_once_per_integration_across_sigkills(db: 
         .await;
         tokio::time::sleep(Duration::from_millis(random_below(1_500))).await;
         notifier.kill9();
-        // tansu 0.6 never completes the rebalance when a new member joins while the killed
-        // one is still in the group (the new notifier waited 120 s without an assignment):
-        // restart once the broker has dropped the dead member (session timeout 10 s).
-        tokio::time::sleep(Duration::from_secs(11)).await;
         notifier = start_notifier(&cluster, n);
     }
     producing.await.expect("producer task");
