@@ -34,7 +34,7 @@ const KILLS: usize = 3;
 const REGION: &str = "eu";
 const WAIT: Duration = Duration::from_secs(120);
 
-/// A random number in `0..n` (std's per-process random hash keys; no crate needed).
+/// A random number in `0..n` (std's randomly keyed hasher; no crate needed).
 fn random_below(n: u64) -> u64 {
     RandomState::new().build_hasher().finish() % n.max(1)
 }
