@@ -3,6 +3,7 @@
 
 mod connect;
 mod deliveries;
+mod incidents;
 mod integrations;
 mod monitors;
 mod projects;
@@ -62,6 +63,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: variables::VariablesCmd,
     },
+    /// List, acknowledge and resolve incidents.
+    Incidents {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(subcommand)]
+        cmd: incidents::IncidentsCmd,
+    },
     /// Secrets at rest: re-seal stored secrets under the current key.
     Secrets {
         #[command(subcommand)]
@@ -108,6 +116,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Deliveries { client, cmd } => deliveries::run(client, cmd).await,
             Cmd::Integrations { client, cmd } => integrations::run(client, *cmd).await,
             Cmd::Variables { client, cmd } => variables::run(client, cmd).await,
+            Cmd::Incidents { client, cmd } => incidents::run(client, cmd).await,
             Cmd::Secrets { cmd } => secrets::run(cmd).await,
             Cmd::Projects {
                 client,

@@ -36,6 +36,13 @@ pub enum Caller {
     Project(String),
 }
 
+/// The project token behind a request: its project and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub project: String,
+    pub name: String,
+}
+
 /// The admin API's bearer tokens: operator and configured project tokens hashed in memory,
 /// created project tokens looked up by hash in the store on every request.
 #[derive(Clone)]
@@ -95,6 +102,42 @@ impl AdminAuth {
             Caller::Operator => Err(DomainError::PermissionDenied(
                 "an operator token manages projects; use a project token for this call".into(),
             )),
+        }
+    }
+
+    /// The project and name of the token behind a request that must come from a project
+    /// token, for records that name who acted. A created token is named as created; a
+    /// configured one by its place in the config (`project_tokens[1]`), never by its value.
+    pub async fn actor(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Actor, DomainError> {
+        let given = hash(bearer(metadata).ok_or(DomainError::Unauthenticated)?);
+        if any_matches(&self.operators, &given) {
+            // Same refusal as `project`.
+            return self.project(metadata).await.map(|project| Actor {
+                project,
+                name: String::new(),
+            });
+        }
+        // Every configured hash is compared, as in `any_matches`.
+        let matched: Vec<bool> = self
+            .configured
+            .iter()
+            .map(|h| bool::from(h.ct_eq(&given)))
+            .collect();
+        if let Some(i) = matched.iter().position(|m| *m) {
+            return Ok(Actor {
+                project: DEFAULT_PROJECT_ID.to_string(),
+                name: format!("project_tokens[{i}]"),
+            });
+        }
+        match self.store.token_by_hash(&given).await? {
+            Some(t) => Ok(Actor {
+                project: t.project_id,
+                name: t.name,
+            }),
+            None => Err(DomainError::Unauthenticated),
         }
     }
 
@@ -184,6 +227,11 @@ mod tests {
             assert!(t.caller(&md(bad)).await.is_err(), "{bad}");
         }
         assert!(t.caller(&MetadataMap::new()).await.is_err());
+        let second = t.actor(&md("Bearer two")).await.expect("two");
+        assert_eq!(second.name, "project_tokens[1]");
+        assert_eq!(second.project, DEFAULT_PROJECT_ID);
+        assert!(t.actor(&md("Bearer op")).await.is_err());
+        assert!(t.actor(&md("Bearer three")).await.is_err());
     }
 
     #[test]

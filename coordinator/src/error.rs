@@ -22,6 +22,8 @@ pub enum DomainError {
     VariableNotFound(String),
     #[error("project {0:?} not found")]
     ProjectNotFound(String),
+    #[error("incident {0:?} not found")]
+    IncidentNotFound(String),
     #[error("token {0:?} not found")]
     TokenNotFound(String),
     #[error("a project named {0:?} exists already")]
@@ -56,6 +58,7 @@ impl From<DomainError> for tonic::Status {
             | DomainError::IntegrationNotFound(_)
             | DomainError::VariableNotFound(_)
             | DomainError::ProjectNotFound(_)
+            | DomainError::IncidentNotFound(_)
             | DomainError::TokenNotFound(_) => tonic::Status::not_found(e.to_string()),
             DomainError::ProjectExists(_) => tonic::Status::already_exists(e.to_string()),
             DomainError::QuotaExceeded(_) => tonic::Status::resource_exhausted(e.to_string()),

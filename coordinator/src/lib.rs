@@ -1,4 +1,4 @@
-//! The Lookout coordinator: admin API over projects, their tokens, monitors and delivery log, the agent
+//! The Lookout coordinator: admin API over projects, their tokens, monitors, incidents and delivery log, the agent
 //! gateway that assigns (monitor, region) pairs to connected agents, the bridge from agent
 //! result batches to the result bus, and the no-data watch that reports (monitor, region)
 //! pairs without results. `main.rs` wires it to Kafka; `lookout standalone` and tests call
@@ -12,6 +12,7 @@ pub mod deliveries;
 pub mod error;
 mod grpc;
 pub mod hub;
+pub mod incidents;
 pub mod intake;
 pub mod integrations;
 pub mod lifecycle;
@@ -32,6 +33,7 @@ use lookout_bus::ResultPublisher;
 use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
 use lookout_proto::v1::delivery_service_server::DeliveryServiceServer;
+use lookout_proto::v1::incident_service_server::IncidentServiceServer;
 use lookout_proto::v1::integration_service_server::IntegrationServiceServer;
 use lookout_proto::v1::monitor_service_server::MonitorServiceServer;
 use lookout_proto::v1::project_service_server::ProjectServiceServer;
@@ -51,9 +53,11 @@ use deliveries::DeliveryDomain;
 use grpc::admin::AdminService;
 use grpc::deliveries::DeliveryApi;
 use grpc::gateway::GatewayService;
+use grpc::incidents::IncidentApi;
 use grpc::integrations::{IntegrationApi, VariableApi};
 use grpc::projects::{ProjectApi, TokenApi};
 use hub::Hub;
+use incidents::IncidentDomain;
 use integrations::IntegrationDomain;
 use lifecycle::LifecycleEvents;
 use monitors::MonitorDomain;
@@ -85,6 +89,7 @@ pub async fn serve(
     let deliveries = Arc::new(DeliveryDomain::new(store.clone()));
     let integrations = Arc::new(IntegrationDomain::new(store.clone()));
     let projects = Arc::new(ProjectDomain::new(store.clone()));
+    let incidents = Arc::new(IncidentDomain::new(store.clone()));
     let auth = Arc::new(AdminAuth::new(
         &config.operator_tokens,
         &config.project_tokens,
@@ -116,6 +121,7 @@ pub async fn serve(
     let admin = MonitorServiceServer::new(AdminService::new(domain, auth.clone()))
         .max_encoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
     let delivery_api = DeliveryServiceServer::new(DeliveryApi::new(deliveries, auth.clone()));
+    let incident_api = IncidentServiceServer::new(IncidentApi::new(incidents, auth.clone()));
     let project_api = ProjectServiceServer::new(ProjectApi::new(projects.clone(), auth.clone()));
     let integration_api =
         IntegrationServiceServer::new(IntegrationApi::new(integrations.clone(), auth.clone()));
@@ -138,6 +144,9 @@ pub async fn serve(
         .await;
     reporter
         .set_serving::<ProjectServiceServer<ProjectApi>>()
+        .await;
+    reporter
+        .set_serving::<IncidentServiceServer<IncidentApi>>()
         .await;
     reporter.set_serving::<TokenServiceServer<TokenApi>>().await;
     reporter
@@ -174,6 +183,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(admin)
         .add_service(delivery_api)
+        .add_service(incident_api)
         .add_service(project_api)
         .add_service(token_api)
         .add_service(integration_api)

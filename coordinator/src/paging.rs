@@ -5,7 +5,7 @@
 //! being used for another.
 
 use lookout_proto::validate::{DEFAULT_PAGE_SIZE, FieldError, MAX_PAGE_SIZE, MAX_PAGE_TOKEN_BYTES};
-use lookout_store::notifier::DeliveryCursor;
+use lookout_store::notifier::{DeliveryCursor, IncidentCursor};
 
 use crate::error::field_error;
 
@@ -16,6 +16,7 @@ pub enum ListKind {
     Deliveries,
     Projects,
     Integrations,
+    Incidents,
 }
 
 impl ListKind {
@@ -25,6 +26,7 @@ impl ListKind {
             ListKind::Deliveries => "d1",
             ListKind::Projects => "p1",
             ListKind::Integrations => "i1",
+            ListKind::Incidents => "n1",
         }
     }
 }
@@ -82,15 +84,29 @@ pub fn delivery_token(c: &DeliveryCursor) -> String {
 
 /// The delivery position of a `page_token`.
 pub fn delivery_position(token: &str) -> Result<Option<DeliveryCursor>, FieldError> {
-    let Some(pos) = position(ListKind::Deliveries, token)? else {
+    Ok(ms_and_id(ListKind::Deliveries, token)?
+        .map(|(created_at_ms, id)| DeliveryCursor { created_at_ms, id }))
+}
+
+/// The token of an incident page ending at `c`.
+pub fn incident_token(c: &IncidentCursor) -> String {
+    token(ListKind::Incidents, &format!("{}:{}", c.opened_at_ms, c.id))
+}
+
+/// The incident position of a `page_token`.
+pub fn incident_position(token: &str) -> Result<Option<IncidentCursor>, FieldError> {
+    Ok(ms_and_id(ListKind::Incidents, token)?
+        .map(|(opened_at_ms, id)| IncidentCursor { opened_at_ms, id }))
+}
+
+/// A `<milliseconds>:<id>` position of a `kind` token.
+fn ms_and_id(kind: ListKind, token: &str) -> Result<Option<(i64, String)>, FieldError> {
+    let Some(pos) = position(kind, token)? else {
         return Ok(None);
     };
-    let parsed = pos.split_once(':').and_then(|(ms, id)| {
-        Some(DeliveryCursor {
-            created_at_ms: ms.parse().ok()?,
-            id: id.to_string(),
-        })
-    });
+    let parsed = pos
+        .split_once(':')
+        .and_then(|(ms, id)| Some((ms.parse().ok()?, id.to_string())));
     parsed.map(Some).ok_or_else(|| {
         field_error(
             "page_token",
@@ -126,7 +142,7 @@ mod tests {
         };
         assert_eq!(
             delivery_position(&delivery_token(&c)).expect("own token"),
-            Some(c)
+            Some(c.clone())
         );
         let bad = [
             "zz".to_string(),
@@ -140,6 +156,16 @@ mod tests {
             assert_eq!(e.field, "page_token", "{b}");
         }
         let e = delivery_position(&token(ListKind::Deliveries, "x:dlv")).expect_err("ms");
+        assert_eq!(e.field, "page_token");
+        let i = IncidentCursor {
+            opened_at_ms: 7,
+            id: "inc_x".into(),
+        };
+        assert_eq!(
+            incident_position(&incident_token(&i)).expect("own token"),
+            Some(i)
+        );
+        let e = incident_position(&delivery_token(&c)).expect_err("a delivery token");
         assert_eq!(e.field, "page_token");
     }
 

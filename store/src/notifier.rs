@@ -7,8 +7,12 @@ use lookout_proto::v1::EventKind;
 
 use crate::{Row, Sql, Store, StoreError};
 
+mod incidents_admin;
 mod outbox;
 mod retention;
+pub use incidents_admin::{
+    IncidentActionKind, IncidentActionRow, IncidentCursor, IncidentDetail, IncidentFilter,
+};
 pub use outbox::{AttemptOutcome, AttemptRow, DeliveryCursor};
 mod status;
 pub use retention::{Pruned, RetentionCutoffs};

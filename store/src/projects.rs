@@ -200,6 +200,18 @@ impl Store {
         let row = self.pool().fetch_optional(sql).await?;
         row.map(|r| r.get::<String>("project_id")).transpose()
     }
+
+    /// The token with SHA-256 `hash`, if any: who made a request, for records that name
+    /// their actor.
+    pub async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRow>, StoreError> {
+        let sql = Sql::new(
+            "SELECT id, project_id, prefix, name, created_at_ms FROM project_tokens \
+             WHERE token_hash = $1",
+        )
+        .bind(hash.to_vec());
+        let row = self.pool().fetch_optional(sql).await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
 }
 
 fn project_from_row(row: &Row) -> Result<ProjectRow, StoreError> {

@@ -265,3 +265,67 @@ pub fn pending_delivery(id: &str, monitor_id: &str, at_ms: i64) -> crate::notifi
         created_at_ms: at_ms,
     }
 }
+
+/// Stores `i` as the notifier would have written it (every column; `monitor_name`,
+/// `pending_action` and `acknowledged_note` come from other tables and are ignored): how API tests get incidents
+/// without running the incident engine.
+pub async fn insert_incident(
+    store: &Store,
+    i: &crate::notifier::IncidentDetail,
+) -> Result<(), StoreError> {
+    let sql = crate::Sql::new(
+        "INSERT INTO incidents (id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, \
+         regions, updated_at_ms, severity, level, escalated_at_ms, acknowledged_at_ms, \
+         acknowledged_by, reminders_sent, resolved_reason, caused_by_incident_id, silenced) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(&i.id)
+    .bind(&i.monitor_id)
+    .bind(i.status.as_str())
+    .bind(i.opened_at_ms)
+    .bind(i.resolved_at_ms)
+    .bind(&i.cause)
+    .bind(i.regions.join(","))
+    .bind(i.opened_at_ms)
+    .bind(&i.severity)
+    .bind(i.level)
+    .bind(i.escalated_at_ms)
+    .bind(i.acknowledged_at_ms)
+    .bind(&i.acknowledged_by)
+    .bind(i.reminders_sent)
+    .bind(&i.resolved_reason)
+    .bind(&i.caused_by_incident_id)
+    .bind(i.silenced);
+    store.execute(sql).await?;
+    Ok(())
+}
+
+/// An open, critical incident `id` of `monitor_id` opened at `opened_at_ms` in region `eu`,
+/// level 1, nothing acknowledged: the API tests' fixture (change the fields a test is about).
+pub fn open_incident(
+    id: &str,
+    monitor_id: &str,
+    opened_at_ms: i64,
+) -> crate::notifier::IncidentDetail {
+    crate::notifier::IncidentDetail {
+        id: id.into(),
+        monitor_id: monitor_id.into(),
+        monitor_name: monitor_id.into(),
+        status: crate::notifier::IncidentStatus::Open,
+        severity: "critical".into(),
+        opened_at_ms,
+        acknowledged_at_ms: None,
+        acknowledged_by: String::new(),
+        level: 1,
+        escalated_at_ms: None,
+        resolved_at_ms: None,
+        resolved_reason: String::new(),
+        cause: "connection refused".into(),
+        regions: vec!["eu".into()],
+        caused_by_incident_id: None,
+        silenced: false,
+        reminders_sent: 0,
+        pending_action: None,
+        acknowledged_note: String::new(),
+    }
+}

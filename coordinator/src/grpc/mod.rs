@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod deliveries;
 pub mod gateway;
+pub mod incidents;
 pub mod integrations;
 pub mod projects;

@@ -72,6 +72,10 @@ CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);
 CREATE INDEX outbox_by_incident ON outbox (incident_id);
 CREATE INDEX outbox_by_project ON outbox (project_id, created_at_ms);
 CREATE INDEX outbox_by_integration ON outbox (integration_id, state);
+-- Rebuilding the table dropped 0007's indexes: the dispatcher's in-order check (an older
+-- pending row of the same monitor) and retention need them.
+CREATE INDEX outbox_by_monitor ON outbox (monitor_id, state);
+CREATE INDEX outbox_by_state_age ON outbox (state, updated_at_ms);
 
 -- Every attempt of every delivery. `error` and `response_excerpt` never hold a secret.
 CREATE TABLE delivery_attempts (
