@@ -19,6 +19,8 @@ pub const PROJECT_TOKEN: &str = "test-project-token";
 
 pub struct Cluster {
     pub grpc_port: u16,
+    /// `kafka.brokers` of every process.
+    pub brokers: String,
     /// The coordinator's and the notifier's database (SQLite or PostgreSQL).
     store_url: String,
     pub topic: String,
@@ -35,9 +37,15 @@ impl Cluster {
     /// Writes the configuration files for a cluster on `db` (which must outlive it); starts
     /// nothing.
     pub fn new(db: &TestDb, regions: &[&str]) -> Cluster {
+        Cluster::on_broker(db, regions, &kafka_brokers())
+    }
+
+    /// [`Cluster::new`] on the broker at `brokers` (a test's own [`crate::broker::Broker`]).
+    pub fn on_broker(db: &TestDb, regions: &[&str], brokers: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let cluster = Cluster {
             grpc_port: free_port(),
+            brokers: brokers.to_string(),
             store_url: db.url.clone(),
             topic: unique("lookout.results.test"),
             group: unique("lookout-notifier-test"),
@@ -76,7 +84,7 @@ impl Cluster {
     }
 
     fn write_configs(&self) {
-        let brokers = kafka_brokers();
+        let brokers = &self.brokers;
         let tokens: String = self
             .regions
             .iter()
@@ -266,7 +274,7 @@ impl Cluster {
     /// Reads the cluster's topic from the start, in the background, into a shared list.
     pub fn watch_results(&self) -> ResultLog {
         let config = KafkaConfig {
-            brokers: kafka_brokers(),
+            brokers: self.brokers.clone(),
             topic: self.topic.clone(),
             group_id: unique("lookout-test-reader"),
             partitions: 3,

@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests: builds and starts the real binaries, runs scripted HTTP
 //! targets and webhook receivers on 127.0.0.1, and polls with deadlines instead of sleeping.
 
+pub mod broker;
 pub mod cluster;
 pub mod procs;
 pub mod proxy;

@@ -21,9 +21,9 @@ use lookout_proto::{CheckResult, CheckStatus};
 use lookout_store::testing::TestDb;
 use lookout_store::{Sql, Store};
 use lookout_tests::cluster::{Bearer, Cluster, PROJECT_TOKEN};
+use lookout_tests::eventually;
 use lookout_tests::procs::Proc;
 use lookout_tests::servers::Receiver;
-use lookout_tests::{eventually, kafka_brokers};
 use tonic::transport::Channel;
 
 const MONITORS: usize = 1_000;
@@ -189,7 +189,10 @@ async fn count(s: &Store, sql: &str) -> i64 {
 async fn every_transition_is_delivered_once_per_integration_across_sigkills(db: TestDb) {
     let started = Instant::now();
     let receivers = [Receiver::start(200).await, Receiver::start(200).await];
-    let mut cluster = Cluster::new(&db, &[REGION]);
+    // A broker of its own: this test loads it hard, and the run's shared broker, busy with the
+    // other tests, could stall a consumer group rejoining after SIGKILLs.
+    let broker = lookout_tests::broker::Broker::start();
+    let mut cluster = Cluster::on_broker(&db, &[REGION], &broker.addr);
     cluster.start_coordinator();
     let ch = eventually(WAIT, "the coordinator to accept connections", || {
         let addr = cluster.addr();
@@ -211,7 +214,7 @@ async fn every_transition_is_delivered_once_per_integration_across_sigkills(db: 
     let setup = started.elapsed();
 
     let config = KafkaConfig {
-        brokers: kafka_brokers(),
+        brokers: broker.addr.clone(),
         topic: cluster.topic.clone(),
         partitions: 3,
         ..KafkaConfig::default()
