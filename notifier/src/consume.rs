@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
 use crate::events::{Base, incident_part, result_part};
-use crate::incidents::{DataChange, MonitorState, RegionCounters, Thresholds, Transition};
+use crate::incidents::{DataChange, Health, MonitorState, RegionCounters, Thresholds};
 use crate::integrations::Destinations;
 use crate::monitors::{Current, MonitorCache};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
@@ -322,12 +322,16 @@ impl ConsumeLoop {
                 }
             }
             let status = CheckStatus::try_from(r.status).unwrap_or(CheckStatus::Unspecified);
-            let step = tracked.machine.apply(
-                &Thresholds::of(&monitor.monitor),
-                &monitor.monitor.regions,
-                &r.region,
-                status,
-            );
+            // Degraded incidents need their own events in this consumer (the incident
+            // engine's next step): until then DEGRADED results count as successes.
+            let thresholds = Thresholds {
+                degraded: false,
+                ..Thresholds::of(&monitor.monitor)
+            };
+            let step =
+                tracked
+                    .machine
+                    .apply(&thresholds, &monitor.monitor.regions, &r.region, status);
             if step.region_changed {
                 dirty.insert((r.monitor_id.clone(), r.region.clone()));
             }
@@ -336,9 +340,9 @@ impl ConsumeLoop {
                 data_changed(&mut p.out, tracked, monitor, r, change);
             }
             match step.transition {
-                None => {}
-                Some(Transition::Opened) => open(&mut p.out, tracked, monitor, r),
-                Some(Transition::Resolved) => resolve(&mut p.out, tracked, monitor, r),
+                Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r),
+                Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r),
+                _ => {}
             }
         }
         let notices = std::mem::take(&mut p.out.notices);
@@ -443,6 +447,8 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
             failures: row.consecutive_failures,
             successes: row.consecutive_successes,
             last_status: status_from_label(&row.last_status),
+            // Not stored yet: the consumer runs with degraded states off (see `compute`).
+            ..RegionCounters::default()
         };
         t.seen.insert(
             row.region.clone(),
@@ -454,7 +460,11 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
         t.machine.regions.insert(row.region, c);
     }
     t.open = store.open_incident(monitor_id).await?;
-    t.machine.incident_open = t.open.is_some();
+    t.machine.health = if t.open.is_some() {
+        Health::Down
+    } else {
+        Health::Up
+    };
     Ok(t)
 }
 
