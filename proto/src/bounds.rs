@@ -8,6 +8,8 @@ use crate::v1::CheckResult;
 
 /// Bytes of `CheckResult.error_message`, the ellipsis included.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+/// Bytes of `CheckResult.certificate.subject`, the ellipsis included.
+pub const MAX_CERT_SUBJECT_BYTES: usize = 1024;
 /// Characters of a value quoted in a message (a JSON value, a header, a URL, a body excerpt).
 pub const MAX_EXCERPT_CHARS: usize = 200;
 /// Marks a cut.
@@ -59,6 +61,11 @@ impl CheckResult {
     pub fn bound_text(&mut self) {
         if let Cow::Owned(cut) = truncate_bytes(&self.error_message, MAX_ERROR_MESSAGE_BYTES) {
             self.error_message = cut;
+        }
+        if let Some(c) = self.certificate.as_mut() {
+            if let Cow::Owned(cut) = truncate_bytes(&c.subject, MAX_CERT_SUBJECT_BYTES) {
+                c.subject = cut;
+            }
         }
     }
 }
