@@ -27,6 +27,7 @@ use crate::integrations::Destinations;
 use crate::monitors::{Current, MonitorCache};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
+mod degraded;
 mod lifecycle;
 use lifecycle::{ended, lifecycle_of};
 
@@ -322,16 +323,12 @@ impl ConsumeLoop {
                 }
             }
             let status = CheckStatus::try_from(r.status).unwrap_or(CheckStatus::Unspecified);
-            // Degraded incidents need their own events in this consumer (the incident
-            // engine's next step): until then DEGRADED results count as successes.
-            let thresholds = Thresholds {
-                degraded: false,
-                ..Thresholds::of(&monitor.monitor)
-            };
-            let step =
-                tracked
-                    .machine
-                    .apply(&thresholds, &monitor.monitor.regions, &r.region, status);
+            let step = tracked.machine.apply(
+                &Thresholds::of(&monitor.monitor),
+                &monitor.monitor.regions,
+                &r.region,
+                status,
+            );
             if step.region_changed {
                 dirty.insert((r.monitor_id.clone(), r.region.clone()));
             }
@@ -340,9 +337,10 @@ impl ConsumeLoop {
                 data_changed(&mut p.out, tracked, monitor, r, change);
             }
             match step.transition {
-                Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r),
-                Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r),
-                _ => {}
+                Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r, c.to),
+                Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r, c.from),
+                Some(c) => degraded::severity_changed(&mut p.out, tracked, monitor, r, c),
+                None => {}
             }
         }
         let notices = std::mem::take(&mut p.out.notices);
@@ -368,6 +366,8 @@ impl ConsumeLoop {
                 last_status: c.last_status.label().to_string(),
                 newest_scheduled_at_ms: mark.newest_ms,
                 newest_result_ids: mark.ids,
+                degraded: c.degraded,
+                consecutive_degraded: c.degraded_streak,
             });
         }
         Ok(p)
@@ -447,8 +447,8 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
             failures: row.consecutive_failures,
             successes: row.consecutive_successes,
             last_status: status_from_label(&row.last_status),
-            // Not stored yet: the consumer runs with degraded states off (see `compute`).
-            ..RegionCounters::default()
+            degraded: row.degraded,
+            degraded_streak: row.consecutive_degraded,
         };
         t.seen.insert(
             row.region.clone(),
@@ -460,10 +460,10 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
         t.machine.regions.insert(row.region, c);
     }
     t.open = store.open_incident(monitor_id).await?;
-    t.machine.health = if t.open.is_some() {
-        Health::Down
-    } else {
-        Health::Up
+    t.machine.health = match &t.open {
+        None => Health::Up,
+        Some(inc) if inc.severity == Health::Degraded.severity() => Health::Degraded,
+        Some(_) => Health::Down,
     };
     Ok(t)
 }
@@ -490,24 +490,31 @@ fn event_time(r: &CheckResult) -> i64 {
     }
 }
 
-fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult) {
+/// The monitor left UP for `to`: a critical incident (DOWN) or a warning one (DEGRADED) opens.
+fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult, to: Health) {
     let m = &monitor.monitor;
     let cause = if r.error_message.is_empty() {
-        format!("DOWN in {}", r.region)
+        format!("{} in {}", to.label(), r.region)
     } else {
         r.error_message.clone()
     };
-    let inc = IncidentRow {
-        id: format!("inc_{}", uuid::Uuid::now_v7()),
-        monitor_id: m.id.clone(),
-        status: IncidentStatus::Open,
-        opened_at_ms: event_time(r),
-        resolved_at_ms: None,
-        cause: cause.clone(),
-        regions: tracked.machine.down_regions(&m.regions),
+    let mut inc = IncidentRow::opening(
+        format!("inc_{}", uuid::Uuid::now_v7()),
+        m.id.clone(),
+        event_time(r),
+        to.severity(),
+    );
+    inc.cause = cause.clone();
+    inc.regions = match to {
+        Health::Down => tracked.machine.down_regions(&m.regions),
+        _ => tracked.machine.unhealthy_regions(&m.regions),
     };
-    info!(monitor_id = %m.id, incident_id = %inc.id, regions = ?inc.regions, "incident opened");
-    let mut ev = base(EventKind::Incident, monitor, tracked, inc.opened_at_ms).build("DOWN", "UP");
+    info!(monitor_id = %m.id, incident_id = %inc.id, regions = ?inc.regions, severity = %inc.severity, "incident opened");
+    let kind = match to {
+        Health::Degraded => EventKind::Degraded,
+        _ => EventKind::Incident,
+    };
+    let mut ev = base(kind, monitor, tracked, inc.opened_at_ms).build(to.label(), "UP");
     ev.incident = Some(incident_part(&inc));
     ev.result = Some(result_part(r));
     ev.consecutive_failures = tracked.machine.failures(&r.region);
@@ -523,7 +530,15 @@ fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResul
     tracked.open = Some(inc);
 }
 
-fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult) {
+/// The monitor is UP again from `from`: its incident resolves (a recovery, or a degraded
+/// recovery for a warning incident).
+fn resolve(
+    p: &mut Output,
+    tracked: &mut Tracked,
+    monitor: &Current,
+    r: &CheckResult,
+    from: Health,
+) {
     let m = &monitor.monitor;
     let Some(mut inc) = tracked.open.take() else {
         warn!(monitor_id = %m.id, "incident resolved but no open incident is stored");
@@ -533,7 +548,11 @@ fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckRe
     inc.status = IncidentStatus::Resolved;
     inc.resolved_at_ms = Some(at);
     info!(monitor_id = %m.id, incident_id = %inc.id, "incident resolved");
-    let mut ev = base(EventKind::Recovery, monitor, tracked, at).build("UP", "DOWN");
+    let kind = match from {
+        Health::Degraded => EventKind::DegradedRecovery,
+        _ => EventKind::Recovery,
+    };
+    let mut ev = base(kind, monitor, tracked, at).build("UP", from.label());
     ev.incident = Some(incident_part(&inc));
     ev.result = Some(result_part(r));
     notify(p, monitor, Some(&inc.id), ev);
@@ -567,7 +586,7 @@ fn data_changed(
     let notify_on = m.notify_no_data != Some(false);
     info!(monitor_id = %m.id, region = %r.region, event = kind.label(), reason = %r.error_message, notify = notify_on, "data flow changed");
     if notify_on {
-        let by_incident = if tracked.open.is_some() { "DOWN" } else { "UP" };
+        let by_incident = tracked.machine.health.label();
         let (status, previous) = match change {
             DataChange::Lost => ("NO_DATA", by_incident),
             DataChange::Resumed => (by_incident, "NO_DATA"),

@@ -47,8 +47,10 @@ pub(super) fn ended(
         let at = event_time(event);
         inc.status = IncidentStatus::Resolved;
         inc.resolved_at_ms = Some(at);
+        inc.resolved_reason = reason.to_string();
         info!(monitor_id = %monitor.id, incident_id = %inc.id, reason, "incident resolved: monitor {reason}");
-        let mut ev = base(EventKind::Recovery, current, tracked, at).build(status, "DOWN");
+        let mut ev = base(EventKind::Recovery, current, tracked, at)
+            .build(status, tracked.machine.health.label());
         ev.incident = Some(incident_part(&inc));
         ev.resolved_reason = reason.to_string();
         notify(p, current, Some(&inc.id), ev);
