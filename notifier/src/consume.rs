@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
+use crate::engine::gate;
 use crate::events::{Base, incident_part, result_part};
 use crate::incidents::{DataChange, Health, MonitorState, RegionCounters, Thresholds};
 use crate::integrations::Destinations;
@@ -336,8 +337,17 @@ impl ConsumeLoop {
             if let Some(change) = step.data {
                 data_changed(&mut p.out, tracked, monitor, r, change);
             }
-            match step.transition {
-                Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r, c.to),
+            let transition = step.transition;
+            // Only an opening asks about the parent: healthy monitors read nothing.
+            let parent = match transition {
+                Some(c) if c.opens() => {
+                    parent_incident(&self.store, &p.work, &monitor.monitor).await?
+                }
+                _ => None,
+            };
+            let tracked = p.work.get_mut(&r.monitor_id).expect("taken above");
+            match transition {
+                Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r, c.to, parent),
                 Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r, c.from),
                 Some(c) => degraded::severity_changed(&mut p.out, tracked, monitor, r, c),
                 None => {}
@@ -491,7 +501,38 @@ fn event_time(r: &CheckResult) -> i64 {
 }
 
 /// The monitor left UP for `to`: a critical incident (DOWN) or a warning one (DEGRADED) opens.
-fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult, to: Health) {
+/// The open critical incident of `m`'s parent monitor, if it names one and it is down: read
+/// from this batch's work when the parent is in it, else from the store (another notifier
+/// may own the parent's partition).
+async fn parent_incident(
+    store: &Store,
+    work: &HashMap<String, Tracked>,
+    m: &Monitor,
+) -> Result<Option<String>, StoreError> {
+    let parent = &m.parent_monitor_id;
+    if parent.is_empty() {
+        return Ok(None);
+    }
+    let open = match work.get(parent) {
+        Some(t) => t.open.clone(),
+        None => store.open_incident(parent).await?,
+    };
+    Ok(open
+        .filter(|i| i.severity != Health::Degraded.severity())
+        .map(|i| i.id))
+}
+
+/// The monitor left UP for `to`: a critical incident (DOWN) or a warning one (DEGRADED) opens.
+/// While its parent is down (`parent`: the parent's incident) it opens silently, listed as
+/// caused by the parent's.
+fn open(
+    p: &mut Output,
+    tracked: &mut Tracked,
+    monitor: &Current,
+    r: &CheckResult,
+    to: Health,
+    parent: Option<String>,
+) {
     let m = &monitor.monitor;
     let cause = if r.error_message.is_empty() {
         format!("{} in {}", to.label(), r.region)
@@ -509,7 +550,14 @@ fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResul
         Health::Down => tracked.machine.down_regions(&m.regions),
         _ => tracked.machine.unhealthy_regions(&m.regions),
     };
-    info!(monitor_id = %m.id, incident_id = %inc.id, regions = ?inc.regions, severity = %inc.severity, "incident opened");
+    let (decision, caused_by) = gate::opened(&gate::Context {
+        parent_incident: parent,
+        ..Default::default()
+    });
+    inc.silenced = decision.silenced;
+    inc.caused_by_incident_id = caused_by;
+    info!(monitor_id = %m.id, incident_id = %inc.id, regions = ?inc.regions, severity = %inc.severity,
+        caused_by = ?inc.caused_by_incident_id, notify = decision.send, "incident opened");
     let kind = match to {
         Health::Degraded => EventKind::Degraded,
         _ => EventKind::Incident,
@@ -518,7 +566,9 @@ fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResul
     ev.incident = Some(incident_part(&inc));
     ev.result = Some(result_part(r));
     ev.consecutive_failures = tracked.machine.failures(&r.region);
-    notify(p, monitor, Some(&inc.id), ev);
+    if decision.send {
+        notify(p, monitor, Some(&inc.id), ev);
+    }
     p.events.push(event(
         IncidentEventKind::Opened,
         m,
@@ -547,7 +597,10 @@ fn resolve(
     let at = event_time(r);
     inc.status = IncidentStatus::Resolved;
     inc.resolved_at_ms = Some(at);
-    info!(monitor_id = %m.id, incident_id = %inc.id, "incident resolved");
+    let caused = inc.caused_by_incident_id.is_some();
+    let decision = gate::resolved(&gate::Context::default(), inc.silenced, caused);
+    inc.silenced = decision.silenced;
+    info!(monitor_id = %m.id, incident_id = %inc.id, notify = decision.send, "incident resolved");
     let kind = match from {
         Health::Degraded => EventKind::DegradedRecovery,
         _ => EventKind::Recovery,
@@ -555,7 +608,12 @@ fn resolve(
     let mut ev = base(kind, monitor, tracked, at).build("UP", from.label());
     ev.incident = Some(incident_part(&inc));
     ev.result = Some(result_part(r));
-    notify(p, monitor, Some(&inc.id), ev);
+    if caused {
+        ev.caused_by_monitor_id = m.parent_monitor_id.clone();
+    }
+    if decision.send {
+        notify(p, monitor, Some(&inc.id), ev);
+    }
     let message = format!(
         "{} in {}",
         CheckStatus::try_from(r.status)

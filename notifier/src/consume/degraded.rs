@@ -7,6 +7,7 @@ use lookout_proto::v1::EventKind;
 use tracing::{info, warn};
 
 use super::{Output, Tracked, base, event_time, notify};
+use crate::engine::gate;
 use crate::events::{incident_part, result_part};
 use crate::incidents::{Change, Health};
 use crate::monitors::Current;
@@ -38,6 +39,10 @@ pub(super) fn severity_changed(
     ev.incident = Some(incident_part(&inc));
     ev.result = Some(result_part(r));
     ev.consecutive_failures = tracked.machine.failures(&r.region);
-    notify(p, monitor, Some(&inc.id), ev);
+    // Receivers that never heard of the incident (opened under a down parent) hear nothing
+    // of its severity either.
+    if gate::follow_up(&gate::Context::default(), inc.silenced) {
+        notify(p, monitor, Some(&inc.id), ev);
+    }
     p.batch.incidents.push(inc);
 }
