@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
-use crate::engine::gate;
+use crate::engine::{escalation, gate};
 use crate::events::{Base, incident_part, result_part};
 use crate::incidents::{DataChange, Health, MonitorState, RegionCounters, Thresholds};
 use crate::integrations::Destinations;
@@ -29,6 +29,7 @@ use crate::monitors::{Current, MonitorCache};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
 mod degraded;
+mod escalate;
 mod lifecycle;
 use lifecycle::{ended, lifecycle_of};
 
@@ -350,6 +351,10 @@ impl ConsumeLoop {
                 Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r, c.to, parent),
                 Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r, c.from),
                 Some(c) => degraded::severity_changed(&mut p.out, tracked, monitor, r, c),
+                // Escalation is judged at each result while an incident stays open.
+                None if tracked.open.is_some() => {
+                    escalate::escalate(&mut p.out, tracked, monitor, r)
+                }
                 None => {}
             }
         }
@@ -567,7 +572,7 @@ fn open(
     ev.result = Some(result_part(r));
     ev.consecutive_failures = tracked.machine.failures(&r.region);
     if decision.send {
-        notify(p, monitor, Some(&inc.id), ev);
+        notify_incident(p, monitor, &inc, ev);
     }
     p.events.push(event(
         IncidentEventKind::Opened,
@@ -612,7 +617,7 @@ fn resolve(
         ev.caused_by_monitor_id = m.parent_monitor_id.clone();
     }
     if decision.send {
-        notify(p, monitor, Some(&inc.id), ev);
+        notify_incident(p, monitor, &inc, ev);
     }
     let message = format!(
         "{} in {}",
@@ -675,6 +680,25 @@ fn notify(p: &mut Output, monitor: &Current, incident_id: Option<&str>, event: N
         monitor_id: monitor.monitor.id.clone(),
         project_id: monitor.project_id.clone(),
         integration_ids: monitor.monitor.integration_ids.clone(),
+    });
+}
+
+/// Queues `event` about `inc` for the monitor's integrations and those of every escalation
+/// level the incident reached.
+fn notify_incident(
+    p: &mut Output,
+    monitor: &Current,
+    inc: &IncidentRow,
+    mut event: NotificationEvent,
+) {
+    let m = &monitor.monitor;
+    event.level = inc.level.max(1);
+    p.notices.push(Notice {
+        event,
+        incident_id: Some(inc.id.clone()),
+        monitor_id: m.id.clone(),
+        project_id: monitor.project_id.clone(),
+        integration_ids: escalation::integrations(&m.integration_ids, &m.escalation, inc.level),
     });
 }
 

@@ -6,7 +6,7 @@ use lookout_proto::CheckResult;
 use lookout_proto::v1::EventKind;
 use tracing::{info, warn};
 
-use super::{Output, Tracked, base, event_time, notify};
+use super::{Output, Tracked, base, event_time, notify_incident};
 use crate::engine::gate;
 use crate::events::{incident_part, result_part};
 use crate::incidents::{Change, Health};
@@ -42,7 +42,7 @@ pub(super) fn severity_changed(
     // Receivers that never heard of the incident (opened under a down parent) hear nothing
     // of its severity either.
     if gate::follow_up(&gate::Context::default(), inc.silenced) {
-        notify(p, monitor, Some(&inc.id), ev);
+        notify_incident(p, monitor, &inc, ev);
     }
     p.batch.incidents.push(inc);
 }

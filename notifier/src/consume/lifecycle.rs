@@ -6,7 +6,7 @@ use lookout_proto::v1::{EventKind, MonitorLifecycle};
 use lookout_store::notifier::IncidentStatus;
 use tracing::{debug, info};
 
-use super::{Output, Tracked, base, event_time, notify};
+use super::{Output, Tracked, base, event_time, notify_incident};
 use crate::IncidentEventKind;
 use crate::events::incident_part;
 use crate::incidents::MonitorState;
@@ -53,7 +53,7 @@ pub(super) fn ended(
             .build(status, tracked.machine.health.label());
         ev.incident = Some(incident_part(&inc));
         ev.resolved_reason = reason.to_string();
-        notify(p, current, Some(&inc.id), ev);
+        notify_incident(p, current, &inc, ev);
         let message = format!("monitor {reason}");
         p.events.push(super::event(
             IncidentEventKind::Resolved,
