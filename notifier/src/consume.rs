@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
-use crate::engine::{escalation, gate};
+use crate::engine::{escalation, gate, reminders};
 use crate::events::{Base, incident_part, result_part};
 use crate::incidents::{DataChange, Health, MonitorState, RegionCounters, Thresholds};
 use crate::integrations::Destinations;
@@ -351,9 +351,9 @@ impl ConsumeLoop {
                 Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r, c.to, parent),
                 Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r, c.from),
                 Some(c) => degraded::severity_changed(&mut p.out, tracked, monitor, r, c),
-                // Escalation is judged at each result while an incident stays open.
+                // Escalation and reminders are judged at each result while an incident stays open.
                 None if tracked.open.is_some() => {
-                    escalate::escalate(&mut p.out, tracked, monitor, r)
+                    escalate::follow_ups(&mut p.out, tracked, monitor, r)
                 }
                 None => {}
             }
@@ -551,6 +551,7 @@ fn open(
         to.severity(),
     );
     inc.cause = cause.clone();
+    inc.next_reminder_at_ms = reminders::first_at(m.reminders.as_ref(), inc.opened_at_ms);
     inc.regions = match to {
         Health::Down => tracked.machine.down_regions(&m.regions),
         _ => tracked.machine.unhealthy_regions(&m.regions),

@@ -244,8 +244,8 @@ impl Store {
             tx.execute(sql).await?;
         }
         for i in &batch.incidents {
-            // Acknowledgement and reminder columns belong to the incident timer: an update
-            // from the consumer sets them only on insert and leaves them otherwise.
+            // Acknowledgement columns belong to the admin actions the notifier applies apart
+            // from results: an update from the consumer sets them only on insert.
             let sql = Sql::new(
                 "INSERT INTO incidents (id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, \
                  regions, updated_at_ms, severity, level, escalated_at_ms, acknowledged_at_ms, \
@@ -258,7 +258,8 @@ impl Store {
                  level = excluded.level, escalated_at_ms = excluded.escalated_at_ms, \
                  resolved_reason = excluded.resolved_reason, \
                  caused_by_incident_id = excluded.caused_by_incident_id, \
-                 silenced = excluded.silenced",
+                 silenced = excluded.silenced, reminders_sent = excluded.reminders_sent, \
+                 next_reminder_at_ms = excluded.next_reminder_at_ms",
             )
             .bind(&i.id)
             .bind(&i.monitor_id)

@@ -1,6 +1,6 @@
 //! The incident engine's stored state, on SQLite and on PostgreSQL: every engine column of an
-//! incident round-trips, the consumer's update leaves the timer's acknowledgement and reminder
-//! columns alone, and a region's degraded streak (migration 0009) is kept.
+//! incident round-trips, the consumer's update leaves the acknowledgement columns alone, and a
+//! region's degraded streak (migration 0009) is kept.
 
 use lookout_store::Sql;
 use lookout_store::notifier::{IncidentRow, IncidentStatus, NotifierBatch, RegionStateRow};
@@ -25,7 +25,7 @@ async fn write(db: &TestDb, batch: NotifierBatch) {
         .expect("apply");
 }
 
-async fn engine_columns_round_trip_and_the_timer_keeps_its_own(db: TestDb) {
+async fn engine_columns_round_trip_and_acknowledgements_are_kept(db: TestDb) {
     db.store
         .insert_monitor(secret_monitor("mon_e", "s3cret"))
         .await
@@ -48,25 +48,24 @@ async fn engine_columns_round_trip_and_the_timer_keeps_its_own(db: TestDb) {
     assert_eq!(stored, inc);
     assert_eq!(stored.status, IncidentStatus::Open);
 
-    // The timer acknowledges it and schedules a reminder...
+    // An admin action acknowledges it...
     db.store
         .execute(
             Sql::new(
-                "UPDATE incidents SET acknowledged_at_ms = $1, acknowledged_by = $2, \
-                 reminders_sent = $3, next_reminder_at_ms = $4 WHERE id = $5",
+                "UPDATE incidents SET acknowledged_at_ms = $1, acknowledged_by = $2 WHERE id = $3",
             )
             .bind(1_700_i64)
             .bind("ana")
-            .bind(2_i64)
-            .bind(9_000_i64)
             .bind("inc_engine"),
         )
         .await
         .expect("ack");
-    // ...and the consumer, which has not seen that, changes its severity.
+    // ...and the consumer, which has not seen that, changes its severity and reminders.
     let critical = IncidentRow {
         severity: "critical".into(),
         silenced: false,
+        reminders_sent: 2,
+        next_reminder_at_ms: Some(9_000),
         ..inc.clone()
     };
     write(
@@ -88,8 +87,6 @@ async fn engine_columns_round_trip_and_the_timer_keeps_its_own(db: TestDb) {
         IncidentRow {
             acknowledged_at_ms: Some(1_700),
             acknowledged_by: "ana".into(),
-            reminders_sent: 2,
-            next_reminder_at_ms: Some(9_000),
             ..critical
         }
     );
@@ -137,6 +134,6 @@ async fn a_regions_degraded_streak_is_kept(db: TestDb) {
 }
 
 lookout_store::backend_tests!(
-    engine_columns_round_trip_and_the_timer_keeps_its_own,
+    engine_columns_round_trip_and_acknowledgements_are_kept,
     a_regions_degraded_streak_is_kept,
 );
