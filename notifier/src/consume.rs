@@ -31,6 +31,7 @@ use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 mod degraded;
 mod escalate;
 mod lifecycle;
+mod maintenance;
 use lifecycle::{ended, lifecycle_of};
 
 /// Records handled per transaction at most.
@@ -52,6 +53,9 @@ struct Tracked {
     /// the region's counters when they change: a result that changes nothing leaves nothing a
     /// replay of it could change either.
     seen: HashMap<String, Watermark>,
+    /// The last incident, resolved inside a maintenance window after it was announced: its
+    /// recovery is sent when the window ends.
+    held: Option<IncidentRow>,
 }
 
 pub(crate) struct ConsumeLoop {
@@ -357,6 +361,7 @@ impl ConsumeLoop {
                 }
                 None => {}
             }
+            maintenance::catch_up(&mut p.out, tracked, monitor, r);
         }
         let notices = std::mem::take(&mut p.out.notices);
         for n in notices {
@@ -475,6 +480,13 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
         t.machine.regions.insert(row.region, c);
     }
     t.open = store.open_incident(monitor_id).await?;
+    if t.open.is_none() {
+        t.held = store
+            .list_incidents(Some(monitor_id), 1)
+            .await?
+            .into_iter()
+            .find(|i| i.status == IncidentStatus::Resolved && i.silenced);
+    }
     t.machine.health = match &t.open {
         None => Health::Up,
         Some(inc) if inc.severity == Health::Degraded.severity() => Health::Degraded,
@@ -558,6 +570,7 @@ fn open(
     };
     let (decision, caused_by) = gate::opened(&gate::Context {
         parent_incident: parent,
+        in_maintenance: maintenance::held(m, inc.opened_at_ms),
         ..Default::default()
     });
     inc.silenced = decision.silenced;
@@ -604,8 +617,10 @@ fn resolve(
     inc.status = IncidentStatus::Resolved;
     inc.resolved_at_ms = Some(at);
     let caused = inc.caused_by_incident_id.is_some();
-    let decision = gate::resolved(&gate::Context::default(), inc.silenced, caused);
+    let decision = gate::resolved(&maintenance::context(m, at), inc.silenced, caused);
     inc.silenced = decision.silenced;
+    // Held: its recovery goes out when the window ends.
+    tracked.held = decision.silenced.then(|| inc.clone());
     info!(monitor_id = %m.id, incident_id = %inc.id, notify = decision.send, "incident resolved");
     let kind = match from {
         Health::Degraded => EventKind::DegradedRecovery,

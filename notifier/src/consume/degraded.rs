@@ -6,6 +6,7 @@ use lookout_proto::CheckResult;
 use lookout_proto::v1::EventKind;
 use tracing::{info, warn};
 
+use super::maintenance;
 use super::{Output, Tracked, base, event_time, notify_incident};
 use crate::engine::gate;
 use crate::events::{incident_part, result_part};
@@ -41,7 +42,7 @@ pub(super) fn severity_changed(
     ev.consecutive_failures = tracked.machine.failures(&r.region);
     // Receivers that never heard of the incident (opened under a down parent) hear nothing
     // of its severity either.
-    if gate::follow_up(&gate::Context::default(), inc.silenced) {
+    if gate::follow_up(&maintenance::context(m, event_time(r)), inc.silenced) {
         notify_incident(p, monitor, &inc, ev);
     }
     p.batch.incidents.push(inc);

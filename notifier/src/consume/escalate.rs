@@ -10,6 +10,7 @@ use lookout_proto::CheckResult;
 use lookout_proto::v1::EventKind;
 use tracing::info;
 
+use super::maintenance;
 use super::{Output, Tracked, base, event_time, notify_incident};
 use crate::engine::{escalation, gate, reminders};
 use crate::events::{incident_part, result_part};
@@ -32,7 +33,7 @@ fn remind(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckRes
     let Some(inc) = tracked.open.as_mut() else {
         return;
     };
-    if !gate::follow_up(&gate::Context::default(), inc.silenced) {
+    if !gate::follow_up(&maintenance::context(m, event_time(r)), inc.silenced) {
         return;
     }
     let at = event_time(r);
@@ -77,7 +78,7 @@ fn escalate(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckR
         return;
     };
     // Receivers that never heard of the incident are not told it escalated.
-    if !gate::follow_up(&gate::Context::default(), inc.silenced) {
+    if !gate::follow_up(&maintenance::context(m, event_time(r)), inc.silenced) {
         return;
     }
     let failure = Thresholds::of(m).failure;
