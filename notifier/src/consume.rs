@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
+use crate::engine::certificate::CertState;
 use crate::engine::{escalation, gate, reminders};
 use crate::events::{Base, incident_part, result_part};
 use crate::incidents::{DataChange, Health, MonitorState, RegionCounters, Thresholds};
@@ -28,6 +29,7 @@ use crate::integrations::Destinations;
 use crate::monitors::{Current, MonitorCache};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
+mod certificate;
 mod degraded;
 mod escalate;
 mod lifecycle;
@@ -56,6 +58,8 @@ struct Tracked {
     /// The last incident, resolved inside a maintenance window after it was announced: its
     /// recovery is sent when the window ends.
     held: Option<IncidentRow>,
+    /// The newest certificate seen and whether its expiry was announced.
+    cert: CertState,
 }
 
 pub(crate) struct ConsumeLoop {
@@ -362,6 +366,7 @@ impl ConsumeLoop {
                 None => {}
             }
             maintenance::catch_up(&mut p.out, tracked, monitor, r);
+            certificate::observe(&mut p.out, tracked, monitor, r);
         }
         let notices = std::mem::take(&mut p.out.notices);
         for n in notices {
@@ -478,6 +483,12 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
             },
         );
         t.machine.regions.insert(row.region, c);
+    }
+    if let Some(s) = store.monitor_state(monitor_id).await? {
+        t.cert = CertState {
+            not_after_ms: s.cert_not_after_ms,
+            warned: s.cert_warned,
+        };
     }
     t.open = store.open_incident(monitor_id).await?;
     if t.open.is_none() {

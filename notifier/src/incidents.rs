@@ -220,7 +220,7 @@ impl MonitorState {
             self.regions.insert(region.to_string(), c);
         }
         let now = self.judge(t, monitor_regions);
-        let transition = (now != self.health).then(|| Change {
+        let transition = (now != self.health).then_some(Change {
             from: self.health,
             to: now,
         });

@@ -174,6 +174,18 @@ pub struct NotifierBatch {
     /// Monitors whose region rows are dropped before `states` are written (deleted or
     /// paused: a resumed monitor starts with no counters).
     pub cleared: Vec<String>,
+    /// Per-monitor engine state that changed (upserted).
+    pub monitor_states: Vec<MonitorStateRow>,
+}
+
+/// The incident engine's state of one monitor beyond its regions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonitorStateRow {
+    pub monitor_id: String,
+    /// Expiry (Unix ms) of the newest certificate seen; 0 before the first.
+    pub cert_not_after_ms: i64,
+    /// Its coming expiry was announced.
+    pub cert_warned: bool,
 }
 
 /// Moves the stored next offset of one partition from `from` (`None`: nothing stored yet) to
@@ -193,6 +205,7 @@ impl NotifierBatch {
             && self.outbox.is_empty()
             && self.offsets.is_empty()
             && self.cleared.is_empty()
+            && self.monitor_states.is_empty()
     }
 }
 
@@ -212,6 +225,19 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        for s in &batch.monitor_states {
+            let sql = Sql::new(
+                "INSERT INTO notifier_monitor_state (monitor_id, cert_not_after_ms, cert_warned, \
+                 updated_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (monitor_id) DO UPDATE SET \
+                 cert_not_after_ms = excluded.cert_not_after_ms, \
+                 cert_warned = excluded.cert_warned, updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(&s.monitor_id)
+            .bind(s.cert_not_after_ms)
+            .bind(s.cert_warned)
+            .bind(now_ms);
+            tx.execute(sql).await?;
+        }
         for id in &batch.cleared {
             let sql = Sql::new("DELETE FROM notifier_region_state WHERE monitor_id = $1").bind(id);
             tx.execute(sql).await?;
@@ -398,6 +424,27 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The engine state of one monitor, if any was stored.
+    pub async fn monitor_state(
+        &self,
+        monitor_id: &str,
+    ) -> Result<Option<MonitorStateRow>, StoreError> {
+        let sql = Sql::new(
+            "SELECT monitor_id, cert_not_after_ms, cert_warned FROM notifier_monitor_state \
+             WHERE monitor_id = $1",
+        )
+        .bind(monitor_id);
+        let row = self.pool().fetch_optional(sql).await?;
+        row.map(|r| {
+            Ok(MonitorStateRow {
+                monitor_id: r.get("monitor_id")?,
+                cert_not_after_ms: r.get("cert_not_after_ms")?,
+                cert_warned: r.get("cert_warned")?,
+            })
+        })
+        .transpose()
     }
 
     /// The open incident of a monitor, if any.

@@ -27,7 +27,7 @@ enum Window {
         end_ms: i64,
     },
     Recurring {
-        cron: Cron,
+        cron: Box<Cron>,
         duration_ms: i64,
         tz: Tz,
     },
@@ -73,7 +73,7 @@ impl Windows {
                 name: name.to_string(),
             })?;
             items.push(Window::Recurring {
-                cron,
+                cron: Box::new(cron),
                 duration_ms: i64::from(w.duration_minutes) * 60_000,
                 tz,
             });

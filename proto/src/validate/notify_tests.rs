@@ -50,9 +50,17 @@ fn valid(m: Monitor) -> Result<Monitor, FieldError> {
     ValidMonitor::try_from(m).map(ValidMonitor::into_spec)
 }
 
+/// Mode, regions, `region_quorum` given, the count kept or the refusal.
+type QuorumCase = (
+    QuorumMode,
+    &'static [&'static str],
+    u32,
+    Result<u32, &'static str>,
+);
+
 #[test]
 fn quorum_modes_fill_the_count_they_mean() {
-    let cases: &[(QuorumMode, &[&str], u32, Result<u32, &str>)] = &[
+    let cases: &[QuorumCase] = &[
         (QuorumMode::Unspecified, &["a", "b", "c"], 0, Ok(1)),
         (QuorumMode::Count, &["a", "b", "c"], 2, Ok(2)),
         (QuorumMode::Majority, &["a"], 0, Ok(1)),
