@@ -319,7 +319,24 @@ async fn https_verifies_chain_host_and_expiry() {
         "certificate for localhost expires in 3 days, fewer than the required 7"
     );
     s.assertions = vec![assertion(Assertion::CertExpiresInDays(2))];
-    assert_eq!(run(&s).await.status, CheckStatus::Up);
+    let o = run(&s).await;
+    assert_eq!(o.status, CheckStatus::Up);
+    // The certificate travels with every https result, assertion or not.
+    s.assertions.clear();
+    let o = run(&s).await;
+    let c = o.certificate.expect("https results carry the certificate");
+    let days = (c.not_after_ms - now_ms()) / 86_400_000;
+    assert_eq!(days, 3, "{c:?}");
+    assert_eq!(c.subject, "CN=localhost");
+    let (plain, _) = http_server(None, |_| Reply::new(200, "ok")).await;
+    let o = run(&spec(format!("http://localhost:{}/", plain.port()))).await;
+    assert_eq!(o.certificate, None, "plain http has none");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[tokio::test]

@@ -156,3 +156,34 @@ async fn a_plain_text_port_is_named_as_such() {
          plain text?)"
     );
 }
+
+/// Every handshake's leaf certificate travels with the result, whatever the verdict, so the
+/// notifier can announce a coming expiry and a renewal.
+#[tokio::test]
+async fn results_carry_the_certificate_facts() {
+    let ca = TestCa::new();
+    let port = tls_server(ca.acceptor(
+        &["localhost"],
+        Validity::Between((2020, 1, 1), (2020, 2, 1)),
+        &[],
+    ))
+    .await;
+    let o = run(&spec(port, &ca)).await;
+    assert_eq!(o.status, CheckStatus::Down, "expired: {o:?}");
+    let c = o.certificate.expect("the expired certificate is reported");
+    assert_eq!(c.not_before_ms, 1_577_836_800_000, "2020-01-01");
+    assert_eq!(c.not_after_ms, 1_580_515_200_000, "2020-02-01");
+    assert_eq!(c.subject, "CN=localhost");
+    assert_eq!(c.sha256.len(), 64);
+    assert!(c.sha256.chars().all(|ch| ch.is_ascii_hexdigit()));
+
+    let port = tls_server(ca.acceptor(&["localhost"], Validity::Fine, &[])).await;
+    let o = run(&spec(port, &ca)).await;
+    assert_eq!(o.status, CheckStatus::Up, "{o:?}");
+    let renewed = o.certificate.expect("certificate");
+    assert!(renewed.not_after_ms > c.not_after_ms);
+    assert_ne!(
+        renewed.sha256, c.sha256,
+        "another certificate, another digest"
+    );
+}

@@ -19,6 +19,7 @@ fn state(monitor: &str, region: &str, status: &str, failures: u32, down: bool) -
         last_status: status.into(),
         newest_scheduled_at_ms: 1,
         newest_result_ids: vec!["r1".into()],
+        ..Default::default()
     }
 }
 

@@ -21,6 +21,7 @@ fn open_incident(id: &str, monitor_id: &str) -> IncidentRow {
         resolved_at_ms: None,
         cause: "connection refused".into(),
         regions: vec!["eu".into()],
+        ..Default::default()
     }
 }
 

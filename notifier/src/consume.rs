@@ -21,13 +21,19 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
+use crate::engine::certificate::CertState;
+use crate::engine::{escalation, gate, reminders};
 use crate::events::{Base, incident_part, result_part};
-use crate::incidents::{DataChange, MonitorState, RegionCounters, Thresholds, Transition};
+use crate::incidents::{DataChange, Health, MonitorState, RegionCounters, Thresholds};
 use crate::integrations::Destinations;
 use crate::monitors::{Current, MonitorCache};
 use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 
+mod certificate;
+mod degraded;
+mod escalate;
 mod lifecycle;
+mod maintenance;
 use lifecycle::{ended, lifecycle_of};
 
 /// Records handled per transaction at most.
@@ -49,6 +55,11 @@ struct Tracked {
     /// the region's counters when they change: a result that changes nothing leaves nothing a
     /// replay of it could change either.
     seen: HashMap<String, Watermark>,
+    /// The last incident, resolved inside a maintenance window after it was announced: its
+    /// recovery is sent when the window ends.
+    held: Option<IncidentRow>,
+    /// The newest certificate seen and whether its expiry was announced.
+    cert: CertState,
 }
 
 pub(crate) struct ConsumeLoop {
@@ -335,11 +346,27 @@ impl ConsumeLoop {
             if let Some(change) = step.data {
                 data_changed(&mut p.out, tracked, monitor, r, change);
             }
-            match step.transition {
+            let transition = step.transition;
+            // Only an opening asks about the parent: healthy monitors read nothing.
+            let parent = match transition {
+                Some(c) if c.opens() => {
+                    parent_incident(&self.store, &p.work, &monitor.monitor).await?
+                }
+                _ => None,
+            };
+            let tracked = p.work.get_mut(&r.monitor_id).expect("taken above");
+            match transition {
+                Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r, c.to, parent),
+                Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r, c.from),
+                Some(c) => degraded::severity_changed(&mut p.out, tracked, monitor, r, c),
+                // Escalation and reminders are judged at each result while an incident stays open.
+                None if tracked.open.is_some() => {
+                    escalate::follow_ups(&mut p.out, tracked, monitor, r)
+                }
                 None => {}
-                Some(Transition::Opened) => open(&mut p.out, tracked, monitor, r),
-                Some(Transition::Resolved) => resolve(&mut p.out, tracked, monitor, r),
             }
+            maintenance::catch_up(&mut p.out, tracked, monitor, r);
+            certificate::observe(&mut p.out, tracked, monitor, r);
         }
         let notices = std::mem::take(&mut p.out.notices);
         for n in notices {
@@ -364,6 +391,8 @@ impl ConsumeLoop {
                 last_status: c.last_status.label().to_string(),
                 newest_scheduled_at_ms: mark.newest_ms,
                 newest_result_ids: mark.ids,
+                degraded: c.degraded,
+                consecutive_degraded: c.degraded_streak,
             });
         }
         Ok(p)
@@ -443,6 +472,8 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
             failures: row.consecutive_failures,
             successes: row.consecutive_successes,
             last_status: status_from_label(&row.last_status),
+            degraded: row.degraded,
+            degraded_streak: row.consecutive_degraded,
         };
         t.seen.insert(
             row.region.clone(),
@@ -453,8 +484,25 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
         );
         t.machine.regions.insert(row.region, c);
     }
+    if let Some(s) = store.monitor_state(monitor_id).await? {
+        t.cert = CertState {
+            not_after_ms: s.cert_not_after_ms,
+            warned: s.cert_warned,
+        };
+    }
     t.open = store.open_incident(monitor_id).await?;
-    t.machine.incident_open = t.open.is_some();
+    if t.open.is_none() {
+        t.held = store
+            .list_incidents(Some(monitor_id), 1)
+            .await?
+            .into_iter()
+            .find(|i| i.status == IncidentStatus::Resolved && i.silenced);
+    }
+    t.machine.health = match &t.open {
+        None => Health::Up,
+        Some(inc) if inc.severity == Health::Degraded.severity() => Health::Degraded,
+        Some(_) => Health::Down,
+    };
     Ok(t)
 }
 
@@ -480,28 +528,77 @@ fn event_time(r: &CheckResult) -> i64 {
     }
 }
 
-fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult) {
+/// The monitor left UP for `to`: a critical incident (DOWN) or a warning one (DEGRADED) opens.
+/// The open critical incident of `m`'s parent monitor, if it names one and it is down: read
+/// from this batch's work when the parent is in it, else from the store (another notifier
+/// may own the parent's partition).
+async fn parent_incident(
+    store: &Store,
+    work: &HashMap<String, Tracked>,
+    m: &Monitor,
+) -> Result<Option<String>, StoreError> {
+    let parent = &m.parent_monitor_id;
+    if parent.is_empty() {
+        return Ok(None);
+    }
+    let open = match work.get(parent) {
+        Some(t) => t.open.clone(),
+        None => store.open_incident(parent).await?,
+    };
+    Ok(open
+        .filter(|i| i.severity != Health::Degraded.severity())
+        .map(|i| i.id))
+}
+
+/// The monitor left UP for `to`: a critical incident (DOWN) or a warning one (DEGRADED) opens.
+/// While its parent is down (`parent`: the parent's incident) it opens silently, listed as
+/// caused by the parent's.
+fn open(
+    p: &mut Output,
+    tracked: &mut Tracked,
+    monitor: &Current,
+    r: &CheckResult,
+    to: Health,
+    parent: Option<String>,
+) {
     let m = &monitor.monitor;
     let cause = if r.error_message.is_empty() {
-        format!("DOWN in {}", r.region)
+        format!("{} in {}", to.label(), r.region)
     } else {
         r.error_message.clone()
     };
-    let inc = IncidentRow {
-        id: format!("inc_{}", uuid::Uuid::now_v7()),
-        monitor_id: m.id.clone(),
-        status: IncidentStatus::Open,
-        opened_at_ms: event_time(r),
-        resolved_at_ms: None,
-        cause: cause.clone(),
-        regions: tracked.machine.down_regions(&m.regions),
+    let mut inc = IncidentRow::opening(
+        format!("inc_{}", uuid::Uuid::now_v7()),
+        m.id.clone(),
+        event_time(r),
+        to.severity(),
+    );
+    inc.cause = cause.clone();
+    inc.next_reminder_at_ms = reminders::first_at(m.reminders.as_ref(), inc.opened_at_ms);
+    inc.regions = match to {
+        Health::Down => tracked.machine.down_regions(&m.regions),
+        _ => tracked.machine.unhealthy_regions(&m.regions),
     };
-    info!(monitor_id = %m.id, incident_id = %inc.id, regions = ?inc.regions, "incident opened");
-    let mut ev = base(EventKind::Incident, monitor, tracked, inc.opened_at_ms).build("DOWN", "UP");
+    let (decision, caused_by) = gate::opened(&gate::Context {
+        parent_incident: parent,
+        in_maintenance: maintenance::held(m, inc.opened_at_ms),
+        ..Default::default()
+    });
+    inc.silenced = decision.silenced;
+    inc.caused_by_incident_id = caused_by;
+    info!(monitor_id = %m.id, incident_id = %inc.id, regions = ?inc.regions, severity = %inc.severity,
+        caused_by = ?inc.caused_by_incident_id, notify = decision.send, "incident opened");
+    let kind = match to {
+        Health::Degraded => EventKind::Degraded,
+        _ => EventKind::Incident,
+    };
+    let mut ev = base(kind, monitor, tracked, inc.opened_at_ms).build(to.label(), "UP");
     ev.incident = Some(incident_part(&inc));
     ev.result = Some(result_part(r));
     ev.consecutive_failures = tracked.machine.failures(&r.region);
-    notify(p, monitor, Some(&inc.id), ev);
+    if decision.send {
+        notify_incident(p, monitor, &inc, ev);
+    }
     p.events.push(event(
         IncidentEventKind::Opened,
         m,
@@ -513,7 +610,15 @@ fn open(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResul
     tracked.open = Some(inc);
 }
 
-fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult) {
+/// The monitor is UP again from `from`: its incident resolves (a recovery, or a degraded
+/// recovery for a warning incident).
+fn resolve(
+    p: &mut Output,
+    tracked: &mut Tracked,
+    monitor: &Current,
+    r: &CheckResult,
+    from: Health,
+) {
     let m = &monitor.monitor;
     let Some(mut inc) = tracked.open.take() else {
         warn!(monitor_id = %m.id, "incident resolved but no open incident is stored");
@@ -522,11 +627,25 @@ fn resolve(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckRe
     let at = event_time(r);
     inc.status = IncidentStatus::Resolved;
     inc.resolved_at_ms = Some(at);
-    info!(monitor_id = %m.id, incident_id = %inc.id, "incident resolved");
-    let mut ev = base(EventKind::Recovery, monitor, tracked, at).build("UP", "DOWN");
+    let caused = inc.caused_by_incident_id.is_some();
+    let decision = gate::resolved(&maintenance::context(m, at), inc.silenced, caused);
+    inc.silenced = decision.silenced;
+    // Held: its recovery goes out when the window ends.
+    tracked.held = decision.silenced.then(|| inc.clone());
+    info!(monitor_id = %m.id, incident_id = %inc.id, notify = decision.send, "incident resolved");
+    let kind = match from {
+        Health::Degraded => EventKind::DegradedRecovery,
+        _ => EventKind::Recovery,
+    };
+    let mut ev = base(kind, monitor, tracked, at).build("UP", from.label());
     ev.incident = Some(incident_part(&inc));
     ev.result = Some(result_part(r));
-    notify(p, monitor, Some(&inc.id), ev);
+    if caused {
+        ev.caused_by_monitor_id = m.parent_monitor_id.clone();
+    }
+    if decision.send {
+        notify_incident(p, monitor, &inc, ev);
+    }
     let message = format!(
         "{} in {}",
         CheckStatus::try_from(r.status)
@@ -557,7 +676,7 @@ fn data_changed(
     let notify_on = m.notify_no_data != Some(false);
     info!(monitor_id = %m.id, region = %r.region, event = kind.label(), reason = %r.error_message, notify = notify_on, "data flow changed");
     if notify_on {
-        let by_incident = if tracked.open.is_some() { "DOWN" } else { "UP" };
+        let by_incident = tracked.machine.health.label();
         let (status, previous) = match change {
             DataChange::Lost => ("NO_DATA", by_incident),
             DataChange::Resumed => (by_incident, "NO_DATA"),
@@ -588,6 +707,25 @@ fn notify(p: &mut Output, monitor: &Current, incident_id: Option<&str>, event: N
         monitor_id: monitor.monitor.id.clone(),
         project_id: monitor.project_id.clone(),
         integration_ids: monitor.monitor.integration_ids.clone(),
+    });
+}
+
+/// Queues `event` about `inc` for the monitor's integrations and those of every escalation
+/// level the incident reached.
+fn notify_incident(
+    p: &mut Output,
+    monitor: &Current,
+    inc: &IncidentRow,
+    mut event: NotificationEvent,
+) {
+    let m = &monitor.monitor;
+    event.level = inc.level.max(1);
+    p.notices.push(Notice {
+        event,
+        incident_id: Some(inc.id.clone()),
+        monitor_id: m.id.clone(),
+        project_id: monitor.project_id.clone(),
+        integration_ids: escalation::integrations(&m.integration_ids, &m.escalation, inc.level),
     });
 }
 

@@ -51,8 +51,12 @@ pub(crate) fn incident_part(inc: &IncidentRow) -> EventIncident {
         resolved_at_ms: inc.resolved_at_ms.unwrap_or(0),
         regions: inc.regions.clone(),
         cause: inc.cause.clone(),
-        severity: "critical".into(),
-        acknowledged_at_ms: 0,
+        severity: if inc.severity.is_empty() {
+            "critical".into()
+        } else {
+            inc.severity.clone()
+        },
+        acknowledged_at_ms: inc.acknowledged_at_ms.unwrap_or(0),
     }
 }
 

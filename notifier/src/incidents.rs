@@ -1,9 +1,12 @@
-//! The incident state machine: per-region consecutive failures and successes, region down/up
-//! thresholds, and the region quorum that opens and resolves a monitor's single incident.
-//! Pure: no I/O, no clock, so every rule is covered by table-driven tests.
+//! The incident state machine: per-region consecutive failures, successes and degraded
+//! results, region down/degraded thresholds, and the region quorum that moves a monitor
+//! between UP, DEGRADED and DOWN (its single incident opens on leaving UP and resolves on
+//! coming back). Pure: no I/O, no clock, so every rule is covered by table-driven tests.
 
 use std::collections::BTreeMap;
 
+use lookout_proto::v1::QuorumMode;
+use lookout_proto::validate::notify::quorum_count;
 use lookout_proto::{CheckStatus, Monitor};
 
 /// How many results flip a region and how many down regions make an incident.
@@ -12,18 +15,51 @@ pub struct Thresholds {
     pub failure: u32,
     pub success: u32,
     pub quorum: u32,
+    /// DEGRADED results make a region degraded (`notify_degraded`, default on); when off they
+    /// count as successes only.
+    pub degraded: bool,
 }
 
 impl Thresholds {
     /// The monitor's thresholds, with the documented defaults for unset (zero) fields and a
-    /// quorum no larger than the number of regions, so an incident can always open.
+    /// quorum (a count, a majority or all of its regions) no larger than the number of
+    /// regions, so an incident can always open.
     pub fn of(m: &Monitor) -> Thresholds {
         let or = |v: u32, d: u32| if v == 0 { d } else { v };
-        let regions = u32::try_from(m.regions.len()).unwrap_or(u32::MAX).max(1);
+        let mode = QuorumMode::try_from(m.quorum_mode).unwrap_or_default();
         Thresholds {
             failure: or(m.failure_threshold, 3),
             success: or(m.success_threshold, 1),
-            quorum: or(m.region_quorum, 1).min(regions),
+            quorum: quorum_count(mode, or(m.region_quorum, 1), m.regions.len()),
+            degraded: m.notify_degraded != Some(false),
+        }
+    }
+}
+
+/// How a monitor (or one region) is doing, worst last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    #[default]
+    Up,
+    Degraded,
+    Down,
+}
+
+impl Health {
+    /// `UP`, `DEGRADED`, `DOWN`: the labels of `NotificationEvent.status`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Up => "UP",
+            Health::Degraded => "DEGRADED",
+            Health::Down => "DOWN",
+        }
+    }
+
+    /// `critical` while down, `warning` while degraded (`EventIncident.severity`).
+    pub fn severity(self) -> &'static str {
+        match self {
+            Health::Down => "critical",
+            _ => "warning",
         }
     }
 }
@@ -33,7 +69,13 @@ impl Thresholds {
 pub struct RegionCounters {
     pub down: bool,
     pub failures: u32,
+    /// Results in a row that count toward leaving the region's worst state: UP or DEGRADED
+    /// while down, UP while degraded.
     pub successes: u32,
+    /// `failure_threshold` DEGRADED results in a row (DOWN neither adds nor resets, UP
+    /// resets), not yet `success_threshold` UP results since.
+    pub degraded: bool,
+    pub degraded_streak: u32,
     pub last_status: CheckStatus,
 }
 
@@ -43,16 +85,29 @@ impl Default for RegionCounters {
             down: false,
             failures: 0,
             successes: 0,
+            degraded: false,
+            degraded_streak: 0,
             last_status: CheckStatus::Up,
         }
     }
 }
 
-/// What one result did to the monitor's incident.
+/// The monitor's health moved: its incident opens (`from` UP), changes severity, or
+/// resolves (`to` UP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    Opened,
-    Resolved,
+pub struct Change {
+    pub from: Health,
+    pub to: Health,
+}
+
+impl Change {
+    pub fn opens(self) -> bool {
+        self.from == Health::Up
+    }
+
+    pub fn resolves(self) -> bool {
+        self.to == Health::Up
+    }
 }
 
 /// What one result did to a region's flow of data (see `CHECK_STATUS_NO_DATA`).
@@ -69,7 +124,7 @@ pub enum DataChange {
 pub struct Step {
     /// The region's counters changed and must be stored.
     pub region_changed: bool,
-    pub transition: Option<Transition>,
+    pub transition: Option<Change>,
     pub data: Option<DataChange>,
 }
 
@@ -83,7 +138,8 @@ const NOTHING: Step = Step {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonitorState {
     pub regions: BTreeMap<String, RegionCounters>,
-    pub incident_open: bool,
+    /// UP exactly when no incident is open.
+    pub health: Health,
 }
 
 impl MonitorState {
@@ -125,11 +181,30 @@ impl MonitorState {
                 }
             }
             CheckStatus::Up | CheckStatus::Degraded => {
+                let degraded = status == CheckStatus::Degraded && t.degraded;
                 c.failures = 0;
+                c.degraded_streak = if degraded {
+                    c.degraded_streak.saturating_add(1)
+                } else {
+                    0
+                };
                 if c.down {
                     c.successes = c.successes.saturating_add(1);
                     if c.successes >= t.success {
                         c.down = false;
+                        c.successes = 0;
+                        // Back from down into whatever the recent results say.
+                        c.degraded = c.degraded_streak >= t.failure;
+                    }
+                } else if degraded {
+                    c.successes = 0;
+                    if c.degraded_streak >= t.failure {
+                        c.degraded = true;
+                    }
+                } else if c.degraded {
+                    c.successes = c.successes.saturating_add(1);
+                    if c.successes >= t.success {
+                        c.degraded = false;
                         c.successes = 0;
                     }
                 } else {
@@ -144,20 +219,39 @@ impl MonitorState {
         if region_changed {
             self.regions.insert(region.to_string(), c);
         }
-        let down = self.down_regions(monitor_regions).len();
-        let transition = if !self.incident_open && down >= t.quorum as usize {
-            self.incident_open = true;
-            Some(Transition::Opened)
-        } else if self.incident_open && down < t.quorum as usize {
-            self.incident_open = false;
-            Some(Transition::Resolved)
-        } else {
-            None
-        };
+        let now = self.judge(t, monitor_regions);
+        let transition = (now != self.health).then_some(Change {
+            from: self.health,
+            to: now,
+        });
+        self.health = now;
         Step {
             region_changed,
             transition,
             data: (before.last_status == CheckStatus::NoData).then_some(DataChange::Resumed),
+        }
+    }
+
+    /// The monitor's health by its regions: DOWN when `quorum` regions are down, DEGRADED
+    /// when `quorum` regions are down or degraded.
+    fn judge(&self, t: &Thresholds, monitor_regions: &[String]) -> Health {
+        let quorum = t.quorum as usize;
+        let mut down = 0;
+        let mut bad = 0;
+        for (_, c) in self
+            .regions
+            .iter()
+            .filter(|(r, _)| monitor_regions.contains(r))
+        {
+            down += usize::from(c.down);
+            bad += usize::from(c.down || c.degraded);
+        }
+        if down >= quorum {
+            Health::Down
+        } else if bad >= quorum {
+            Health::Degraded
+        } else {
+            Health::Up
         }
     }
 
@@ -170,9 +264,28 @@ impl MonitorState {
             .collect()
     }
 
+    /// Regions of `monitor_regions` that are down or degraded now, sorted.
+    pub fn unhealthy_regions(&self, monitor_regions: &[String]) -> Vec<String> {
+        self.regions
+            .iter()
+            .filter(|(r, c)| (c.down || c.degraded) && monitor_regions.contains(r))
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
     /// Consecutive failures of one region.
     pub fn failures(&self, region: &str) -> u32 {
         self.regions.get(region).map_or(0, |c| c.failures)
+    }
+
+    /// The most consecutive failures of any of `monitor_regions` (escalation counts these).
+    pub fn worst_failures(&self, monitor_regions: &[String]) -> u32 {
+        self.regions
+            .iter()
+            .filter(|(r, _)| monitor_regions.contains(r))
+            .map(|(_, c)| c.failures)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -180,7 +293,15 @@ impl MonitorState {
 mod tests {
     use super::*;
     use CheckStatus::{Degraded, Down, Missed, Up};
-    use Transition::{Opened, Resolved};
+
+    const OPENED: Change = Change {
+        from: Health::Up,
+        to: Health::Down,
+    };
+    const RESOLVED: Change = Change {
+        from: Health::Down,
+        to: Health::Up,
+    };
 
     fn regions(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
@@ -191,7 +312,7 @@ mod tests {
         t: Thresholds,
         monitor_regions: &[&str],
         steps: &[(&str, CheckStatus)],
-    ) -> Vec<Option<Transition>> {
+    ) -> Vec<Option<Change>> {
         let mr = regions(monitor_regions);
         let mut s = MonitorState::default();
         steps
@@ -204,6 +325,7 @@ mod tests {
         failure: 3,
         success: 1,
         quorum: 1,
+        degraded: true,
     };
 
     /// Name, thresholds, monitor regions, results, expected transition per result.
@@ -212,7 +334,7 @@ mod tests {
         Thresholds,
         &'static [&'static str],
         Vec<(&'static str, CheckStatus)>,
-        Vec<Option<Transition>>,
+        Vec<Option<Change>>,
     );
 
     #[test]
@@ -223,7 +345,7 @@ mod tests {
                 T3_1_1,
                 &["eu"],
                 vec![("eu", Down), ("eu", Down), ("eu", Down)],
-                vec![None, None, Some(Opened)],
+                vec![None, None, Some(OPENED)],
             ),
             (
                 "one up resolves",
@@ -236,7 +358,7 @@ mod tests {
                     ("eu", Down),
                     ("eu", Up),
                 ],
-                vec![None, None, Some(Opened), None, Some(Resolved)],
+                vec![None, None, Some(OPENED), None, Some(RESOLVED)],
             ),
             (
                 "an up resets the count",
@@ -262,7 +384,7 @@ mod tests {
                     ("eu", Missed),
                     ("eu", Down),
                 ],
-                vec![None, None, None, None, Some(Opened)],
+                vec![None, None, None, None, Some(OPENED)],
             ),
             (
                 "degraded is up",
@@ -276,7 +398,7 @@ mod tests {
                 T3_1_1,
                 &["eu"],
                 vec![("eu", Down), ("eu", Down), ("eu", Down), ("eu", Degraded)],
-                vec![None, None, Some(Opened), Some(Resolved)],
+                vec![None, None, Some(OPENED), Some(RESOLVED)],
             ),
             (
                 "success threshold needs consecutive successes",
@@ -284,6 +406,7 @@ mod tests {
                     failure: 1,
                     success: 2,
                     quorum: 1,
+                    degraded: true,
                 },
                 &["eu"],
                 vec![
@@ -293,7 +416,7 @@ mod tests {
                     ("eu", Up),
                     ("eu", Up),
                 ],
-                vec![Some(Opened), None, None, None, Some(Resolved)],
+                vec![Some(OPENED), None, None, None, Some(RESOLVED)],
             ),
             (
                 "quorum of two needs both regions",
@@ -301,6 +424,7 @@ mod tests {
                     failure: 2,
                     success: 1,
                     quorum: 2,
+                    degraded: true,
                 },
                 &["eu", "us"],
                 vec![
@@ -312,7 +436,7 @@ mod tests {
                     ("eu", Up),
                     ("eu", Down),
                 ],
-                vec![None, None, None, None, Some(Opened), Some(Resolved), None],
+                vec![None, None, None, None, Some(OPENED), Some(RESOLVED), None],
             ),
             (
                 "quorum of one: second region keeps it open",
@@ -320,10 +444,11 @@ mod tests {
                     failure: 1,
                     success: 1,
                     quorum: 1,
+                    degraded: true,
                 },
                 &["eu", "us"],
                 vec![("eu", Down), ("us", Down), ("eu", Up), ("us", Up)],
-                vec![Some(Opened), None, None, Some(Resolved)],
+                vec![Some(OPENED), None, None, Some(RESOLVED)],
             ),
             (
                 "unknown region ignored",
@@ -331,6 +456,7 @@ mod tests {
                     failure: 1,
                     success: 1,
                     quorum: 1,
+                    degraded: true,
                 },
                 &["eu"],
                 vec![("mars", Down), ("mars", Down)],
@@ -342,15 +468,139 @@ mod tests {
                     failure: 1,
                     success: 1,
                     quorum: 1,
+                    degraded: true,
                 },
                 &["eu"],
                 vec![("eu", Down), ("eu", Up), ("eu", Down)],
-                vec![Some(Opened), Some(Resolved), Some(Opened)],
+                vec![Some(OPENED), Some(RESOLVED), Some(OPENED)],
             ),
         ];
         for (name, t, mr, steps, want) in cases {
             assert_eq!(run(t, mr, &steps), want, "{name}");
         }
+    }
+
+    /// The monitor's health after each result of one region ("eu"), thresholds 2/2/1.
+    #[test]
+    fn degraded_is_its_own_state_between_up_and_down() {
+        use Health::{Degraded as Dg, Down as Dn, Up as U};
+        let t = Thresholds {
+            failure: 2,
+            success: 2,
+            quorum: 1,
+            degraded: true,
+        };
+        let cases: Vec<(&str, Vec<CheckStatus>, Vec<Health>)> = vec![
+            (
+                "two degraded in a row degrade, two ups recover",
+                vec![Degraded, Degraded, Up, Up],
+                vec![U, Dg, Dg, U],
+            ),
+            (
+                "an up between degraded results resets the streak",
+                vec![Degraded, Up, Degraded, Up],
+                vec![U, U, U, U],
+            ),
+            (
+                "degraded then down: down wins, back to degraded by degraded results",
+                vec![Degraded, Degraded, Down, Down, Degraded, Degraded],
+                vec![U, Dg, Dg, Dn, Dn, Dg],
+            ),
+            (
+                "down recovers by ups straight to up",
+                vec![Down, Down, Up, Up],
+                vec![U, Dn, Dn, U],
+            ),
+            (
+                "a down while degraded restarts the ups needed",
+                vec![Degraded, Degraded, Up, Down, Up, Up],
+                vec![U, Dg, Dg, Dg, Dg, U],
+            ),
+        ];
+        let mr = regions(&["eu"]);
+        for (name, statuses, want) in cases {
+            let mut s = MonitorState::default();
+            let got: Vec<Health> = statuses
+                .iter()
+                .map(|st| {
+                    let before = s.health;
+                    let step = s.apply(&t, &mr, "eu", *st);
+                    let change = step.transition.map(|c| (c.from, c.to));
+                    assert_eq!(
+                        change.is_some(),
+                        before != s.health,
+                        "{name}: a change is reported exactly when health moves"
+                    );
+                    s.health
+                })
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+        // With degraded events off, DEGRADED results are successes.
+        let off = Thresholds {
+            degraded: false,
+            ..t
+        };
+        let mut s = MonitorState::default();
+        for _ in 0..5 {
+            assert_eq!(s.apply(&off, &mr, "eu", Degraded).transition, None);
+        }
+        assert_eq!(s.health, Health::Up);
+    }
+
+    #[test]
+    fn degraded_quorum_counts_down_and_degraded_regions() {
+        let t = Thresholds {
+            failure: 1,
+            success: 1,
+            quorum: 2,
+            degraded: true,
+        };
+        let mr = regions(&["eu", "us", "ap"]);
+        let mut s = MonitorState::default();
+        s.apply(&t, &mr, "eu", Down);
+        assert_eq!(s.health, Health::Up, "one region is not the quorum");
+        let step = s.apply(&t, &mr, "us", Degraded);
+        assert_eq!(
+            step.transition,
+            Some(Change {
+                from: Health::Up,
+                to: Health::Degraded
+            })
+        );
+        let step = s.apply(&t, &mr, "us", Down);
+        assert_eq!(
+            step.transition,
+            Some(Change {
+                from: Health::Degraded,
+                to: Health::Down
+            })
+        );
+        assert_eq!(s.unhealthy_regions(&mr), regions(&["eu", "us"]));
+        assert_eq!(s.worst_failures(&mr), 1);
+    }
+
+    #[test]
+    fn quorum_modes() {
+        let m = |mode: QuorumMode, n: usize| Monitor {
+            regions: (0..n).map(|i| format!("r{i}")).collect(),
+            quorum_mode: mode as i32,
+            ..Default::default()
+        };
+        assert_eq!(Thresholds::of(&m(QuorumMode::Majority, 3)).quorum, 2);
+        assert_eq!(Thresholds::of(&m(QuorumMode::Majority, 4)).quorum, 3);
+        assert_eq!(Thresholds::of(&m(QuorumMode::All, 4)).quorum, 4);
+        assert_eq!(Thresholds::of(&m(QuorumMode::Count, 4)).quorum, 1);
+        let t = Thresholds::of(&m(QuorumMode::All, 2));
+        let mr = regions(&["r0", "r1"]);
+        let mut s = MonitorState::default();
+        for _ in 0..3 {
+            assert_eq!(s.apply(&t, &mr, "r0", Down).transition, None);
+        }
+        let opened: Vec<_> = (0..3)
+            .map(|_| s.apply(&t, &mr, "r1", Down).transition)
+            .collect();
+        assert_eq!(opened, vec![None, None, Some(OPENED)], "all: both regions");
     }
 
     #[test]
@@ -380,6 +630,7 @@ mod tests {
             failure: 2,
             success: 1,
             quorum: 1,
+            degraded: true,
         };
         let mut s = MonitorState::default();
         let steps = [
@@ -389,9 +640,9 @@ mod tests {
             (Down, None, Some(Resumed)),
             (NoData, None, Some(Lost)),
             // The failure before the gap still counts: no data neither adds nor resets.
-            (Down, Some(Opened), Some(Resumed)),
+            (Down, Some(OPENED), Some(Resumed)),
             (NoData, None, Some(Lost)),
-            (Up, Some(Resolved), Some(Resumed)),
+            (Up, Some(RESOLVED), Some(Resumed)),
             (Up, None, None),
         ];
         for (i, (status, transition, data)) in steps.into_iter().enumerate() {
@@ -436,7 +687,8 @@ mod tests {
             Thresholds {
                 failure: 3,
                 success: 1,
-                quorum: 1
+                quorum: 1,
+                degraded: true,
             }
         );
         let m = Monitor {
@@ -451,7 +703,8 @@ mod tests {
             Thresholds {
                 failure: 2,
                 success: 4,
-                quorum: 2
+                quorum: 2,
+                degraded: true,
             }
         );
     }

@@ -7,7 +7,9 @@
 //!   advance compare-and-set, which fences a consumer that lost its partition in a rebalance.
 //! - `dedup`: per (monitor, region), a result older than the newest applied one, or the same
 //!   result again, is ignored (results are at least once and can arrive late).
-//! - `incidents`: the pure state machine (thresholds per region, region quorum).
+//! - `incidents`: the pure state machine (thresholds per region, region quorum, degraded).
+//! - `engine`: the pure rules around it (escalation, reminders, maintenance, parents,
+//!   certificate expiry, flapping).
 //! - `events`: the `NotificationEvent` stored with each delivery (what happened).
 //! - `dispatch`: the outbox worker around every `channels::Channel` (payload cap,
 //!   per-integration rate limit and in-flight share, timeout, retries with jittered backoff,
@@ -21,6 +23,7 @@ pub mod config;
 mod consume;
 pub mod dedup;
 pub mod dispatch;
+pub mod engine;
 mod events;
 pub mod incidents;
 mod integrations;

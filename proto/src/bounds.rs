@@ -8,6 +8,8 @@ use crate::v1::CheckResult;
 
 /// Bytes of `CheckResult.error_message`, the ellipsis included.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+/// Bytes of `CheckResult.certificate.subject`, the ellipsis included.
+pub const MAX_CERT_SUBJECT_BYTES: usize = 1024;
 /// Characters of a value quoted in a message (a JSON value, a header, a URL, a body excerpt).
 pub const MAX_EXCERPT_CHARS: usize = 200;
 /// Marks a cut.
@@ -60,6 +62,15 @@ impl CheckResult {
         if let Cow::Owned(cut) = truncate_bytes(&self.error_message, MAX_ERROR_MESSAGE_BYTES) {
             self.error_message = cut;
         }
+        if let Some(c) = self.certificate.as_mut() {
+            if let Cow::Owned(cut) = truncate_bytes(&c.subject, MAX_CERT_SUBJECT_BYTES) {
+                c.subject = cut;
+            }
+            // A digest is 64 hex digits or nothing: a cut one would name no certificate.
+            if c.sha256.len() != 64 || !c.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                c.sha256.clear();
+            }
+        }
     }
 }
 
@@ -73,6 +84,32 @@ pub const MAX_BATCH_RESULTS: usize = 10_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_facts_are_bounded() {
+        let mut r = CheckResult {
+            certificate: Some(crate::v1::CertificateFacts {
+                subject: "CN=".to_string() + &"a".repeat(5000),
+                sha256: "f".repeat(10_000),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        r.bound_text();
+        let c = r.certificate.expect("kept");
+        assert_eq!(c.subject.len(), MAX_CERT_SUBJECT_BYTES);
+        assert!(c.subject.ends_with(ELLIPSIS));
+        assert_eq!(c.sha256, "");
+        let mut r = CheckResult {
+            certificate: Some(crate::v1::CertificateFacts {
+                sha256: "0a".repeat(32),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        r.bound_text();
+        assert_eq!(r.certificate.expect("kept").sha256.len(), 64);
+    }
 
     #[test]
     fn truncation_keeps_short_text_and_marks_cuts() {

@@ -19,7 +19,7 @@ pub use retention::{Pruned, RetentionCutoffs};
 pub use status::RegionStatusRow;
 
 /// Counters of one (monitor, region). A region without a row is up with no failures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegionStateRow {
     pub monitor_id: String,
     pub region: String,
@@ -28,6 +28,10 @@ pub struct RegionStateRow {
     pub consecutive_successes: u32,
     /// Label of the last counted status (`UP`, `DOWN`, `DEGRADED`).
     pub last_status: String,
+    /// The region is degraded (DEGRADED results in a row, not yet cleared by UP results).
+    pub degraded: bool,
+    /// DEGRADED results in a row.
+    pub consecutive_degraded: u32,
     /// `scheduled_at_ms` of the newest applied result: older ones are ignored.
     pub newest_scheduled_at_ms: i64,
     /// Ids of the applied results scheduled at `newest_scheduled_at_ms` (a few at most): the
@@ -35,8 +39,9 @@ pub struct RegionStateRow {
     pub newest_result_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum IncidentStatus {
+    #[default]
     Open,
     Resolved,
 }
@@ -50,7 +55,7 @@ impl IncidentStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IncidentRow {
     /// `inc_` + UUIDv7.
     pub id: String,
@@ -62,6 +67,41 @@ pub struct IncidentRow {
     pub cause: String,
     /// Regions that were down when the incident opened.
     pub regions: Vec<String>,
+    /// `critical` while the monitor is down, `warning` while it is degraded.
+    pub severity: String,
+    /// Escalation level reached, 1 at opening.
+    pub level: u32,
+    pub escalated_at_ms: Option<i64>,
+    pub acknowledged_at_ms: Option<i64>,
+    pub acknowledged_by: String,
+    pub reminders_sent: u32,
+    pub next_reminder_at_ms: Option<i64>,
+    /// Why it resolved without a recovering result: `deleted`, `paused`, `manual`.
+    pub resolved_reason: String,
+    /// The parent monitor's incident that caused it (opened silently).
+    pub caused_by_incident_id: Option<String>,
+    /// Its receivers have not heard its latest state (held or silenced).
+    pub silenced: bool,
+}
+
+impl IncidentRow {
+    /// A new open incident with the engine's fields at their opening values.
+    pub fn opening(
+        id: String,
+        monitor_id: String,
+        opened_at_ms: i64,
+        severity: &str,
+    ) -> IncidentRow {
+        IncidentRow {
+            id,
+            monitor_id,
+            status: IncidentStatus::Open,
+            opened_at_ms,
+            severity: severity.to_string(),
+            level: 1,
+            ..IncidentRow::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +178,18 @@ pub struct NotifierBatch {
     /// Monitors whose region rows are dropped before `states` are written (deleted or
     /// paused: a resumed monitor starts with no counters).
     pub cleared: Vec<String>,
+    /// Per-monitor engine state that changed (upserted).
+    pub monitor_states: Vec<MonitorStateRow>,
+}
+
+/// The incident engine's state of one monitor beyond its regions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonitorStateRow {
+    pub monitor_id: String,
+    /// Expiry (Unix ms) of the newest certificate seen; 0 before the first.
+    pub cert_not_after_ms: i64,
+    /// Its coming expiry was announced.
+    pub cert_warned: bool,
 }
 
 /// Moves the stored next offset of one partition from `from` (`None`: nothing stored yet) to
@@ -157,11 +209,13 @@ impl NotifierBatch {
             && self.outbox.is_empty()
             && self.offsets.is_empty()
             && self.cleared.is_empty()
+            && self.monitor_states.is_empty()
     }
 }
 
-const INCIDENT_COLUMNS: &str =
-    "id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, regions";
+const INCIDENT_COLUMNS: &str = "id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, \
+     regions, severity, level, escalated_at_ms, acknowledged_at_ms, acknowledged_by, \
+     reminders_sent, next_reminder_at_ms, resolved_reason, caused_by_incident_id, silenced";
 
 impl Store {
     /// Writes region states, incidents, outbox rows and offsets of one batch in one
@@ -175,6 +229,19 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        for s in &batch.monitor_states {
+            let sql = Sql::new(
+                "INSERT INTO notifier_monitor_state (monitor_id, cert_not_after_ms, cert_warned, \
+                 updated_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (monitor_id) DO UPDATE SET \
+                 cert_not_after_ms = excluded.cert_not_after_ms, \
+                 cert_warned = excluded.cert_warned, updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(&s.monitor_id)
+            .bind(s.cert_not_after_ms)
+            .bind(s.cert_warned)
+            .bind(now_ms);
+            tx.execute(sql).await?;
+        }
         for id in &batch.cleared {
             let sql = Sql::new("DELETE FROM notifier_region_state WHERE monitor_id = $1").bind(id);
             tx.execute(sql).await?;
@@ -183,13 +250,15 @@ impl Store {
             let sql = Sql::new(
                 "INSERT INTO notifier_region_state (monitor_id, region, down, consecutive_failures, \
                  consecutive_successes, last_status, updated_at_ms, newest_scheduled_at_ms, \
-                 newest_result_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 newest_result_ids, degraded, consecutive_degraded) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (monitor_id, region) DO UPDATE SET down = excluded.down, \
                  consecutive_failures = excluded.consecutive_failures, \
                  consecutive_successes = excluded.consecutive_successes, \
                  last_status = excluded.last_status, updated_at_ms = excluded.updated_at_ms, \
                  newest_scheduled_at_ms = excluded.newest_scheduled_at_ms, \
-                 newest_result_ids = excluded.newest_result_ids",
+                 newest_result_ids = excluded.newest_result_ids, \
+                 degraded = excluded.degraded, consecutive_degraded = excluded.consecutive_degraded",
             )
             .bind(&s.monitor_id)
             .bind(&s.region)
@@ -199,16 +268,28 @@ impl Store {
             .bind(&s.last_status)
             .bind(now_ms)
             .bind(s.newest_scheduled_at_ms)
-            .bind(s.newest_result_ids.join(","));
+            .bind(s.newest_result_ids.join(","))
+            .bind(s.degraded)
+            .bind(i64::from(s.consecutive_degraded));
             tx.execute(sql).await?;
         }
         for i in &batch.incidents {
+            // Acknowledgement columns belong to the admin actions the notifier applies apart
+            // from results: an update from the consumer sets them only on insert.
             let sql = Sql::new(
                 "INSERT INTO incidents (id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, \
-                 regions, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 regions, updated_at_ms, severity, level, escalated_at_ms, acknowledged_at_ms, \
+                 acknowledged_by, reminders_sent, next_reminder_at_ms, resolved_reason, \
+                 caused_by_incident_id, silenced) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18) \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
                  resolved_at_ms = excluded.resolved_at_ms, regions = excluded.regions, \
-                 updated_at_ms = excluded.updated_at_ms",
+                 updated_at_ms = excluded.updated_at_ms, severity = excluded.severity, \
+                 level = excluded.level, escalated_at_ms = excluded.escalated_at_ms, \
+                 resolved_reason = excluded.resolved_reason, \
+                 caused_by_incident_id = excluded.caused_by_incident_id, \
+                 silenced = excluded.silenced, reminders_sent = excluded.reminders_sent, \
+                 next_reminder_at_ms = excluded.next_reminder_at_ms",
             )
             .bind(&i.id)
             .bind(&i.monitor_id)
@@ -217,7 +298,17 @@ impl Store {
             .bind(i.resolved_at_ms)
             .bind(&i.cause)
             .bind(i.regions.join(","))
-            .bind(now_ms);
+            .bind(now_ms)
+            .bind(&i.severity)
+            .bind(i64::from(i.level))
+            .bind(i.escalated_at_ms)
+            .bind(i.acknowledged_at_ms)
+            .bind(&i.acknowledged_by)
+            .bind(i64::from(i.reminders_sent))
+            .bind(i.next_reminder_at_ms)
+            .bind(&i.resolved_reason)
+            .bind(i.caused_by_incident_id.clone())
+            .bind(i.silenced);
             tx.execute(sql).await?;
         }
         for o in &batch.outbox {
@@ -315,7 +406,8 @@ impl Store {
     pub async fn region_states(&self, monitor_id: &str) -> Result<Vec<RegionStateRow>, StoreError> {
         let sql = Sql::new(
             "SELECT monitor_id, region, down, consecutive_failures, consecutive_successes, \
-             last_status, newest_scheduled_at_ms, newest_result_ids FROM notifier_region_state \
+             last_status, newest_scheduled_at_ms, newest_result_ids, degraded, \
+             consecutive_degraded FROM notifier_region_state \
              WHERE monitor_id = $1 ORDER BY region",
         )
         .bind(monitor_id);
@@ -331,9 +423,32 @@ impl Store {
                     last_status: r.get("last_status")?,
                     newest_scheduled_at_ms: r.get("newest_scheduled_at_ms")?,
                     newest_result_ids: split_list(&r.get::<String>("newest_result_ids")?),
+                    degraded: r.get("degraded")?,
+                    consecutive_degraded: r.get_u32("consecutive_degraded")?,
                 })
             })
             .collect()
+    }
+
+    /// The engine state of one monitor, if any was stored.
+    pub async fn monitor_state(
+        &self,
+        monitor_id: &str,
+    ) -> Result<Option<MonitorStateRow>, StoreError> {
+        let sql = Sql::new(
+            "SELECT monitor_id, cert_not_after_ms, cert_warned FROM notifier_monitor_state \
+             WHERE monitor_id = $1",
+        )
+        .bind(monitor_id);
+        let row = self.pool().fetch_optional(sql).await?;
+        row.map(|r| {
+            Ok(MonitorStateRow {
+                monitor_id: r.get("monitor_id")?,
+                cert_not_after_ms: r.get("cert_not_after_ms")?,
+                cert_warned: r.get("cert_warned")?,
+            })
+        })
+        .transpose()
     }
 
     /// The open incident of a monitor, if any.
@@ -379,6 +494,16 @@ fn incident_from_row(r: &Row) -> Result<IncidentRow, StoreError> {
         resolved_at_ms: r.get("resolved_at_ms")?,
         cause: r.get("cause")?,
         regions: split_list(&regions),
+        severity: r.get("severity")?,
+        level: r.get_u32("level")?,
+        escalated_at_ms: r.get("escalated_at_ms")?,
+        acknowledged_at_ms: r.get("acknowledged_at_ms")?,
+        acknowledged_by: r.get("acknowledged_by")?,
+        reminders_sent: r.get_u32("reminders_sent")?,
+        next_reminder_at_ms: r.get("next_reminder_at_ms")?,
+        resolved_reason: r.get("resolved_reason")?,
+        caused_by_incident_id: r.get("caused_by_incident_id")?,
+        silenced: r.get("silenced")?,
     })
 }
 

@@ -110,6 +110,7 @@ fn state(monitor_id: &str) -> RegionStateRow {
         last_status: "DOWN".into(),
         newest_scheduled_at_ms: 1,
         newest_result_ids: vec![],
+        ..Default::default()
     }
 }
 
@@ -146,6 +147,7 @@ fn incident(id: &str, monitor_id: &str, resolved_at_ms: Option<i64>) -> Incident
         resolved_at_ms,
         cause: "boom".into(),
         regions: vec!["eu".into()],
+        ..Default::default()
     }
 }
 

@@ -27,6 +27,7 @@ fn incident(id: &str, status: IncidentStatus) -> IncidentRow {
         resolved_at_ms: (status == IncidentStatus::Resolved).then_some(2_000),
         cause: "boom".into(),
         regions: vec!["eu".into(), "us".into()],
+        ..Default::default()
     }
 }
 
@@ -50,6 +51,7 @@ async fn batch_is_written_atomically_and_reads_back(db: TestDb) {
         last_status: "DOWN".into(),
         newest_scheduled_at_ms: 1_700_000_000_123,
         newest_result_ids: vec!["r1".into(), "r2".into()],
+        ..Default::default()
     };
     let batch = NotifierBatch {
         states: vec![state.clone()],
@@ -393,6 +395,7 @@ async fn region_statuses_of_many_monitors_read_back_by_monitor(db: TestDb) {
         last_status: status.into(),
         newest_scheduled_at_ms: 1,
         newest_result_ids: vec!["r".into()],
+        ..Default::default()
     };
     let first = NotifierBatch {
         states: vec![

@@ -76,6 +76,7 @@ impl IcmpCheck {
         };
         Outcome {
             ping: (stats.sent > 0).then_some(stats),
+            certificate: None,
             ..outcome
         }
     }

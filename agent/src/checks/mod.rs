@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use lookout_proto::v1::{Timings, monitor};
+use lookout_proto::v1::{self, Timings, monitor};
 use lookout_proto::validate::ValidMonitor;
 use lookout_proto::{CheckStatus, FailureClass, Monitor};
 use tokio::time::Instant;
@@ -20,6 +20,8 @@ pub struct Outcome {
     pub timings: Timings,
     /// Packet loss and round trips of an ICMP check; None for other kinds.
     pub ping: Option<PingStats>,
+    /// The leaf certificate of an https or tls check whose handshake completed.
+    pub certificate: Option<v1::CertificateFacts>,
 }
 
 /// What an ICMP check measured.
@@ -48,6 +50,7 @@ impl Outcome {
             status_code: None,
             timings,
             ping: None,
+            certificate: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl Outcome {
             status_code: None,
             timings,
             ping: None,
+            certificate: None,
         }
     }
 
@@ -68,6 +72,11 @@ impl Outcome {
 
     fn with_status_code(mut self, code: Option<u32>) -> Outcome {
         self.status_code = code;
+        self
+    }
+
+    fn with_certificate(mut self, cert: Option<v1::CertificateFacts>) -> Outcome {
+        self.certificate = cert;
         self
     }
 }

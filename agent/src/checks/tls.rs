@@ -72,12 +72,19 @@ impl TlsCheck {
         let started = Instant::now();
         let mut timings = Timings::default();
         let mut in_handshake = false;
-        let result =
-            tokio::time::timeout_at(deadline, self.probe(&mut timings, &mut in_handshake)).await;
+        let mut cert = None;
+        let result = tokio::time::timeout_at(
+            deadline,
+            self.probe(&mut timings, &mut in_handshake, &mut cert),
+        )
+        .await;
         timings.total_us = micros_since(started);
+        // The certificate is reported whatever the verdict: an expired one is exactly what
+        // the notifier's expiry rule wants to see.
+        let cert = cert.map(|c: CertFacts| c.to_wire());
         match result {
-            Ok(Ok(())) => Outcome::up(timings),
-            Ok(Err(f)) => Outcome::from_failure(f, timings),
+            Ok(Ok(())) => Outcome::up(timings).with_certificate(cert),
+            Ok(Err(f)) => Outcome::from_failure(f, timings).with_certificate(cert),
             Err(_) => {
                 let doing = if in_handshake {
                     format!("in the TLS handshake with {}", self.ep)
@@ -89,7 +96,12 @@ impl TlsCheck {
         }
     }
 
-    async fn probe(&self, t: &mut Timings, in_handshake: &mut bool) -> Result<(), Failure> {
+    async fn probe(
+        &self,
+        t: &mut Timings,
+        in_handshake: &mut bool,
+        cert: &mut Option<CertFacts>,
+    ) -> Result<(), Failure> {
         let addrs = net::resolve(&self.ep, self.pref, self.targets, &mut t.dns_us).await?;
         let stream = net::connect(&addrs, &mut t.connect_us).await?;
         *in_handshake = true;
@@ -113,6 +125,7 @@ impl TlsCheck {
         let facts = CertFacts::parse(leaf.as_ref()).map_err(|e| {
             Failure::new(FailureClass::Tls, format!("certificate for {shown}: {e}"))
         })?;
+        *cert = Some(facts.clone());
         let now = unix_now();
         // Expiry first: "expired 2 days ago" says more than the verifier's generic error.
         facts.check_expiry(&shown, 0, now)?;

@@ -267,11 +267,14 @@ impl ServerCertVerifier for AcceptAny {
 /// What the assertions need to know about a leaf certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CertFacts {
-    /// Expiry as Unix seconds.
+    /// Validity as Unix seconds.
+    pub not_before: i64,
     pub not_after: i64,
     pub subject: String,
     /// DNS names and IP addresses from the subject alternative name extension.
     pub sans: Vec<String>,
+    /// Hex SHA-256 of the DER.
+    pub sha256: String,
 }
 
 impl CertFacts {
@@ -296,10 +299,22 @@ impl CertFacts {
             }
         }
         Ok(CertFacts {
+            not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             subject: cert.subject().to_string(),
             sans,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der)),
         })
+    }
+
+    /// The facts a result carries to the notifier (expiry and renewal).
+    pub(crate) fn to_wire(&self) -> lookout_proto::v1::CertificateFacts {
+        lookout_proto::v1::CertificateFacts {
+            not_before_ms: self.not_before.saturating_mul(1000),
+            not_after_ms: self.not_after.saturating_mul(1000),
+            subject: self.subject.clone(),
+            sha256: self.sha256.clone(),
+        }
     }
 
     /// The leaf certificate of an established session.
@@ -367,9 +382,11 @@ mod tests {
     fn expiry_messages_count_whole_days() {
         let now = 1_700_000_000;
         let f = CertFacts {
+            not_before: now - 86_400,
             not_after: now + 3 * 86_400 + 60,
             subject: String::new(),
             sans: vec![],
+            sha256: String::new(),
         };
         assert_eq!(f.days_left(now), 3);
         let e = f.check_expiry("example.org", 7, now).expect_err("3 < 7");

@@ -192,6 +192,7 @@ impl Inner {
             rtt_avg_us: p.rtt_avg_us,
             rtt_max_us: p.rtt_max_us,
         });
+        result.certificate = outcome.certificate;
         self.send(result);
     }
 
@@ -234,6 +235,7 @@ impl Inner {
             check_kind: monitor.kind().to_string(),
             ping: None,
             lifecycle: 0,
+            certificate: None,
         }
     }
 

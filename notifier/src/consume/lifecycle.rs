@@ -6,7 +6,7 @@ use lookout_proto::v1::{EventKind, MonitorLifecycle};
 use lookout_store::notifier::IncidentStatus;
 use tracing::{debug, info};
 
-use super::{Output, Tracked, base, event_time, notify};
+use super::{Output, Tracked, base, event_time, notify_incident};
 use crate::IncidentEventKind;
 use crate::events::incident_part;
 use crate::incidents::MonitorState;
@@ -47,11 +47,13 @@ pub(super) fn ended(
         let at = event_time(event);
         inc.status = IncidentStatus::Resolved;
         inc.resolved_at_ms = Some(at);
+        inc.resolved_reason = reason.to_string();
         info!(monitor_id = %monitor.id, incident_id = %inc.id, reason, "incident resolved: monitor {reason}");
-        let mut ev = base(EventKind::Recovery, current, tracked, at).build(status, "DOWN");
+        let mut ev = base(EventKind::Recovery, current, tracked, at)
+            .build(status, tracked.machine.health.label());
         ev.incident = Some(incident_part(&inc));
         ev.resolved_reason = reason.to_string();
-        notify(p, current, Some(&inc.id), ev);
+        notify_incident(p, current, &inc, ev);
         let message = format!("monitor {reason}");
         p.events.push(super::event(
             IncidentEventKind::Resolved,

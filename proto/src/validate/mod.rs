@@ -5,6 +5,7 @@
 
 mod http;
 pub mod limits;
+pub mod notify;
 mod probes;
 mod schedule;
 mod text;
@@ -107,6 +108,7 @@ impl TryFrom<Monitor> for ValidMonitor {
                 format!("{} is invalid, must be 1..=100", m.success_threshold),
             ));
         }
+        notify::engine(&mut m)?;
         if m.region_quorum == 0 {
             m.region_quorum = 1;
         }

@@ -188,6 +188,15 @@ impl HttpCheck {
     }
 
     fn judge(&self, resp: Response, host: &str, elapsed: Duration, timings: Timings) -> Outcome {
+        let cert = match &resp.cert {
+            Some(Ok(c)) => Some(c.to_wire()),
+            _ => None,
+        };
+        self.verdict(resp, host, elapsed, timings)
+            .with_certificate(cert)
+    }
+
+    fn verdict(&self, resp: Response, host: &str, elapsed: Duration, timings: Timings) -> Outcome {
         let code = resp.status.as_u16();
         let status_code = Some(u32::from(code));
         if !self.expected.iter().any(|(a, b)| (*a..=*b).contains(&code)) {
@@ -337,10 +346,8 @@ impl HttpCheck {
         let tls = self.tls.handshake(stream, name, &mut tls_us).await;
         p.timings.tls_us += tls_us;
         let tls = tls?;
-        let cert = self
-            .assertions
-            .cert_days
-            .map(|_| CertFacts::of_session(&tls));
+        // Read for every https request: results carry the certificate to the notifier.
+        let cert = Some(CertFacts::of_session(&tls));
         self.exchange(tls, req, hop, cert, p).await
     }
 
