@@ -1,6 +1,6 @@
 //! `bench deliveries`: pending outbox rows of signed webhook integrations, drained by the
 //! notifier's dispatcher into a local receiver; receiver requests per second from the first
-//! to the last.
+//! to the last. Each row belongs to another monitor, as after an outage of many monitors.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -49,7 +49,8 @@ pub(super) async fn run(a: DeliveriesArgs) -> Result<Report, BenchError> {
                 id: format!("dlv_{}", uuid::Uuid::now_v7()),
                 project_id: lookout_store::projects::DEFAULT_PROJECT_ID.into(),
                 incident_id: None,
-                monitor_id: None,
+                // One incident per monitor, as an outage of many monitors leaves them.
+                monitor_id: Some(format!("mon_d{i}")),
                 integration_id: hooks[i % hooks.len()].clone(),
                 event: EventKind::Incident,
                 channel: "webhook".into(),
