@@ -120,3 +120,8 @@ CREATE TABLE store_data_migrations (
     name          TEXT PRIMARY KEY,
     done_at_ms    BIGINT NOT NULL
 );
+-- Rebuilding the table dropped the indexes 0007 made on it (PostgreSQL keeps them): without
+-- outbox_by_monitor, every claim checks each due row against all pending rows of its
+-- integration (bench deliveries: 4,000 rows drained at about 1 a second).
+CREATE INDEX outbox_by_monitor ON outbox (monitor_id, state);
+CREATE INDEX outbox_by_state_age ON outbox (state, updated_at_ms);
