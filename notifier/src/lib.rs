@@ -15,9 +15,11 @@
 //!   per-integration rate limit and in-flight share, timeout, retries with jittered backoff,
 //!   dead letters, the attempt log), apart from consumption so a failing receiver never stalls
 //!   it. Each channel renders and signs its own request at send time (`lookout-render`).
+//! - `bench`: the benchmarks of `lookout-notifier bench`.
 //! - `retention`: prunes finished deliveries, resolved incidents and deleted monitors after
 //!   their configured periods.
 
+pub mod bench;
 pub mod channels;
 pub mod config;
 mod consume;
