@@ -43,6 +43,8 @@ const MAX_BATCH: usize = 500;
 const OFFSET_FLUSH: Duration = Duration::from_secs(5);
 /// Longest pause between retries of a failed poll or store write.
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How often admin actions on incidents are looked for (see `actions`), in ms.
+const ACTIONS_CHECK_MS: i64 = 1_000;
 /// How long an integration's event filter is trusted without reading it again.
 const INTEGRATION_TTL: Duration = Duration::from_secs(5);
 
@@ -78,6 +80,9 @@ pub(crate) struct ConsumeLoop {
     states: HashMap<String, Tracked>,
     /// Offsets and state must be reread from the store before the next batch.
     needs_reload: bool,
+    /// When admin actions on incidents were last looked for (Unix ms): the monitors they
+    /// changed are forgotten, so their state is read again from the store.
+    acted_checked_ms: i64,
     events: Option<broadcast::Sender<IncidentEvent>>,
     /// Wakes the dispatcher after new outbox rows were stored.
     ready: Arc<Notify>,
@@ -130,6 +135,7 @@ impl ConsumeLoop {
             last_flush: Instant::now(),
             states: HashMap::new(),
             needs_reload: true,
+            acted_checked_ms: now_ms(),
             events,
             ready,
         }
@@ -214,6 +220,7 @@ impl ConsumeLoop {
             self.reload().await?;
             self.needs_reload = false;
         }
+        self.forget_acted_on().await?;
         let mut p = self.compute(records).await?;
         let changed = !p.out.batch.states.is_empty()
             || !p.out.batch.incidents.is_empty()
@@ -238,6 +245,22 @@ impl ConsumeLoop {
                 let _ = tx.send(ev);
             }
         }
+        Ok(())
+    }
+
+    /// Every `ACTIONS_CHECK_MS`, forgets the monitors whose incidents an admin action changed
+    /// (acknowledged, resolved by hand) since the last look, by any notifier.
+    async fn forget_acted_on(&mut self) -> Result<(), StoreError> {
+        let now = now_ms();
+        if now - self.acted_checked_ms < ACTIONS_CHECK_MS {
+            return Ok(());
+        }
+        // A little overlap: an action applied as the last look ran is not missed.
+        let since = self.acted_checked_ms - ACTIONS_CHECK_MS;
+        for id in self.store.monitors_acted_on_since(since).await? {
+            self.states.remove(&id);
+        }
+        self.acted_checked_ms = now;
         Ok(())
     }
 

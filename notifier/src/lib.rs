@@ -19,6 +19,7 @@
 //! - `retention`: prunes finished deliveries, resolved incidents and deleted monitors after
 //!   their configured periods.
 
+mod actions;
 pub mod bench;
 pub mod channels;
 pub mod config;
@@ -144,6 +145,7 @@ pub async fn run(
         std::time::Duration::from_millis(config.shutdown_timeout_ms),
     );
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
+    let acting = tokio::spawn(actions::run(store.clone(), ready.clone(), stop.clone()));
     let pruning = tokio::spawn(retention::run(
         store.clone(),
         config.retention.clone(),
@@ -156,6 +158,9 @@ pub async fn run(
     stop.cancel();
     if let Err(e) = dispatching.await {
         warn!(error = %e, "dispatcher task ended abnormally");
+    }
+    if let Err(e) = acting.await {
+        warn!(error = %e, "incident action task ended abnormally");
     }
     if let Err(e) = pruning.await {
         warn!(error = %e, "retention task ended abnormally");

@@ -12,6 +12,7 @@ mod outbox;
 mod retention;
 pub use incidents_admin::{
     IncidentActionKind, IncidentActionRow, IncidentCursor, IncidentDetail, IncidentFilter,
+    ManualResolution,
 };
 pub use outbox::{AttemptOutcome, AttemptRow, DeliveryCursor};
 mod status;
@@ -275,7 +276,8 @@ impl Store {
         }
         for i in &batch.incidents {
             // Acknowledgement columns belong to the admin actions the notifier applies apart
-            // from results: an update from the consumer sets them only on insert.
+            // from results: an update from the consumer sets them only on insert. A resolved
+            // incident is never reopened by a consumer's copy from before a manual resolve.
             let sql = Sql::new(
                 "INSERT INTO incidents (id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, \
                  regions, updated_at_ms, severity, level, escalated_at_ms, acknowledged_at_ms, \
@@ -289,7 +291,8 @@ impl Store {
                  resolved_reason = excluded.resolved_reason, \
                  caused_by_incident_id = excluded.caused_by_incident_id, \
                  silenced = excluded.silenced, reminders_sent = excluded.reminders_sent, \
-                 next_reminder_at_ms = excluded.next_reminder_at_ms",
+                 next_reminder_at_ms = excluded.next_reminder_at_ms \
+                 WHERE NOT (incidents.status = 'resolved' AND excluded.status = 'open')",
             )
             .bind(&i.id)
             .bind(&i.monitor_id)
@@ -312,27 +315,7 @@ impl Store {
             tx.execute(sql).await?;
         }
         for o in &batch.outbox {
-            let sql = Sql::new(
-                "INSERT INTO outbox (id, project_id, incident_id, monitor_id, integration_id, event, \
-                 channel, payload, attempts, next_attempt_at_ms, state, last_error, created_at_ms, \
-                 updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(&o.id)
-            .bind(&o.project_id)
-            .bind(&o.incident_id)
-            .bind(&o.monitor_id)
-            .bind(&o.integration_id)
-            .bind(o.event.label())
-            .bind(&o.channel)
-            .bind(&o.payload)
-            .bind(i64::from(o.attempts))
-            .bind(o.next_attempt_at_ms)
-            .bind(o.state.as_str())
-            .bind(&o.last_error)
-            .bind(o.created_at_ms)
-            .bind(now_ms);
-            tx.execute(sql).await?;
+            insert_outbox(&mut tx, o, now_ms).await?;
         }
         for o in &batch.offsets {
             let sql = match o.from {
@@ -477,6 +460,36 @@ impl Store {
         let rows = self.pool().fetch_all(sql).await?;
         rows.iter().map(incident_from_row).collect()
     }
+}
+
+/// Inserts one pending outbox row in `tx`.
+pub(crate) async fn insert_outbox(
+    tx: &mut crate::db::Tx,
+    o: &OutboxRow,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let sql = Sql::new(
+        "INSERT INTO outbox (id, project_id, incident_id, monitor_id, integration_id, event, \
+         channel, payload, attempts, next_attempt_at_ms, state, last_error, created_at_ms, \
+         updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&o.id)
+    .bind(&o.project_id)
+    .bind(&o.incident_id)
+    .bind(&o.monitor_id)
+    .bind(&o.integration_id)
+    .bind(o.event.label())
+    .bind(&o.channel)
+    .bind(&o.payload)
+    .bind(i64::from(o.attempts))
+    .bind(o.next_attempt_at_ms)
+    .bind(o.state.as_str())
+    .bind(&o.last_error)
+    .bind(o.created_at_ms)
+    .bind(now_ms);
+    tx.execute(sql).await?;
+    Ok(())
 }
 
 fn incident_from_row(r: &Row) -> Result<IncidentRow, StoreError> {

@@ -246,3 +246,127 @@ fn action_from_row(r: &Row) -> Result<IncidentActionRow, StoreError> {
         applied_at_ms: r.get("applied_at_ms")?,
     })
 }
+
+/// An incident resolved by hand, as the notifier applies it (see
+/// [`Store::apply_incident_resolve`]).
+#[derive(Debug, Clone)]
+pub struct ManualResolution {
+    pub resolved_at_ms: i64,
+    /// The recoveries to send, one per integration; sent only if the incident was still open.
+    pub outbox: Vec<super::OutboxRow>,
+}
+
+impl Store {
+    /// Up to `limit` actions no notifier has applied yet, oldest first, each with the monitor
+    /// of its incident.
+    pub async fn pending_incident_actions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(IncidentActionRow, String)>, StoreError> {
+        let columns: Vec<String> = ACTION_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect();
+        let sql = format!(
+            "SELECT {}, i.monitor_id FROM incident_actions a JOIN incidents i ON i.id = a.incident_id \
+             WHERE a.applied_at_ms IS NULL ORDER BY a.created_at_ms, a.id LIMIT $1",
+            columns.join(", ")
+        );
+        let rows = self.pool().fetch_all(Sql::new(sql).bind(limit)).await?;
+        rows.iter()
+            .map(|r| Ok((action_from_row(r)?, r.get("monitor_id")?)))
+            .collect()
+    }
+
+    /// Applies acknowledgement `a` (an open, unacknowledged incident gets `acknowledged_at_ms`
+    /// now and `acknowledged_by` the actor) and marks it applied, in one transaction. Returns
+    /// whether the incident changed.
+    pub async fn apply_incident_ack(
+        &self,
+        a: &IncidentActionRow,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = tx
+            .execute(
+                Sql::new(
+                    "UPDATE incidents SET acknowledged_at_ms = $1, acknowledged_by = $2, \
+                     updated_at_ms = $1 WHERE id = $3 AND status = 'open' \
+                     AND acknowledged_at_ms IS NULL",
+                )
+                .bind(now_ms)
+                .bind(&a.actor)
+                .bind(&a.incident_id),
+            )
+            .await?;
+        mark_applied(&mut tx, &a.id, now_ms).await?;
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Applies resolve request `a`: an open incident of `monitor_id` resolves with reason
+    /// `manual`, its recoveries are queued, and the monitor's region counters are dropped (it
+    /// opens again only after fresh failures); the request is marked applied either way. One
+    /// transaction. Returns whether the incident was open.
+    pub async fn apply_incident_resolve(
+        &self,
+        a: &IncidentActionRow,
+        monitor_id: &str,
+        r: &ManualResolution,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = tx
+            .execute(
+                Sql::new(
+                    "UPDATE incidents SET status = 'resolved', resolved_at_ms = $1, \
+                     resolved_reason = 'manual', updated_at_ms = $2 WHERE id = $3 AND status = 'open'",
+                )
+                .bind(r.resolved_at_ms)
+                .bind(now_ms)
+                .bind(&a.incident_id),
+            )
+            .await?;
+        if changed == 1 {
+            tx.execute(
+                Sql::new("DELETE FROM notifier_region_state WHERE monitor_id = $1")
+                    .bind(monitor_id),
+            )
+            .await?;
+            for o in &r.outbox {
+                super::insert_outbox(&mut tx, o, now_ms).await?;
+            }
+        }
+        mark_applied(&mut tx, &a.id, now_ms).await?;
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Monitors whose incidents an admin action changed after `since_ms` (for consumers to
+    /// forget what they hold of them).
+    pub async fn monitors_acted_on_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError> {
+        let sql = Sql::new(
+            "SELECT DISTINCT i.monitor_id FROM incident_actions a JOIN incidents i \
+             ON i.id = a.incident_id WHERE a.applied_at_ms > $1",
+        )
+        .bind(since_ms);
+        self.pool()
+            .fetch_all(sql)
+            .await?
+            .iter()
+            .map(|r| r.get::<String>("monitor_id"))
+            .collect()
+    }
+}
+
+async fn mark_applied(tx: &mut crate::db::Tx, id: &str, now_ms: i64) -> Result<(), StoreError> {
+    tx.execute(
+        Sql::new(
+            "UPDATE incident_actions SET applied_at_ms = $1 WHERE id = $2 AND applied_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id),
+    )
+    .await?;
+    Ok(())
+}
