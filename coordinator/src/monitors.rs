@@ -91,17 +91,46 @@ impl MonitorDomain {
     async fn check_quotas(&self, project: &str, m: &Monitor) -> Result<(), DomainError> {
         let p = self.store.get_project(project).await?;
         check_monitor_quotas(&p.quotas, m)?;
-        let missing = self
-            .store
-            .missing_integrations(project, &m.integration_ids)
-            .await?;
-        if let Some(id) = missing.first() {
-            let i = m.integration_ids.iter().position(|x| x == id).unwrap_or(0);
-            return Err(field_error(
-                format!("integration_ids[{i}]"),
-                format!("no integration {} in this project", quote(id)),
-            )
-            .into());
+        let attached = std::iter::once(("integration_ids".to_string(), &m.integration_ids)).chain(
+            m.escalation.iter().enumerate().map(|(l, e)| {
+                (
+                    format!("escalation[{l}].integration_ids"),
+                    &e.integration_ids,
+                )
+            }),
+        );
+        for (field, ids) in attached {
+            let missing = self.store.missing_integrations(project, ids).await?;
+            if let Some(id) = missing.first() {
+                let i = ids.iter().position(|x| x == id).unwrap_or(0);
+                return Err(field_error(
+                    format!("{field}[{i}]"),
+                    format!("no integration {} in this project", quote(id)),
+                )
+                .into());
+            }
+        }
+        if !m.parent_monitor_id.is_empty() {
+            if m.parent_monitor_id == m.id {
+                return Err(
+                    field_error("parent_monitor_id", "a monitor cannot be its own parent").into(),
+                );
+            }
+            match self
+                .store
+                .get_monitor_in_project(project, &m.parent_monitor_id)
+                .await
+            {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => {
+                    return Err(field_error(
+                        "parent_monitor_id",
+                        format!("no monitor {} in this project", quote(&m.parent_monitor_id)),
+                    )
+                    .into());
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
