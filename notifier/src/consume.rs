@@ -11,8 +11,8 @@ use lookout_bus::{BusError, Record, ResultConsumer};
 use lookout_proto::v1::{EventKind, NotificationEvent};
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use lookout_store::notifier::{
-    IncidentRow, IncidentStatus, NotifierBatch, OffsetAdvance, OutboxRow, OutboxState,
-    RegionStateRow,
+    IncidentRow, IncidentStatus, MonitorStateRow, NotifierBatch, OffsetAdvance, OutboxRow,
+    OutboxState, RegionStateRow,
 };
 use lookout_store::{Store, StoreError, now_ms};
 use tokio::sync::{Notify, broadcast};
@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::dedup::{Verdict, Watermark};
 use crate::engine::certificate::CertState;
+use crate::engine::flapping::FlapState;
 use crate::engine::{escalation, gate, reminders};
 use crate::events::{Base, incident_part, result_part};
 use crate::incidents::{DataChange, Health, MonitorState, RegionCounters, Thresholds};
@@ -32,6 +33,7 @@ use crate::{IncidentEvent, IncidentEventKind, NotifierError};
 mod certificate;
 mod degraded;
 mod escalate;
+mod flapping;
 mod lifecycle;
 mod maintenance;
 use lifecycle::{ended, lifecycle_of};
@@ -62,6 +64,8 @@ struct Tracked {
     held: Option<IncidentRow>,
     /// The newest certificate seen and whether its expiry was announced.
     cert: CertState,
+    /// Recent health changes and whether the monitor is flapping.
+    flap: FlapState,
 }
 
 pub(crate) struct ConsumeLoop {
@@ -378,6 +382,8 @@ impl ConsumeLoop {
                 _ => None,
             };
             let tracked = p.work.get_mut(&r.monitor_id).expect("taken above");
+            // Counted first: the change that starts an episode is held with the rest of it.
+            flapping::observe(&mut p.out, tracked, monitor, r, transition.is_some());
             match transition {
                 Some(c) if c.opens() => open(&mut p.out, tracked, monitor, r, c.to, parent),
                 Some(c) if c.resolves() => resolve(&mut p.out, tracked, monitor, r, c.from),
@@ -512,6 +518,10 @@ async fn load(store: &Store, monitor_id: &str) -> Result<Tracked, StoreError> {
             not_after_ms: s.cert_not_after_ms,
             warned: s.cert_warned,
         };
+        t.flap = FlapState {
+            changes: s.flap_changes.into(),
+            flapping: s.flapping,
+        };
     }
     t.open = store.open_incident(monitor_id).await?;
     if t.open.is_none() {
@@ -605,7 +615,7 @@ fn open(
     let (decision, caused_by) = gate::opened(&gate::Context {
         parent_incident: parent,
         in_maintenance: maintenance::held(m, inc.opened_at_ms),
-        ..Default::default()
+        flapping: tracked.flap.flapping,
     });
     inc.silenced = decision.silenced;
     inc.caused_by_incident_id = caused_by;
@@ -651,7 +661,11 @@ fn resolve(
     inc.status = IncidentStatus::Resolved;
     inc.resolved_at_ms = Some(at);
     let caused = inc.caused_by_incident_id.is_some();
-    let decision = gate::resolved(&maintenance::context(m, at), inc.silenced, caused);
+    let decision = gate::resolved(
+        &maintenance::context(m, tracked.flap.flapping, at),
+        inc.silenced,
+        caused,
+    );
     inc.silenced = decision.silenced;
     // Held: its recovery goes out when the window ends.
     tracked.held = decision.silenced.then(|| inc.clone());
@@ -709,6 +723,21 @@ fn data_changed(
         ev.consecutive_failures = tracked.machine.failures(&r.region);
         notify(p, monitor, None, ev);
     }
+}
+
+/// Stores `tracked`'s per-monitor engine state (certificate and flapping) with the batch,
+/// once per monitor: the last call of the batch wins.
+fn store_monitor_state(p: &mut Output, tracked: &Tracked, monitor_id: &str) {
+    p.batch
+        .monitor_states
+        .retain(|s| s.monitor_id != monitor_id);
+    p.batch.monitor_states.push(MonitorStateRow {
+        monitor_id: monitor_id.to_string(),
+        cert_not_after_ms: tracked.cert.not_after_ms,
+        cert_warned: tracked.cert.warned,
+        flapping: tracked.flap.flapping,
+        flap_changes: tracked.flap.changes.iter().copied().collect(),
+    });
 }
 
 /// The common parts of an event about `monitor`.

@@ -191,6 +191,10 @@ pub struct MonitorStateRow {
     pub cert_not_after_ms: i64,
     /// Its coming expiry was announced.
     pub cert_warned: bool,
+    /// In a flapping episode.
+    pub flapping: bool,
+    /// Times (Unix ms) of the recent health changes, oldest first (at most 101).
+    pub flap_changes: Vec<i64>,
 }
 
 /// Moves the stored next offset of one partition from `from` (`None`: nothing stored yet) to
@@ -233,13 +237,23 @@ impl Store {
         for s in &batch.monitor_states {
             let sql = Sql::new(
                 "INSERT INTO notifier_monitor_state (monitor_id, cert_not_after_ms, cert_warned, \
-                 updated_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (monitor_id) DO UPDATE SET \
+                 flapping, flap_changes, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (monitor_id) DO UPDATE SET \
                  cert_not_after_ms = excluded.cert_not_after_ms, \
-                 cert_warned = excluded.cert_warned, updated_at_ms = excluded.updated_at_ms",
+                 cert_warned = excluded.cert_warned, flapping = excluded.flapping, \
+                 flap_changes = excluded.flap_changes, updated_at_ms = excluded.updated_at_ms",
             )
             .bind(&s.monitor_id)
             .bind(s.cert_not_after_ms)
             .bind(s.cert_warned)
+            .bind(s.flapping)
+            .bind(
+                s.flap_changes
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .bind(now_ms);
             tx.execute(sql).await?;
         }
@@ -419,7 +433,8 @@ impl Store {
         monitor_id: &str,
     ) -> Result<Option<MonitorStateRow>, StoreError> {
         let sql = Sql::new(
-            "SELECT monitor_id, cert_not_after_ms, cert_warned FROM notifier_monitor_state \
+            "SELECT monitor_id, cert_not_after_ms, cert_warned, flapping, flap_changes \
+             FROM notifier_monitor_state \
              WHERE monitor_id = $1",
         )
         .bind(monitor_id);
@@ -429,6 +444,12 @@ impl Store {
                 monitor_id: r.get("monitor_id")?,
                 cert_not_after_ms: r.get("cert_not_after_ms")?,
                 cert_warned: r.get("cert_warned")?,
+                flapping: r.get("flapping")?,
+                // A time that does not parse cannot come from this code; it is dropped.
+                flap_changes: split_list(&r.get::<String>("flap_changes")?)
+                    .iter()
+                    .filter_map(|t| t.parse().ok())
+                    .collect(),
             })
         })
         .transpose()

@@ -5,10 +5,9 @@
 
 use lookout_proto::CheckResult;
 use lookout_proto::v1::{EventCertificate, EventKind};
-use lookout_store::notifier::MonitorStateRow;
 use tracing::info;
 
-use super::{Output, Tracked, base, event_time, maintenance, notify};
+use super::{Output, Tracked, base, event_time, maintenance, notify, store_monitor_state};
 use crate::engine::certificate::{self, CertEvent, days_left};
 use crate::engine::gate;
 use crate::events::result_part;
@@ -24,13 +23,8 @@ pub(super) fn observe(p: &mut Output, tracked: &mut Tracked, monitor: &Current, 
     if !changed {
         return;
     }
-    p.batch.monitor_states.retain(|s| s.monitor_id != m.id);
-    p.batch.monitor_states.push(MonitorStateRow {
-        monitor_id: m.id.clone(),
-        cert_not_after_ms: tracked.cert.not_after_ms,
-        cert_warned: tracked.cert.warned,
-    });
-    let send = gate::other(&maintenance::context(m, at));
+    store_monitor_state(p, tracked, &m.id);
+    let send = gate::other(&maintenance::context(m, false, at));
     for e in events {
         let (kind, previous) = match e {
             CertEvent::Expiring { .. } => (EventKind::CertExpiring, 0),

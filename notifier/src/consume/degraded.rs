@@ -42,7 +42,10 @@ pub(super) fn severity_changed(
     ev.consecutive_failures = tracked.machine.failures(&r.region);
     // Receivers that never heard of the incident (opened under a down parent) hear nothing
     // of its severity either.
-    if gate::follow_up(&maintenance::context(m, event_time(r)), inc.silenced) {
+    if gate::follow_up(
+        &maintenance::context(m, tracked.flap.flapping, event_time(r)),
+        inc.silenced,
+    ) {
         notify_incident(p, monitor, &inc, ev);
     }
     p.batch.incidents.push(inc);

@@ -33,7 +33,10 @@ fn remind(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckRes
     let Some(inc) = tracked.open.as_mut() else {
         return;
     };
-    if !gate::follow_up(&maintenance::context(m, event_time(r)), inc.silenced) {
+    if !gate::follow_up(
+        &maintenance::context(m, tracked.flap.flapping, event_time(r)),
+        inc.silenced,
+    ) {
         return;
     }
     let at = event_time(r);
@@ -78,7 +81,10 @@ fn escalate(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckR
         return;
     };
     // Receivers that never heard of the incident are not told it escalated.
-    if !gate::follow_up(&maintenance::context(m, event_time(r)), inc.silenced) {
+    if !gate::follow_up(
+        &maintenance::context(m, tracked.flap.flapping, event_time(r)),
+        inc.silenced,
+    ) {
         return;
     }
     let failure = Thresholds::of(m).failure;

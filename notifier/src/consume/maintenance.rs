@@ -29,16 +29,17 @@ pub(super) fn held(m: &Monitor, at_ms: i64) -> bool {
     }
 }
 
-/// The gate's context of `m` at `at_ms` (maintenance only: parents matter at opening).
-pub(super) fn context(m: &Monitor, at_ms: i64) -> gate::Context {
+/// The gate's context of `m` at `at_ms`, `flapping` or not (parents matter at opening only).
+pub(super) fn context(m: &Monitor, flapping: bool, at_ms: i64) -> gate::Context {
     gate::Context {
         in_maintenance: held(m, at_ms),
+        flapping,
         ..gate::Context::default()
     }
 }
 
-/// After each result: if a held notification is waiting and no window holds it any more, it
-/// is sent now.
+/// After each result: if a held notification is waiting and neither a window nor a flapping
+/// episode holds it any more, it is sent now.
 pub(super) fn catch_up(p: &mut Output, tracked: &mut Tracked, monitor: &Current, r: &CheckResult) {
     let m = &monitor.monitor;
     let waiting = tracked.open.as_ref().is_some_and(|i| i.silenced) || tracked.held.is_some();
@@ -46,7 +47,7 @@ pub(super) fn catch_up(p: &mut Output, tracked: &mut Tracked, monitor: &Current,
         return;
     }
     let at = event_time(r);
-    let ctx = context(m, at);
+    let ctx = context(m, tracked.flap.flapping, at);
     if let Some(inc) = tracked.open.as_mut() {
         let caused = inc.caused_by_incident_id.is_some();
         if gate::hold_ended(&ctx, true, inc.silenced, caused) != Some(CatchUp::Incident) {
@@ -54,7 +55,7 @@ pub(super) fn catch_up(p: &mut Output, tracked: &mut Tracked, monitor: &Current,
         }
         inc.silenced = false;
         let inc = inc.clone();
-        info!(monitor_id = %m.id, incident_id = %inc.id, "maintenance over: incident announced");
+        info!(monitor_id = %m.id, incident_id = %inc.id, "hold over: incident announced");
         let health = tracked.machine.health;
         let kind = match health {
             Health::Degraded => EventKind::Degraded,
@@ -76,7 +77,7 @@ pub(super) fn catch_up(p: &mut Output, tracked: &mut Tracked, monitor: &Current,
         return;
     }
     inc.silenced = false;
-    info!(monitor_id = %m.id, incident_id = %inc.id, "maintenance over: recovery sent");
+    info!(monitor_id = %m.id, incident_id = %inc.id, "hold over: recovery sent");
     let (kind, previous) = if inc.severity == Health::Degraded.severity() {
         (EventKind::DegradedRecovery, Health::Degraded)
     } else {

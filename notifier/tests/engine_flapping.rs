@@ -1,0 +1,183 @@
+//! Flapping, end to end through the in-process bus on both store backends (the results' times
+//! place the changes): the receivers hear each change until more than `changes` of them fall
+//! in the window, then one FLAPPING and nothing of the changes that follow; the episode
+//! survives a restart, and a whole window after its last change FLAPPING_ENDED is sent with
+//! what changed meanwhile (the incident still open).
+
+mod common;
+
+use common::{Receiver, eventually, result, webhook_integration};
+use lookout_bus::ResultPublisher;
+use lookout_proto::CheckStatus::{self, Down, Up};
+use lookout_proto::v1::monitor::Check;
+use lookout_proto::v1::{FlappingPolicy, HttpCheck};
+use lookout_proto::{CheckResult, Monitor};
+use lookout_store::Store;
+use lookout_store::testing::TestDb;
+
+const MIN: i64 = 60_000;
+
+/// A monitor that changes at every result and flaps at more than 3 changes in 10 minutes.
+async fn monitor(store: &Store, id: &str, url: &str) -> Monitor {
+    let hook = webhook_integration(store, &format!("int_{id}"), url).await;
+    let m = Monitor {
+        id: id.into(),
+        name: format!("API {id}"),
+        regions: vec!["eu".into()],
+        interval_secs: 30,
+        failure_threshold: 1,
+        success_threshold: 1,
+        integration_ids: vec![hook.id],
+        flapping: Some(FlappingPolicy {
+            changes: 3,
+            window_secs: 600,
+        }),
+        check: Some(Check::Http(HttpCheck {
+            url: "https://api.example.com/health".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let m = lookout_proto::validate::ValidMonitor::try_from(m)
+        .expect("valid monitor")
+        .into_spec();
+    store.insert_monitor(m).await.expect("insert monitor")
+}
+
+fn at(monitor_id: &str, status: CheckStatus, at_ms: i64) -> CheckResult {
+    CheckResult {
+        scheduled_at_ms: at_ms,
+        started_at_ms: at_ms,
+        ..result(monitor_id, "eu", status)
+    }
+}
+
+fn kinds(rx: &Receiver) -> Vec<String> {
+    rx.accepted()
+        .iter()
+        .map(|h| h.notification_type())
+        .collect()
+}
+
+/// Waits until the result at `at_ms` is applied.
+async fn applied(store: &Store, monitor_id: &str, at_ms: i64) {
+    eventually("the result is applied", || async {
+        store
+            .region_states(monitor_id)
+            .await
+            .expect("states")
+            .iter()
+            .any(|s| s.newest_scheduled_at_ms == at_ms)
+    })
+    .await;
+}
+
+async fn a_flapping_monitor_notifies_once_per_episode(db: TestDb) {
+    let store = db.store.clone();
+    let rx = Receiver::start(200).await;
+    let t0 = lookout_store::now_ms() - 60 * MIN;
+    let m = monitor(&store, "mon_flap", &rx.url).await;
+    let (publisher, running) = common::start_in_process(&store);
+
+    // Changes 1..=3 notify; the fourth starts the episode, announced instead of its recovery.
+    for (i, status) in [(1, Down), (2, Up), (3, Down), (4, Up)] {
+        publisher
+            .publish(&[at(&m.id, status, t0 + i * MIN)])
+            .await
+            .expect("publish");
+        eventually("the notification", || async {
+            rx.accepted().len() == usize::try_from(i).expect("small")
+        })
+        .await;
+    }
+    assert_eq!(kinds(&rx), ["incident", "recovery", "incident", "flapping"]);
+
+    // While flapping, changes are tracked and stored but not sent.
+    for (i, status) in [(5, Down), (6, Up), (7, Down)] {
+        publisher
+            .publish(&[at(&m.id, status, t0 + i * MIN)])
+            .await
+            .expect("publish");
+    }
+    applied(&store, &m.id, t0 + 7 * MIN).await;
+    assert!(
+        store.open_incident(&m.id).await.expect("read").is_some(),
+        "the incident is tracked"
+    );
+    let state = store
+        .monitor_state(&m.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(state.flapping, "the episode is stored");
+    eventually("every delivery settles", || common::outbox_settled(&store)).await;
+    assert_eq!(rx.accepted().len(), 4, "held while flapping");
+    running.stop().await;
+
+    // After a restart the episode goes on: a result within the window sends nothing.
+    let (publisher, running) = common::start_in_process(&store);
+    publisher
+        .publish(&[at(&m.id, Down, t0 + 12 * MIN)])
+        .await
+        .expect("publish");
+    applied(&store, &m.id, t0 + 12 * MIN).await;
+    eventually("every delivery settles", || common::outbox_settled(&store)).await;
+    assert_eq!(rx.accepted().len(), 4, "still flapping after the restart");
+
+    // A whole window after the last change (minute 7) it ends, and the open incident is heard.
+    publisher
+        .publish(&[at(&m.id, Down, t0 + 17 * MIN)])
+        .await
+        .expect("publish");
+    eventually("the episode ends", || async { rx.accepted().len() == 6 }).await;
+    let mut tail = kinds(&rx)[4..].to_vec();
+    tail.sort();
+    assert_eq!(tail, ["flapping_ended", "incident"]);
+    let state = store
+        .monitor_state(&m.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(!state.flapping);
+
+    // Settled: each change notifies again.
+    publisher
+        .publish(&[at(&m.id, Up, t0 + 18 * MIN)])
+        .await
+        .expect("publish");
+    eventually("the recovery", || async { rx.accepted().len() == 7 }).await;
+    assert_eq!(kinds(&rx)[6], "recovery");
+    running.stop().await;
+}
+
+/// Changes spread wider than the window never flap: every one is sent.
+async fn changes_spread_wider_than_the_window_never_flap(db: TestDb) {
+    let store = db.store.clone();
+    let rx = Receiver::start(200).await;
+    let t0 = lookout_store::now_ms() - 120 * MIN;
+    let m = monitor(&store, "mon_flap_slow", &rx.url).await;
+    let (publisher, running) = common::start_in_process(&store);
+    let statuses = [Down, Up, Down, Up, Down, Up];
+    for (i, status) in (1..).zip(statuses) {
+        publisher
+            .publish(&[at(&m.id, status, t0 + i * 4 * MIN)])
+            .await
+            .expect("publish");
+        eventually("the notification", || async {
+            rx.accepted().len() == usize::try_from(i).expect("small")
+        })
+        .await;
+    }
+    assert_eq!(
+        kinds(&rx),
+        [
+            "incident", "recovery", "incident", "recovery", "incident", "recovery"
+        ]
+    );
+    running.stop().await;
+}
+
+lookout_store::backend_tests!(
+    a_flapping_monitor_notifies_once_per_episode,
+    changes_spread_wider_than_the_window_never_flap,
+);
