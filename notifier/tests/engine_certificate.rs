@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Receiver, eventually, result, webhook_integration};
+use common::{Receiver, eventually, kinds, result, webhook_integration};
 use lookout_bus::ResultPublisher;
 use lookout_proto::CheckStatus::Up;
 use lookout_proto::v1::monitor::Check;
@@ -50,13 +50,6 @@ fn with_cert(monitor_id: &str, days: i64) -> CheckResult {
         }),
         ..result(monitor_id, "eu", Up)
     }
-}
-
-fn kinds(rx: &Receiver) -> Vec<String> {
-    rx.accepted()
-        .iter()
-        .map(|h| h.notification_type())
-        .collect()
 }
 
 async fn expiry_is_announced_once_and_renewal_once(db: TestDb) {

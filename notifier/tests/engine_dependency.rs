@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Receiver, eventually, result, webhook_integration};
+use common::{Receiver, eventually, kinds, result, webhook_integration};
 use lookout_bus::ResultPublisher;
 use lookout_proto::CheckStatus::{self, Down, Up};
 use lookout_proto::v1::HttpCheck;
@@ -37,13 +37,6 @@ async fn monitor(store: &Store, id: &str, parent: &str, url: &str) -> Monitor {
 
 fn results(monitor_id: &str, status: CheckStatus, n: usize) -> Vec<CheckResult> {
     (0..n).map(|_| result(monitor_id, "eu", status)).collect()
-}
-
-fn kinds(rx: &Receiver) -> Vec<String> {
-    rx.accepted()
-        .iter()
-        .map(|h| h.notification_type())
-        .collect()
 }
 
 async fn a_down_parent_silences_its_childs_incident_but_not_its_recovery(db: TestDb) {

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{Receiver, eventually, result, webhook_integration};
+use common::{Receiver, at, eventually, kinds, webhook_integration};
 use lookout_bus::ResultPublisher;
-use lookout_proto::CheckStatus::{self, Down, Up};
+use lookout_proto::CheckStatus::{Down, Up};
 use lookout_proto::v1::monitor::Check;
 use lookout_proto::v1::{HttpCheck, MaintenanceWindow};
 use lookout_proto::{CheckResult, Monitor};
@@ -44,25 +44,10 @@ async fn monitor(store: &Store, id: &str, start_ms: i64, url: &str) -> Monitor {
     store.insert_monitor(m).await.expect("insert monitor")
 }
 
-fn at(monitor_id: &str, status: CheckStatus, at_ms: i64) -> CheckResult {
-    CheckResult {
-        scheduled_at_ms: at_ms,
-        started_at_ms: at_ms,
-        ..result(monitor_id, "eu", status)
-    }
-}
-
 async fn publish(publisher: &impl ResultPublisher, rs: Vec<CheckResult>) {
     for r in rs {
         publisher.publish(&[r]).await.expect("publish");
     }
-}
-
-fn kinds(rx: &Receiver) -> Vec<String> {
-    rx.accepted()
-        .iter()
-        .map(|h| h.notification_type())
-        .collect()
 }
 
 async fn an_incident_opened_in_the_window_is_announced_when_it_ends(db: TestDb) {

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{Receiver, eventually, result, webhook_integration};
+use common::{Receiver, at, eventually, kinds, webhook_integration};
 use lookout_bus::ResultPublisher;
-use lookout_proto::CheckStatus::{self, Down, Up};
+use lookout_proto::CheckStatus::{Down, Up};
 use lookout_proto::v1::monitor::Check;
 use lookout_proto::v1::{EventKind, HttpCheck, NotificationEvent, ReminderPolicy};
 use lookout_proto::{CheckResult, Monitor};
@@ -39,22 +39,6 @@ async fn monitor(store: &Store, id: &str, url: &str) -> Monitor {
         .expect("valid monitor")
         .into_spec();
     store.insert_monitor(m).await.expect("insert monitor")
-}
-
-/// A result of `monitor_id` that ran at `at_ms`.
-fn at(monitor_id: &str, status: CheckStatus, at_ms: i64) -> CheckResult {
-    CheckResult {
-        scheduled_at_ms: at_ms,
-        started_at_ms: at_ms,
-        ..result(monitor_id, "eu", status)
-    }
-}
-
-fn kinds(rx: &Receiver) -> Vec<String> {
-    rx.accepted()
-        .iter()
-        .map(|h| h.notification_type())
-        .collect()
 }
 
 async fn reminders_come_every_period_up_to_the_cap(db: TestDb) {

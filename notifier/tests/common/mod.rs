@@ -247,6 +247,24 @@ pub fn result(monitor_id: &str, region: &str, status: CheckStatus) -> CheckResul
     }
 }
 
+/// A result of `monitor_id` in region `eu` that ran (and was due) at `at_ms`: the engine
+/// tests judge time-driven rules by the result's own time.
+pub fn at(monitor_id: &str, status: CheckStatus, at_ms: i64) -> CheckResult {
+    CheckResult {
+        scheduled_at_ms: at_ms,
+        started_at_ms: at_ms,
+        ..result(monitor_id, "eu", status)
+    }
+}
+
+/// `context.notification_type` of every request `rx` accepted, in arrival order.
+pub fn kinds(rx: &Receiver) -> Vec<String> {
+    rx.accepted()
+        .iter()
+        .map(|h| h.notification_type())
+        .collect()
+}
+
 /// Test delivery settings: fast retries, and enough of them that a test flipping a failing
 /// receiver to healthy is never beaten by the retry budget (full jitter can be near zero).
 pub fn config() -> NotifierConfig {
