@@ -162,7 +162,79 @@ async fn changes_spread_wider_than_the_window_never_flap(db: TestDb) {
     running.stop().await;
 }
 
+/// Pausing a monitor in a flapping episode ends the episode: FLAPPING_ENDED (status PAUSED)
+/// tells the receivers that heard it start, and the stored history is dropped, so the resumed
+/// monitor's first change notifies at once.
+async fn pausing_ends_a_flapping_episode(db: TestDb) {
+    let store = db.store.clone();
+    let rx = Receiver::start(200).await;
+    let t0 = lookout_store::now_ms() - 60 * MIN;
+    let m = monitor(&store, "mon_flap_pause", &rx.url).await;
+    let (publisher, running) = common::start_in_process(&store);
+    for (i, status) in [(1, Down), (2, Up), (3, Down), (4, Up)] {
+        publisher
+            .publish(&[at(&m.id, status, t0 + i * MIN)])
+            .await
+            .expect("publish");
+        eventually("the notification", || async {
+            rx.accepted().len() == usize::try_from(i).expect("small")
+        })
+        .await;
+    }
+    assert_eq!(kinds(&rx)[3], "flapping");
+
+    let mut paused = m.clone();
+    paused.paused = true;
+    let paused = store
+        .update_monitor(paused, m.version)
+        .await
+        .expect("pause");
+    publisher
+        .publish(&[lookout_proto::CheckResult {
+            lifecycle: lookout_proto::v1::MonitorLifecycle::Paused as i32,
+            monitor_version: paused.version,
+            ..at(&m.id, Up, t0 + 5 * MIN)
+        }])
+        .await
+        .expect("publish");
+    eventually("the end of the episode", || async {
+        rx.accepted().len() == 5
+    })
+    .await;
+    let ended = &rx.accepted()[4];
+    assert_eq!(ended.notification_type(), "flapping_ended");
+    assert_eq!(ended.json()["monitor"]["status"], "PAUSED");
+    let state = store
+        .monitor_state(&m.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(!state.flapping);
+    assert!(state.flap_changes.is_empty(), "{:?}", state.flap_changes);
+
+    let mut resumed = paused.clone();
+    resumed.paused = false;
+    let resumed = store
+        .update_monitor(resumed, paused.version)
+        .await
+        .expect("resume");
+    publisher
+        .publish(&[lookout_proto::CheckResult {
+            monitor_version: resumed.version,
+            ..at(&m.id, Down, t0 + 6 * MIN)
+        }])
+        .await
+        .expect("publish");
+    eventually("the resumed monitor's incident", || async {
+        rx.accepted().len() == 6
+    })
+    .await;
+    assert_eq!(kinds(&rx)[5], "incident");
+    running.stop().await;
+}
+
 lookout_store::backend_tests!(
     a_flapping_monitor_notifies_once_per_episode,
     changes_spread_wider_than_the_window_never_flap,
+    pausing_ends_a_flapping_episode,
 );

@@ -49,8 +49,13 @@ async fn a_retry_is_signed_with_the_secret_current_when_it_is_sent(db: TestDb) {
     let accepted = &rx.accepted()[0];
     assert!(accepted.signature_verifies("rotated-webhook-secret"));
     assert!(!accepted.signature_verifies(SECRET));
-    // Every attempt is in the log, the last one delivered.
+    // Every attempt is in the log, the last one delivered (recorded once the answer is in).
     let id = &store.list_outbox(None).await.expect("outbox")[0].id;
+    eventually("the delivered attempt in the log", || async {
+        let log = store.delivery_attempts(id).await.expect("attempts");
+        log.last().is_some_and(|a| a.outcome == "delivered")
+    })
+    .await;
     let log = store.delivery_attempts(id).await.expect("attempts");
     assert!(log.len() >= 2, "{log:?}");
     assert_eq!(log[0].status_code, 503);

@@ -288,10 +288,16 @@ impl Store {
             .bind(i64::from(s.consecutive_degraded));
             tx.execute(sql).await?;
         }
+        // Incidents this batch resolves that were resolved by hand meanwhile (the resolve was
+        // applied while the consumer still held them open): that resolve sent their
+        // recoveries, so this batch's are dropped. A recovery the consumer held itself (in a
+        // maintenance window) updates its own resolved row and is sent.
+        let mut resolved_before: Vec<&str> = Vec::new();
         for i in &batch.incidents {
             // Acknowledgement columns belong to the admin actions the notifier applies apart
             // from results: an update from the consumer sets them only on insert. A resolved
-            // incident is never reopened by a consumer's copy from before a manual resolve.
+            // incident is never reopened by a consumer's copy, and one resolved by hand is
+            // final: not resolved again by a copy from before the manual resolve.
             let sql = Sql::new(
                 "INSERT INTO incidents (id, monitor_id, status, opened_at_ms, resolved_at_ms, cause, \
                  regions, updated_at_ms, severity, level, escalated_at_ms, acknowledged_at_ms, \
@@ -306,7 +312,8 @@ impl Store {
                  caused_by_incident_id = excluded.caused_by_incident_id, \
                  silenced = excluded.silenced, reminders_sent = excluded.reminders_sent, \
                  next_reminder_at_ms = excluded.next_reminder_at_ms \
-                 WHERE NOT (incidents.status = 'resolved' AND excluded.status = 'open')",
+                 WHERE NOT (incidents.status = 'resolved' \
+                 AND (excluded.status = 'open' OR incidents.resolved_reason = 'manual'))",
             )
             .bind(&i.id)
             .bind(&i.monitor_id)
@@ -326,10 +333,19 @@ impl Store {
             .bind(&i.resolved_reason)
             .bind(i.caused_by_incident_id.clone())
             .bind(i.silenced);
-            tx.execute(sql).await?;
+            if tx.execute(sql).await? == 0 && i.status == IncidentStatus::Resolved {
+                resolved_before.push(&i.id);
+            }
         }
         for o in &batch.outbox {
-            insert_outbox(&mut tx, o, now_ms).await?;
+            let sent_by_the_resolve =
+                matches!(o.event, EventKind::Recovery | EventKind::DegradedRecovery)
+                    && o.incident_id
+                        .as_deref()
+                        .is_some_and(|id| resolved_before.contains(&id));
+            if !sent_by_the_resolve {
+                insert_outbox(&mut tx, o, now_ms).await?;
+            }
         }
         for o in &batch.offsets {
             let sql = match o.from {

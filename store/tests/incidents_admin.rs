@@ -2,11 +2,15 @@
 //! of their monitor, newest first in keyset pages with state and monitor filters, every
 //! engine column read back, and acknowledge/resolve actions recorded for the notifier.
 
+use lookout_proto::v1::EventKind;
 use lookout_store::notifier::{
-    IncidentActionKind, IncidentActionRow, IncidentCursor, IncidentFilter, IncidentStatus,
+    IncidentActionKind, IncidentActionRow, IncidentCursor, IncidentFilter, IncidentRow,
+    IncidentStatus, ManualResolution, NotifierBatch, OutboxState,
 };
 use lookout_store::projects::{DEFAULT_PROJECT_ID, Quotas};
-use lookout_store::testing::{TestDb, insert_incident, insert_monitors_in_bulk, open_incident};
+use lookout_store::testing::{
+    TestDb, insert_incident, insert_monitors_in_bulk, open_incident, pending_delivery,
+};
 use lookout_store::{Sql, Store, StoreError};
 
 const OTHER: &str = "prj_other";
@@ -244,8 +248,75 @@ async fn actions_are_recorded_pending_until_applied(db: TestDb) {
         .expect_err("an action needs its incident");
 }
 
+/// A manual resolve applied while the consumer still held the incident open: the consumer's
+/// own resolve of it (from a recovering result) later in a batch neither rewrites the incident
+/// nor sends a second recovery; the rest of that batch is stored.
+async fn a_consumer_never_resolves_a_manually_resolved_incident_again(db: TestDb) {
+    let s = db.store;
+    two_projects(&s).await;
+    insert_incident(&s, &open_incident("inc_1", "mon_a", 1_000))
+        .await
+        .expect("incident");
+    let recovery = |id: &str| lookout_store::notifier::OutboxRow {
+        incident_id: Some("inc_1".into()),
+        event: EventKind::Recovery,
+        ..pending_delivery(id, "mon_a", 3_000)
+    };
+    let action = IncidentActionRow {
+        id: "act_1".into(),
+        incident_id: "inc_1".into(),
+        action: IncidentActionKind::Resolve,
+        actor: "ops".into(),
+        note: String::new(),
+        created_at_ms: 2_000,
+        applied_at_ms: None,
+    };
+    s.insert_incident_action(&action).await.expect("action");
+    let manual = ManualResolution {
+        resolved_at_ms: 2_000,
+        outbox: vec![recovery("dlv_manual")],
+    };
+    assert!(
+        s.apply_incident_resolve(&action, "mon_a", &manual, 2_000)
+            .await
+            .expect("resolve")
+    );
+    let mut consumer = IncidentRow::opening("inc_1".into(), "mon_a".into(), 1_000, "critical");
+    consumer.status = IncidentStatus::Resolved;
+    consumer.resolved_at_ms = Some(3_000);
+    let other = lookout_store::notifier::OutboxRow {
+        event: EventKind::NoData,
+        ..pending_delivery("dlv_other", "mon_b", 3_000)
+    };
+    let batch = NotifierBatch {
+        incidents: vec![consumer],
+        outbox: vec![recovery("dlv_consumer"), other],
+        ..Default::default()
+    };
+    s.apply_notifier_batch("g", "t", &batch, 3_000)
+        .await
+        .expect("batch");
+    let ids: Vec<String> = s
+        .list_outbox(None)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|o| o.state == OutboxState::Pending)
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids, ["dlv_manual", "dlv_other"]);
+    let shown = s
+        .get_incident_in_project(DEFAULT_PROJECT_ID, "inc_1")
+        .await
+        .expect("get");
+    assert_eq!(shown.status, IncidentStatus::Resolved);
+    assert_eq!(shown.resolved_reason, "manual");
+    assert_eq!(shown.resolved_at_ms, Some(2_000));
+}
+
 lookout_store::backend_tests!(
     pages_newest_first_filtered_and_scoped_to_the_project,
     get_reads_every_column_and_only_in_its_project,
     actions_are_recorded_pending_until_applied,
+    a_consumer_never_resolves_a_manually_resolved_incident_again,
 );

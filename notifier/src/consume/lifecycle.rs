@@ -1,13 +1,18 @@
 //! Lifecycle events in the consumer: the coordinator's event that a monitor was deleted or
-//! paused resolves its open incident, saying why, and drops its counters.
+//! paused resolves its open incident, saying why, ends a flapping episode, and drops its
+//! counters.
 
 use lookout_proto::CheckResult;
 use lookout_proto::v1::{EventKind, MonitorLifecycle};
 use lookout_store::notifier::IncidentStatus;
 use tracing::{debug, info};
 
-use super::{Output, Tracked, base, event_time, notify_incident};
+use super::{
+    Output, Tracked, base, event_time, maintenance, notify, notify_incident, store_monitor_state,
+};
 use crate::IncidentEventKind;
+use crate::engine::flapping::FlapState;
+use crate::engine::gate;
 use crate::events::incident_part;
 use crate::incidents::MonitorState;
 use crate::monitors::Current;
@@ -24,7 +29,8 @@ pub(super) fn lifecycle_of(r: &CheckResult) -> Option<MonitorLifecycle> {
 
 /// The monitor was deleted or paused (`event` is the coordinator's lifecycle event): its
 /// open incident resolves, saying why (the recovery's status is `DELETED` or `PAUSED`, no
-/// region recovered, `resolved_reason` is `deleted` or `paused`), and its counters are
+/// region recovered, `resolved_reason` is `deleted` or `paused`), a flapping episode ends
+/// (FLAPPING_ENDED, status `DELETED` or `PAUSED`), and its counters and flapping history are
 /// dropped, so a resumed monitor starts fresh. An event this notifier does not know changes
 /// nothing.
 pub(super) fn ended(
@@ -43,8 +49,8 @@ pub(super) fn ended(
         MonitorLifecycle::Paused => ("paused", "PAUSED"),
         _ => ("deleted", "DELETED"),
     };
+    let at = event_time(event);
     if let Some(mut inc) = tracked.open.take() {
-        let at = event_time(event);
         inc.status = IncidentStatus::Resolved;
         inc.resolved_at_ms = Some(at);
         inc.resolved_reason = reason.to_string();
@@ -63,6 +69,18 @@ pub(super) fn ended(
             at,
         ));
         p.batch.incidents.push(inc);
+    }
+    if tracked.flap.flapping && gate::other(&maintenance::context(monitor, false, at)) {
+        // The episode ends with the monitor: receivers that were told it started (a paging
+        // service holds an alert open for it) hear that it ended.
+        let ev = base(EventKind::FlappingEnded, current, tracked, at)
+            .build(status, tracked.machine.health.label());
+        info!(monitor_id = %monitor.id, reason, "flapping ended: monitor {reason}");
+        notify(p, current, None, ev);
+    }
+    if tracked.flap != FlapState::default() {
+        tracked.flap = FlapState::default();
+        store_monitor_state(p, tracked, &monitor.id);
     }
     tracked.machine = MonitorState::default();
     tracked.seen.clear();

@@ -5,6 +5,7 @@
 //! consumer loop, so a failing receiver never stalls it.
 
 pub mod destination;
+mod outcomes;
 pub mod rate_limit;
 pub mod retry;
 
@@ -26,6 +27,7 @@ use tracing::{debug, info, warn};
 use crate::channels::{Channels, Delivered, Delivery, SendError};
 use crate::config::DeliveryConfig;
 use crate::integrations::Destinations;
+use outcomes::{Outcomes, Writer};
 use rate_limit::RateLimiter;
 use retry::{NextAttempt, RetryPolicy};
 
@@ -42,10 +44,15 @@ const LOG_TEXT_BYTES: usize = 1024;
 pub(crate) struct Dispatcher {
     store: Store,
     shared: Arc<Shared>,
+    writer: Writer,
     limiter: RateLimiter,
     /// Rate of an integration stored without one.
     default_rate: u32,
     workers: usize,
+    /// Free workers a scan waits for while deliveries are in flight: claiming a quarter of
+    /// the workers at a time keeps claims (each a write) few when deliveries finish one by
+    /// one.
+    claim_batch: usize,
     /// Signalled by the consumer loop after it stored new outbox rows.
     ready: Arc<Notify>,
     /// How long deliveries in flight may take to finish after `stop`.
@@ -54,7 +61,6 @@ pub(crate) struct Dispatcher {
 
 /// What every delivery task needs.
 struct Shared {
-    store: Store,
     channels: Channels,
     policy: RetryPolicy,
     timeout: Duration,
@@ -65,6 +71,8 @@ struct Shared {
     inflight: Mutex<HashMap<String, (String, u32)>>,
     /// Deliveries one integration may have in flight at once: the others' share of workers.
     per_integration: usize,
+    /// Where finished attempts are recorded.
+    outcomes: Outcomes,
 }
 
 impl Dispatcher {
@@ -75,21 +83,24 @@ impl Dispatcher {
         ready: Arc<Notify>,
         shutdown_timeout: Duration,
     ) -> Dispatcher {
+        let (outcomes, writer) = outcomes::start(store.clone());
         Dispatcher {
             store: store.clone(),
+            writer,
             shared: Arc::new(Shared {
-                destinations: Destinations::new(store.clone(), SETTINGS_TTL),
-                store,
+                destinations: Destinations::new(store, SETTINGS_TTL),
                 channels,
                 policy: RetryPolicy::from(config),
                 timeout: config.timeout(),
                 max_payload_bytes: config.max_payload_bytes,
                 inflight: Mutex::default(),
                 per_integration: (config.workers / 4).max(1),
+                outcomes,
             }),
             limiter: RateLimiter::new(),
             default_rate: config.rate_limit_per_minute,
             workers: config.workers,
+            claim_batch: (config.workers / 4).max(1),
             ready,
             shutdown_timeout,
         }
@@ -101,10 +112,15 @@ impl Dispatcher {
     /// delivery id, so a receiver that got the cut-off attempt can tell) instead of waiting
     /// out the lease.
     pub(crate) async fn run(mut self, stop: CancellationToken) {
+        self.deliver_until(stop).await;
+        self.writer.stop().await;
+    }
+
+    async fn deliver_until(&mut self, stop: CancellationToken) {
         let mut inflight: JoinSet<()> = JoinSet::new();
         while !stop.is_cancelled() {
             let free = self.workers.saturating_sub(inflight.len());
-            let wait = if free == 0 {
+            let wait = if free == 0 || (free < self.claim_batch && !inflight.is_empty()) {
                 IDLE_SCAN
             } else {
                 match self.scan(free, &mut inflight).await {
@@ -182,14 +198,14 @@ impl Dispatcher {
             .claim_due_outbox_except(now, lease_until, limit, &busy)
             .await?;
         let claimed_all = rows.len() == free;
+        // Rows going back unsent (id, attempts, due), in one write after the loop.
+        let mut release: Vec<(String, u32, i64)> = Vec::new();
         for row in rows {
             // Claimed in one go, several rows may be of one integration: past its share of
             // workers, the rest go back (due at once; the next claims leave them out while the
             // integration is busy).
             if self.shared.in_flight_of(&row.integration_id) >= self.shared.per_integration {
-                self.store
-                    .outbox_retry(&row.id, row.attempts, now, None, now)
-                    .await?;
+                release.push((row.id, row.attempts, now));
                 continue;
             }
             let rate = match self
@@ -213,12 +229,11 @@ impl Dispatcher {
                 Err(wait) => {
                     debug!(delivery_id = %row.id, wait_ms = wait.as_millis() as u64, "rate limited");
                     let at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                    self.store
-                        .outbox_retry(&row.id, row.attempts, at, None, now)
-                        .await?;
+                    release.push((row.id, row.attempts, at));
                 }
             }
         }
+        self.store.outbox_release_many(&release, now).await?;
         if claimed_all {
             return Ok(Duration::ZERO);
         }
@@ -347,9 +362,7 @@ impl Shared {
             AttemptOutcome::Dead { .. } => "dead",
         }
         .to_string();
-        if let Err(e) = self.store.outbox_attempted(&log, &next, now).await {
-            warn!(delivery_id = %row.id, error = %e, "delivery outcome not stored; the row is retried after its lease");
-        }
+        self.outcomes.record(log, next).await;
         self.in_flight().remove(&row.id);
     }
 

@@ -310,43 +310,87 @@ impl Store {
         outcome: &AttemptOutcome,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let (state, next, error) = match outcome {
-            AttemptOutcome::Delivered => (OutboxState::Delivered, now_ms, None),
-            AttemptOutcome::Retry { next_attempt_at_ms } => (
-                OutboxState::Pending,
-                *next_attempt_at_ms,
-                Some(a.error.as_str()),
-            ),
-            AttemptOutcome::Dead { reason } => (OutboxState::Dead, now_ms, Some(reason.as_str())),
-        };
+        self.outbox_attempted_many(&[(a.clone(), outcome.clone())], now_ms)
+            .await
+    }
+
+    /// [`Store::outbox_attempted`] for several attempts in one transaction: the dispatcher's
+    /// outcome writer commits what finished meanwhile together, so a busy dispatcher costs
+    /// one commit per batch instead of one per delivery.
+    pub async fn outbox_attempted_many(
+        &self,
+        attempts: &[(AttemptRow, AttemptOutcome)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.begin().await?;
-        let log = Sql::new(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, integration_id, at_ms, \
-             status_code, latency_us, error, response_excerpt, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind(&a.delivery_id)
-        .bind(i64::from(a.attempt))
-        .bind(&a.integration_id)
-        .bind(a.at_ms)
-        .bind(i64::from(a.status_code))
-        .bind(i64::try_from(a.latency_us).unwrap_or(i64::MAX))
-        .bind(&a.error)
-        .bind(&a.response_excerpt)
-        .bind(&a.outcome);
-        tx.execute(log).await?;
-        let sql = Sql::new(
-            "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at_ms = $3, \
-             last_error = COALESCE($4, last_error), updated_at_ms = $5 \
-             WHERE id = $6 AND state = 'pending'",
-        )
-        .bind(state.as_str())
-        .bind(i64::from(a.attempt))
-        .bind(next)
-        .bind(error)
-        .bind(now_ms)
-        .bind(&a.delivery_id);
-        tx.execute(sql).await?;
+        for (a, outcome) in attempts {
+            let (state, next, error) = match outcome {
+                AttemptOutcome::Delivered => (OutboxState::Delivered, now_ms, None),
+                AttemptOutcome::Retry { next_attempt_at_ms } => (
+                    OutboxState::Pending,
+                    *next_attempt_at_ms,
+                    Some(a.error.as_str()),
+                ),
+                AttemptOutcome::Dead { reason } => {
+                    (OutboxState::Dead, now_ms, Some(reason.as_str()))
+                }
+            };
+            let log = Sql::new(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, integration_id, at_ms, \
+                 status_code, latency_us, error, response_excerpt, outcome) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            )
+            .bind(&a.delivery_id)
+            .bind(i64::from(a.attempt))
+            .bind(&a.integration_id)
+            .bind(a.at_ms)
+            .bind(i64::from(a.status_code))
+            .bind(i64::try_from(a.latency_us).unwrap_or(i64::MAX))
+            .bind(&a.error)
+            .bind(&a.response_excerpt)
+            .bind(&a.outcome);
+            tx.execute(log).await?;
+            let sql = Sql::new(
+                "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at_ms = $3, \
+                 last_error = COALESCE($4, last_error), updated_at_ms = $5 \
+                 WHERE id = $6 AND state = 'pending'",
+            )
+            .bind(state.as_str())
+            .bind(i64::from(a.attempt))
+            .bind(next)
+            .bind(error)
+            .bind(now_ms)
+            .bind(&a.delivery_id);
+            tx.execute(sql).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Puts claimed rows back to pending without an attempt (over their integration's share
+    /// of workers, or rate limited), each due at its time, in one transaction.
+    pub async fn outbox_release_many(
+        &self,
+        rows: &[(String, u32, i64)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for (id, attempts, due) in rows {
+            let sql = Sql::new(
+                "UPDATE outbox SET attempts = $1, next_attempt_at_ms = $2, updated_at_ms = $3 \
+                 WHERE id = $4 AND state = 'pending'",
+            )
+            .bind(i64::from(*attempts))
+            .bind(*due)
+            .bind(now_ms)
+            .bind(id.as_str());
+            tx.execute(sql).await?;
+        }
         tx.commit().await
     }
 
