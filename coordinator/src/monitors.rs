@@ -38,24 +38,18 @@ fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
     }
 }
 
-fn require_integration_id(id: &str) -> Result<(), DomainError> {
-    if id.is_empty() {
-        return Err(field_error("integration_id", "must not be empty").into());
-    }
-    if id.len() > validate::MAX_ID_BYTES {
-        let reason = format!("is {} bytes, at most {}", id.len(), validate::MAX_ID_BYTES);
-        return Err(field_error("integration_id", reason).into());
-    }
-    Ok(())
+fn require_id(id: &str) -> Result<(), DomainError> {
+    require_named("id", id)
 }
 
-fn require_id(id: &str) -> Result<(), DomainError> {
+/// A non-empty id of at most [`validate::MAX_ID_BYTES`], in request field `field`.
+fn require_named(field: &str, id: &str) -> Result<(), DomainError> {
     if id.is_empty() {
-        return Err(field_error("id", "must not be empty").into());
+        return Err(field_error(field, "must not be empty").into());
     }
     if id.len() > validate::MAX_ID_BYTES {
         let reason = format!("is {} bytes, at most {}", id.len(), validate::MAX_ID_BYTES);
-        return Err(field_error("id", reason).into());
+        return Err(field_error(field, reason).into());
     }
     Ok(())
 }
@@ -266,7 +260,7 @@ impl MonitorDomain {
         project: &str,
         id: &str,
     ) -> Result<Vec<Integration>, DomainError> {
-        require_id(id)?;
+        require_named("monitor_id", id)?;
         let m = self.current(project, id).await?;
         let mut out = Vec::with_capacity(m.integration_ids.len());
         for i in &m.integration_ids {
@@ -289,8 +283,8 @@ impl MonitorDomain {
         id: &str,
         integration_id: &str,
     ) -> Result<Monitor, DomainError> {
-        require_id(id)?;
-        require_integration_id(integration_id)?;
+        require_named("monitor_id", id)?;
+        require_named("integration_id", integration_id)?;
         self.edit_integrations(project, id, |m| {
             if m.integration_ids.iter().any(|i| i == integration_id) {
                 return Ok(false);
@@ -318,8 +312,8 @@ impl MonitorDomain {
         id: &str,
         integration_id: &str,
     ) -> Result<Monitor, DomainError> {
-        require_id(id)?;
-        require_integration_id(integration_id)?;
+        require_named("monitor_id", id)?;
+        require_named("integration_id", integration_id)?;
         self.edit_integrations(project, id, |m| {
             let before = m.integration_ids.len();
             m.integration_ids.retain(|i| i != integration_id);

@@ -141,9 +141,13 @@ async fn system_integrations_are_marked_and_released(db: TestDb) {
         .await
         .expect("insert a");
     assert!(a.system);
-    s.insert_integration_in_project(DEFAULT_PROJECT_ID, "webhook", webhook("int_b", "https://h/b", ""))
-        .await
-        .expect("insert b");
+    s.insert_integration_in_project(
+        DEFAULT_PROJECT_ID,
+        "webhook",
+        webhook("int_b", "https://h/b", ""),
+    )
+    .await
+    .expect("insert b");
     let system = |s: Store| async move {
         s.list_integrations_in_project(DEFAULT_PROJECT_ID, None, 10)
             .await

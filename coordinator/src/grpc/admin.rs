@@ -107,7 +107,9 @@ impl MonitorService for AdminService {
             .domain
             .integrations(&project, &req.into_inner().monitor_id)
             .await?;
-        Ok(Response::new(ListMonitorIntegrationsResponse { integrations }))
+        Ok(Response::new(ListMonitorIntegrationsResponse {
+            integrations,
+        }))
     }
 
     async fn attach_integration(
