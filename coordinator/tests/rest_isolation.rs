@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Harness, Rest, Reply, bearer, tenant};
+use common::{Harness, Reply, Rest, bearer, tenant};
 use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
 use lookout_proto::v1::{
     AttachIntegrationRequest, DetachIntegrationRequest, ListMonitorIntegrationsRequest,
@@ -31,7 +31,11 @@ fn monitor(name: &str) -> Value {
 /// unknown one.
 fn shape(r: &Reply, id: &str) -> (u16, Value, String) {
     let message = r.body["message"].as_str().unwrap_or_default();
-    (r.status, r.body["error"].clone(), message.replace(id, "<id>"))
+    (
+        r.status,
+        r.body["error"].clone(),
+        message.replace(id, "<id>"),
+    )
 }
 
 async fn nothing_crosses_projects(db: TestDb) {
@@ -109,7 +113,12 @@ async fn nothing_crosses_projects(db: TestDb) {
             Some(webhook("https://b.example/")),
         ),
         ("DELETE", "/api/v1/integrations/{}".into(), ia.clone(), None),
-        ("POST", "/api/v1/integrations/{}/test".into(), ia.clone(), None),
+        (
+            "POST",
+            "/api/v1/integrations/{}/test".into(),
+            ia.clone(),
+            None,
+        ),
         ("GET", "/api/v1/monitors/{}".into(), ma.clone(), None),
         (
             "PUT",
@@ -118,7 +127,12 @@ async fn nothing_crosses_projects(db: TestDb) {
             Some(monitor("b takes it")),
         ),
         ("DELETE", "/api/v1/monitors/{}".into(), ma.clone(), None),
-        ("GET", "/api/v1/monitors/{}/integrations".into(), ma.clone(), None),
+        (
+            "GET",
+            "/api/v1/monitors/{}/integrations".into(),
+            ma.clone(),
+            None,
+        ),
         (
             "POST",
             "/api/v1/servers/{}/integrations".into(),
@@ -147,9 +161,7 @@ async fn nothing_crosses_projects(db: TestDb) {
         let theirs = api_b
             .call(method, &path.replace("{}", &id), body.clone())
             .await;
-        let none = api_b
-            .call(method, &path.replace("{}", unknown), body)
-            .await;
+        let none = api_b.call(method, &path.replace("{}", unknown), body).await;
         assert_eq!(theirs.status, 404, "{method} {path}: {}", theirs.body);
         assert_eq!(
             shape(&theirs, &id),
@@ -237,7 +249,11 @@ async fn nothing_crosses_projects(db: TestDb) {
         .body;
     assert_eq!(list[0]["uuid"], ia.as_str());
     assert_eq!(
-        api_a.get(&format!("/api/v1/monitors/{ma}")).await.expect(200).body["name"],
+        api_a
+            .get(&format!("/api/v1/monitors/{ma}"))
+            .await
+            .expect(200)
+            .body["name"],
         "a's"
     );
     h.stop().await;
