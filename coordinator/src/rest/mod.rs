@@ -46,6 +46,16 @@ pub struct RestServer {
     pub extra: Router,
 }
 
+impl RestServer {
+    /// The REST API alone on `listener`.
+    pub fn new(listener: tokio::net::TcpListener) -> RestServer {
+        RestServer {
+            listener,
+            extra: Router::new(),
+        }
+    }
+}
+
 /// What every handler reaches: the domain layer and the message descriptions.
 #[derive(Clone)]
 pub(crate) struct RestState {

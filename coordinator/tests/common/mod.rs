@@ -104,10 +104,7 @@ impl Harness {
         let cfg = config(heartbeat_ms);
         let s = store.clone();
         let rest_addr = rest.as_ref().map(|l| l.local_addr().expect("local addr"));
-        let rest = rest.map(|listener| RestServer {
-            listener,
-            extra: axum::Router::new(),
-        });
+        let rest = rest.map(RestServer::new);
         let server = tokio::spawn(async move {
             serve_with_rest(cfg, s, publisher, listener, rest, shutdown)
                 .await
