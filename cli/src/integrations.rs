@@ -189,7 +189,10 @@ pub async fn run(client: ClientArgs, cmd: IntegrationsCmd) -> Result<()> {
         IntegrationsCmd::List {
             monitor: Some(monitor),
             ..
-        } => print_many(out, &attached(&mut monitors(&channel, &bearer), monitor).await?),
+        } => print_many(
+            out,
+            &attached(&mut monitors(&channel, &bearer), monitor).await?,
+        ),
         IntegrationsCmd::List { list: args, .. } => {
             let all = args
                 .collect(|page_size, page_token| {
