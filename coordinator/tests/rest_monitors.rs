@@ -270,7 +270,7 @@ async fn grpc_attaches_detaches_and_lists() {
         .await
         .expect("attach")
         .into_inner();
-    assert_eq!(m.integration_ids, [hook.clone()]);
+    assert_eq!(m.integration_ids, std::slice::from_ref(&hook));
     let listed = grpc
         .list_monitor_integrations(bearer(
             PROJECT_TOKEN,

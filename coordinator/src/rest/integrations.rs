@@ -61,16 +61,16 @@ pub async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let current = s.integrations.get(&project, &id).await?;
-    if let Some((current_ty, _)) = current.kind.as_ref().and_then(types::shown) {
-        if !current_ty.editable {
-            return Err(ApiError::unprocessable(
-                "id",
-                format!(
-                    "{} integrations cannot be changed once created; delete it and create another",
-                    current_ty.name
-                ),
-            ));
-        }
+    if let Some((current_ty, _)) = current.kind.as_ref().and_then(types::shown)
+        && !current_ty.editable
+    {
+        return Err(ApiError::unprocessable(
+            "id",
+            format!(
+                "{} integrations cannot be changed once created; delete it and create another",
+                current_ty.name
+            ),
+        ));
     }
     let (ty, mut i) = request(&s.messages, body)?;
     i.id = id;
