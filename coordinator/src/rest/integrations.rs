@@ -122,6 +122,12 @@ fn request(
             ),
         )
     })?;
+    if !ty.creatable {
+        return Err(ApiError::unprocessable(
+            "integration.type",
+            format!("{} integrations are not created from settings: {}", ty.name, ty.summary),
+        ));
+    }
     let kind = ty.settings_in(messages, o.object("settings")?)?;
     let name = o.string("name")?.unwrap_or_default();
     let events = types::events(messages, &mut o)?;

@@ -236,7 +236,7 @@ fn own_schemas(messages: &Messages) -> Map<String, Value> {
         }),
     );
     let mut variants = Vec::new();
-    for t in TYPES {
+    for t in TYPES.iter().filter(|t| t.creatable) {
         let base = t.name.replace("::", ".");
         let settings_name = format!("{base}.Settings");
         let request_name = format!("{base}.Request");

@@ -32,6 +32,9 @@ pub struct IntegrationType {
     pub settings: &'static [(&'static str, &'static str)],
     /// Settings a request must give (API names).
     pub required: &'static [&'static str],
+    /// Whether a request may create one from settings; false for a type that its own flow
+    /// creates (the summary says which).
+    pub creatable: bool,
     /// Whether an integration of this type may be changed once created (system ones never).
     pub editable: bool,
     /// The kind from the settings, as JSON of `message` (fields under their own names).
@@ -53,6 +56,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.WebhookIntegration",
         settings: &[("webhook_url", "url"), ("secret", "secret")],
         required: &["webhook_url"],
+        creatable: true,
         editable: true,
         decode: |v| {
             let mut w: WebhookIntegration = message(v)?;
@@ -72,6 +76,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.WebhookIntegration",
         settings: &[],
         required: &["url"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Webhook),
         shows: |k| match k {
@@ -86,6 +91,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.SlackWebhook",
         settings: &[],
         required: &["url"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Slack),
         shows: |k| match k {
@@ -103,6 +109,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.DiscordWebhook",
         settings: &[],
         required: &["url"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Discord),
         shows: |k| match k {
@@ -117,6 +124,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.TelegramBot",
         settings: &[],
         required: &["bot_token", "chat_id"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Telegram),
         shows: |k| match k {
@@ -134,6 +142,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.MattermostWebhook",
         settings: &[],
         required: &["url"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Mattermost),
         shows: |k| match k {
@@ -151,6 +160,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.TeamsWebhook",
         settings: &[],
         required: &["url"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Teams),
         shows: |k| match k {
@@ -165,6 +175,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.PagerDutyEvents",
         settings: &[],
         required: &["routing_key"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Pagerduty),
         shows: |k| match k {
@@ -179,6 +190,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.Opsgenie",
         settings: &[],
         required: &["api_key"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Opsgenie),
         shows: |k| match k {
@@ -193,6 +205,7 @@ pub static TYPES: &[IntegrationType] = &[
         message: "lookout.v1.Pushover",
         settings: &[],
         required: &["token", "user_key"],
+        creatable: true,
         editable: true,
         decode: |v| message(v).map(Kind::Pushover),
         shows: |k| match k {
