@@ -1,6 +1,7 @@
 //! `lookout integrations ...`: a project's notification destinations over gRPC (create from
 //! flags for a webhook or from a file for any kind, list, get, update keeping the stored
-//! secrets, delete) and `test`, which sends a test event and prints its first attempt.
+//! secrets, delete), `attach` and `detach` to and from a monitor, and `test`, which sends a
+//! test event and prints its first attempt.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,10 +11,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use lookout_proto::v1::delivery_service_client::DeliveryServiceClient;
 use lookout_proto::v1::integration::Kind;
 use lookout_proto::v1::integration_service_client::IntegrationServiceClient;
+use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
 use lookout_proto::v1::{
-    BasicAuth, BodyFormat, CreateIntegrationRequest, DeleteIntegrationRequest, Delivery,
-    EventFilter, GetDeliveryRequest, GetIntegrationRequest, Header, Integration,
-    ListIntegrationsRequest, SignatureMode, TemplateSyntax, TestIntegrationRequest,
+    AttachIntegrationRequest, BasicAuth, BodyFormat, CreateIntegrationRequest,
+    DeleteIntegrationRequest, Delivery, DetachIntegrationRequest, EventFilter, GetDeliveryRequest,
+    GetIntegrationRequest, Header, Integration, ListIntegrationsRequest,
+    ListMonitorIntegrationsRequest, SignatureMode, TemplateSyntax, TestIntegrationRequest,
     UpdateIntegrationRequest, WebhookIntegration,
 };
 
@@ -27,8 +30,15 @@ use show::{print_attempt, print_many, print_one};
 pub enum IntegrationsCmd {
     /// Create a webhook integration from flags, or any kind from a JSON/YAML file with --file.
     Create(SettingsArgs),
-    /// List every integration of the token's project, fetching page after page.
-    List(ListArgs),
+    /// List every integration of the token's project, fetching page after page (or only
+    /// those a monitor attaches, with --monitor).
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+        /// Only the integrations this monitor attaches, in its order.
+        #[arg(long)]
+        monitor: Option<String>,
+    },
     /// Show one integration (secrets read "***").
     Get { id: String },
     /// Change an integration: only the flags given change; secrets not given anew are kept.
@@ -37,8 +47,21 @@ pub enum IntegrationsCmd {
         #[command(flatten)]
         settings: SettingsArgs,
     },
-    /// Delete an integration no monitor attaches.
+    /// Delete an integration no monitor attaches (not one declared in a config file).
     Delete { id: String },
+    /// Attach an integration to a monitor, which then notifies it; prints the monitor's
+    /// integrations.
+    Attach {
+        id: String,
+        #[arg(long)]
+        monitor: String,
+    },
+    /// Detach an integration from a monitor; prints the monitor's integrations.
+    Detach {
+        id: String,
+        #[arg(long)]
+        monitor: String,
+    },
     /// Send a test event and print its first attempt; fails when the attempt failed.
     Test {
         id: String,
@@ -163,7 +186,14 @@ pub async fn run(client: ClientArgs, cmd: IntegrationsCmd) -> Result<()> {
                 .map_err(status)?;
             print_one(out, &i.into_inner())
         }
-        IntegrationsCmd::List(args) => {
+        IntegrationsCmd::List {
+            monitor: Some(monitor),
+            ..
+        } => print_many(
+            out,
+            &attached(&mut monitors(&channel, &bearer), monitor).await?,
+        ),
+        IntegrationsCmd::List { list: args, .. } => {
             let all = args
                 .collect(|page_size, page_token| {
                     let mut api = api.clone();
@@ -215,6 +245,26 @@ pub async fn run(client: ClientArgs, cmd: IntegrationsCmd) -> Result<()> {
             }
             Ok(())
         }
+        IntegrationsCmd::Attach { id, monitor } => {
+            let mut m = monitors(&channel, &bearer);
+            m.attach_integration(AttachIntegrationRequest {
+                monitor_id: monitor.clone(),
+                integration_id: id,
+            })
+            .await
+            .map_err(status)?;
+            print_many(out, &attached(&mut m, monitor).await?)
+        }
+        IntegrationsCmd::Detach { id, monitor } => {
+            let mut m = monitors(&channel, &bearer);
+            m.detach_integration(DetachIntegrationRequest {
+                monitor_id: monitor.clone(),
+                integration_id: id,
+            })
+            .await
+            .map_err(status)?;
+            print_many(out, &attached(&mut m, monitor).await?)
+        }
         IntegrationsCmd::Test { id, wait } => {
             let queued = api
                 .test_integration(TestIntegrationRequest { id })
@@ -226,6 +276,27 @@ pub async fn run(client: ClientArgs, cmd: IntegrationsCmd) -> Result<()> {
             print_test(out, &d)
         }
     }
+}
+
+type Monitors = MonitorServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        crate::monitors::Bearer,
+    >,
+>;
+
+fn monitors(channel: &tonic::transport::Channel, bearer: &crate::monitors::Bearer) -> Monitors {
+    MonitorServiceClient::with_interceptor(channel.clone(), bearer.clone())
+}
+
+/// The integrations monitor `id` attaches.
+async fn attached(api: &mut Monitors, id: String) -> Result<Vec<Integration>> {
+    Ok(api
+        .list_monitor_integrations(ListMonitorIntegrationsRequest { monitor_id: id })
+        .await
+        .map_err(status)?
+        .into_inner()
+        .integrations)
 }
 
 /// Polls the delivery log until delivery `id` has an attempt, or fails after `wait`.

@@ -32,6 +32,9 @@ pub struct StandaloneConfig {
     /// Where the admin gRPC API (and the agent gateway) listen.
     #[serde(default = "default_grpc_addr")]
     pub grpc_addr: SocketAddr,
+    /// Where the REST API (`/api/v1`) listens; `null` turns it off.
+    #[serde(default = "default_rest_addr")]
+    pub rest_addr: Option<SocketAddr>,
     /// The one region of the embedded agent.
     #[serde(default = "default_region")]
     pub region: String,
@@ -75,6 +78,9 @@ fn default_store_url() -> String {
 }
 fn default_grpc_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7400))
+}
+fn default_rest_addr() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 7401)))
 }
 fn default_region() -> String {
     "local".into()
@@ -143,6 +149,18 @@ pub async fn run(path: &Path) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.grpc_addr))?;
     let addr = listener.local_addr()?;
+    let rest = match config.rest_addr {
+        Some(rest_addr) => Some(
+            tokio::net::TcpListener::bind(rest_addr)
+                .await
+                .with_context(|| format!("cannot listen on {rest_addr} (rest_addr)"))?,
+        ),
+        None => None,
+    };
+    let rest_at = match &rest {
+        Some(l) => format!("REST API on http://{}", l.local_addr()?),
+        None => "no REST API".to_string(),
+    };
 
     let coordinator_config = serde_json::from_value(json!({
         "grpc_addr": addr.to_string(),
@@ -169,11 +187,12 @@ pub async fn run(path: &Path) -> Result<()> {
     notifier_config.retention = config.retention.clone();
 
     let publisher = Arc::new(bus.publisher());
-    let coordinator = tokio::spawn(lookout_coordinator::serve(
+    let coordinator = tokio::spawn(lookout_coordinator::serve_with_rest(
         coordinator_config,
         store.clone(),
         publisher,
         listener,
+        rest.map(lookout_coordinator::RestServer::new),
         stops.coordinator.clone().cancelled_owned(),
     ));
     let notifier = tokio::spawn(lookout_notifier::run(
@@ -190,7 +209,7 @@ pub async fn run(path: &Path) -> Result<()> {
 
     let notice = |message: String| lookout_runtime::logging::notice("lookout standalone", &message);
     notice(format!(
-        "admin API on http://{addr}, region {:?}, store {}",
+        "admin API on http://{addr}, {rest_at}, region {:?}, store {}",
         config.region, config.store_url
     ));
     if config.project_token.is_none() {
@@ -340,6 +359,19 @@ mod tests {
         assert_eq!(set.dead_secs, defaults.dead_secs);
         let e = parse("retention:\n  delivered: 60\n").expect_err("unknown retention field");
         assert!(e.to_string().contains("delivered"), "{e}");
+    }
+
+    #[test]
+    fn the_rest_api_is_on_by_default_and_can_be_turned_off() {
+        let parse = |yaml: &str| {
+            lookout_runtime::parse::<StandaloneConfig>(yaml, "test", &|_| None).map(|c| c.rest_addr)
+        };
+        let on = parse("{}").expect("defaults");
+        assert_eq!(on.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:7401"));
+        assert_eq!(parse("rest_addr: null\n").expect("off"), None);
+        let moved = parse("rest_addr: 0.0.0.0:9090\n").expect("moved");
+        assert_eq!(moved.map(|a| a.port()), Some(9090));
+        assert!(parse("rest_addr: somewhere\n").is_err());
     }
 
     #[test]

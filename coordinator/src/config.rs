@@ -18,6 +18,9 @@ pub struct CoordinatorConfig {
     /// Address of the gRPC server (admin API, agent gateway, health).
     #[serde(default = "default_grpc_addr")]
     pub grpc_addr: SocketAddr,
+    /// Address of the REST API (`/api/v1`); no REST API when unset.
+    #[serde(default)]
+    pub rest_addr: Option<SocketAddr>,
     /// Regions agents may connect from and monitors may run in.
     #[serde(default)]
     pub regions: Vec<String>,
@@ -135,7 +138,8 @@ impl CoordinatorConfig {
     }
 
     /// Applies `LOOKOUT_*` overrides read through `var` (`std::env::var` in main):
-    /// `LOOKOUT_GRPC_ADDR`, `LOOKOUT_REGIONS` (comma-separated), `LOOKOUT_PROJECT_TOKENS`
+    /// `LOOKOUT_GRPC_ADDR`, `LOOKOUT_REST_ADDR` (empty: no REST API), `LOOKOUT_REGIONS`
+    /// (comma-separated), `LOOKOUT_PROJECT_TOKENS`
     /// (comma-separated), `LOOKOUT_AGENT_TOKENS` (`id@region=token,...`),
     /// `LOOKOUT_HEARTBEAT_INTERVAL_MS`, `LOOKOUT_SHUTDOWN_TIMEOUT_MS`, `LOOKOUT_STORE_URL`,
     /// `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
@@ -146,6 +150,14 @@ impl CoordinatorConfig {
             self.grpc_addr = v.parse().map_err(|e| {
                 invalid("LOOKOUT_GRPC_ADDR", format!("{v:?} is not host:port: {e}"))
             })?;
+        }
+        if let Some(v) = var("LOOKOUT_REST_ADDR") {
+            self.rest_addr = match v.trim() {
+                "" => None,
+                addr => Some(addr.parse().map_err(|e| {
+                    invalid("LOOKOUT_REST_ADDR", format!("{v:?} is not host:port: {e}"))
+                })?),
+            };
         }
         if let Some(v) = var("LOOKOUT_REGIONS") {
             self.regions = list(&v).map(str::to_string).collect();
@@ -322,6 +334,15 @@ impl CoordinatorConfig {
         if self.store_url.is_empty() {
             return Err(invalid("store_url", "must not be empty"));
         }
+        if self.rest_addr == Some(self.grpc_addr) && self.grpc_addr.port() != 0 {
+            return Err(invalid(
+                "rest_addr",
+                format!(
+                    "{} is grpc_addr too; give the REST API its own port",
+                    self.grpc_addr
+                ),
+            ));
+        }
         if let Some(tls) = &self.tls {
             let files = [
                 ("tls.cert_file", Some(&tls.cert_file)),
@@ -371,6 +392,7 @@ kafka: {brokers: '127.0.0.1:9092'}
         assert_eq!(c.agent_tokens["agent-eu"].token.expose(), "a1");
         assert_eq!(c.agent_tokens["agent-eu"].region, "eu");
         assert_eq!(c.shutdown_timeout_ms, 10_000);
+        assert_eq!(c.rest_addr, None, "no REST API unless asked for");
     }
 
     #[test]
@@ -408,12 +430,21 @@ kafka: {brokers: '127.0.0.1:9092'}
             "LOOKOUT_KAFKA_TOPIC" => Some("t".to_string()),
             "LOOKOUT_SECRET_KEY_FILE" => Some("/run/keys/lookout".to_string()),
             "LOOKOUT_OPERATOR_TOKENS" => Some("op1, op2".to_string()),
+            "LOOKOUT_REST_ADDR" => Some("127.0.0.1:7401".to_string()),
             _ => None,
         };
         c.apply_env(env).expect("env");
         let operators: Vec<&str> = c.operator_tokens.iter().map(Secret::expose).collect();
         assert_eq!(operators, ["op1", "op2"]);
         assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(
+            c.rest_addr.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:7401")
+        );
+        let off = |k: &str| (k == "LOOKOUT_REST_ADDR").then(String::new);
+        let mut without = c.clone();
+        without.apply_env(off).expect("empty turns it off");
+        assert_eq!(without.rest_addr, None);
         assert_eq!(c.regions, ["ap", "sa"]);
         assert_eq!(c.agent_tokens.len(), 2);
         assert_eq!(c.agent_tokens["x"].region, "ap");
@@ -500,6 +531,10 @@ kafka: {brokers: '127.0.0.1:9092'}
             (
                 "regions: [eu]\nproject_tokens: [p, o]\noperator_tokens: [o]",
                 "operator_tokens[0]",
+            ),
+            (
+                "regions: [eu]\nproject_tokens: [p]\ngrpc_addr: 127.0.0.1:7400\nrest_addr: 127.0.0.1:7400",
+                "rest_addr",
             ),
         ];
         for (yaml, field) in cases {

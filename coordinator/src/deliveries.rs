@@ -42,6 +42,17 @@ impl DeliveryDomain {
                 );
             }
         };
+        if integration_id.len() > lookout_proto::validate::MAX_ID_BYTES {
+            return Err(field_error(
+                "integration_id",
+                format!(
+                    "is {} bytes, at most {}",
+                    integration_id.len(),
+                    lookout_proto::validate::MAX_ID_BYTES
+                ),
+            )
+            .into());
+        }
         let size = paging::page_size(page_size)?;
         let after = paging::delivery_position(page_token)?;
         let rows = self

@@ -18,6 +18,11 @@ pub enum DomainError {
     DeliveryNotFound(String),
     #[error("integration {0:?} not found")]
     IntegrationNotFound(String),
+    #[error("monitor {monitor:?} does not attach integration {integration:?}")]
+    NotAttached {
+        monitor: String,
+        integration: String,
+    },
     #[error("variable {0:?} not found")]
     VariableNotFound(String),
     #[error("project {0:?} not found")]
@@ -31,6 +36,10 @@ pub enum DomainError {
     /// Over a project quota; the message names the quota and its value.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// A system integration (declared in a configuration file, which owns it) was to be
+    /// changed or deleted through an API.
+    #[error("integration {id:?} is declared in the configuration file and cannot be {} through the API; change the file instead", .change.past())]
+    SystemIntegration { id: String, change: Change },
     /// The request is valid but the target is not in a state that allows it.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -49,6 +58,22 @@ pub enum DomainError {
     Store(#[from] StoreError),
 }
 
+/// What was refused of a system integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Edit,
+    Delete,
+}
+
+impl Change {
+    fn past(self) -> &'static str {
+        match self {
+            Change::Edit => "edited",
+            Change::Delete => "deleted",
+        }
+    }
+}
+
 impl From<DomainError> for tonic::Status {
     fn from(e: DomainError) -> tonic::Status {
         match e {
@@ -56,13 +81,16 @@ impl From<DomainError> for tonic::Status {
             DomainError::NotFound(_)
             | DomainError::DeliveryNotFound(_)
             | DomainError::IntegrationNotFound(_)
+            | DomainError::NotAttached { .. }
             | DomainError::VariableNotFound(_)
             | DomainError::ProjectNotFound(_)
             | DomainError::IncidentNotFound(_)
             | DomainError::TokenNotFound(_) => tonic::Status::not_found(e.to_string()),
             DomainError::ProjectExists(_) => tonic::Status::already_exists(e.to_string()),
             DomainError::QuotaExceeded(_) => tonic::Status::resource_exhausted(e.to_string()),
-            DomainError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
+            DomainError::FailedPrecondition(_) | DomainError::SystemIntegration { .. } => {
+                tonic::Status::failed_precondition(e.to_string())
+            }
             DomainError::Conflict(_) => tonic::Status::aborted(e.to_string()),
             DomainError::Unauthenticated => tonic::Status::unauthenticated(e.to_string()),
             DomainError::PermissionDenied(m) => tonic::Status::permission_denied(m),

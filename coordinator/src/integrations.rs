@@ -11,7 +11,7 @@ use lookout_store::notifier::{OutboxRow, OutboxState};
 use lookout_store::{Store, StoreError, now_ms};
 use prost::Message;
 
-use crate::error::{DomainError, field_error};
+use crate::error::{Change, DomainError, field_error};
 use crate::paging::{self, ListKind};
 
 /// Bounds of a project variable.
@@ -73,6 +73,8 @@ impl IntegrationDomain {
         if i.id.is_empty() {
             i.id = format!("int_{}", uuid::Uuid::now_v7().simple());
         }
+        // Output only: only a configuration file makes system integrations.
+        i.system = false;
         require_id(&i.id)?;
         // "***" is what a read shows for a set secret; as a new value it is a mistake.
         refuse_placeholders(&i)?;
@@ -133,6 +135,13 @@ impl IntegrationDomain {
         require_id(&i.id)?;
         let id = i.id.clone();
         let current = self.current(project, &id).await?;
+        if current.system {
+            return Err(DomainError::SystemIntegration {
+                id,
+                change: Change::Edit,
+            });
+        }
+        i.system = false;
         let expected = if i.version == 0 {
             current.version
         } else {
@@ -152,9 +161,15 @@ impl IntegrationDomain {
         Ok(stored.redacted())
     }
 
-    /// Deletes an integration no monitor attaches.
+    /// Deletes an integration no monitor attaches; a system integration is refused.
     pub async fn delete(&self, project: &str, id: &str) -> Result<(), DomainError> {
         require_id(id)?;
+        if self.current(project, id).await?.system {
+            return Err(DomainError::SystemIntegration {
+                id: id.to_string(),
+                change: Change::Delete,
+            });
+        }
         self.store
             .delete_integration_in_project(project, id)
             .await
@@ -345,7 +360,9 @@ mod tests {
 }
 
 /// Creates or updates integrations and variables declared in a config file, in the default
-/// project, integrations under their given ids (1-64 of `[a-z0-9_-]`). Call it before
+/// project, integrations under their given ids (1-64 of `[a-z0-9_-]`). They are the system
+/// integrations (not editable or deletable through the APIs); one declared before and no
+/// longer is becomes an ordinary integration. Call it before
 /// [`apply_declared_monitors`](crate::apply_declared_monitors), whose monitors may attach
 /// them. Errors name the entry, e.g. `integrations[1].webhook.url: ...`.
 pub async fn apply_declared_integrations(
@@ -389,8 +406,11 @@ pub async fn apply_declared_integrations(
                 format!("{} is declared twice", lookout_proto::bounds::quote(&i.id)),
             )));
         }
-        valid.push(lookout_render::validate(i, &vars).map_err(named(prefix))?);
+        let mut i = lookout_render::validate(i, &vars).map_err(named(prefix))?;
+        i.system = true;
+        valid.push(i);
     }
+    let declared: Vec<String> = valid.iter().map(|i| i.id.clone()).collect();
     for i in valid {
         let kind = lookout_render::kind_name(&i);
         match store
@@ -422,5 +442,8 @@ pub async fn apply_declared_integrations(
             }
         }
     }
+    store
+        .mark_system_integrations(DEFAULT_PROJECT_ID, &declared)
+        .await?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The Lookout coordinator: admin API over projects, their tokens, monitors, incidents and delivery log, the agent
 //! gateway that assigns (monitor, region) pairs to connected agents, the bridge from agent
 //! result batches to the result bus, and the no-data watch that reports (monitor, region)
-//! pairs without results. `main.rs` wires it to Kafka; `lookout standalone` and tests call
-//! [`serve`].
+//! pairs without results; beside the gRPC port, the REST API (`rest`). `main.rs` wires it to
+//! Kafka; `lookout standalone` and tests call [`serve`] or [`serve_with_rest`].
 
 pub mod assign;
 pub mod auth;
@@ -22,10 +22,11 @@ pub mod paging;
 pub mod projects;
 mod publish;
 pub mod region_status;
+pub mod rest;
 pub mod session;
 mod tls;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ pub use config::{ConfigError, CoordinatorConfig, Secret, TlsConfig};
 pub use error::{CoordinatorError, DomainError};
 pub use integrations::apply_declared_integrations;
 pub use monitors::apply_declared_monitors;
+pub use rest::RestServer;
 
 use auth::{AdminAuth, AgentTokens};
 use deliveries::DeliveryDomain;
@@ -76,6 +78,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CoordinatorError> {
+    serve_with_rest(config, store, publisher, listener, None, shutdown).await
+}
+
+/// [`serve`], and with `rest` the REST API on its own listener (plus its `extra` routes),
+/// over the same domain layer. Both stop on `shutdown` (REST calls in flight finish), and
+/// the REST API stops too whenever the gRPC server ends.
+pub async fn serve_with_rest(
+    config: CoordinatorConfig,
+    store: Store,
+    publisher: Arc<dyn ResultPublisher>,
+    listener: tokio::net::TcpListener,
+    rest: Option<RestServer>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CoordinatorError> {
     config.validate()?;
     let regions: Arc<[String]> = config.regions.clone().into();
     let hub = Arc::new(Hub::load(store.clone()).await?);
@@ -95,7 +111,7 @@ pub async fn serve(
         &config.project_tokens,
         store.clone(),
     ));
-    let domain = Arc::new(MonitorDomain::new(
+    let monitors = Arc::new(MonitorDomain::new(
         store,
         regions.clone(),
         hub.clone(),
@@ -118,7 +134,25 @@ pub async fn serve(
     // Each admin service authenticates its calls itself: a created project token is looked
     // up in the store, which a (synchronous) interceptor cannot do.
     // Sized for the largest ListMonitors page; requests hold one bounded monitor.
-    let admin = MonitorServiceServer::new(AdminService::new(domain, auth.clone()))
+    let rest = match rest {
+        Some(RestServer { listener, extra }) => {
+            let state = rest::RestState::new(
+                auth.clone(),
+                integrations.clone(),
+                monitors.clone(),
+                incidents.clone(),
+                deliveries.clone(),
+            );
+            let addr = listener
+                .local_addr()
+                .map_err(|e| CoordinatorError::Io(e.to_string()))?;
+            tracing::info!(%addr, "REST API listening");
+            let app = rest::router(state, extra);
+            Some(axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()))
+        }
+        None => None,
+    };
+    let admin = MonitorServiceServer::new(AdminService::new(monitors, auth.clone()))
         .max_encoding_message_size(lookout_proto::validate::MAX_ADMIN_MESSAGE_BYTES);
     let delivery_api = DeliveryServiceServer::new(DeliveryApi::new(deliveries, auth.clone()));
     let incident_api = IncidentServiceServer::new(IncidentApi::new(incidents, auth.clone()));
@@ -172,12 +206,13 @@ pub async fn serve(
         server = tls::apply(server, tls).await?;
     }
     tracing::info!(%addr, tls = config.tls.is_some(), "coordinator listening");
+    let rest_stop = stop.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("coordinator shutting down");
         stop.cancel();
     };
-    server
+    let grpc = server
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -189,7 +224,19 @@ pub async fn serve(
         .add_service(integration_api)
         .add_service(variable_api)
         .add_service(agents)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    let grpc = async move {
+        let served = grpc.await;
+        rest_stop.cancel();
+        served
+    };
+    match rest {
+        None => grpc.await?,
+        Some(rest) => {
+            let (grpc, rest) = tokio::join!(grpc, rest.into_future());
+            grpc?;
+            rest.map_err(|e| CoordinatorError::Io(format!("REST API: {e}")))?;
+        }
+    }
     Ok(())
 }

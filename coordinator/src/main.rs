@@ -1,6 +1,7 @@
 //! `lookout-coordinator`: loads the YAML config (plus `LOOKOUT_*` overrides), opens the store,
-//! makes sure the Kafka results topic exists and serves until SIGTERM or Ctrl-C, then waits
-//! (with a bound) for the batches it accepted to be published.
+//! makes sure the Kafka results topic exists and serves gRPC (and REST, with `rest_addr`)
+//! until SIGTERM or Ctrl-C, then waits (with a bound) for the batches it accepted to be
+//! published.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use lookout_bus::{KafkaPublisher, ensure_topic};
-use lookout_coordinator::{CoordinatorConfig, serve};
+use lookout_coordinator::{CoordinatorConfig, RestServer, serve_with_rest};
 use lookout_runtime::shutdown;
 use lookout_store::{Keyring, Store};
 
@@ -53,11 +54,20 @@ async fn run(args: Args) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .map_err(|e| format!("binding grpc_addr {}: {e}", config.grpc_addr))?;
-    let served = serve(
+    let rest = match config.rest_addr {
+        Some(addr) => Some(RestServer::new(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("binding rest_addr {addr}: {e}"))?,
+        )),
+        None => None,
+    };
+    let served = serve_with_rest(
         config,
         store,
         Arc::new(publisher),
         listener,
+        rest,
         stop.clone().cancelled_owned(),
     );
     shutdown::drain(served, &stop, shutdown::DRAIN_BOUND, "the coordinator")

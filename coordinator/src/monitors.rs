@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use lookout_proto::Monitor;
 use lookout_proto::bounds::quote;
-use lookout_proto::v1::MonitorLifecycle;
+use lookout_proto::v1::{Integration, MonitorLifecycle};
 use lookout_proto::validate;
 use lookout_store::projects::DEFAULT_PROJECT_ID;
 use lookout_store::{Store, StoreError};
@@ -39,12 +39,17 @@ fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
 }
 
 fn require_id(id: &str) -> Result<(), DomainError> {
+    require_named("id", id)
+}
+
+/// A non-empty id of at most [`validate::MAX_ID_BYTES`], in request field `field`.
+fn require_named(field: &str, id: &str) -> Result<(), DomainError> {
     if id.is_empty() {
-        return Err(field_error("id", "must not be empty").into());
+        return Err(field_error(field, "must not be empty").into());
     }
     if id.len() > validate::MAX_ID_BYTES {
         let reason = format!("is {} bytes, at most {}", id.len(), validate::MAX_ID_BYTES);
-        return Err(field_error("id", reason).into());
+        return Err(field_error(field, reason).into());
     }
     Ok(())
 }
@@ -247,6 +252,115 @@ impl MonitorDomain {
                 .await;
         }
         self.shown(&stored).await
+    }
+
+    /// The integrations monitor `id` attaches, in its order, redacted.
+    pub async fn integrations(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Vec<Integration>, DomainError> {
+        require_named("monitor_id", id)?;
+        let m = self.current(project, id).await?;
+        let mut out = Vec::with_capacity(m.integration_ids.len());
+        for i in &m.integration_ids {
+            match self.store.get_integration_in_project(project, i).await {
+                Ok(i) => out.push(i.redacted()),
+                // Deleting an attached integration is refused, so this is a race with a
+                // detach-then-delete: the integration is gone, and not listed.
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds integration `integration_id` of the project to monitor `id` (nothing changes when
+    /// it is attached already).
+    pub async fn attach(
+        &self,
+        project: &str,
+        id: &str,
+        integration_id: &str,
+    ) -> Result<Monitor, DomainError> {
+        require_named("monitor_id", id)?;
+        require_named("integration_id", integration_id)?;
+        self.edit_integrations(project, id, |m| {
+            if m.integration_ids.iter().any(|i| i == integration_id) {
+                return Ok(false);
+            }
+            if m.integration_ids.len() >= validate::MAX_INTEGRATIONS {
+                return Err(field_error(
+                    "integration_id",
+                    format!(
+                        "the monitor attaches {} integrations already, the most it may",
+                        validate::MAX_INTEGRATIONS
+                    ),
+                )
+                .into());
+            }
+            m.integration_ids.push(integration_id.to_string());
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Removes integration `integration_id` from monitor `id`; not attached is "not found".
+    pub async fn detach(
+        &self,
+        project: &str,
+        id: &str,
+        integration_id: &str,
+    ) -> Result<Monitor, DomainError> {
+        require_named("monitor_id", id)?;
+        require_named("integration_id", integration_id)?;
+        self.edit_integrations(project, id, |m| {
+            let before = m.integration_ids.len();
+            m.integration_ids.retain(|i| i != integration_id);
+            if m.integration_ids.len() == before {
+                return Err(DomainError::NotAttached {
+                    monitor: id.to_string(),
+                    integration: integration_id.to_string(),
+                });
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Applies `edit` to the stored monitor and stores it when `edit` says it changed it,
+    /// reading it again when another writer came in between (a few times, then `Conflict`).
+    /// Every attached integration must be one of the project's.
+    async fn edit_integrations(
+        &self,
+        project: &str,
+        id: &str,
+        edit: impl Fn(&mut Monitor) -> Result<bool, DomainError>,
+    ) -> Result<Monitor, DomainError> {
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let current = self.current(project, id).await?;
+            let mut m = current.clone();
+            if !edit(&mut m)? {
+                return self.shown(&current).await;
+            }
+            let missing = self
+                .store
+                .missing_integrations(project, &m.integration_ids)
+                .await?;
+            if let Some(i) = missing.first() {
+                return Err(DomainError::IntegrationNotFound(i.clone()));
+            }
+            match self.store.update_monitor(m, current.version).await {
+                Ok(stored) => {
+                    self.changed(id).await;
+                    return self.shown(&stored).await;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(not_found(id)(e)),
+            }
+        }
+        Err(DomainError::Conflict(id.to_string()))
     }
 
     /// A monitor as responses show it: redacted, with its regions' status.

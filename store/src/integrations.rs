@@ -2,7 +2,8 @@
 //! send time. Like monitors, a whole `lookout.v1.Integration` (secrets included) is stored
 //! protobuf-encoded and sealed in `spec`; a variable's value is sealed too, secret or not.
 //! `monitor_integrations` mirrors each monitor's `integration_ids`, so an integration still
-//! attached cannot be deleted.
+//! attached cannot be deleted. The `system` column marks integrations a configuration file
+//! declares (the coordinator refuses API changes to them).
 
 use lookout_proto::v1::{Integration, Variable};
 use prost::Message;
@@ -17,11 +18,12 @@ fn value_place(project_id: &str, name: &str) -> Vec<u8> {
     format!("project_variables.value\0{project_id}\0{name}").into_bytes()
 }
 
-const COLUMNS: &str = "id, project_id, spec, version, created_at_ms, updated_at_ms";
+const COLUMNS: &str = "id, project_id, spec, version, created_at_ms, updated_at_ms, system";
 
 impl Store {
     /// Inserts `i` into `project_id` with version 1 and both timestamps now; `kind` is the
-    /// short name of its kind (`webhook`, ...). An existing id is a `Conflict`.
+    /// short name of its kind (`webhook`, ...), `i.system` says whether a configuration file
+    /// declares it. An existing id is a `Conflict`.
     pub async fn insert_integration_in_project(
         &self,
         project_id: &str,
@@ -35,7 +37,7 @@ impl Store {
         i.updated_at_ms = now;
         let sql = Sql::new(
             "INSERT INTO integrations (id, project_id, name, kind, spec, spec_key_id, version, \
-             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+             created_at_ms, updated_at_ms, system) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8)",
         )
         .bind(&i.id)
         .bind(project_id)
@@ -43,7 +45,8 @@ impl Store {
         .bind(kind)
         .bind(self.seal_integration(&i)?)
         .bind(self.keyring().current_id())
-        .bind(now);
+        .bind(now)
+        .bind(i.system);
         match self.pool().execute(sql).await {
             Ok(_) => Ok(i),
             Err(StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
@@ -124,8 +127,8 @@ impl Store {
         Ok(missing)
     }
 
-    /// Replaces integration `i.id` of `project_id` if its version is still
-    /// `expected_version`; `NotFound` or `Conflict` otherwise.
+    /// Replaces integration `i.id` of `project_id` (its `system` flag too) if its version is
+    /// still `expected_version`; `NotFound` or `Conflict` otherwise.
     pub async fn update_integration_in_project(
         &self,
         project_id: &str,
@@ -138,7 +141,8 @@ impl Store {
         i.updated_at_ms = now_ms();
         let sql = Sql::new(
             "UPDATE integrations SET name = $1, kind = $2, spec = $3, spec_key_id = $4, \
-             version = $5, updated_at_ms = $6 WHERE id = $7 AND project_id = $8 AND version = $9",
+             version = $5, updated_at_ms = $6, system = $10 \
+             WHERE id = $7 AND project_id = $8 AND version = $9",
         )
         .bind(&i.name)
         .bind(kind)
@@ -148,7 +152,8 @@ impl Store {
         .bind(i.updated_at_ms)
         .bind(&i.id)
         .bind(project_id)
-        .bind(i64::try_from(expected_version).unwrap_or(i64::MAX));
+        .bind(i64::try_from(expected_version).unwrap_or(i64::MAX))
+        .bind(i.system);
         if self.pool().execute(sql).await? == 1 {
             return Ok(i);
         }
@@ -183,6 +188,29 @@ impl Store {
             .bind(project_id);
         self.pool().execute(sql).await?;
         Ok(())
+    }
+
+    /// Makes exactly `ids` the system integrations of `project_id` (those a configuration file
+    /// declares), in one transaction; versions and timestamps stay as they are.
+    pub async fn mark_system_integrations(
+        &self,
+        project_id: &str,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            Sql::new("UPDATE integrations SET system = FALSE WHERE project_id = $1 AND system")
+                .bind(project_id),
+        )
+        .await?;
+        for id in ids {
+            let sql =
+                Sql::new("UPDATE integrations SET system = TRUE WHERE project_id = $1 AND id = $2")
+                    .bind(project_id)
+                    .bind(id);
+            tx.execute(sql).await?;
+        }
+        tx.commit().await
     }
 
     /// Creates or replaces variable `v.name` of `project_id`; returns it with `updated_at_ms`.
@@ -354,6 +382,7 @@ impl Store {
         i.version = u64::try_from(row.get::<i64>("version")?).unwrap_or(0);
         i.created_at_ms = row.get("created_at_ms")?;
         i.updated_at_ms = row.get("updated_at_ms")?;
+        i.system = row.get("system")?;
         Ok(i)
     }
 }

@@ -132,6 +132,53 @@ async fn an_attached_integration_is_not_deleted(db: TestDb) {
     ));
 }
 
+async fn system_integrations_are_marked_and_released(db: TestDb) {
+    let s = db.store;
+    let mut declared = webhook("int_a", "https://h/a", "");
+    declared.system = true;
+    let a = s
+        .insert_integration_in_project(DEFAULT_PROJECT_ID, "webhook", declared)
+        .await
+        .expect("insert a");
+    assert!(a.system);
+    s.insert_integration_in_project(
+        DEFAULT_PROJECT_ID,
+        "webhook",
+        webhook("int_b", "https://h/b", ""),
+    )
+    .await
+    .expect("insert b");
+    let system = |s: Store| async move {
+        s.list_integrations_in_project(DEFAULT_PROJECT_ID, None, 10)
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|i| i.system)
+            .map(|i| i.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(system(s.clone()).await, ["int_a"]);
+    // The file now declares b only: a is released, b is marked, neither changes version.
+    s.mark_system_integrations(DEFAULT_PROJECT_ID, &["int_b".into()])
+        .await
+        .expect("mark");
+    assert_eq!(system(s.clone()).await, ["int_b"]);
+    let b = s
+        .get_integration_in_project(DEFAULT_PROJECT_ID, "int_b")
+        .await
+        .expect("b");
+    assert_eq!(b.version, 1);
+    // An update writes the flag it is given.
+    let mut released = b.clone();
+    released.system = false;
+    let b = s
+        .update_integration_in_project(DEFAULT_PROJECT_ID, "webhook", released, 1)
+        .await
+        .expect("update");
+    assert!(!b.system);
+    assert!(system(s).await.is_empty());
+}
+
 async fn variables_are_sealed_and_replaced(db: TestDb) {
     let s = db.store;
     let set = |name: &str, value: &str, secret: bool| Variable {
@@ -316,6 +363,7 @@ async fn webhooks_become_integrations_once(db: TestDb) {
 lookout_store::backend_tests!(
     integrations_are_scoped_sealed_and_versioned,
     an_attached_integration_is_not_deleted,
+    system_integrations_are_marked_and_released,
     variables_are_sealed_and_replaced,
     webhooks_become_integrations_once
 );

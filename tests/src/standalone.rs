@@ -1,5 +1,5 @@
 //! `lookout standalone` in a temporary directory: the config header every test shares (a SQLite
-//! file, a free port, region `local`, a project token), the monitors a test adds, and the
+//! file, free ports for gRPC and REST, region `local`, a project token), the monitors a test adds, and the
 //! process started, or restarted, on the same database.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ pub struct Standalone {
     dir: TempDir,
     config: PathBuf,
     port: u16,
+    rest_port: u16,
 }
 
 impl Standalone {
@@ -20,13 +21,20 @@ impl Standalone {
     pub fn new(token: &str, body: &str) -> Standalone {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
+        let rest_port = free_port();
         let header = format!(
-            "store_url: sqlite://{}\ngrpc_addr: 127.0.0.1:{port}\nregion: local\nproject_token: {token}\n",
+            "store_url: sqlite://{}\ngrpc_addr: 127.0.0.1:{port}\nrest_addr: 127.0.0.1:{rest_port}\n\
+             region: local\nproject_token: {token}\n",
             dir.path().join("standalone.db").display()
         );
         let config = dir.path().join("lookout.yaml");
         std::fs::write(&config, header + body).expect("write config");
-        Standalone { dir, config, port }
+        Standalone {
+            dir,
+            config,
+            port,
+            rest_port,
+        }
     }
 
     /// The folder holding the config, the database and each run's `<name>.log`.
@@ -46,6 +54,11 @@ impl Standalone {
     /// The admin API, for `LOOKOUT_ADDR` or a gRPC client.
     pub fn addr(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The REST API's base URL (`http://127.0.0.1:<port>`).
+    pub fn rest_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rest_port)
     }
 
     /// Starts `lookout standalone` on the config; the log goes to `<name>.log`.

@@ -123,7 +123,7 @@ fn a_variable_with_a_line_break_stays_one_value() {
     // Expanded as text, the value would add a key the config does not know and be refused.
     let dir = tempfile::tempdir().expect("tempdir");
     let config = format!(
-        "store_url: sqlite://{}\ngrpc_addr: 127.0.0.1:{}\nregion: local\nproject_token: ${{TOKEN}}\n",
+        "store_url: sqlite://{}\ngrpc_addr: 127.0.0.1:{}\nrest_addr: 127.0.0.1:0\nregion: local\nproject_token: ${{TOKEN}}\n",
         dir.path().join("s.db").display(),
         free_port()
     );

@@ -131,7 +131,7 @@ fn standalone_logs_json_on_stderr_from_start_to_stop() {
     std::fs::write(
         &config,
         format!(
-            "store_url: sqlite://{}\ngrpc_addr: 127.0.0.1:{}\n",
+            "store_url: sqlite://{}\ngrpc_addr: 127.0.0.1:{}\nrest_addr: 127.0.0.1:0\n",
             dir.path().join("s.db").display(),
             free_port()
         ),

@@ -97,6 +97,9 @@ pub(super) fn print_one(out: Output, i: &Integration) -> Result<()> {
                 ("kind", lookout_render::kind_name(i).to_string()),
                 ("destination", destination(i)),
             ];
+            if i.system {
+                rows.push(("system", "declared in the config file (read-only)".into()));
+            }
             match &i.kind {
                 Some(Kind::Webhook(w)) => rows.extend(webhook_rows(w)),
                 Some(_) => rows.push(("settings", kind_settings(i)?)),

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use lookout_proto::v1::monitor_service_server::MonitorService;
 use lookout_proto::v1::{
-    CreateMonitorRequest, DeleteMonitorRequest, DeleteMonitorResponse, GetMonitorRequest,
-    ListMonitorsRequest, ListMonitorsResponse, Monitor, PauseMonitorRequest, UpdateMonitorRequest,
+    AttachIntegrationRequest, CreateMonitorRequest, DeleteMonitorRequest, DeleteMonitorResponse,
+    DetachIntegrationRequest, GetMonitorRequest, ListMonitorIntegrationsRequest,
+    ListMonitorIntegrationsResponse, ListMonitorsRequest, ListMonitorsResponse, Monitor,
+    PauseMonitorRequest, UpdateMonitorRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -93,6 +95,46 @@ impl MonitorService for AdminService {
         let req = req.into_inner();
         Ok(Response::new(
             self.domain.pause(&project, &req.id, req.paused).await?,
+        ))
+    }
+
+    async fn list_monitor_integrations(
+        &self,
+        req: Request<ListMonitorIntegrationsRequest>,
+    ) -> Result<Response<ListMonitorIntegrationsResponse>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
+        let integrations = self
+            .domain
+            .integrations(&project, &req.into_inner().monitor_id)
+            .await?;
+        Ok(Response::new(ListMonitorIntegrationsResponse {
+            integrations,
+        }))
+    }
+
+    async fn attach_integration(
+        &self,
+        req: Request<AttachIntegrationRequest>,
+    ) -> Result<Response<Monitor>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
+        let r = req.into_inner();
+        Ok(Response::new(
+            self.domain
+                .attach(&project, &r.monitor_id, &r.integration_id)
+                .await?,
+        ))
+    }
+
+    async fn detach_integration(
+        &self,
+        req: Request<DetachIntegrationRequest>,
+    ) -> Result<Response<Monitor>, Status> {
+        let project = self.auth.project(req.metadata()).await?;
+        let r = req.into_inner();
+        Ok(Response::new(
+            self.domain
+                .detach(&project, &r.monitor_id, &r.integration_id)
+                .await?,
         ))
     }
 }

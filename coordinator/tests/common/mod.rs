@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_bus::{InProcBus, ResultPublisher};
-use lookout_coordinator::{CoordinatorConfig, serve};
+use lookout_coordinator::{CoordinatorConfig, RestServer, serve_with_rest};
 use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
 use lookout_proto::v1::http_check::Auth;
 use lookout_proto::v1::monitor_service_client::MonitorServiceClient;
@@ -31,6 +31,8 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct Harness {
     pub addr: SocketAddr,
+    /// The REST API's address, for a harness started with it.
+    pub rest: Option<SocketAddr>,
     pub store: Store,
     pub bus: InProcBus,
     stop: Option<oneshot::Sender<()>>,
@@ -66,11 +68,28 @@ impl Harness {
         Harness::start_on(store, heartbeat_ms, publisher).await
     }
 
+    /// Starts a coordinator with the REST API on another loopback port, on `store`.
+    pub async fn start_rest_on(store: Store) -> Harness {
+        let rest = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        Harness::start_inner(store, 1_000, None, Some(rest)).await
+    }
+
     /// Starts a coordinator on an existing store (for monitors seeded before start).
     pub async fn start_on(
         store: Store,
         heartbeat_ms: u32,
         publisher: Option<Arc<dyn ResultPublisher>>,
+    ) -> Harness {
+        Harness::start_inner(store, heartbeat_ms, publisher, None).await
+    }
+
+    async fn start_inner(
+        store: Store,
+        heartbeat_ms: u32,
+        publisher: Option<Arc<dyn ResultPublisher>>,
+        rest: Option<tokio::net::TcpListener>,
     ) -> Harness {
         let bus = InProcBus::new();
         let publisher = publisher.unwrap_or_else(|| Arc::new(bus.publisher()));
@@ -84,13 +103,16 @@ impl Harness {
         };
         let cfg = config(heartbeat_ms);
         let s = store.clone();
+        let rest_addr = rest.as_ref().map(|l| l.local_addr().expect("local addr"));
+        let rest = rest.map(RestServer::new);
         let server = tokio::spawn(async move {
-            serve(cfg, s, publisher, listener, shutdown)
+            serve_with_rest(cfg, s, publisher, listener, rest, shutdown)
                 .await
                 .expect("coordinator serves");
         });
         Harness {
             addr,
+            rest: rest_addr,
             store,
             bus,
             stop: Some(stop),
@@ -100,6 +122,12 @@ impl Harness {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://<rest addr><path>`.
+    pub fn rest_url(&self, path: &str) -> String {
+        let addr = self.rest.expect("started with the REST API");
+        format!("http://{addr}{path}")
     }
 
     pub async fn admin(&self) -> Admin {
@@ -406,5 +434,112 @@ impl TestAgent {
             .send(AgentMessage { msg: Some(msg) })
             .await
             .expect("session is open");
+    }
+}
+
+/// A REST API client with one token (or none).
+pub struct Rest {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+/// One REST answer; `body` is `null` when empty. Every non-empty answer must be JSON.
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Rest {
+    pub fn new(h: &Harness, token: Option<&str>) -> Rest {
+        Rest {
+            client: reqwest::Client::new(),
+            base: h.rest_url(""),
+            token: token.map(str::to_string),
+        }
+    }
+
+    /// `method path` with `body` (raw bytes, sent as JSON as curl -d with
+    /// `Content-Type: application/json` would).
+    pub async fn raw(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .timeout(DEADLINE);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let r = req.send().await.expect("the REST API answers");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{status}: answer is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
+        let bytes = body.map(|b| serde_json::to_vec(&b).expect("json"));
+        self.raw(method, path, bytes).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.call("POST", path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.call("PUT", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call("DELETE", path, None).await
+    }
+}
+
+impl Reply {
+    /// Asserts the status, showing the body when it differs.
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        self
+    }
+
+    /// Asserts a JSON error with `status`, `code` and (when given) `field`.
+    pub fn expect_error(self, status: u16, code: &str, field: Option<&str>) -> Reply {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["error"], code, "body: {}", self.body);
+        let message = self.body["message"].as_str().unwrap_or_default();
+        match field {
+            Some(f) => {
+                assert_eq!(self.body["field"], f, "body: {}", self.body);
+                assert!(
+                    message.starts_with(&format!("{f}: ")),
+                    "message names the field: {message}"
+                );
+            }
+            None => assert!(!message.is_empty(), "a message: {}", self.body),
+        }
+        self
     }
 }
