@@ -102,9 +102,8 @@ pub struct TwilioConfig {
 }
 
 fn twilio_sid(field: &str, v: &str, prefix: &str) -> Result<(), FieldError> {
-    let ok = v.len() == 34
-        && v.starts_with(prefix)
-        && v[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    let ok =
+        v.len() == 34 && v.starts_with(prefix) && v[2..].bytes().all(|b| b.is_ascii_hexdigit());
     if ok {
         Ok(())
     } else {
@@ -122,8 +121,7 @@ impl TwilioConfig {
         let f = |name: &str| format!("{prefix}.{name}");
         twilio_sid(&f("account_sid"), &self.account_sid, "AC")?;
         let token = self.auth_token.expose();
-        if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(err(
                 f("auth_token"),
                 "must be 1-128 printable ASCII characters",
@@ -273,7 +271,12 @@ mod tests {
 
     #[test]
     fn e164_numbers() {
-        for ok in ["+1234567890", " +4915112345678 ", "+12345678", "+123456789012345"] {
+        for ok in [
+            "+1234567890",
+            " +4915112345678 ",
+            "+12345678",
+            "+123456789012345",
+        ] {
             let p = PhoneNumber::parse("phone_number", ok).expect(ok);
             assert_eq!(p.as_str(), ok.trim());
         }
@@ -321,7 +324,10 @@ mod tests {
     fn event_text_fits_one_segment() {
         let mut ev = crate::sample_event();
         let t = text(&ev);
-        assert!(t.starts_with("Lookout: Sample API is down. connection timed out"), "{t}");
+        assert!(
+            t.starts_with("Lookout: Sample API is down. connection timed out"),
+            "{t}"
+        );
         assert!(t.chars().count() <= GSM_SEGMENT, "{t}");
         ev.kind = lookout_proto::v1::EventKind::Recovery as i32;
         let t = text(&ev);

@@ -29,7 +29,8 @@ fn slack_id(field: &str, v: &str, first: &[u8], required: bool) -> Result<(), Fi
     }
     let ok = (2..=MAX_ID_BYTES).contains(&v.len())
         && first.contains(&v.as_bytes()[0])
-        && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        && v.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if ok {
         return Ok(());
     }
@@ -64,7 +65,11 @@ pub(super) fn validate(s: &mut SlackApp) -> Result<(), FieldError> {
     slack_id("slack_app.team_id", &s.team_id, b"TE", true)?;
     super::short_text("slack_app.team_name", &mut s.team_name, MAX_NAME_CHARS)?;
     slack_id("slack_app.channel_id", &s.channel_id, b"CGD", true)?;
-    super::short_text("slack_app.channel_name", &mut s.channel_name, MAX_NAME_CHARS)?;
+    super::short_text(
+        "slack_app.channel_name",
+        &mut s.channel_name,
+        MAX_NAME_CHARS,
+    )?;
     token("slack_app.bot_token", &s.bot_token, "xoxb-", true)?;
     token("slack_app.user_token", &s.user_token, "xoxp-", false)?;
     if !s.webhook_url.is_empty() {
@@ -248,9 +253,12 @@ mod tests {
         assert!(body.get("thread_ts").is_none());
 
         ev.kind = EventKind::Reminder as i32;
-        let body: Value =
-            serde_json::from_slice(&post(&app(), &ctx(&ev, &vars), Some("1.2")).expect("post").body)
-                .expect("json");
+        let body: Value = serde_json::from_slice(
+            &post(&app(), &ctx(&ev, &vars), Some("1.2"))
+                .expect("post")
+                .body,
+        )
+        .expect("json");
         assert_eq!(body["thread_ts"], "1.2");
         assert!(!body.to_string().contains(RESOLVE_ACTION_ID));
 
