@@ -31,6 +31,9 @@ pub enum DomainError {
     /// Over a project quota; the message names the quota and its value.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The project is not on a paid plan, which the request needs (SMS integrations).
+    #[error("SMS integrations require a paid plan")]
+    PaidPlanRequired,
     /// The request is valid but the target is not in a state that allows it.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -62,7 +65,9 @@ impl From<DomainError> for tonic::Status {
             | DomainError::TokenNotFound(_) => tonic::Status::not_found(e.to_string()),
             DomainError::ProjectExists(_) => tonic::Status::already_exists(e.to_string()),
             DomainError::QuotaExceeded(_) => tonic::Status::resource_exhausted(e.to_string()),
-            DomainError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
+            DomainError::FailedPrecondition(_) | DomainError::PaidPlanRequired => {
+                tonic::Status::failed_precondition(e.to_string())
+            }
             DomainError::Conflict(_) => tonic::Status::aborted(e.to_string()),
             DomainError::Unauthenticated => tonic::Status::unauthenticated(e.to_string()),
             DomainError::PermissionDenied(m) => tonic::Status::permission_denied(m),

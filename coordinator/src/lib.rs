@@ -22,7 +22,10 @@ pub mod paging;
 pub mod projects;
 mod publish;
 pub mod region_status;
+pub mod rest_util;
 pub mod session;
+pub mod slack_app;
+pub mod sms;
 mod tls;
 
 use std::future::Future;
@@ -87,7 +90,12 @@ pub async fn serve(
     tokio::spawn(lifecycle.clone().run(stop.clone()));
     let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
     let deliveries = Arc::new(DeliveryDomain::new(store.clone()));
-    let integrations = Arc::new(IntegrationDomain::new(store.clone()));
+    let sms = Arc::new(sms::SmsVerification::new(
+        store.clone(),
+        config.twilio.clone(),
+        config.production,
+    )?);
+    let integrations = Arc::new(IntegrationDomain::new(store.clone(), sms));
     let projects = Arc::new(ProjectDomain::new(store.clone()));
     let incidents = Arc::new(IncidentDomain::new(store.clone()));
     let auth = Arc::new(AdminAuth::new(

@@ -135,6 +135,7 @@ pub fn project_to_api(p: &ProjectRow) -> pb::Project {
         }),
         monitor_count: p.monitor_count,
         created_at_ms: p.created_at_ms,
+        paid_plan: p.paid_plan,
     }
 }
 
@@ -153,10 +154,12 @@ impl ProjectDomain {
         ProjectDomain { store }
     }
 
+    /// Creates a project, on a paid plan when `paid_plan`.
     pub async fn create(
         &self,
         name: &str,
         q: Option<pb::Quotas>,
+        paid_plan: bool,
     ) -> Result<pb::Project, DomainError> {
         if !is_slug(name, MAX_PROJECT_NAME_BYTES) {
             return Err(field_error(
@@ -168,8 +171,11 @@ impl ProjectDomain {
         let q = quotas(q)?;
         let id = format!("prj_{}", uuid::Uuid::now_v7().simple());
         match self.store.create_project(&id, name, q).await {
-            Ok(p) => {
-                tracing::info!(project_id = %p.id, name = %p.name, "project created");
+            Ok(mut p) => {
+                if paid_plan {
+                    p = self.store.set_project_plan(&p.id, true).await?;
+                }
+                tracing::info!(project_id = %p.id, name = %p.name, paid_plan, "project created");
                 Ok(project_to_api(&p))
             }
             Err(StoreError::Conflict) => Err(DomainError::ProjectExists(name.to_string())),
@@ -212,6 +218,22 @@ impl ProjectDomain {
             .await
             .map_err(project_not_found(id))?;
         tracing::info!(project_id = %id, ?q, "project quotas changed");
+        Ok(project_to_api(&p))
+    }
+
+    /// Puts project `id` on a paid plan or takes it off. Integrations that need one (SMS)
+    /// stay as they are when it is turned off; new ones are refused.
+    pub async fn update_plan(&self, id: &str, paid: bool) -> Result<pb::Project, DomainError> {
+        if id.is_empty() {
+            return Err(field_error("id", "must not be empty").into());
+        }
+        bounded_id("id", id)?;
+        let p = self
+            .store
+            .set_project_plan(id, paid)
+            .await
+            .map_err(project_not_found(id))?;
+        tracing::info!(project_id = %id, paid_plan = paid, "project plan changed");
         Ok(project_to_api(&p))
     }
 
