@@ -68,6 +68,20 @@ pub struct StandaloneConfig {
     /// notifier's `retention`).
     #[serde(default)]
     pub retention: lookout_notifier::RetentionConfig,
+    /// Off: creating an SMS integration needs no verification code (the coordinator's
+    /// `production`).
+    #[serde(default = "default_production")]
+    pub production: bool,
+    /// The Twilio account SMS goes out with: verification codes and alerts.
+    #[serde(default)]
+    pub twilio: Option<lookout_render::sms::TwilioConfig>,
+    /// The Slack app (the coordinator's `slack_app`).
+    #[serde(default)]
+    pub slack_app: Option<lookout_coordinator::slack_app::SlackAppConfig>,
+}
+
+fn default_production() -> bool {
+    true
 }
 
 fn default_store_url() -> String {
@@ -144,7 +158,7 @@ pub async fn run(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", config.grpc_addr))?;
     let addr = listener.local_addr()?;
 
-    let coordinator_config = serde_json::from_value(json!({
+    let mut coordinator_config: lookout_coordinator::CoordinatorConfig = serde_json::from_value(json!({
         "grpc_addr": addr.to_string(),
         "regions": regions,
         "project_tokens": [token],
@@ -153,6 +167,9 @@ pub async fn run(path: &Path) -> Result<()> {
         "store_url": config.store_url,
     }))
     .context("coordinator settings")?;
+    coordinator_config.production = config.production;
+    coordinator_config.twilio = config.twilio.clone();
+    coordinator_config.slack_app = config.slack_app.clone();
     let agent_config = serde_json::from_value(json!({
         "coordinator_url": format!("http://{addr}"),
         "agent_id": AGENT_ID,
@@ -167,6 +184,7 @@ pub async fn run(path: &Path) -> Result<()> {
     }))
     .context("notifier settings")?;
     notifier_config.retention = config.retention.clone();
+    notifier_config.twilio = config.twilio.clone();
 
     let publisher = Arc::new(bus.publisher());
     let coordinator = tokio::spawn(lookout_coordinator::serve(
