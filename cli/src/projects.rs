@@ -62,9 +62,6 @@ pub enum ProjectsCmd {
         name: String,
         #[command(flatten)]
         quotas: QuotaArgs,
-        /// Start the project on a paid plan (SMS integrations need one).
-        #[arg(long)]
-        paid: bool,
     },
     /// List every project.
     List(ListArgs),
@@ -121,11 +118,10 @@ pub async fn run_projects(client: ClientArgs, op: OperatorArgs, cmd: ProjectsCmd
     let mut api = ProjectServiceClient::with_interceptor(channel, bearer);
     let out = client.output;
     match cmd {
-        ProjectsCmd::Create { name, quotas, paid } => {
+        ProjectsCmd::Create { name, quotas } => {
             let req = CreateProjectRequest {
                 name,
                 quotas: Some(quotas.quotas()),
-                paid_plan: paid,
             };
             let p = api.create_project(req).await.map_err(status)?.into_inner();
             print_projects(out, &[p])

@@ -154,12 +154,10 @@ impl ProjectDomain {
         ProjectDomain { store }
     }
 
-    /// Creates a project, on a paid plan when `paid_plan`.
     pub async fn create(
         &self,
         name: &str,
         q: Option<pb::Quotas>,
-        paid_plan: bool,
     ) -> Result<pb::Project, DomainError> {
         if !is_slug(name, MAX_PROJECT_NAME_BYTES) {
             return Err(field_error(
@@ -171,11 +169,8 @@ impl ProjectDomain {
         let q = quotas(q)?;
         let id = format!("prj_{}", uuid::Uuid::now_v7().simple());
         match self.store.create_project(&id, name, q).await {
-            Ok(mut p) => {
-                if paid_plan {
-                    p = self.store.set_project_plan(&p.id, true).await?;
-                }
-                tracing::info!(project_id = %p.id, name = %p.name, paid_plan, "project created");
+            Ok(p) => {
+                tracing::info!(project_id = %p.id, name = %p.name, "project created");
                 Ok(project_to_api(&p))
             }
             Err(StoreError::Conflict) => Err(DomainError::ProjectExists(name.to_string())),

@@ -35,9 +35,7 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<Project>, Status> {
         self.auth.operator(req.metadata()).await?;
         let r = req.into_inner();
-        Ok(Response::new(
-            self.domain.create(&r.name, r.quotas, r.paid_plan).await?,
-        ))
+        Ok(Response::new(self.domain.create(&r.name, r.quotas).await?))
     }
 
     async fn list_projects(

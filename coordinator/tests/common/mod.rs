@@ -66,10 +66,26 @@ impl Harness {
         Harness::start_on(store, heartbeat_ms, publisher).await
     }
 
+    /// Starts a coordinator with `cfg` on a fresh in-memory store.
+    pub async fn start_configured(cfg: CoordinatorConfig) -> Harness {
+        let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("in-memory store");
+        Harness::start_with_config(store, cfg, None).await
+    }
+
     /// Starts a coordinator on an existing store (for monitors seeded before start).
     pub async fn start_on(
         store: Store,
         heartbeat_ms: u32,
+        publisher: Option<Arc<dyn ResultPublisher>>,
+    ) -> Harness {
+        Harness::start_with_config(store, config(heartbeat_ms), publisher).await
+    }
+
+    async fn start_with_config(
+        store: Store,
+        cfg: CoordinatorConfig,
         publisher: Option<Arc<dyn ResultPublisher>>,
     ) -> Harness {
         let bus = InProcBus::new();
@@ -82,7 +98,6 @@ impl Harness {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let cfg = config(heartbeat_ms);
         let s = store.clone();
         let server = tokio::spawn(async move {
             serve(cfg, s, publisher, listener, shutdown)
