@@ -1,4 +1,4 @@
-//! `lookout projects ...` (operator token: create, list, set quotas, delete projects) and
+//! `lookout projects ...` (operator token: create, list, set quotas and plan, delete projects) and
 //! `lookout tokens ...` (a project's API tokens: create, list, revoke), with tables for people
 //! and `--output json` for scripts.
 
@@ -9,7 +9,7 @@ use lookout_proto::v1::project_service_client::ProjectServiceClient;
 use lookout_proto::v1::token_service_client::TokenServiceClient;
 use lookout_proto::v1::{
     CreateProjectRequest, CreateTokenRequest, DeleteProjectRequest, ListProjectsRequest,
-    ListTokensRequest, Project, ProjectToken, Quotas, RevokeTokenRequest,
+    ListTokensRequest, Project, ProjectToken, Quotas, RevokeTokenRequest, UpdateProjectPlanRequest,
     UpdateProjectQuotasRequest,
 };
 use lookout_render::native::rfc3339_seconds;
@@ -70,6 +70,15 @@ pub enum ProjectsCmd {
         id: String,
         #[command(flatten)]
         quotas: QuotaArgs,
+    },
+    /// Put a project on a paid plan (`--paid`: SMS integrations need one) or take it off
+    /// (`--free`; its SMS integrations stay, new ones are refused).
+    SetPlan {
+        id: String,
+        #[arg(long, conflicts_with = "free", required_unless_present = "free")]
+        paid: bool,
+        #[arg(long)]
+        free: bool,
     },
     /// Delete a project without monitors, and its tokens.
     Delete { id: String },
@@ -140,6 +149,18 @@ pub async fn run_projects(client: ClientArgs, op: OperatorArgs, cmd: ProjectsCmd
             };
             let p = api
                 .update_project_quotas(req)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_projects(out, &[p])
+        }
+        ProjectsCmd::SetPlan { id, paid, .. } => {
+            let req = UpdateProjectPlanRequest {
+                id,
+                paid_plan: paid,
+            };
+            let p = api
+                .update_project_plan(req)
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -223,6 +244,7 @@ fn print_projects(out: Output, ps: &[Project]) -> Result<()> {
                 "MAX MONITORS",
                 "MIN INTERVAL",
                 "MAX REGIONS",
+                "PLAN",
                 "CREATED",
             ]);
             for p in ps {
@@ -234,6 +256,7 @@ fn print_projects(out: Output, ps: &[Project]) -> Result<()> {
                     q.max_monitors.to_string(),
                     format!("{}s", q.min_interval_secs),
                     q.max_regions_per_monitor.to_string(),
+                    if p.paid_plan { "paid" } else { "free" }.to_string(),
                     rfc3339_seconds(p.created_at_ms),
                 ]);
             }

@@ -71,6 +71,20 @@ pub struct StandaloneConfig {
     /// notifier's `retention`).
     #[serde(default)]
     pub retention: lookout_notifier::RetentionConfig,
+    /// Off: creating an SMS integration needs no verification code (the coordinator's
+    /// `production`).
+    #[serde(default = "default_production")]
+    pub production: bool,
+    /// The Twilio account SMS goes out with: verification codes and alerts.
+    #[serde(default)]
+    pub twilio: Option<lookout_render::sms::TwilioConfig>,
+    /// The Slack app (the coordinator's `slack_app`).
+    #[serde(default)]
+    pub slack_app: Option<lookout_coordinator::slack_app::SlackAppConfig>,
+}
+
+fn default_production() -> bool {
+    true
 }
 
 fn default_store_url() -> String {
@@ -162,7 +176,7 @@ pub async fn run(path: &Path) -> Result<()> {
         None => "no REST API".to_string(),
     };
 
-    let coordinator_config = serde_json::from_value(json!({
+    let mut coordinator_config: lookout_coordinator::CoordinatorConfig = serde_json::from_value(json!({
         "grpc_addr": addr.to_string(),
         "regions": regions,
         "project_tokens": [token],
@@ -171,6 +185,9 @@ pub async fn run(path: &Path) -> Result<()> {
         "store_url": config.store_url,
     }))
     .context("coordinator settings")?;
+    coordinator_config.production = config.production;
+    coordinator_config.twilio = config.twilio.clone();
+    coordinator_config.slack_app = config.slack_app.clone();
     let agent_config = serde_json::from_value(json!({
         "coordinator_url": format!("http://{addr}"),
         "agent_id": AGENT_ID,
@@ -185,6 +202,7 @@ pub async fn run(path: &Path) -> Result<()> {
     }))
     .context("notifier settings")?;
     notifier_config.retention = config.retention.clone();
+    notifier_config.twilio = config.twilio.clone();
 
     let publisher = Arc::new(bus.publisher());
     let coordinator = tokio::spawn(lookout_coordinator::serve_with_rest(

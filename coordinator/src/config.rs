@@ -54,6 +54,23 @@ pub struct CoordinatorConfig {
     /// current key first; `LOOKOUT_SECRET_KEY` (same entries, comma-separated) wins over it.
     #[serde(default)]
     pub secret_key_file: Option<PathBuf>,
+    /// A production deployment (the default): creating an SMS integration needs the code
+    /// sent to its number. `false` (development, tests) skips that check, as Uptinio's
+    /// document describes for non-production environments.
+    #[serde(default = "default_production")]
+    pub production: bool,
+    /// The Twilio account verification codes are sent with (the notifier sends alerts with
+    /// its own `twilio`, usually the same). No SMS verification without it.
+    #[serde(default)]
+    pub twilio: Option<lookout_render::sms::TwilioConfig>,
+    /// The Slack app: its OAuth client, signing secret and public URL. No Slack app
+    /// integrations without it.
+    #[serde(default)]
+    pub slack_app: Option<crate::slack_app::SlackAppConfig>,
+}
+
+fn default_production() -> bool {
+    true
 }
 
 /// Certificate files for the gRPC port; read at start-up.
@@ -144,7 +161,8 @@ impl CoordinatorConfig {
     /// `LOOKOUT_HEARTBEAT_INTERVAL_MS`, `LOOKOUT_SHUTDOWN_TIMEOUT_MS`, `LOOKOUT_STORE_URL`,
     /// `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
     /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`,
-    /// `LOOKOUT_SECRET_KEY_FILE`. (`LOOKOUT_SECRET_KEY` itself is read when the store opens.)
+    /// `LOOKOUT_SECRET_KEY_FILE`, `LOOKOUT_PRODUCTION` (`true`/`false`). (`LOOKOUT_SECRET_KEY`
+    /// itself is read when the store opens.)
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("LOOKOUT_GRPC_ADDR") {
             self.grpc_addr = v.parse().map_err(|e| {
@@ -239,6 +257,18 @@ impl CoordinatorConfig {
         }
         if let Some(v) = var("LOOKOUT_SECRET_KEY_FILE") {
             self.secret_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LOOKOUT_PRODUCTION") {
+            self.production = match v.trim() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(invalid(
+                        "LOOKOUT_PRODUCTION",
+                        format!("{v:?} must be true or false"),
+                    ));
+                }
+            };
         }
         if let Some(v) = var("LOOKOUT_TLS_CLIENT_CA_FILE") {
             let tls = self.tls.as_mut().ok_or_else(|| {
@@ -354,6 +384,13 @@ impl CoordinatorConfig {
                     return Err(invalid(field, "must name a PEM file"));
                 }
             }
+        }
+        if let Some(t) = &self.twilio {
+            t.validate("twilio")
+                .map_err(|e| invalid(e.field, e.reason))?;
+        }
+        if let Some(s) = &self.slack_app {
+            s.validate()?;
         }
         Ok(())
     }
@@ -500,6 +537,34 @@ kafka: {brokers: '127.0.0.1:9092'}
         assert!(e.to_string().starts_with("LOOKOUT_TLS_KEY_FILE"), "{e}");
         let e = CoordinatorConfig::from_yaml("tls: {cert_file: c.pem}").expect_err("key missing");
         assert!(e.to_string().contains("key_file"), "{e}");
+    }
+
+    #[test]
+    fn twilio_and_slack_settings() {
+        let yaml = format!(
+            "{YAML}production: false\ntwilio: {{account_sid: AC{}, auth_token: t, from: '+15005550006'}}\n\
+             slack_app: {{client_id: '1.2', client_secret: c, signing_secret: s, \
+             public_url: 'https://lookout.example.com'}}\n",
+            "0".repeat(32)
+        );
+        let c = CoordinatorConfig::from_yaml(&yaml).expect("parse");
+        c.validate().expect("valid");
+        assert!(!c.production);
+        let printed = format!("{c:?}");
+        assert!(printed.contains("auth_token: ***"), "{printed}");
+        let slack = c.slack_app.expect("slack_app");
+        assert_eq!(slack.api_url, "https://slack.com/api");
+        assert!(
+            CoordinatorConfig::from_yaml(YAML)
+                .expect("parse")
+                .production
+        );
+        let bad = format!("{YAML}twilio: {{account_sid: AC1, auth_token: t, from: x}}\n");
+        let e = CoordinatorConfig::from_yaml(&bad)
+            .expect("parse")
+            .validate()
+            .expect_err("bad sid");
+        assert!(e.to_string().starts_with("twilio.account_sid"), "{e}");
     }
 
     #[test]

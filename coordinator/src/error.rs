@@ -40,6 +40,9 @@ pub enum DomainError {
     /// changed or deleted through an API.
     #[error("integration {id:?} is declared in the configuration file and cannot be {} through the API; change the file instead", .change.past())]
     SystemIntegration { id: String, change: Change },
+    /// The project is not on a paid plan, which the request needs (SMS integrations).
+    #[error("SMS integrations require a paid plan")]
+    PaidPlanRequired,
     /// The request is valid but the target is not in a state that allows it.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -88,9 +91,9 @@ impl From<DomainError> for tonic::Status {
             | DomainError::TokenNotFound(_) => tonic::Status::not_found(e.to_string()),
             DomainError::ProjectExists(_) => tonic::Status::already_exists(e.to_string()),
             DomainError::QuotaExceeded(_) => tonic::Status::resource_exhausted(e.to_string()),
-            DomainError::FailedPrecondition(_) | DomainError::SystemIntegration { .. } => {
-                tonic::Status::failed_precondition(e.to_string())
-            }
+            DomainError::FailedPrecondition(_)
+            | DomainError::SystemIntegration { .. }
+            | DomainError::PaidPlanRequired => tonic::Status::failed_precondition(e.to_string()),
             DomainError::Conflict(_) => tonic::Status::aborted(e.to_string()),
             DomainError::Unauthenticated => tonic::Status::unauthenticated(e.to_string()),
             DomainError::PermissionDenied(m) => tonic::Status::permission_denied(m),

@@ -86,10 +86,8 @@ impl IncidentDomain {
         Ok(to_api(&self.detail(project, id).await?, now_ms()))
     }
 
-    /// Asks the notifier to acknowledge or resolve `id` on behalf of `actor`. Refused when
-    /// the incident is resolved, and an acknowledge when it is acknowledged already. A
-    /// request like one still pending waits for that one instead of recording another, so
-    /// retrying a call that returned with the action pending records nothing new.
+    /// Asks the notifier to acknowledge or resolve `id` on behalf of `actor` and waits for it
+    /// ([`IncidentDomain::request`]), returning the incident as it is then.
     pub async fn act(
         &self,
         actor: &Actor,
@@ -97,6 +95,26 @@ impl IncidentDomain {
         kind: IncidentActionKind,
         note: &str,
     ) -> Result<Incident, DomainError> {
+        let action_id = self.request(actor, id, kind, note).await?;
+        if !self.applied_within(&action_id, ACTION_WAIT).await? {
+            tracing::warn!(incident_id = %id, action = kind.as_str(),
+                "no notifier applied the incident action in time; it stays pending");
+        }
+        self.get(&actor.project, id).await
+    }
+
+    /// Records a request that the notifier acknowledge or resolve `id` on behalf of `actor`,
+    /// without waiting (Slack wants an answer to a click within 3 seconds); returns the
+    /// action's id. Refused when the incident is resolved, and an acknowledge when it is
+    /// acknowledged already. A request like one still pending returns that one instead of
+    /// recording another, so retrying records nothing new.
+    pub async fn request(
+        &self,
+        actor: &Actor,
+        id: &str,
+        kind: IncidentActionKind,
+        note: &str,
+    ) -> Result<String, DomainError> {
         if note.len() > MAX_NOTE_BYTES {
             return Err(field_error(
                 "note",
@@ -121,29 +139,22 @@ impl IncidentDomain {
                 row.acknowledged_by
             )));
         }
-        let action_id = match self.store.pending_incident_action(id, kind).await? {
-            Some(pending) => pending.id,
-            None => {
-                let action = IncidentActionRow {
-                    id: format!("act_{}", uuid::Uuid::now_v7().simple()),
-                    incident_id: id.to_string(),
-                    action: kind,
-                    actor: actor.name.clone(),
-                    note: note.to_string(),
-                    created_at_ms: now_ms(),
-                    applied_at_ms: None,
-                };
-                self.store.insert_incident_action(&action).await?;
-                tracing::info!(incident_id = %id, action = kind.as_str(), actor = %actor.name,
-                    "incident action recorded");
-                action.id
-            }
-        };
-        if !self.applied_within(&action_id, ACTION_WAIT).await? {
-            tracing::warn!(incident_id = %id, action = kind.as_str(),
-                "no notifier applied the incident action in time; it stays pending");
+        if let Some(pending) = self.store.pending_incident_action(id, kind).await? {
+            return Ok(pending.id);
         }
-        self.get(&actor.project, id).await
+        let action = IncidentActionRow {
+            id: format!("act_{}", uuid::Uuid::now_v7().simple()),
+            incident_id: id.to_string(),
+            action: kind,
+            actor: actor.name.clone(),
+            note: note.to_string(),
+            created_at_ms: now_ms(),
+            applied_at_ms: None,
+        };
+        self.store.insert_incident_action(&action).await?;
+        tracing::info!(incident_id = %id, action = kind.as_str(), actor = %actor.name,
+            "incident action recorded");
+        Ok(action.id)
     }
 
     /// Whether the notifier set `applied_at_ms` of action `id` within `wait`.

@@ -2,8 +2,13 @@
 //! Every integration is validated when saved (`lookout_render::validate`: its settings, then a
 //! rendering of its templates against a sample event), so one that is stored renders; secret
 //! settings and secret variables are write-only ("***" in every response). A test queues one
-//! test event to an integration through the notifier's own delivery pipeline.
+//! test event to an integration through the notifier's own delivery pipeline. An SMS
+//! integration needs a paid plan and the code sent to its number (`sms`); a Slack app
+//! integration is made only by the Slack OAuth callback (`slack_app`) and is not editable.
 
+use std::sync::Arc;
+
+use lookout_proto::v1::integration::Kind;
 use lookout_proto::v1::{Delivery, EventKind, Integration, Variable};
 use lookout_proto::validate::FieldError;
 use lookout_render::Variables;
@@ -13,6 +18,7 @@ use prost::Message;
 
 use crate::error::{Change, DomainError, field_error};
 use crate::paging::{self, ListKind};
+use crate::sms::SmsVerification;
 
 /// Bounds of a project variable.
 pub const MAX_VARIABLE_NAME_BYTES: usize = 64;
@@ -22,6 +28,7 @@ pub const MAX_VARIABLES: usize = 200;
 
 pub struct IntegrationDomain {
     store: Store,
+    sms: Arc<SmsVerification>,
 }
 
 fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
@@ -49,9 +56,14 @@ fn require_id(id: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Why a Slack app integration cannot be made or changed through the API.
+const SLACK_APP_IS_INSTALLED: &str = "is made by connecting Slack (POST \
+    /api/v1/integrations/slack/initiate, then Slack's authorization), not through this call";
+
 impl IntegrationDomain {
-    pub fn new(store: Store) -> IntegrationDomain {
-        IntegrationDomain { store }
+    /// `sms` checks the verification codes SMS integrations are created with.
+    pub fn new(store: Store, sms: Arc<SmsVerification>) -> IntegrationDomain {
+        IntegrationDomain { store, sms }
     }
 
     async fn variables(&self, project: &str) -> Result<Variables, DomainError> {
@@ -63,22 +75,44 @@ impl IntegrationDomain {
     }
 
     /// Validates and stores a new integration of `project` under a fresh `int_<uuidv7>` id
-    /// (or its own id, for one declared in a config file).
+    /// (or its own id, for one declared in a config file). An SMS integration needs a paid
+    /// plan and the verification code sent to its number.
     pub async fn create(
         &self,
         project: &str,
         i: Option<Integration>,
     ) -> Result<Integration, DomainError> {
-        let mut i = i.ok_or_else(|| field_error("integration", "is required"))?;
+        let i = i.ok_or_else(|| field_error("integration", "is required"))?;
+        if matches!(i.kind, Some(Kind::SlackApp(_))) {
+            return Err(field_error("slack_app", SLACK_APP_IS_INSTALLED).into());
+        }
+        // "***" is what a read shows for a set secret; as a new value it is a mistake.
+        refuse_placeholders(&i)?;
+        let mut i = lookout_render::validate(i, &self.variables(project).await?)?;
+        if let Some(Kind::Sms(s)) = &mut i.kind {
+            self.verified_number(project, s).await?;
+        }
+        self.insert(project, i).await
+    }
+
+    /// Stores a Slack app integration of `project` that the OAuth callback made, after the
+    /// same validation as any other (Slack's answer is input too).
+    pub(crate) async fn create_installed(
+        &self,
+        project: &str,
+        i: Integration,
+    ) -> Result<Integration, DomainError> {
+        let i = lookout_render::validate(i, &self.variables(project).await?)?;
+        self.insert(project, i).await
+    }
+
+    async fn insert(&self, project: &str, mut i: Integration) -> Result<Integration, DomainError> {
         if i.id.is_empty() {
             i.id = format!("int_{}", uuid::Uuid::now_v7().simple());
         }
         // Output only: only a configuration file makes system integrations.
         i.system = false;
         require_id(&i.id)?;
-        // "***" is what a read shows for a set secret; as a new value it is a mistake.
-        refuse_placeholders(&i)?;
-        let i = lookout_render::validate(i, &self.variables(project).await?)?;
         let kind = lookout_render::kind_name(&i);
         let stored = self
             .store
@@ -92,6 +126,19 @@ impl IntegrationDomain {
             })?;
         tracing::info!(integration_id = %stored.id, kind, "integration created");
         Ok(stored.redacted())
+    }
+
+    /// Checks an SMS integration's number for `project`: a paid plan, and the code sent to
+    /// the number (consumed). The code is never stored.
+    async fn verified_number(
+        &self,
+        project: &str,
+        s: &mut lookout_proto::v1::SmsIntegration,
+    ) -> Result<(), DomainError> {
+        self.sms.require_paid_plan(project).await?;
+        let phone = lookout_render::sms::PhoneNumber::parse("sms.phone_number", &s.phone_number)?;
+        let code = std::mem::take(&mut s.verification_code);
+        self.sms.verify(project, &phone, &code).await
     }
 
     pub async fn get(&self, project: &str, id: &str) -> Result<Integration, DomainError> {
@@ -142,6 +189,15 @@ impl IntegrationDomain {
             });
         }
         i.system = false;
+        if matches!(current.kind, Some(Kind::SlackApp(_))) {
+            return Err(DomainError::FailedPrecondition(format!(
+                "integration {id:?} is a Slack app integration, which is not editable: delete it \
+                 and connect Slack again"
+            )));
+        }
+        if matches!(i.kind, Some(Kind::SlackApp(_))) {
+            return Err(field_error("slack_app", SLACK_APP_IS_INSTALLED).into());
+        }
         let expected = if i.version == 0 {
             current.version
         } else {
@@ -150,6 +206,15 @@ impl IntegrationDomain {
         i.keep_secrets_from(&current);
         refuse_placeholders(&i)?;
         let mut i = lookout_render::validate(i, &self.variables(project).await?)?;
+        if let Some(Kind::Sms(s)) = &mut i.kind {
+            let same_number = matches!(&current.kind,
+                Some(Kind::Sms(c)) if c.phone_number == s.phone_number);
+            if same_number {
+                s.verification_code.clear();
+            } else {
+                self.verified_number(project, s).await?;
+            }
+        }
         i.created_at_ms = current.created_at_ms;
         let kind = lookout_render::kind_name(&i);
         let stored = self
@@ -267,7 +332,6 @@ impl IntegrationDomain {
 /// and authenticate with "***".
 fn refuse_placeholders(i: &Integration) -> Result<(), FieldError> {
     use lookout_proto::REDACTED;
-    use lookout_proto::v1::integration::Kind;
     let mut secrets: Vec<(String, &str)> = Vec::new();
     match &i.kind {
         Some(Kind::Webhook(w)) => {
@@ -294,7 +358,12 @@ fn refuse_placeholders(i: &Integration) -> Result<(), FieldError> {
             secrets.push(("pushover.token".into(), &k.token));
             secrets.push(("pushover.user_key".into(), &k.user_key));
         }
-        None => {}
+        Some(Kind::SlackApp(k)) => {
+            secrets.push(("slack_app.bot_token".into(), &k.bot_token));
+            secrets.push(("slack_app.user_token".into(), &k.user_token));
+            secrets.push(("slack_app.webhook_url".into(), &k.webhook_url));
+        }
+        Some(Kind::Sms(_)) | None => {}
     }
     match secrets.into_iter().find(|(_, v)| *v == REDACTED) {
         Some((field, _)) => Err(field_error(
@@ -398,6 +467,12 @@ pub async fn apply_declared_integrations(
                     "{} must be 1-64 characters of [a-z0-9_-]",
                     lookout_proto::bounds::quote(&i.id)
                 ),
+            )));
+        }
+        if matches!(i.kind, Some(Kind::SlackApp(_))) {
+            return Err(CoordinatorError::Invalid(field_error(
+                format!("{prefix}.slack_app"),
+                SLACK_APP_IS_INSTALLED,
             )));
         }
         if !seen.insert(i.id.clone()) {

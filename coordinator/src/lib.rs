@@ -23,7 +23,10 @@ pub mod projects;
 mod publish;
 pub mod region_status;
 pub mod rest;
+pub mod rest_util;
 pub mod session;
+pub mod slack_app;
+pub mod sms;
 mod tls;
 
 use std::future::{Future, IntoFuture};
@@ -103,7 +106,12 @@ pub async fn serve_with_rest(
     tokio::spawn(lifecycle.clone().run(stop.clone()));
     let publisher: Arc<dyn ResultPublisher> = Arc::new(no_data.observing(publisher));
     let deliveries = Arc::new(DeliveryDomain::new(store.clone()));
-    let integrations = Arc::new(IntegrationDomain::new(store.clone()));
+    let sms = Arc::new(sms::SmsVerification::new(
+        store.clone(),
+        config.twilio.clone(),
+        config.production,
+    )?);
+    let integrations = Arc::new(IntegrationDomain::new(store.clone(), sms.clone()));
     let projects = Arc::new(ProjectDomain::new(store.clone()));
     let incidents = Arc::new(IncidentDomain::new(store.clone()));
     let auth = Arc::new(AdminAuth::new(
@@ -111,6 +119,13 @@ pub async fn serve_with_rest(
         &config.project_tokens,
         store.clone(),
     ));
+    let slack_app = Arc::new(slack_app::SlackAppEndpoints::new(
+        config.slack_app.clone(),
+        store.clone(),
+        auth.clone(),
+        integrations.clone(),
+        incidents.clone(),
+    )?);
     let monitors = Arc::new(MonitorDomain::new(
         store,
         regions.clone(),
@@ -147,6 +162,10 @@ pub async fn serve_with_rest(
                 .local_addr()
                 .map_err(|e| CoordinatorError::Io(e.to_string()))?;
             tracing::info!(%addr, "REST API listening");
+            // The SMS verification and Slack app endpoints, beside the resources'.
+            let extra = extra
+                .merge(sms::routes(sms, auth.clone()))
+                .merge(slack_app::routes(slack_app));
             let app = rest::router(state, extra);
             Some(axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()))
         }

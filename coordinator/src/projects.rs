@@ -135,6 +135,7 @@ pub fn project_to_api(p: &ProjectRow) -> pb::Project {
         }),
         monitor_count: p.monitor_count,
         created_at_ms: p.created_at_ms,
+        paid_plan: p.paid_plan,
     }
 }
 
@@ -212,6 +213,22 @@ impl ProjectDomain {
             .await
             .map_err(project_not_found(id))?;
         tracing::info!(project_id = %id, ?q, "project quotas changed");
+        Ok(project_to_api(&p))
+    }
+
+    /// Puts project `id` on a paid plan or takes it off. Integrations that need one (SMS)
+    /// stay as they are when it is turned off; new ones are refused.
+    pub async fn update_plan(&self, id: &str, paid: bool) -> Result<pb::Project, DomainError> {
+        if id.is_empty() {
+            return Err(field_error("id", "must not be empty").into());
+        }
+        bounded_id("id", id)?;
+        let p = self
+            .store
+            .set_project_plan(id, paid)
+            .await
+            .map_err(project_not_found(id))?;
+        tracing::info!(project_id = %id, paid_plan = paid, "project plan changed");
         Ok(project_to_api(&p))
     }
 

@@ -383,9 +383,6 @@ async fn types_without_a_kind_are_unprocessable() {
         json!({"integration": {"type": "Integrations::SshServerRestartIntegration",
             "settings": {"ip": "192.168.1.100", "username": "admin",
                          "password": "secure_password", "port": 22}}}),
-        json!({"integration": {"type": "Integrations::SmsIntegration",
-            "settings": {"phone_number": "+1234567890", "verification_code": "123456"}}}),
-        json!({"integration": {"type": "Integrations::SlackIntegration", "settings": {}}}),
         json!({"integration": {"type": "Lookout::CarrierPigeon", "settings": {}}}),
     ];
     for b in bodies {
@@ -401,6 +398,31 @@ async fn types_without_a_kind_are_unprocessable() {
         // Nothing was stored, and the password never comes back.
         assert!(!r.body.to_string().contains("secure_password"));
     }
+    assert_eq!(
+        api.get("/api/v1/integrations").await.expect(200).body,
+        json!([])
+    );
+    h.stop().await;
+}
+
+/// The document's SMS body needs a paid plan (the project's flag is off by default), and a
+/// Slack integration is made by the OAuth flow, never from settings.
+#[tokio::test]
+async fn sms_needs_a_paid_plan_and_slack_its_oauth_flow() {
+    let h = Harness::start_rest_on(memory_store().await).await;
+    let api = Rest::new(&h, Some(PROJECT_TOKEN));
+    let sms = json!({"integration": {"type": "Integrations::SmsIntegration",
+        "settings": {"phone_number": "+1234567890", "verification_code": "123456"}}});
+    let r = api.post("/api/v1/integrations", sms).await;
+    assert_eq!(r.body["error"], "paid_plan_required", "{:?}", r.body);
+    let slack = json!({"integration": {"type": "Integrations::SlackIntegration", "settings": {}}});
+    let r = api.post("/api/v1/integrations", slack).await.expect_error(
+        422,
+        "unprocessable_entity",
+        Some("integration.type"),
+    );
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("slack/initiate"), "{message}");
     assert_eq!(
         api.get("/api/v1/integrations").await.expect(200).body,
         json!([])

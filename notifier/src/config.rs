@@ -14,6 +14,9 @@ pub use crate::retention::RetentionConfig;
 pub enum ConfigError {
     #[error("{0}")]
     File(#[from] lookout_runtime::ConfigFileError),
+    /// The `twilio` account is unusable; the message names the field.
+    #[error("{0}")]
+    Twilio(String),
     #[error("{field}: {value} is invalid, {expected}")]
     Invalid {
         field: &'static str,
@@ -45,6 +48,10 @@ pub struct NotifierConfig {
     /// `id:base64-32-bytes` a line, current first; `LOOKOUT_SECRET_KEY` wins over it.
     #[serde(default)]
     pub secret_key_file: Option<PathBuf>,
+    /// The Twilio account SMS integrations send with (the coordinator's `twilio`, usually the
+    /// same account). Without it SMS deliveries fail, saying so.
+    #[serde(default)]
+    pub twilio: Option<lookout_render::sms::TwilioConfig>,
 }
 
 impl Default for NotifierConfig {
@@ -56,6 +63,7 @@ impl Default for NotifierConfig {
             retention: RetentionConfig::default(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
             secret_key_file: None,
+            twilio: None,
         }
     }
 }
@@ -73,6 +81,7 @@ impl fmt::Debug for NotifierConfig {
             .field("retention", &self.retention)
             .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
             .field("secret_key_file", &self.secret_key_file)
+            .field("twilio", &self.twilio)
             .finish()
     }
 }
@@ -293,6 +302,10 @@ impl NotifierConfig {
                 "must be 1..=300000",
             );
         }
+        if let Some(t) = &self.twilio {
+            t.validate("twilio")
+                .map_err(|e| ConfigError::Twilio(e.to_string()))?;
+        }
         self.retention.validate()
     }
 }
@@ -410,6 +423,11 @@ mod tests {
             ("retention:\n  interval_secs: 0", "retention.interval_secs"),
             ("retention:\n  keep: 1", "keep"),
             ("store_url: ''", "store_url"),
+            (
+                "twilio: {account_sid: AC1, auth_token: t, from: '+15005550006'}",
+                "twilio.account_sid",
+            ),
+            ("twilio: {account_sid: AC1}", "auth_token"),
         ];
         for (yaml, want) in cases {
             let e = NotifierConfig::from_yaml(yaml).expect_err(yaml).to_string();

@@ -126,6 +126,14 @@ pub async fn run(
         client = client.dns_resolver(Arc::new(dispatch::destination::PublicOnlyResolver));
     }
     let client = client.build().map_err(NotifierError::HttpClient)?;
+    // Twilio and the Slack Web API are the operator's own destinations (configured, never a
+    // user's), so the destination rules do not apply to them.
+    let operator_client = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(config.delivery.timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(NotifierError::HttpClient)?;
     let stop = CancellationToken::new();
     let watcher = {
         let stop = stop.clone();
@@ -140,7 +148,10 @@ pub async fn run(
     let dispatcher = dispatch::Dispatcher::new(
         &config.delivery,
         store.clone(),
-        channels::Channels::new(client, allow_private),
+        channels::Channels::new(client, allow_private).with_messaging(
+            channels::SmsChannel::new(operator_client.clone(), config.twilio.clone()),
+            channels::SlackAppChannel::new(operator_client, store.clone()),
+        ),
         ready.clone(),
         std::time::Duration::from_millis(config.shutdown_timeout_ms),
     );

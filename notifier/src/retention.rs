@@ -134,6 +134,15 @@ pub(crate) async fn run(store: Store, config: RetentionConfig, stop: Cancellatio
                 warn!(error = %e, "retention prune failed; trying again at the next interval")
             }
         }
+        // The Slack messages posted for incidents go with the incidents.
+        match store
+            .prune_slack_messages(cutoffs.resolved_incidents_before_ms)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(slack_messages = n, "retention pruned old rows"),
+            Err(e) => warn!(error = %e, "pruning slack messages failed; trying again later"),
+        }
     }
 }
 

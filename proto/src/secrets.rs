@@ -369,6 +369,12 @@ fn integration_secrets(i: &mut Integration) -> Vec<(&'static str, &mut String)> 
             out.push(("pushover.token", &mut k.token));
             out.push(("pushover.user_key", &mut k.user_key));
         }
+        Some(Kind::Sms(_)) => {}
+        Some(Kind::SlackApp(k)) => {
+            out.push(("slack_app.bot_token", &mut k.bot_token));
+            out.push(("slack_app.user_token", &mut k.user_token));
+            out.push(("slack_app.webhook_url", &mut k.webhook_url));
+        }
         None => {}
     }
     out

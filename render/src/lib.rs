@@ -12,6 +12,7 @@ mod event;
 pub mod jsjson;
 pub mod native;
 pub mod presets;
+pub mod sms;
 pub mod template;
 pub mod uptinio;
 pub mod validate;
@@ -110,6 +111,8 @@ pub fn kind_name(integration: &Integration) -> &'static str {
         Some(Kind::Pagerduty(_)) => "pagerduty",
         Some(Kind::Opsgenie(_)) => "opsgenie",
         Some(Kind::Pushover(_)) => "pushover",
+        Some(Kind::Sms(_)) => "sms",
+        Some(Kind::SlackApp(_)) => "slack_app",
         None => "",
     }
 }

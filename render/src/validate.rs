@@ -53,7 +53,16 @@ pub fn validate(mut i: Integration, variables: &Variables) -> Result<Integration
         Some(k) => crate::presets::validate(k)?,
     }
     if i.name.is_empty() {
-        i.name = crate::kind_name(&i).to_string();
+        i.name = match &i.kind {
+            Some(Kind::Sms(s)) => format!("SMS {}", s.phone_number),
+            Some(Kind::SlackApp(s)) => crate::presets::slack_app::default_name(s),
+            _ => crate::kind_name(&i).to_string(),
+        };
+    }
+    if matches!(i.kind, Some(Kind::Sms(_))) {
+        // Sent with the deployment's Twilio account, not rendered from the integration
+        // alone; its text is made for every event and never fails.
+        return Ok(i);
     }
     let ev = sample_event();
     let ctx = Context {

@@ -13,6 +13,8 @@ pub mod monitors;
 pub mod notifier;
 pub mod projects;
 pub mod seal;
+pub mod slack;
+pub mod sms;
 pub mod testing;
 
 use std::str::FromStr;

@@ -27,6 +27,8 @@ pub struct ProjectRow {
     /// Monitors the project holds now.
     pub monitor_count: u32,
     pub created_at_ms: i64,
+    /// On a paid plan (SMS integrations need one).
+    pub paid_plan: bool,
 }
 
 /// A project token as listed: never the token or its hash.
@@ -52,10 +54,11 @@ pub struct NewToken<'a> {
 }
 
 const PROJECT_COLUMNS: &str = "id, name, max_monitors, min_interval_secs, \
-    max_regions_per_monitor, monitor_count, created_at_ms";
+    max_regions_per_monitor, monitor_count, created_at_ms, paid_plan";
 
 impl Store {
-    /// Stores a new project with no monitors; a taken name is a `Conflict`.
+    /// Stores a new project with no monitors, not on a paid plan ([`Store::set_project_plan`]);
+    /// a taken name is a `Conflict`.
     pub async fn create_project(
         &self,
         id: &str,
@@ -63,7 +66,7 @@ impl Store {
         quotas: Quotas,
     ) -> Result<ProjectRow, StoreError> {
         let sql = Sql::new(format!(
-            "INSERT INTO projects ({PROJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, 0, $6) \
+            "INSERT INTO projects ({PROJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, 0, $6, FALSE) \
              RETURNING {PROJECT_COLUMNS}"
         ))
         .bind(id)
@@ -104,6 +107,17 @@ impl Store {
         .bind(quotas.max_monitors)
         .bind(quotas.min_interval_secs)
         .bind(quotas.max_regions_per_monitor)
+        .bind(id);
+        let row = self.pool().fetch_optional(sql).await?;
+        project_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Puts project `id` on a paid plan or takes it off; `NotFound` when there is none.
+    pub async fn set_project_plan(&self, id: &str, paid: bool) -> Result<ProjectRow, StoreError> {
+        let sql = Sql::new(format!(
+            "UPDATE projects SET paid_plan = $1 WHERE id = $2 RETURNING {PROJECT_COLUMNS}"
+        ))
+        .bind(paid)
         .bind(id);
         let row = self.pool().fetch_optional(sql).await?;
         project_from_row(&row.ok_or(StoreError::NotFound)?)
@@ -225,6 +239,7 @@ fn project_from_row(row: &Row) -> Result<ProjectRow, StoreError> {
         },
         monitor_count: row.get_u32("monitor_count")?,
         created_at_ms: row.get("created_at_ms")?,
+        paid_plan: row.get("paid_plan")?,
     })
 }
 

@@ -81,6 +81,8 @@ fn destination(i: &Integration) -> String {
         Some(Kind::Pagerduty(p)) => or_default(&p.api_url, "https://events.pagerduty.com"),
         Some(Kind::Opsgenie(o)) => or_default(&o.api_url, "https://api.opsgenie.com"),
         Some(Kind::Pushover(p)) => or_default(&p.api_url, "https://api.pushover.net"),
+        Some(Kind::Sms(s)) => format!("SMS {}", s.phone_number),
+        Some(Kind::SlackApp(s)) => lookout_render::presets::slack_app::default_name(s),
         _ => "(incoming webhook)".into(),
     }
 }

@@ -8,7 +8,7 @@ use lookout_proto::v1::token_service_server::TokenService;
 use lookout_proto::v1::{
     CreateProjectRequest, CreateTokenRequest, CreateTokenResponse, DeleteProjectRequest,
     DeleteProjectResponse, ListProjectsRequest, ListProjectsResponse, ListTokensRequest,
-    ListTokensResponse, Project, RevokeTokenRequest, RevokeTokenResponse,
+    ListTokensResponse, Project, RevokeTokenRequest, RevokeTokenResponse, UpdateProjectPlanRequest,
     UpdateProjectQuotasRequest,
 };
 use tonic::{Request, Response, Status};
@@ -68,6 +68,17 @@ impl ProjectService for ProjectApi {
         let r = req.into_inner();
         Ok(Response::new(
             self.domain.update_quotas(&r.id, r.quotas).await?,
+        ))
+    }
+
+    async fn update_project_plan(
+        &self,
+        req: Request<UpdateProjectPlanRequest>,
+    ) -> Result<Response<Project>, Status> {
+        self.auth.operator(req.metadata()).await?;
+        let r = req.into_inner();
+        Ok(Response::new(
+            self.domain.update_plan(&r.id, r.paid_plan).await?,
         ))
     }
 }

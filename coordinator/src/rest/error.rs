@@ -140,6 +140,9 @@ impl ApiError {
                 "unprocessable_entity",
                 e.to_string(),
             ),
+            DomainError::PaidPlanRequired => {
+                ApiError::coded(S::UNPROCESSABLE_ENTITY, "paid_plan_required", e.to_string())
+            }
             DomainError::IntegrationNotFound(_) | DomainError::NotAttached { .. } => {
                 ApiError::coded(S::NOT_FOUND, "integration_not_found", e.to_string())
             }

@@ -70,6 +70,55 @@ pub static TYPES: &[IntegrationType] = &[
         name_of: webhook_name,
     },
     IntegrationType {
+        name: "Integrations::SmsIntegration",
+        summary: "A text message through the deployment's Twilio account. Needs a paid plan and \
+                  the code POST /api/v1/integrations/sms/send_verification_code sent to the \
+                  number (verification_code; not checked on a non-production deployment).",
+        message: "lookout.v1.SmsIntegration",
+        settings: &[
+            ("phone_number", "phone_number"),
+            ("verification_code", "verification_code"),
+        ],
+        required: &["phone_number"],
+        creatable: true,
+        editable: true,
+        decode: |v| message(v).map(Kind::Sms),
+        shows: |k| match k {
+            Kind::Sms(s) => json(s),
+            _ => None,
+        },
+        name_of: |k| match k {
+            Kind::Sms(s) => format!("SMS {}", s.phone_number),
+            _ => "SMS".into(),
+        },
+    },
+    IntegrationType {
+        name: "Integrations::SlackIntegration",
+        summary: "A Slack channel through Lookout's Slack app (messages with a Resolve button, \
+                  updated on resolution). Created by the OAuth flow \
+                  (POST /api/v1/integrations/slack/initiate), not by this request; not editable.",
+        message: "lookout.v1.SlackApp",
+        settings: &[
+            ("bot_token", "bot_token"),
+            ("user_token", "user_token"),
+            ("channel_id", "channel_id"),
+            ("webhook_url", "webhook_url"),
+            ("bot_user_id", "bot_user_id"),
+        ],
+        required: &[],
+        creatable: false,
+        editable: false,
+        decode: |v| message(v).map(Kind::SlackApp),
+        shows: |k| match k {
+            Kind::SlackApp(s) => json(s),
+            _ => None,
+        },
+        name_of: |k| match k {
+            Kind::SlackApp(s) => format!("{} #{}", s.team_name, s.channel_name),
+            _ => "Slack".into(),
+        },
+    },
+    IntegrationType {
         name: "Lookout::WebhookIntegration",
         summary: "Lookout's webhook: any method, headers, basic auth, signature mode \
                   (Lookout, Checkly, StatusPageOne), and the native, Uptinio or templated body.",
@@ -401,6 +450,15 @@ mod tests {
             Kind::Webhook(WebhookIntegration {
                 url: "https://h/x".into(),
                 body: BodyFormat::Uptinio as i32,
+                ..Default::default()
+            }),
+            Kind::Sms(lookout_proto::v1::SmsIntegration {
+                phone_number: "+1234567890".into(),
+                ..Default::default()
+            }),
+            Kind::SlackApp(lookout_proto::v1::SlackApp {
+                team_name: "Acme".into(),
+                channel_name: "alerts".into(),
                 ..Default::default()
             }),
             Kind::Webhook(WebhookIntegration {

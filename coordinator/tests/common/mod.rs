@@ -73,7 +73,15 @@ impl Harness {
         let rest = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
-        Harness::start_inner(store, 1_000, None, Some(rest)).await
+        Harness::start_inner(store, config(1_000), None, Some(rest)).await
+    }
+
+    /// Starts a coordinator with `cfg` on a fresh in-memory store.
+    pub async fn start_configured(cfg: CoordinatorConfig) -> Harness {
+        let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("in-memory store");
+        Harness::start_inner(store, cfg, None, None).await
     }
 
     /// Starts a coordinator on an existing store (for monitors seeded before start).
@@ -82,12 +90,12 @@ impl Harness {
         heartbeat_ms: u32,
         publisher: Option<Arc<dyn ResultPublisher>>,
     ) -> Harness {
-        Harness::start_inner(store, heartbeat_ms, publisher, None).await
+        Harness::start_inner(store, config(heartbeat_ms), publisher, None).await
     }
 
     async fn start_inner(
         store: Store,
-        heartbeat_ms: u32,
+        cfg: CoordinatorConfig,
         publisher: Option<Arc<dyn ResultPublisher>>,
         rest: Option<tokio::net::TcpListener>,
     ) -> Harness {
@@ -101,7 +109,6 @@ impl Harness {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let cfg = config(heartbeat_ms);
         let s = store.clone();
         let rest_addr = rest.as_ref().map(|l| l.local_addr().expect("local addr"));
         let rest = rest.map(RestServer::new);

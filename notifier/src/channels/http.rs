@@ -52,7 +52,9 @@ impl Channel for HttpChannel {
 
     fn send<'a>(&'a self, p: &'a Prepared) -> BoxFuture<'a, Result<Delivered, SendError>> {
         Box::pin(async move {
-            let Prepared::Http(r) = p;
+            let Prepared::Http(r) = p else {
+                return Err(SendError::permanent("not an HTTP request"));
+            };
             let url = reqwest::Url::parse(&r.url)
                 .map_err(|e| SendError::permanent(format!("invalid url: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") {
@@ -61,50 +63,62 @@ impl Channel for HttpChannel {
             if !self.allow_private {
                 refuse_private_literal(&url)?;
             }
-            let method = reqwest::Method::from_bytes(r.method.as_bytes())
-                .map_err(|_| SendError::permanent("invalid method"))?;
-            let mut req = self.client.request(method, url).body(r.body.clone());
-            for (name, value) in &r.headers {
-                req = req.header(name.as_str(), value.as_str());
-            }
-            // The URL may carry a token: keep it out of every error message.
-            let resp = req.send().await.map_err(|e| {
-                let e = e.without_url();
-                if e.is_builder() {
-                    SendError::permanent(format!("invalid request: {e}"))
-                } else if let Some(refused) = find_source::<PrivateDestination>(&e) {
-                    SendError::permanent(refused.to_string())
-                } else {
-                    SendError::retryable(format!("request failed: {}", error_chain(&e)))
-                }
-            })?;
-            let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let excerpt = excerpt(resp).await;
+            let (status, retry_after, excerpt) = perform(&self.client, r, EXCERPT_BYTES).await?;
             classify(status, retry_after.as_deref(), excerpt)
         })
     }
 }
 
-/// The first [`EXCERPT_BYTES`] of the answer's body (lossy UTF-8), reading no more.
-async fn excerpt(mut resp: reqwest::Response) -> String {
+/// Sends `r` with `client`: the answer's status, its `Retry-After` and the first `max_bytes`
+/// of its body. A request that cannot be sent is permanent, one that got no answer retryable.
+pub(super) async fn perform(
+    client: &reqwest::Client,
+    r: &lookout_render::Request,
+    max_bytes: usize,
+) -> Result<(StatusCode, Option<String>, String), SendError> {
+    let url = reqwest::Url::parse(&r.url)
+        .map_err(|e| SendError::permanent(format!("invalid url: {e}")))?;
+    let method = reqwest::Method::from_bytes(r.method.as_bytes())
+        .map_err(|_| SendError::permanent("invalid method"))?;
+    let mut req = client.request(method, url).body(r.body.clone());
+    for (name, value) in &r.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    // The URL may carry a token: keep it out of every error message.
+    let resp = req.send().await.map_err(|e| {
+        let e = e.without_url();
+        if e.is_builder() {
+            SendError::permanent(format!("invalid request: {e}"))
+        } else if let Some(refused) = find_source::<PrivateDestination>(&e) {
+            SendError::permanent(refused.to_string())
+        } else {
+            SendError::retryable(format!("request failed: {}", error_chain(&e)))
+        }
+    })?;
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((status, retry_after, excerpt(resp, max_bytes).await))
+}
+
+/// The first `max` bytes of the answer's body (lossy UTF-8), reading no more.
+async fn excerpt(mut resp: reqwest::Response, max: usize) -> String {
     let mut buf: Vec<u8> = Vec::new();
-    while buf.len() < EXCERPT_BYTES {
+    while buf.len() < max {
         match resp.chunk().await {
             Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    buf.truncate(EXCERPT_BYTES);
+    buf.truncate(max);
     String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// The outcome of an HTTP answer.
-fn classify(
+pub(super) fn classify(
     status: StatusCode,
     retry_after: Option<&str>,
     excerpt: String,
@@ -137,7 +151,7 @@ fn classify(
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110), capped; `None` when unreadable,
 /// so normal backoff applies.
-fn parse_retry_after(v: &str, now: OffsetDateTime) -> Option<Duration> {
+pub(super) fn parse_retry_after(v: &str, now: OffsetDateTime) -> Option<Duration> {
     let v = v.trim();
     let delay = match v.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),

@@ -2,11 +2,17 @@
 //! renders and signs its own request from the event and the integration's current settings
 //! (through `lookout-render`), then sends it and classifies the answer; retries, rate limits,
 //! timeouts, payload caps, dead letters and the attempt log live once in `dispatch`, around
-//! every channel. Every integration kind Lookout has today is sent over HTTP (`http`).
+//! every channel. Webhooks and the chat and paging presets are sent over HTTP (`http`); SMS
+//! through the deployment's Twilio account (`sms`); the Slack app through Slack's Web API,
+//! remembering the messages it updates (`slack_app`).
 
 mod http;
+mod slack_app;
+mod sms;
 
 pub use http::HttpChannel;
+pub use slack_app::{SlackAppChannel, SlackAppMessage};
+pub use sms::SmsChannel;
 
 use std::time::Duration;
 
@@ -31,13 +37,17 @@ pub struct Delivery<'a> {
 #[derive(Debug, Clone)]
 pub enum Prepared {
     Http(lookout_render::Request),
+    /// A Twilio Messages API request.
+    Sms(lookout_render::Request),
+    SlackApp(Box<SlackAppMessage>),
 }
 
 impl Prepared {
     /// Bytes of what is sent as the payload (the payload cap applies to it).
     pub fn payload_bytes(&self) -> usize {
         match self {
-            Prepared::Http(r) => r.body.len(),
+            Prepared::Http(r) | Prepared::Sms(r) => r.body.len(),
+            Prepared::SlackApp(m) => m.post.body.len(),
         }
     }
 }
@@ -102,6 +112,8 @@ pub trait Channel: Send + Sync {
 /// Every channel the notifier can deliver through.
 pub struct Channels {
     http: HttpChannel,
+    sms: Option<SmsChannel>,
+    slack_app: Option<SlackAppChannel>,
 }
 
 impl Channels {
@@ -109,7 +121,16 @@ impl Channels {
     pub fn new(client: reqwest::Client, allow_private: bool) -> Channels {
         Channels {
             http: HttpChannel::new(client, allow_private),
+            sms: None,
+            slack_app: None,
         }
+    }
+
+    /// Adds the channels that call the operator's own services (Twilio, Slack's Web API).
+    pub fn with_messaging(mut self, sms: SmsChannel, slack_app: SlackAppChannel) -> Channels {
+        self.sms = Some(sms);
+        self.slack_app = Some(slack_app);
+        self
     }
 
     /// The channel of an integration kind (`webhook`, `slack`, ...); the one place that
@@ -118,6 +139,8 @@ impl Channels {
         match kind {
             "webhook" | "slack" | "discord" | "telegram" | "mattermost" | "teams" | "pagerduty"
             | "opsgenie" | "pushover" => Some(&self.http),
+            "sms" => self.sms.as_ref().map(|c| c as &dyn Channel),
+            "slack_app" => self.slack_app.as_ref().map(|c| c as &dyn Channel),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ mod opsgenie;
 mod pagerduty;
 mod pushover;
 mod slack;
+pub mod slack_app;
 pub(crate) mod summary;
 mod teams;
 mod telegram;
@@ -41,6 +42,11 @@ pub fn render(kind: &Kind, ctx: &Context<'_>) -> Result<Request, RenderError> {
         Kind::Pagerduty(s) => pagerduty::render(s, ctx),
         Kind::Opsgenie(s) => opsgenie::render(s, ctx),
         Kind::Pushover(s) => pushover::render(s, ctx),
+        Kind::SlackApp(s) => slack_app::render(s, ctx),
+        Kind::Sms(_) => Err(RenderError::new(
+            "sms",
+            "is sent through the deployment's Twilio account (lookout_render::sms)",
+        )),
         Kind::Webhook(_) => Err(RenderError::new("kind", "the webhook kind is not a preset")),
     }
 }
@@ -56,6 +62,8 @@ pub fn validate(kind: &mut Kind) -> Result<(), FieldError> {
         Kind::Pagerduty(s) => pagerduty::validate(s),
         Kind::Opsgenie(s) => opsgenie::validate(s),
         Kind::Pushover(s) => pushover::validate(s),
+        Kind::SlackApp(s) => slack_app::validate(s),
+        Kind::Sms(s) => crate::sms::validate(s),
         Kind::Webhook(_) => Err(err("kind", "the webhook kind is not a preset")),
     }
 }
@@ -88,6 +96,8 @@ fn kind_field(kind: &Kind) -> &'static str {
         Kind::Pagerduty(_) => "pagerduty",
         Kind::Opsgenie(_) => "opsgenie",
         Kind::Pushover(_) => "pushover",
+        Kind::Sms(_) => "sms",
+        Kind::SlackApp(_) => "slack_app",
     }
 }
 
@@ -199,7 +209,7 @@ fn webhook_url(
 
 /// An API's base URL (`api_url`): empty for the service's own; otherwise an https URL, or
 /// http on a loopback host (tests, a local relay), with no query.
-fn api_base(field: &str, raw: &mut String) -> Result<(), FieldError> {
+pub(crate) fn api_base(field: &str, raw: &mut String) -> Result<(), FieldError> {
     *raw = raw.trim().trim_end_matches('/').to_string();
     if raw.is_empty() {
         return Ok(());

@@ -35,7 +35,25 @@ pub(super) fn validate(s: &mut SlackWebhook) -> Result<(), FieldError> {
 
 pub(super) fn render(s: &SlackWebhook, ctx: &Context<'_>) -> Result<Request, RenderError> {
     let sum = Summary::of(ctx.event);
-    let title = format!("{} {}", sum.tone.emoji(), escape(&sum.title));
+    let title = title(&sum);
+    let mut body = json!({
+        "text": title,
+        "attachments": [{"color": sum.tone.hex(), "fallback": title, "blocks": blocks(&sum)}],
+    });
+    if !s.channel.is_empty() {
+        body["channel"] = json!(s.channel);
+    }
+    Ok(super::json_request("POST", s.url.clone(), vec![], &body))
+}
+
+/// The notification line: the tone's emoji and the escaped title.
+pub(super) fn title(sum: &Summary) -> String {
+    format!("{} {}", sum.tone.emoji(), escape(&sum.title))
+}
+
+/// Block Kit sections of an event: the title, the facts as fields, the error, a context line.
+pub(super) fn blocks(sum: &Summary) -> Vec<Value> {
+    let title = title(sum);
     let mut blocks = vec![json!({
         "type": "section",
         "text": {"type": "mrkdwn", "text": clip(&format!("*{title}*"), MAX_SECTION_CHARS)},
@@ -66,14 +84,7 @@ pub(super) fn render(s: &SlackWebhook, ctx: &Context<'_>) -> Result<Request, Ren
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": format!("Lookout · {}", sum.timestamp)}],
     }));
-    let mut body = json!({
-        "text": title,
-        "attachments": [{"color": sum.tone.hex(), "fallback": title, "blocks": blocks}],
-    });
-    if !s.channel.is_empty() {
-        body["channel"] = json!(s.channel);
-    }
-    Ok(super::json_request("POST", s.url.clone(), vec![], &body))
+    blocks
 }
 
 /// Slack's mrkdwn escaping: `&`, `<` and `>` only (so `<!channel>` in a monitor's name
