@@ -264,6 +264,9 @@ pub fn verification_text(code: &str, valid_minutes: u32) -> String {
 mod tests {
     use super::*;
 
+    /// A change that makes a valid value invalid.
+    type Change = fn(&mut TwilioConfig);
+
     #[test]
     fn e164_numbers() {
         for ok in [
@@ -354,7 +357,7 @@ mod tests {
         let mut named = account();
         named.from = "Lookout".into();
         named.validate("twilio").expect("alphanumeric sender");
-        let cases: [(fn(&mut TwilioConfig), &str); 6] = [
+        let cases: [(Change, &str); 6] = [
             (|c| c.account_sid = "AC123".into(), "twilio.account_sid"),
             (|c| c.auth_token = Secret::new(""), "twilio.auth_token"),
             (|c| c.from.clear(), "twilio.from"),

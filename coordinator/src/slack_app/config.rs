@@ -173,6 +173,9 @@ impl SlackAppConfig {
 mod tests {
     use super::*;
 
+    /// A change that makes a valid value invalid.
+    type Change = fn(&mut SlackAppConfig);
+
     fn config() -> SlackAppConfig {
         SlackAppConfig {
             client_id: "123.456".into(),
@@ -206,7 +209,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field() {
-        let cases: [(fn(&mut SlackAppConfig), &str); 6] = [
+        let cases: [(Change, &str); 6] = [
             (|c| c.client_id = "abc".into(), "slack_app.client_id"),
             (
                 |c| c.signing_secret = Secret::new(""),

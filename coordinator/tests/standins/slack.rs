@@ -174,7 +174,7 @@ async fn api(
     if v["channel"] != CHANNEL_ID {
         return refuse("channel_not_found");
     }
-    if !v["text"].as_str().is_some_and(|t| !t.is_empty()) {
+    if v["text"].as_str().is_none_or(str::is_empty) {
         return refuse("no_text");
     }
     if let Err(e) = check_blocks(&v["blocks"]) {
@@ -183,10 +183,10 @@ async fn api(
     let mut messages = inner.messages.lock().expect("lock");
     let ts = match method.as_str() {
         "chat.postMessage" => {
-            if let Some(thread) = v["thread_ts"].as_str() {
-                if !messages.contains_key(&(CHANNEL_ID.to_string(), thread.to_string())) {
-                    return refuse("thread_not_found");
-                }
+            if let Some(thread) = v["thread_ts"].as_str()
+                && !messages.contains_key(&(CHANNEL_ID.to_string(), thread.to_string()))
+            {
+                return refuse("thread_not_found");
             }
             let mut n = inner.next_ts.lock().expect("lock");
             *n += 1;

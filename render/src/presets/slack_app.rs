@@ -183,6 +183,9 @@ pub(super) fn render(s: &SlackApp, ctx: &Context<'_>) -> Result<Request, RenderE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A change that makes a valid value invalid.
+    type Change = fn(&mut SlackApp);
     use crate::Variables;
 
     fn app() -> SlackApp {
@@ -205,7 +208,7 @@ mod tests {
         let mut ok = app();
         validate(&mut ok).expect("valid");
         assert_eq!(default_name(&ok), "My Workspace #alerts");
-        let cases: [(fn(&mut SlackApp), &str); 6] = [
+        let cases: [(Change, &str); 6] = [
             (|s| s.team_id = "t1".into(), "slack_app.team_id"),
             (|s| s.channel_id.clear(), "slack_app.channel_id"),
             (|s| s.bot_token = "xoxp-1".into(), "slack_app.bot_token"),
