@@ -125,7 +125,10 @@ fn request(
     if !ty.creatable {
         return Err(ApiError::unprocessable(
             "integration.type",
-            format!("{} integrations are not created from settings: {}", ty.name, ty.summary),
+            format!(
+                "{} integrations are not created from settings: {}",
+                ty.name, ty.summary
+            ),
         ));
     }
     let kind = ty.settings_in(messages, o.object("settings")?)?;
