@@ -412,22 +412,6 @@ fn variable_name(name: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variable_names() {
-        for ok in ["JIRA_TOKEN", "_X", "A1"] {
-            assert!(variable_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "jira", "1A", "A-B", "A B", &"A".repeat(65)] {
-            let e = variable_name(bad).expect_err(bad);
-            assert_eq!(e.field, "variable.name");
-        }
-    }
-}
-
 /// Creates or updates integrations and variables declared in a config file, in the default
 /// project, integrations under their given ids (1-64 of `[a-z0-9_-]`). They are the system
 /// integrations (not editable or deletable through the APIs); one declared before and no
@@ -521,4 +505,20 @@ pub async fn apply_declared_integrations(
         .mark_system_integrations(DEFAULT_PROJECT_ID, &declared)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variable_names() {
+        for ok in ["JIRA_TOKEN", "_X", "A1"] {
+            assert!(variable_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "jira", "1A", "A-B", "A B", &"A".repeat(65)] {
+            let e = variable_name(bad).expect_err(bad);
+            assert_eq!(e.field, "variable.name");
+        }
+    }
 }

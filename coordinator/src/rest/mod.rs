@@ -12,6 +12,7 @@ mod input;
 mod integrations;
 mod monitors;
 mod openapi;
+mod routes;
 mod schema;
 mod types;
 
@@ -21,7 +22,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::MethodFilter;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,6 +35,7 @@ use error::ApiError;
 use schema::Messages;
 
 pub use auth::ProjectId;
+pub(crate) use routes::{Out, Route, routes};
 
 /// Request bodies at most: 413 beyond it. A monitor or an integration with the largest
 /// template fits several times over.
@@ -98,369 +100,11 @@ impl RestState {
     }
 }
 
-/// What a route answers on success.
-pub(crate) enum Out {
-    /// One object of this schema component.
-    One(&'static str),
-    /// A JSON array of them; more pages announced by `X-Next-Page-Token`.
-    Page(&'static str),
-    /// A JSON array of them, all at once.
-    All(&'static str),
-    /// No body (204).
-    Nothing,
-}
-
-/// One endpoint: how it is routed and how the OpenAPI document describes it.
-pub(crate) struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    pub operation: &'static str,
-    pub tag: &'static str,
-    pub summary: &'static str,
-    /// Query parameters (name, description); `page_size` is an integer, the rest strings.
-    pub query: &'static [(&'static str, &'static str)],
-    /// The schema component of the request body.
-    pub body: Option<&'static str>,
-    pub status: u16,
-    pub out: Out,
-    /// Served without a token.
-    pub public: bool,
-    handler: fn(MethodFilter) -> MethodRouter<RestState>,
-}
-
-const PAGING: [(&str, &str); 2] = [
-    ("page_size", "Items per page, 1..=500 (default 100)."),
-    (
-        "page_token",
-        "X-Next-Page-Token of the previous page; absent for the first.",
-    ),
-];
-
-const INTEGRATION: &str = "Integration";
-const MONITOR: &str = "lookout.v1.Monitor";
-
-/// A route answering 200 without a body, no query, no request body: the base the table
-/// below changes.
-fn route(
-    method: Method,
-    path: &'static str,
-    (operation, tag, summary): (&'static str, &'static str, &'static str),
-    handler: fn(MethodFilter) -> MethodRouter<RestState>,
-) -> Route {
-    Route {
-        method,
-        path,
-        operation,
-        tag,
-        summary,
-        query: &[],
-        body: None,
-        status: 200,
-        out: Out::Nothing,
-        public: false,
-        handler,
-    }
-}
-
-/// Every endpoint of the REST API.
-pub(crate) fn routes() -> Vec<Route> {
-    let mut all = vec![
-        Route {
-            query: &PAGING,
-            out: Out::Page(INTEGRATION),
-            ..route(
-                Method::GET,
-                "/api/v1/integrations",
-                (
-                    "listIntegrations",
-                    "integrations",
-                    "List the project's integrations.",
-                ),
-                |m| on(m, integrations::list),
-            )
-        },
-        Route {
-            body: Some("IntegrationRequest"),
-            status: 201,
-            out: Out::One(INTEGRATION),
-            ..route(
-                Method::POST,
-                "/api/v1/integrations",
-                (
-                    "createIntegration",
-                    "integrations",
-                    "Create an integration of one of the types.",
-                ),
-                |m| on(m, integrations::create),
-            )
-        },
-        Route {
-            out: Out::One(INTEGRATION),
-            ..route(
-                Method::GET,
-                "/api/v1/integrations/{id}",
-                ("getIntegration", "integrations", "Show one integration."),
-                |m| on(m, integrations::get),
-            )
-        },
-        Route {
-            body: Some("IntegrationRequest"),
-            out: Out::One(INTEGRATION),
-            ..route(
-                Method::PUT,
-                "/api/v1/integrations/{id}",
-                (
-                    "updateIntegration",
-                    "integrations",
-                    "Replace an integration's type and settings; secrets sent back as \"***\" \
-                     keep their stored values. System integrations are refused.",
-                ),
-                |m| on(m, integrations::update),
-            )
-        },
-        Route {
-            status: 204,
-            ..route(
-                Method::DELETE,
-                "/api/v1/integrations/{id}",
-                (
-                    "deleteIntegration",
-                    "integrations",
-                    "Delete an integration no monitor attaches. A system integration answers \
-                     422 {\"error\": \"This integration cannot be deleted.\"}.",
-                ),
-                |m| on(m, integrations::delete),
-            )
-        },
-        Route {
-            status: 202,
-            out: Out::One("lookout.v1.Delivery"),
-            ..route(
-                Method::POST,
-                "/api/v1/integrations/{id}/test",
-                (
-                    "testIntegration",
-                    "integrations",
-                    "Queue a test event to the integration; answers its delivery, pending.",
-                ),
-                |m| on(m, integrations::test),
-            )
-        },
-        Route {
-            query: &PAGING,
-            out: Out::Page(MONITOR),
-            ..route(
-                Method::GET,
-                "/api/v1/monitors",
-                ("listMonitors", "monitors", "List the project's monitors."),
-                |m| on(m, monitors::list),
-            )
-        },
-        Route {
-            body: Some("MonitorRequest"),
-            status: 201,
-            out: Out::One(MONITOR),
-            ..route(
-                Method::POST,
-                "/api/v1/monitors",
-                ("createMonitor", "monitors", "Create a monitor."),
-                |m| on(m, monitors::create),
-            )
-        },
-        Route {
-            out: Out::One(MONITOR),
-            ..route(
-                Method::GET,
-                "/api/v1/monitors/{id}",
-                (
-                    "getMonitor",
-                    "monitors",
-                    "Show one monitor, with its regions' status.",
-                ),
-                |m| on(m, monitors::get),
-            )
-        },
-        Route {
-            body: Some("MonitorRequest"),
-            out: Out::One(MONITOR),
-            ..route(
-                Method::PUT,
-                "/api/v1/monitors/{id}",
-                (
-                    "updateMonitor",
-                    "monitors",
-                    "Replace a monitor's definition; credentials sent back blank keep their \
-                     stored values.",
-                ),
-                |m| on(m, monitors::update),
-            )
-        },
-        Route {
-            status: 204,
-            ..route(
-                Method::DELETE,
-                "/api/v1/monitors/{id}",
-                (
-                    "deleteMonitor",
-                    "monitors",
-                    "Delete a monitor; its open incident resolves.",
-                ),
-                |m| on(m, monitors::delete),
-            )
-        },
-    ];
-    // The Uptinio document attaches integrations to servers; Lookout's are monitors, served
-    // under both names.
-    all.extend(attaching(
-        "/api/v1/monitors/{id}/integrations",
-        "/api/v1/monitors/{id}/integrations/{integration_id}",
-        [
-            "listMonitorIntegrations",
-            "attachMonitorIntegration",
-            "detachMonitorIntegration",
-        ],
-    ));
-    all.extend(attaching(
-        "/api/v1/servers/{id}/integrations",
-        "/api/v1/servers/{id}/integrations/{integration_id}",
-        [
-            "listServerIntegrations",
-            "attachServerIntegration",
-            "detachServerIntegration",
-        ],
-    ));
-    all.extend([
-        Route {
-            query: &[
-                ("state", "open or resolved; both when absent."),
-                ("monitor_id", "Only this monitor's incidents."),
-                PAGING[0],
-                PAGING[1],
-            ],
-            out: Out::Page("lookout.v1.Incident"),
-            ..route(
-                Method::GET,
-                "/api/v1/incidents",
-                (
-                    "listIncidents",
-                    "incidents",
-                    "List the project's incidents, newest first.",
-                ),
-                |m| on(m, incidents::list),
-            )
-        },
-        Route {
-            out: Out::One("lookout.v1.Incident"),
-            ..route(
-                Method::GET,
-                "/api/v1/incidents/{id}",
-                ("getIncident", "incidents", "Show one incident."),
-                |m| on(m, incidents::get),
-            )
-        },
-        Route {
-            query: &[
-                (
-                    "state",
-                    "pending, delivered or dead; every state when absent.",
-                ),
-                ("integration_id", "Only deliveries to this integration."),
-                PAGING[0],
-                PAGING[1],
-            ],
-            out: Out::Page("lookout.v1.Delivery"),
-            ..route(
-                Method::GET,
-                "/api/v1/deliveries",
-                (
-                    "listDeliveries",
-                    "deliveries",
-                    "List the delivery log, newest first.",
-                ),
-                |m| on(m, deliveries::list),
-            )
-        },
-        Route {
-            out: Out::One("lookout.v1.Delivery"),
-            ..route(
-                Method::GET,
-                "/api/v1/deliveries/{id}",
-                (
-                    "getDelivery",
-                    "deliveries",
-                    "Show one delivery with its event and every attempt.",
-                ),
-                |m| on(m, deliveries::get),
-            )
-        },
-        Route {
-            public: true,
-            out: Out::One("OpenAPI"),
-            ..route(
-                Method::GET,
-                "/api/v1/openapi.json",
-                ("getOpenApi", "meta", "This document (no token needed)."),
-                |m| on(m, openapi_json),
-            )
-        },
-    ]);
-    all
-}
-
-/// Listing (`list`), attaching (`list`) and detaching (`one`) a monitor's integrations, with
-/// those three operation ids.
-fn attaching(list: &'static str, one: &'static str, ops: [&'static str; 3]) -> [Route; 3] {
-    [
-        Route {
-            out: Out::All(INTEGRATION),
-            ..route(
-                Method::GET,
-                list,
-                (
-                    ops[0],
-                    "monitors",
-                    "List the integrations the monitor attaches.",
-                ),
-                |m| on(m, monitors::integrations),
-            )
-        },
-        Route {
-            body: Some("AttachRequest"),
-            status: 201,
-            out: Out::One(INTEGRATION),
-            ..route(
-                Method::POST,
-                list,
-                (
-                    ops[1],
-                    "monitors",
-                    "Attach an integration of the project to the monitor (again: no change); \
-                     answers the integration.",
-                ),
-                |m| on(m, monitors::attach),
-            )
-        },
-        Route {
-            status: 204,
-            ..route(
-                Method::DELETE,
-                one,
-                (
-                    ops[2],
-                    "monitors",
-                    "Detach an integration from the monitor.",
-                ),
-                |m| on(m, monitors::detach),
-            )
-        },
-    ]
-}
-
 /// The router of every route, `extra` merged in, with the body limit and JSON 404 and 405.
 pub(crate) fn router(state: RestState, extra: Router) -> Router {
     let mut api = Router::new();
     for r in routes() {
-        api = api.route(r.path, (r.handler)(filter(&r.method)));
+        api = api.route(r.path, r.method_router(filter(&r.method)));
     }
     api.with_state(state)
         .merge(extra)
@@ -473,7 +117,9 @@ fn filter(m: &Method) -> MethodFilter {
     MethodFilter::try_from(m.clone()).expect("routes use standard methods")
 }
 
-async fn openapi_json(axum::extract::State(s): axum::extract::State<RestState>) -> Response {
+pub(crate) async fn openapi_json(
+    axum::extract::State(s): axum::extract::State<RestState>,
+) -> Response {
     (
         [(
             header::CONTENT_TYPE,
