@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "agent.proto",
         "integration.proto",
         "admin.proto",
+        "member.proto",
     ]
     .map(|f| format!("proto/lookout/v1/{f}"));
     let fds = protox::compile(&files, ["proto"])?;

@@ -10,6 +10,7 @@ mod projects;
 mod secret_key;
 mod secrets;
 mod standalone;
+mod users;
 mod variables;
 mod view;
 
@@ -62,6 +63,14 @@ enum Cmd {
         client: monitors::ClientArgs,
         #[command(subcommand)]
         cmd: variables::VariablesCmd,
+    },
+    /// Add, verify, list and remove the project's members (the people email integrations
+    /// send to; mail to an address is refused until it is verified).
+    Users {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(subcommand)]
+        cmd: users::UsersCmd,
     },
     /// List, acknowledge and resolve incidents.
     Incidents {
@@ -116,6 +125,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Deliveries { client, cmd } => deliveries::run(client, cmd).await,
             Cmd::Integrations { client, cmd } => integrations::run(client, *cmd).await,
             Cmd::Variables { client, cmd } => variables::run(client, cmd).await,
+            Cmd::Users { client, cmd } => users::run(client, cmd).await,
             Cmd::Incidents { client, cmd } => incidents::run(client, cmd).await,
             Cmd::Secrets { cmd } => secrets::run(cmd).await,
             Cmd::Projects {

@@ -55,9 +55,14 @@ pub struct StandaloneConfig {
     /// integrations by id.
     #[serde(default)]
     pub monitors: Vec<Monitor>,
-    /// Let webhooks reach loopback and private addresses (a receiver on this machine or LAN).
+    /// Let webhooks, SSH restart servers and email integrations' own SMTP servers be loopback
+    /// and private addresses (a receiver on this machine or LAN).
     #[serde(default)]
     pub allow_private_webhooks: bool,
+    /// The SMTP server and sender of email integrations and verification mails (the
+    /// notifier's `email`).
+    #[serde(default)]
+    pub email: lookout_notifier::EmailConfig,
     /// Let checks reach loopback and private addresses: on, because a laptop running
     /// standalone usually watches its own services.
     #[serde(default = "default_allow_private_targets")]
@@ -144,6 +149,9 @@ pub async fn run(path: &Path) -> Result<()> {
         .context("opening the store (store_url)")?;
     lookout_coordinator::apply_declared_integrations(
         &store,
+        lookout_coordinator::DestinationRules {
+            allow_private: config.allow_private_webhooks,
+        },
         config.variables.clone(),
         config.integrations.clone(),
     )
@@ -183,6 +191,7 @@ pub async fn run(path: &Path) -> Result<()> {
         "operator_tokens": config.operator_token.iter().filter(|t| !t.is_empty()).collect::<Vec<_>>(),
         "agent_tokens": { AGENT_ID: { "region": config.region, "token": agent_token } },
         "store_url": config.store_url,
+        "allow_private_destinations": config.allow_private_webhooks,
     }))
     .context("coordinator settings")?;
     coordinator_config.production = config.production;
@@ -203,6 +212,7 @@ pub async fn run(path: &Path) -> Result<()> {
     .context("notifier settings")?;
     notifier_config.retention = config.retention.clone();
     notifier_config.twilio = config.twilio.clone();
+    notifier_config.email = config.email.clone();
 
     let publisher = Arc::new(bus.publisher());
     let coordinator = tokio::spawn(lookout_coordinator::serve_with_rest(

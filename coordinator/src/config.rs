@@ -67,6 +67,11 @@ pub struct CoordinatorConfig {
     /// integrations without it.
     #[serde(default)]
     pub slack_app: Option<crate::slack_app::SlackAppConfig>,
+    /// Whether integrations may name servers at loopback, private and link-local addresses
+    /// (SSH restart servers, email integrations' own SMTP servers). Off: whoever can create
+    /// an integration could otherwise make Lookout connect to internal services.
+    #[serde(default)]
+    pub allow_private_destinations: bool,
 }
 
 fn default_production() -> bool {
@@ -124,6 +129,15 @@ pub enum ConfigError {
     Invalid { field: String, reason: String },
 }
 
+/// A `true`/`false` (or `1`/`0`) environment value.
+fn env_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(invalid(name, format!("{v:?} must be true or false"))),
+    }
+}
+
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
@@ -161,8 +175,9 @@ impl CoordinatorConfig {
     /// `LOOKOUT_HEARTBEAT_INTERVAL_MS`, `LOOKOUT_SHUTDOWN_TIMEOUT_MS`, `LOOKOUT_STORE_URL`,
     /// `LOOKOUT_KAFKA_BROKERS`, `LOOKOUT_KAFKA_TOPIC`, `LOOKOUT_KAFKA_PARTITIONS`,
     /// `LOOKOUT_TLS_CERT_FILE`, `LOOKOUT_TLS_KEY_FILE`, `LOOKOUT_TLS_CLIENT_CA_FILE`,
-    /// `LOOKOUT_SECRET_KEY_FILE`, `LOOKOUT_PRODUCTION` (`true`/`false`). (`LOOKOUT_SECRET_KEY`
-    /// itself is read when the store opens.)
+    /// `LOOKOUT_SECRET_KEY_FILE`, `LOOKOUT_PRODUCTION` and
+    /// `LOOKOUT_ALLOW_PRIVATE_DESTINATIONS` (`true`/`false`). (`LOOKOUT_SECRET_KEY` itself is
+    /// read when the store opens.)
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("LOOKOUT_GRPC_ADDR") {
             self.grpc_addr = v.parse().map_err(|e| {
@@ -259,16 +274,10 @@ impl CoordinatorConfig {
             self.secret_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = var("LOOKOUT_PRODUCTION") {
-            self.production = match v.trim() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    return Err(invalid(
-                        "LOOKOUT_PRODUCTION",
-                        format!("{v:?} must be true or false"),
-                    ));
-                }
-            };
+            self.production = env_bool("LOOKOUT_PRODUCTION", &v)?;
+        }
+        if let Some(v) = var("LOOKOUT_ALLOW_PRIVATE_DESTINATIONS") {
+            self.allow_private_destinations = env_bool("LOOKOUT_ALLOW_PRIVATE_DESTINATIONS", &v)?;
         }
         if let Some(v) = var("LOOKOUT_TLS_CLIENT_CA_FILE") {
             let tls = self.tls.as_mut().ok_or_else(|| {

@@ -31,6 +31,10 @@ pub enum DomainError {
     IncidentNotFound(String),
     #[error("token {0:?} not found")]
     TokenNotFound(String),
+    #[error("no member of this project has the address {0:?}")]
+    MemberNotFound(String),
+    #[error("{0:?} is a verified member of this project already")]
+    MemberExists(String),
     #[error("a project named {0:?} exists already")]
     ProjectExists(String),
     /// Over a project quota; the message names the quota and its value.
@@ -88,8 +92,11 @@ impl From<DomainError> for tonic::Status {
             | DomainError::VariableNotFound(_)
             | DomainError::ProjectNotFound(_)
             | DomainError::IncidentNotFound(_)
-            | DomainError::TokenNotFound(_) => tonic::Status::not_found(e.to_string()),
-            DomainError::ProjectExists(_) => tonic::Status::already_exists(e.to_string()),
+            | DomainError::TokenNotFound(_)
+            | DomainError::MemberNotFound(_) => tonic::Status::not_found(e.to_string()),
+            DomainError::ProjectExists(_) | DomainError::MemberExists(_) => {
+                tonic::Status::already_exists(e.to_string())
+            }
             DomainError::QuotaExceeded(_) => tonic::Status::resource_exhausted(e.to_string()),
             DomainError::FailedPrecondition(_)
             | DomainError::SystemIntegration { .. }

@@ -16,6 +16,7 @@ use lookout_store::notifier::{OutboxRow, OutboxState};
 use lookout_store::{Store, StoreError, now_ms};
 use prost::Message;
 
+use crate::destinations::DestinationRules;
 use crate::error::{Change, DomainError, field_error};
 use crate::paging::{self, ListKind};
 use crate::sms::SmsVerification;
@@ -29,6 +30,7 @@ pub const MAX_VARIABLES: usize = 200;
 pub struct IntegrationDomain {
     store: Store,
     sms: Arc<SmsVerification>,
+    rules: DestinationRules,
 }
 
 fn not_found(id: &str) -> impl FnOnce(StoreError) -> DomainError + '_ {
@@ -62,8 +64,14 @@ const SLACK_APP_IS_INSTALLED: &str = "is made by connecting Slack (POST \
 
 impl IntegrationDomain {
     /// `sms` checks the verification codes SMS integrations are created with.
-    pub fn new(store: Store, sms: Arc<SmsVerification>) -> IntegrationDomain {
-        IntegrationDomain { store, sms }
+    /// `sms` checks the verification codes SMS integrations are created with; `rules` are the
+    /// destinations integrations may point at (and pin SSH host keys).
+    pub fn new(
+        store: Store,
+        sms: Arc<SmsVerification>,
+        rules: DestinationRules,
+    ) -> IntegrationDomain {
+        IntegrationDomain { store, sms, rules }
     }
 
     async fn variables(&self, project: &str) -> Result<Variables, DomainError> {
@@ -89,6 +97,7 @@ impl IntegrationDomain {
         // "***" is what a read shows for a set secret; as a new value it is a mistake.
         refuse_placeholders(&i)?;
         let mut i = lookout_render::validate(i, &self.variables(project).await?)?;
+        self.rules.apply(&self.store, project, &mut i, None).await?;
         if let Some(Kind::Sms(s)) = &mut i.kind {
             self.verified_number(project, s).await?;
         }
@@ -206,6 +215,9 @@ impl IntegrationDomain {
         i.keep_secrets_from(&current);
         refuse_placeholders(&i)?;
         let mut i = lookout_render::validate(i, &self.variables(project).await?)?;
+        self.rules
+            .apply(&self.store, project, &mut i, Some(&current))
+            .await?;
         if let Some(Kind::Sms(s)) = &mut i.kind {
             let same_number = matches!(&current.kind,
                 Some(Kind::Sms(c)) if c.phone_number == s.phone_number);
@@ -363,6 +375,19 @@ fn refuse_placeholders(i: &Integration) -> Result<(), FieldError> {
             secrets.push(("slack_app.user_token".into(), &k.user_token));
             secrets.push(("slack_app.webhook_url".into(), &k.webhook_url));
         }
+        Some(Kind::Email(k)) => {
+            if let Some(s) = &k.smtp {
+                secrets.push(("email.smtp.password".into(), &s.password));
+            }
+        }
+        Some(Kind::SshRestart(k)) => {
+            secrets.push(("ssh_restart.password".into(), &k.password));
+            secrets.push(("ssh_restart.private_key".into(), &k.private_key));
+            secrets.push((
+                "ssh_restart.private_key_passphrase".into(),
+                &k.private_key_passphrase,
+            ));
+        }
         Some(Kind::Sms(_)) | None => {}
     }
     match secrets.into_iter().find(|(_, v)| *v == REDACTED) {
@@ -413,17 +438,21 @@ fn variable_name(name: &str) -> Result<(), FieldError> {
 }
 
 /// Creates or updates integrations and variables declared in a config file, in the default
-/// project, integrations under their given ids (1-64 of `[a-z0-9_-]`). They are the system
-/// integrations (not editable or deletable through the APIs); one declared before and no
-/// longer is becomes an ordinary integration. Call it before
+/// project, integrations under their given ids (1-64 of `[a-z0-9_-]`), under the same
+/// destination `rules` as the API (an SSH restart without a `host_key` is pinned on first
+/// use, so its server must be reachable at start). They are the system integrations (not
+/// editable or deletable through the APIs); one declared before and no longer is becomes an
+/// ordinary integration. Call it before
 /// [`apply_declared_monitors`](crate::apply_declared_monitors), whose monitors may attach
 /// them. Errors name the entry, e.g. `integrations[1].webhook.url: ...`.
 pub async fn apply_declared_integrations(
     store: &Store,
+    rules: DestinationRules,
     variables: Vec<Variable>,
     integrations: Vec<Integration>,
 ) -> Result<(), crate::error::CoordinatorError> {
     use crate::error::CoordinatorError;
+    use lookout_proto::v1::integration::Kind;
     use lookout_store::projects::DEFAULT_PROJECT_ID;
     let named = |prefix: String| {
         move |e: FieldError| {
@@ -465,8 +494,28 @@ pub async fn apply_declared_integrations(
                 format!("{} is declared twice", lookout_proto::bounds::quote(&i.id)),
             )));
         }
-        let mut i = lookout_render::validate(i, &vars).map_err(named(prefix))?;
+        let mut i = lookout_render::validate(i, &vars).map_err(named(prefix.clone()))?;
         i.system = true;
+        let stored = store
+            .get_integration_in_project(DEFAULT_PROJECT_ID, &i.id)
+            .await
+            .ok();
+        if let (Some(Kind::SshRestart(new)), Some(Kind::SshRestart(old))) = (
+            i.kind.as_mut(),
+            stored.as_ref().and_then(|s| s.kind.as_ref()),
+        ) {
+            // Declared again at every start: a server already pinned keeps its pin.
+            if new.host_key.is_empty() && new.ip == old.ip && new.port == old.port {
+                new.host_key = old.host_key.clone();
+            }
+        }
+        rules
+            .apply(store, DEFAULT_PROJECT_ID, &mut i, stored.as_ref())
+            .await
+            .map_err(|e| match e {
+                DomainError::Invalid(f) => named(prefix)(f),
+                e => CoordinatorError::Invalid(field_error(prefix, e.to_string())),
+            })?;
         valid.push(i);
     }
     let declared: Vec<String> = valid.iter().map(|i| i.id.clone()).collect();

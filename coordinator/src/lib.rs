@@ -9,6 +9,7 @@ pub mod auth;
 pub mod chunk;
 pub mod config;
 pub mod deliveries;
+pub mod destinations;
 pub mod error;
 mod grpc;
 pub mod hub;
@@ -16,6 +17,7 @@ pub mod incidents;
 pub mod intake;
 pub mod integrations;
 pub mod lifecycle;
+pub mod members;
 pub mod monitors;
 pub mod no_data;
 pub mod paging;
@@ -39,6 +41,7 @@ use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
 use lookout_proto::v1::delivery_service_server::DeliveryServiceServer;
 use lookout_proto::v1::incident_service_server::IncidentServiceServer;
 use lookout_proto::v1::integration_service_server::IntegrationServiceServer;
+use lookout_proto::v1::member_service_server::MemberServiceServer;
 use lookout_proto::v1::monitor_service_server::MonitorServiceServer;
 use lookout_proto::v1::project_service_server::ProjectServiceServer;
 use lookout_proto::v1::token_service_server::TokenServiceServer;
@@ -48,6 +51,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ConfigError, CoordinatorConfig, Secret, TlsConfig};
+pub use destinations::DestinationRules;
 pub use error::{CoordinatorError, DomainError};
 pub use integrations::apply_declared_integrations;
 pub use monitors::apply_declared_monitors;
@@ -60,11 +64,13 @@ use grpc::deliveries::DeliveryApi;
 use grpc::gateway::GatewayService;
 use grpc::incidents::IncidentApi;
 use grpc::integrations::{IntegrationApi, VariableApi};
+use grpc::members::MemberApi;
 use grpc::projects::{ProjectApi, TokenApi};
 use hub::Hub;
 use incidents::IncidentDomain;
 use integrations::IntegrationDomain;
 use lifecycle::LifecycleEvents;
+use members::MemberDomain;
 use monitors::MonitorDomain;
 use no_data::NoDataWatch;
 use projects::ProjectDomain;
@@ -111,7 +117,14 @@ pub async fn serve_with_rest(
         config.twilio.clone(),
         config.production,
     )?);
-    let integrations = Arc::new(IntegrationDomain::new(store.clone(), sms.clone()));
+    let integrations = Arc::new(IntegrationDomain::new(
+        store.clone(),
+        sms.clone(),
+        DestinationRules {
+            allow_private: config.allow_private_destinations,
+        },
+    ));
+    let members = Arc::new(MemberDomain::new(store.clone()));
     let projects = Arc::new(ProjectDomain::new(store.clone()));
     let incidents = Arc::new(IncidentDomain::new(store.clone()));
     let auth = Arc::new(AdminAuth::new(
@@ -179,6 +192,7 @@ pub async fn serve_with_rest(
     let integration_api =
         IntegrationServiceServer::new(IntegrationApi::new(integrations.clone(), auth.clone()));
     let variable_api = VariableServiceServer::new(VariableApi::new(integrations, auth.clone()));
+    let member_api = MemberServiceServer::new(MemberApi::new(members, auth.clone()));
     let token_api = TokenServiceServer::new(TokenApi::new(projects, auth));
     // Explicit on both ends (the agent's client uses the same bound): a larger message is
     // refused with OUT_OF_RANGE, which the session logs and ends with.
@@ -207,6 +221,9 @@ pub async fn serve_with_rest(
         .await;
     reporter
         .set_serving::<VariableServiceServer<VariableApi>>()
+        .await;
+    reporter
+        .set_serving::<MemberServiceServer<MemberApi>>()
         .await;
 
     let reflection = || {
@@ -242,6 +259,7 @@ pub async fn serve_with_rest(
         .add_service(token_api)
         .add_service(integration_api)
         .add_service(variable_api)
+        .add_service(member_api)
         .add_service(agents)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
     let grpc = async move {

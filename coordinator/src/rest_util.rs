@@ -101,7 +101,8 @@ impl From<DomainError> for ApiError {
             | DomainError::VariableNotFound(_)
             | DomainError::ProjectNotFound(_)
             | DomainError::IncidentNotFound(_)
-            | DomainError::TokenNotFound(_) => {
+            | DomainError::TokenNotFound(_)
+            | DomainError::MemberNotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
             DomainError::QuotaExceeded(m) => {
@@ -114,7 +115,9 @@ impl From<DomainError> for ApiError {
                     e.to_string(),
                 )
             }
-            DomainError::Conflict(_) | DomainError::ProjectExists(_) => {
+            DomainError::Conflict(_)
+            | DomainError::ProjectExists(_)
+            | DomainError::MemberExists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             DomainError::Unavailable(m) => {

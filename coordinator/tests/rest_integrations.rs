@@ -1,9 +1,11 @@
 //! The REST integrations API against the Uptinio document: its curl bodies unchanged (create a
 //! webhook, list, delete), the answers' shape and names, secrets redacted, Lookout's own types,
-//! system integrations (422 on delete, exactly as the document), the types this build does not
-//! have, and 401s. On SQLite and on PostgreSQL.
+//! system integrations (422 on delete, exactly as the document), the email and SSH restart
+//! bodies (against a real sshd), and 401s. On SQLite and on PostgreSQL.
 
 mod common;
+#[path = "../../ssh/tests/sshd/mod.rs"]
+mod sshd;
 
 use common::{Harness, OPERATOR_TOKEN, PROJECT_TOKEN, Rest};
 use lookout_proto::v1::integration::Kind;
@@ -273,9 +275,16 @@ async fn system_integrations_cannot_be_changed(db: TestDb) {
         })),
         ..Default::default()
     };
-    lookout_coordinator::apply_declared_integrations(&db.store, vec![], vec![declared.clone()])
-        .await
-        .expect("declared");
+    lookout_coordinator::apply_declared_integrations(
+        &db.store,
+        lookout_coordinator::DestinationRules {
+            allow_private: true,
+        },
+        vec![],
+        vec![declared.clone()],
+    )
+    .await
+    .expect("declared");
     let h = Harness::start_rest_on(db.store.clone()).await;
     let api = Rest::new(&h, Some(PROJECT_TOKEN));
     let shown = api
@@ -351,9 +360,16 @@ async fn system_integrations_cannot_be_changed(db: TestDb) {
         .expect(204);
 
     // Dropped from the file, it is an ordinary integration again.
-    lookout_coordinator::apply_declared_integrations(&db.store, vec![], vec![])
-        .await
-        .expect("none declared");
+    lookout_coordinator::apply_declared_integrations(
+        &db.store,
+        lookout_coordinator::DestinationRules {
+            allow_private: true,
+        },
+        vec![],
+        vec![],
+    )
+    .await
+    .expect("none declared");
     let released = db
         .store
         .get_integration_in_project(DEFAULT_PROJECT_ID, "ops-hook")
@@ -372,36 +388,85 @@ lookout_store::backend_tests!(
     system_integrations_cannot_be_changed
 );
 
-/// The document's bodies for the types this build has no kind for are refused by type.
+/// The document's email and SSH restart curl bodies, unchanged: the email integration is
+/// named by its address; the SSH one is refused for a private server on a deployment that
+/// does not allow private destinations (its password never echoed), and created against a
+/// real sshd on one that does: named `ip (username)`, the host key pinned and shown, the
+/// password redacted. An unknown type is refused, listing the types there are.
 #[tokio::test]
-async fn types_without_a_kind_are_unprocessable() {
+async fn the_documents_email_and_ssh_bodies() {
     let h = Harness::start_rest_on(memory_store().await).await;
     let api = Rest::new(&h, Some(PROJECT_TOKEN));
-    let bodies = [
+    let email = api
+        .post(
+            "/api/v1/integrations",
+            json!({"integration": {"type": "Integrations::EmailIntegration",
+                "settings": {"email": "alerts@example.com"}}}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(email["type"], "Integrations::EmailIntegration");
+    assert_eq!(email["name"], "alerts@example.com");
+    assert_eq!(email["settings"]["email"], "alerts@example.com");
+    api.post(
+        "/api/v1/integrations",
         json!({"integration": {"type": "Integrations::EmailIntegration",
-            "settings": {"email": "alerts@example.com"}}}),
+            "settings": {"email": "not an address"}}}),
+    )
+    .await
+    .expect_error(422, "invalid_request", Some("integration.settings.email"));
+
+    let ssh = |ip: &str, port: u16| {
         json!({"integration": {"type": "Integrations::SshServerRestartIntegration",
-            "settings": {"ip": "192.168.1.100", "username": "admin",
-                         "password": "secure_password", "port": 22}}}),
-        json!({"integration": {"type": "Lookout::CarrierPigeon", "settings": {}}}),
-    ];
-    for b in bodies {
-        let r = api
-            .post("/api/v1/integrations", b.clone())
-            .await
-            .expect_error(422, "unprocessable_entity", Some("integration.type"));
-        let message = r.body["message"].as_str().unwrap_or_default();
-        assert!(
-            message.contains("Integrations::WebhookIntegration"),
-            "lists the types it has: {message}"
-        );
-        // Nothing was stored, and the password never comes back.
-        assert!(!r.body.to_string().contains("secure_password"));
-    }
-    assert_eq!(
-        api.get("/api/v1/integrations").await.expect(200).body,
-        json!([])
+            "settings": {"ip": ip, "username": "admin",
+                         "password": "secure_password", "port": port}}})
+    };
+    let r = api
+        .post("/api/v1/integrations", ssh("192.168.1.100", 22))
+        .await
+        .expect_error(422, "invalid_request", Some("integration.settings.ip"));
+    assert!(!r.body.to_string().contains("secure_password"));
+    let r = api
+        .post(
+            "/api/v1/integrations",
+            json!({"integration": {"type": "Lookout::CarrierPigeon", "settings": {}}}),
+        )
+        .await
+        .expect_error(422, "unprocessable_entity", Some("integration.type"));
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Integrations::SshServerRestartIntegration"),
+        "lists the types it has: {message}"
     );
+    h.stop().await;
+
+    let sshd = sshd::Sshd::start(sshd::SshdOptions {
+        host_key: "ed25519",
+        authorized: vec![],
+        password: None,
+    });
+    let mut cfg = common::config(1_000);
+    cfg.allow_private_destinations = true;
+    let h = Harness::start_rest_configured(memory_store().await, cfg).await;
+    let api = Rest::new(&h, Some(PROJECT_TOKEN));
+    let created = api
+        .post("/api/v1/integrations", ssh("127.0.0.1", sshd.addr.port()))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(created["type"], "Integrations::SshServerRestartIntegration");
+    assert_eq!(created["name"], "127.0.0.1 (admin)");
+    assert_eq!(created["settings"]["password"], "***");
+    assert_eq!(created["settings"]["host_key"], sshd.host_key());
+    assert!(
+        created["settings"]["host_key_fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("SHA256:")),
+        "{created}"
+    );
+    assert_eq!(created["settings"]["command"], "sudo reboot");
+    assert!(!created.to_string().contains("secure_password"));
     h.stop().await;
 }
 

@@ -71,7 +71,13 @@ async fn endpoints(store: &Store, slack: &Slack, installed_url: &str) -> Endpoin
         store.clone(),
     ));
     let sms = Arc::new(SmsVerification::new(store.clone(), None, true).expect("sms"));
-    let integrations = Arc::new(IntegrationDomain::new(store.clone(), sms));
+    let integrations = Arc::new(IntegrationDomain::new(
+        store.clone(),
+        sms,
+        lookout_coordinator::DestinationRules {
+            allow_private: true,
+        },
+    ));
     let incidents = Arc::new(IncidentDomain::new(store.clone()));
     let app = SlackAppEndpoints::new(
         Some(app_config(slack, installed_url)),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use lookout_bus::KafkaConfig;
 use serde::Deserialize;
 
+pub use crate::mail::{EmailConfig, SmtpConfig, SmtpTlsMode};
 pub use crate::retention::RetentionConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,8 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("{0}")]
+    Email(#[from] crate::mail::MailConfigError),
 }
 
 #[derive(Clone, Deserialize)]
@@ -52,6 +55,9 @@ pub struct NotifierConfig {
     /// same account). Without it SMS deliveries fail, saying so.
     #[serde(default)]
     pub twilio: Option<lookout_render::sms::TwilioConfig>,
+    /// The SMTP server and sender of email integrations and of members' verification codes.
+    #[serde(default)]
+    pub email: EmailConfig,
 }
 
 impl Default for NotifierConfig {
@@ -64,6 +70,7 @@ impl Default for NotifierConfig {
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
             secret_key_file: None,
             twilio: None,
+            email: EmailConfig::default(),
         }
     }
 }
@@ -82,6 +89,7 @@ impl fmt::Debug for NotifierConfig {
             .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
             .field("secret_key_file", &self.secret_key_file)
             .field("twilio", &self.twilio)
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -220,6 +228,35 @@ impl NotifierConfig {
             &mut d.backoff_max_ms,
         )?;
         env_num(&lookup, "LOOKOUT_DELIVERY_WORKERS", &mut d.workers)?;
+        if let Some(v) = lookup("LOOKOUT_EMAIL_FROM") {
+            self.email.from = Some(v);
+        }
+        if let Some(host) = lookup("LOOKOUT_SMTP_HOST") {
+            let s = self.email.smtp.get_or_insert_with(|| SmtpConfig {
+                host: String::new(),
+                port: None,
+                tls: SmtpTlsMode::default(),
+                username: None,
+                password: None,
+                timeout_ms: 15_000,
+            });
+            s.host = host;
+        }
+        if let Some(s) = self.email.smtp.as_mut() {
+            if let Some(v) = lookup("LOOKOUT_SMTP_PORT") {
+                s.port = Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    field: "LOOKOUT_SMTP_PORT",
+                    value: v.clone(),
+                    expected: "must be a port, 1..=65535",
+                })?);
+            }
+            if let Some(v) = lookup("LOOKOUT_SMTP_USERNAME") {
+                s.username = Some(v);
+            }
+            if let Some(v) = lookup("LOOKOUT_SMTP_PASSWORD") {
+                s.password = Some(lookout_proto::Secret::new(v));
+            }
+        }
         self.validate()
     }
 
@@ -306,6 +343,7 @@ impl NotifierConfig {
             t.validate("twilio")
                 .map_err(|e| ConfigError::Twilio(e.to_string()))?;
         }
+        self.email.validate()?;
         self.retention.validate()
     }
 }

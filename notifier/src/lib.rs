@@ -18,6 +18,8 @@
 //! - `bench`: the benchmarks of `lookout-notifier bench`.
 //! - `retention`: prunes finished deliveries, resolved incidents and deleted monitors after
 //!   their configured periods.
+//! - `mail`: SMTP sending for the email channel and for `verification`, which mails the
+//!   verification codes of new project members.
 
 mod actions;
 pub mod bench;
@@ -30,8 +32,10 @@ pub mod engine;
 mod events;
 pub mod incidents;
 mod integrations;
+pub mod mail;
 mod monitors;
 pub mod retention;
+mod verification;
 
 use std::fmt;
 use std::future::Future;
@@ -43,7 +47,10 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-pub use config::{ConfigError, DeliveryConfig, NotifierConfig, RetentionConfig};
+pub use config::{
+    ConfigError, DeliveryConfig, EmailConfig, NotifierConfig, RetentionConfig, SmtpConfig,
+    SmtpTlsMode,
+};
 
 /// `user-agent` of every outgoing request.
 pub const USER_AGENT: &str = concat!("lookout/", env!("CARGO_PKG_VERSION"));
@@ -58,6 +65,8 @@ pub enum NotifierError {
     Bus(#[from] BusError),
     #[error("http client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    #[error("{0}")]
+    Mail(#[from] mail::MailConfigError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,17 +154,27 @@ pub async fn run(
         })
     };
     let ready = Arc::new(Notify::new());
+    let mailer = Arc::new(mail::Mailer::new(&config.email, allow_private)?);
+    let channels = channels::Channels::new(client, allow_private)
+        .with_email(channels::EmailChannel::new(mailer.clone(), store.clone()))
+        .with_ssh(channels::SshChannel::new(
+            store.clone(),
+            allow_private,
+            config.delivery.timeout(),
+        ))
+        .with_messaging(
+            channels::SmsChannel::new(operator_client.clone(), config.twilio.clone()),
+            channels::SlackAppChannel::new(operator_client, store.clone()),
+        );
     let dispatcher = dispatch::Dispatcher::new(
         &config.delivery,
         store.clone(),
-        channels::Channels::new(client, allow_private).with_messaging(
-            channels::SmsChannel::new(operator_client.clone(), config.twilio.clone()),
-            channels::SlackAppChannel::new(operator_client, store.clone()),
-        ),
+        channels,
         ready.clone(),
         std::time::Duration::from_millis(config.shutdown_timeout_ms),
     );
     let dispatching = tokio::spawn(dispatcher.run(stop.clone()));
+    let verifying = tokio::spawn(verification::run(store.clone(), mailer, stop.clone()));
     let acting = tokio::spawn(actions::run(store.clone(), ready.clone(), stop.clone()));
     let pruning = tokio::spawn(retention::run(
         store.clone(),
@@ -172,6 +191,9 @@ pub async fn run(
     }
     if let Err(e) = acting.await {
         warn!(error = %e, "incident action task ended abnormally");
+    }
+    if let Err(e) = verifying.await {
+        warn!(error = %e, "verification mail task ended abnormally");
     }
     if let Err(e) = pruning.await {
         warn!(error = %e, "retention task ended abnormally");

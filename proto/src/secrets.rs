@@ -188,6 +188,135 @@ impl Monitor {
     }
 }
 
+/// Every secret setting of an integration, each with its field path.
+fn integration_secrets(i: &mut Integration) -> Vec<(&'static str, &mut String)> {
+    let mut out: Vec<(&'static str, &mut String)> = Vec::new();
+    match &mut i.kind {
+        Some(Kind::Webhook(w)) => {
+            out.push(("webhook.secret", &mut w.secret));
+            if let Some(b) = &mut w.basic_auth {
+                out.push(("webhook.basic_auth.password", &mut b.password));
+            }
+            for h in w.headers.iter_mut().filter(|h| is_secret_header(&h.name)) {
+                out.push(("webhook.headers", &mut h.value));
+            }
+        }
+        Some(Kind::Slack(k)) => out.push(("slack.url", &mut k.url)),
+        Some(Kind::Discord(k)) => out.push(("discord.url", &mut k.url)),
+        Some(Kind::Telegram(k)) => out.push(("telegram.bot_token", &mut k.bot_token)),
+        Some(Kind::Mattermost(k)) => out.push(("mattermost.url", &mut k.url)),
+        Some(Kind::Teams(k)) => out.push(("teams.url", &mut k.url)),
+        Some(Kind::Pagerduty(k)) => out.push(("pagerduty.routing_key", &mut k.routing_key)),
+        Some(Kind::Opsgenie(k)) => out.push(("opsgenie.api_key", &mut k.api_key)),
+        Some(Kind::Pushover(k)) => {
+            out.push(("pushover.token", &mut k.token));
+            out.push(("pushover.user_key", &mut k.user_key));
+        }
+        Some(Kind::Sms(_)) => {}
+        Some(Kind::SlackApp(k)) => {
+            out.push(("slack_app.bot_token", &mut k.bot_token));
+            out.push(("slack_app.user_token", &mut k.user_token));
+            out.push(("slack_app.webhook_url", &mut k.webhook_url));
+        }
+        Some(Kind::Email(k)) => {
+            if let Some(s) = &mut k.smtp {
+                out.push(("email.smtp.password", &mut s.password));
+            }
+        }
+        Some(Kind::SshRestart(k)) => {
+            out.push(("ssh_restart.password", &mut k.password));
+            out.push(("ssh_restart.private_key", &mut k.private_key));
+            out.push((
+                "ssh_restart.private_key_passphrase",
+                &mut k.private_key_passphrase,
+            ));
+        }
+        None => {}
+    }
+    out
+}
+
+/// Whether `new` points an SSH restart or an email integration's own SMTP server at another
+/// host or port than `stored` (ports compared as given, 0 meaning the default).
+fn moved_server(new: &Integration, stored: &Integration) -> bool {
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    match (&new.kind, &stored.kind) {
+        (Some(Kind::SshRestart(n)), Some(Kind::SshRestart(o))) => {
+            let port = |p: u32| if p == 0 { 22 } else { p };
+            !same(&n.ip, &o.ip) || port(n.port) != port(o.port)
+        }
+        (Some(Kind::Email(n)), Some(Kind::Email(o))) => match (&n.smtp, &o.smtp) {
+            (Some(n), Some(o)) => !same(&n.host, &o.host) || (n.port != 0 && n.port != o.port),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+impl Integration {
+    /// A copy safe to return from an API or print: every secret setting that is set reads
+    /// `***`, and credentials in a webhook URL are replaced by `***` ([`redact_url`]).
+    pub fn redacted(&self) -> Integration {
+        let mut i = self.clone();
+        for (_, v) in integration_secrets(&mut i) {
+            if !v.is_empty() {
+                *v = REDACTED.to_string();
+            }
+        }
+        if let Some(Kind::Webhook(w)) = &mut i.kind
+            && let Some(url) = redact_url(&w.url) {
+                w.url = url;
+            }
+        i
+    }
+
+    /// The values of every secret setting (for redacting them from delivery logs).
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut i = self.clone();
+        let mut out: Vec<String> = integration_secrets(&mut i)
+            .into_iter()
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if let Some(Kind::Webhook(w)) = &self.kind
+            && let Ok(u) = url::Url::parse(&w.url)
+                && let Some(p) = u.password() {
+                    out.push(p.to_string());
+                }
+        out
+    }
+
+    /// Fills every secret sent back as `***` from `stored` (same kind, same field); a webhook
+    /// URL sent back redacted keeps the stored URL it redacts. Call it before validation.
+    pub fn keep_secrets_from(&mut self, stored: &Integration) {
+        if let (Some(Kind::Webhook(new)), Some(Kind::Webhook(old))) = (&mut self.kind, &stored.kind)
+            && redact_url(&old.url).is_some_and(|r| r == new.url) {
+                new.url = old.url.clone();
+            }
+        if moved_server(self, stored) {
+            // A stored login never follows the integration to another server: the "***"
+            // left in place is refused, asking for the secret itself.
+            return;
+        }
+        let mut old = stored.clone();
+        let old_secrets = integration_secrets(&mut old);
+        let mut used = vec![false; old_secrets.len()];
+        for (field, v) in integration_secrets(self) {
+            if v != REDACTED {
+                continue;
+            }
+            if let Some(j) = old_secrets
+                .iter()
+                .enumerate()
+                .position(|(j, (f, _))| !used[j] && *f == field)
+            {
+                used[j] = true;
+                *v = old_secrets[j].1.clone();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::v1::{BasicAuth, HttpCheck};
@@ -342,104 +471,5 @@ mod tests {
         let mut back = shown.clone();
         back.keep_secrets_from(&stored);
         assert_eq!(back, stored);
-    }
-}
-
-/// Every secret setting of an integration, each with its field path.
-fn integration_secrets(i: &mut Integration) -> Vec<(&'static str, &mut String)> {
-    let mut out: Vec<(&'static str, &mut String)> = Vec::new();
-    match &mut i.kind {
-        Some(Kind::Webhook(w)) => {
-            out.push(("webhook.secret", &mut w.secret));
-            if let Some(b) = &mut w.basic_auth {
-                out.push(("webhook.basic_auth.password", &mut b.password));
-            }
-            for h in w.headers.iter_mut().filter(|h| is_secret_header(&h.name)) {
-                out.push(("webhook.headers", &mut h.value));
-            }
-        }
-        Some(Kind::Slack(k)) => out.push(("slack.url", &mut k.url)),
-        Some(Kind::Discord(k)) => out.push(("discord.url", &mut k.url)),
-        Some(Kind::Telegram(k)) => out.push(("telegram.bot_token", &mut k.bot_token)),
-        Some(Kind::Mattermost(k)) => out.push(("mattermost.url", &mut k.url)),
-        Some(Kind::Teams(k)) => out.push(("teams.url", &mut k.url)),
-        Some(Kind::Pagerduty(k)) => out.push(("pagerduty.routing_key", &mut k.routing_key)),
-        Some(Kind::Opsgenie(k)) => out.push(("opsgenie.api_key", &mut k.api_key)),
-        Some(Kind::Pushover(k)) => {
-            out.push(("pushover.token", &mut k.token));
-            out.push(("pushover.user_key", &mut k.user_key));
-        }
-        Some(Kind::Sms(_)) => {}
-        Some(Kind::SlackApp(k)) => {
-            out.push(("slack_app.bot_token", &mut k.bot_token));
-            out.push(("slack_app.user_token", &mut k.user_token));
-            out.push(("slack_app.webhook_url", &mut k.webhook_url));
-        }
-        None => {}
-    }
-    out
-}
-
-impl Integration {
-    /// A copy safe to return from an API or print: every secret setting that is set reads
-    /// `***`, and credentials in a webhook URL are replaced by `***` ([`redact_url`]).
-    pub fn redacted(&self) -> Integration {
-        let mut i = self.clone();
-        for (_, v) in integration_secrets(&mut i) {
-            if !v.is_empty() {
-                *v = REDACTED.to_string();
-            }
-        }
-        if let Some(Kind::Webhook(w)) = &mut i.kind {
-            if let Some(url) = redact_url(&w.url) {
-                w.url = url;
-            }
-        }
-        i
-    }
-
-    /// The values of every secret setting (for redacting them from delivery logs).
-    pub fn secret_values(&self) -> Vec<String> {
-        let mut i = self.clone();
-        let mut out: Vec<String> = integration_secrets(&mut i)
-            .into_iter()
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-            .collect();
-        if let Some(Kind::Webhook(w)) = &self.kind {
-            if let Ok(u) = url::Url::parse(&w.url) {
-                if let Some(p) = u.password() {
-                    out.push(p.to_string());
-                }
-            }
-        }
-        out
-    }
-
-    /// Fills every secret sent back as `***` from `stored` (same kind, same field); a webhook
-    /// URL sent back redacted keeps the stored URL it redacts. Call it before validation.
-    pub fn keep_secrets_from(&mut self, stored: &Integration) {
-        if let (Some(Kind::Webhook(new)), Some(Kind::Webhook(old))) = (&mut self.kind, &stored.kind)
-        {
-            if redact_url(&old.url).is_some_and(|r| r == new.url) {
-                new.url = old.url.clone();
-            }
-        }
-        let mut old = stored.clone();
-        let old_secrets = integration_secrets(&mut old);
-        let mut used = vec![false; old_secrets.len()];
-        for (field, v) in integration_secrets(self) {
-            if v != REDACTED {
-                continue;
-            }
-            if let Some(j) = old_secrets
-                .iter()
-                .enumerate()
-                .position(|(j, (f, _))| !used[j] && *f == field)
-            {
-                used[j] = true;
-                *v = old_secrets[j].1.clone();
-            }
-        }
     }
 }

@@ -8,6 +8,7 @@
 //! - `presets`: one file per chat or paging service (Slack, Discord, Telegram, ...).
 //! - `variables`: project variables and secrets usable in templates, and their redaction.
 
+pub mod email;
 mod event;
 pub mod jsjson;
 pub mod native;
@@ -81,6 +82,10 @@ impl RenderError {
 pub fn render(integration: &Integration, ctx: &Context<'_>) -> Result<Request, RenderError> {
     match &integration.kind {
         Some(Kind::Webhook(w)) => webhook::render(w, ctx),
+        Some(Kind::Email(_) | Kind::SshRestart(_)) => Err(RenderError::new(
+            "kind",
+            "is not sent over HTTP (the notifier's email and ssh channels send it)",
+        )),
         Some(k) => presets::render(k, ctx),
         None => Err(RenderError::new("kind", "is required")),
     }
@@ -88,12 +93,15 @@ pub fn render(integration: &Integration, ctx: &Context<'_>) -> Result<Request, R
 
 /// Whether `integration` is sent `event`: its `EventFilter` takes it ([`accepts`]) and its
 /// kind has a use for it. PagerDuty and Opsgenie have none for reminders (they keep
-/// notifying about an open alert themselves): such an event is skipped, never enqueued nor
-/// sent, exactly as if the filter excluded it; `render` refuses it.
+/// notifying about an open alert themselves), and an SSH restart has a use only for an
+/// incident opening (and a test): such an event is skipped, never enqueued nor sent, exactly
+/// as if the filter excluded it; `render` refuses it.
 pub fn sends(integration: &Integration, event: &NotificationEvent) -> bool {
     let kind = EventKind::try_from(event.kind).unwrap_or(EventKind::Unspecified);
     let kind_has_use = match &integration.kind {
-        Some(Kind::Webhook(_)) | None => true,
+        Some(Kind::Webhook(_) | Kind::Email(_)) | None => true,
+        // A restart answers an incident opening, never its escalation, reminders or end.
+        Some(Kind::SshRestart(_)) => matches!(kind, EventKind::Incident | EventKind::Test),
         Some(k) => presets::sends(k, kind),
     };
     kind_has_use && accepts(integration.events.as_ref(), kind)
@@ -113,6 +121,8 @@ pub fn kind_name(integration: &Integration) -> &'static str {
         Some(Kind::Pushover(_)) => "pushover",
         Some(Kind::Sms(_)) => "sms",
         Some(Kind::SlackApp(_)) => "slack_app",
+        Some(Kind::Email(_)) => "email",
+        Some(Kind::SshRestart(_)) => "ssh_restart",
         None => "",
     }
 }

@@ -50,6 +50,23 @@ pub fn validate(mut i: Integration, variables: &Variables) -> Result<Integration
     match &mut i.kind {
         None => return Err(err("kind", "is required (webhook, slack, discord, ...)")),
         Some(Kind::Webhook(w)) => webhook(w)?,
+        Some(Kind::Email(e)) => {
+            lookout_proto::validate::email::email_integration(e)?;
+            if i.name.is_empty() {
+                // As the Uptinio document names it: the address.
+                i.name = e.email.clone();
+            }
+            // Nothing of it is templated: the mail always renders.
+            return Ok(i);
+        }
+        Some(Kind::SshRestart(s)) => {
+            lookout_proto::validate::ssh::ssh_restart(s)?;
+            if i.name.is_empty() {
+                // As the Uptinio document names it: `192.168.1.100 (admin)`.
+                i.name = format!("{} ({})", s.ip, s.username);
+            }
+            return Ok(i);
+        }
         Some(k) => crate::presets::validate(k)?,
     }
     if i.name.is_empty() {

@@ -9,6 +9,7 @@ pub mod db;
 pub mod integrations;
 mod keys;
 mod legacy;
+pub mod members;
 pub mod monitors;
 pub mod notifier;
 pub mod projects;

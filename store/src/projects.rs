@@ -139,7 +139,7 @@ impl Store {
         rows.iter().map(project_from_row).collect()
     }
 
-    /// Deletes a project that holds no monitors, and its tokens. `NotEmpty` names how many
+    /// Deletes a project that holds no monitors, and its tokens and members. `NotEmpty` names how many
     /// monitors it still holds; the guard on `monitor_count` makes a concurrent monitor
     /// create either land first (and the delete is refused) or find the project gone.
     pub async fn delete_project(&self, id: &str) -> Result<(), StoreError> {
@@ -153,6 +153,8 @@ impl Store {
             });
         }
         tx.execute(Sql::new("DELETE FROM project_tokens WHERE project_id = $1").bind(id))
+            .await?;
+        tx.execute(Sql::new("DELETE FROM project_members WHERE project_id = $1").bind(id))
             .await?;
         tx.commit().await
     }

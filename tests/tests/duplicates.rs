@@ -42,7 +42,7 @@ fn monitor(target: &Target, receiver: &Receiver, failure_threshold: u32) -> Moni
 
 /// A coordinator, an agent `agent-eu` reaching it through a proxy, and the notifier.
 async fn cluster_behind_proxy(db: &TestDb) -> (Cluster, Proxy, ResultLog) {
-    let mut cluster = Cluster::new(&db, &["eu"]);
+    let mut cluster = Cluster::new(db, &["eu"]);
     cluster.start_coordinator();
     let coordinator: SocketAddr = format!("127.0.0.1:{}", cluster.grpc_port)
         .parse()

@@ -270,7 +270,7 @@ async fn every_transition_is_delivered_once_per_integration_across_sigkills(db: 
         eventually(DELIVERY_WAIT, "every transition at the receiver", || {
             let distinct = distinct_ids(r);
             polls += 1;
-            if polls % 50 == 0 {
+            if polls.is_multiple_of(50) {
                 eprintln!(
                     "{:?}: {integration} saw {distinct} of {} delivery ids",
                     started.elapsed(),

@@ -83,6 +83,11 @@ fn destination(i: &Integration) -> String {
         Some(Kind::Pushover(p)) => or_default(&p.api_url, "https://api.pushover.net"),
         Some(Kind::Sms(s)) => format!("SMS {}", s.phone_number),
         Some(Kind::SlackApp(s)) => lookout_render::presets::slack_app::default_name(s),
+        Some(Kind::Email(e)) => match &e.smtp {
+            Some(s) => format!("{} via {}:{}", e.email, s.host, s.port),
+            None => e.email.clone(),
+        },
+        Some(Kind::SshRestart(s)) => format!("{}@{}:{}", s.username, s.ip, s.port),
         _ => "(incoming webhook)".into(),
     }
 }
@@ -104,6 +109,14 @@ pub(super) fn print_one(out: Output, i: &Integration) -> Result<()> {
             }
             match &i.kind {
                 Some(Kind::Webhook(w)) => rows.extend(webhook_rows(w)),
+                Some(Kind::SshRestart(s)) => {
+                    // What the user checks against `ssh-keygen -l` on the server.
+                    rows.push((
+                        "host key",
+                        format!("{}\n{}", s.host_key_fingerprint, s.host_key),
+                    ));
+                    rows.push(("settings", kind_settings(i)?));
+                }
                 Some(_) => rows.push(("settings", kind_settings(i)?)),
                 None => {}
             }

@@ -5,4 +5,5 @@ pub mod deliveries;
 pub mod gateway;
 pub mod incidents;
 pub mod integrations;
+pub mod members;
 pub mod projects;

@@ -157,10 +157,13 @@ impl ApiError {
             }
             DomainError::VariableNotFound(_)
             | DomainError::ProjectNotFound(_)
-            | DomainError::TokenNotFound(_) => {
+            | DomainError::TokenNotFound(_)
+            | DomainError::MemberNotFound(_) => {
                 ApiError::coded(S::NOT_FOUND, "not_found", e.to_string())
             }
-            DomainError::Conflict(_) | DomainError::ProjectExists(_) => {
+            DomainError::Conflict(_)
+            | DomainError::ProjectExists(_)
+            | DomainError::MemberExists(_) => {
                 ApiError::coded(S::CONFLICT, "conflict", e.to_string())
             }
             DomainError::Unauthenticated => {

@@ -70,6 +70,47 @@ pub static TYPES: &[IntegrationType] = &[
         name_of: webhook_name,
     },
     IntegrationType {
+        name: "Integrations::EmailIntegration",
+        summary: "A mail with a text and an HTML part about the event, through the \
+                  notifier's SMTP server or the integration's own (smtp). A recipient that \
+                  is a member of the project must have verified the address first.",
+        message: "lookout.v1.EmailIntegration",
+        settings: &[],
+        required: &["email"],
+        creatable: true,
+        editable: true,
+        decode: |v| message(v).map(Kind::Email),
+        shows: |k| match k {
+            Kind::Email(e) => json(e),
+            _ => None,
+        },
+        name_of: |k| match k {
+            Kind::Email(e) => e.email.clone(),
+            _ => "email".into(),
+        },
+    },
+    IntegrationType {
+        name: "Integrations::SshServerRestartIntegration",
+        summary: "Runs command (sudo reboot by default) on the server over SSH when an \
+                  incident opens, at most once per cooldown_secs; never on recovery. The \
+                  server's host key is pinned on create (trust on first use) and shown as \
+                  host_key and host_key_fingerprint; a server presenting another key is refused.",
+        message: "lookout.v1.SshRestart",
+        settings: &[],
+        required: &["ip", "username"],
+        creatable: true,
+        editable: true,
+        decode: |v| message(v).map(Kind::SshRestart),
+        shows: |k| match k {
+            Kind::SshRestart(s) => json(s),
+            _ => None,
+        },
+        name_of: |k| match k {
+            Kind::SshRestart(s) => format!("{} ({})", s.ip, s.username),
+            _ => "SSH restart".into(),
+        },
+    },
+    IntegrationType {
         name: "Integrations::SmsIntegration",
         summary: "A text message through the deployment's Twilio account. Needs a paid plan and \
                   the code POST /api/v1/integrations/sms/send_verification_code sent to the \
@@ -450,6 +491,16 @@ mod tests {
             Kind::Webhook(WebhookIntegration {
                 url: "https://h/x".into(),
                 body: BodyFormat::Uptinio as i32,
+                ..Default::default()
+            }),
+            Kind::Email(lookout_proto::v1::EmailIntegration {
+                email: "alerts@example.com".into(),
+                ..Default::default()
+            }),
+            Kind::SshRestart(lookout_proto::v1::SshRestart {
+                ip: "192.168.1.100".into(),
+                username: "admin".into(),
+                port: 22,
                 ..Default::default()
             }),
             Kind::Sms(lookout_proto::v1::SmsIntegration {

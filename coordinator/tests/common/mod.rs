@@ -76,6 +76,15 @@ impl Harness {
         Harness::start_inner(store, config(1_000), None, Some(rest)).await
     }
 
+    /// Starts a coordinator with `cfg` and the REST API on `store`.
+    #[allow(dead_code)]
+    pub async fn start_rest_configured(store: Store, cfg: CoordinatorConfig) -> Harness {
+        let rest = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        Harness::start_inner(store, cfg, None, Some(rest)).await
+    }
+
     /// Starts a coordinator with `cfg` on a fresh in-memory store.
     pub async fn start_configured(cfg: CoordinatorConfig) -> Harness {
         let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())

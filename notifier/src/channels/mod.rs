@@ -2,17 +2,22 @@
 //! renders and signs its own request from the event and the integration's current settings
 //! (through `lookout-render`), then sends it and classifies the answer; retries, rate limits,
 //! timeouts, payload caps, dead letters and the attempt log live once in `dispatch`, around
-//! every channel. Webhooks and the chat and paging presets are sent over HTTP (`http`); SMS
-//! through the deployment's Twilio account (`sms`); the Slack app through Slack's Web API,
-//! remembering the messages it updates (`slack_app`).
+//! every channel. Webhooks and the chat and paging presets are sent over HTTP (`http`), email
+//! over SMTP (`email`), SSH restarts over SSH (`ssh`), SMS through the deployment's Twilio
+//! account (`sms`), the Slack app through Slack's Web API, remembering the messages it updates
+//! (`slack_app`).
 
+mod email;
 mod http;
 mod slack_app;
 mod sms;
+mod ssh;
 
+pub use email::{EmailChannel, EmailRequest};
 pub use http::HttpChannel;
 pub use slack_app::{SlackAppChannel, SlackAppMessage};
 pub use sms::SmsChannel;
+pub use ssh::{SshChannel, SshRequest};
 
 use std::time::Duration;
 
@@ -40,6 +45,8 @@ pub enum Prepared {
     /// A Twilio Messages API request.
     Sms(lookout_render::Request),
     SlackApp(Box<SlackAppMessage>),
+    Email(EmailRequest),
+    Ssh(SshRequest),
 }
 
 impl Prepared {
@@ -48,6 +55,8 @@ impl Prepared {
         match self {
             Prepared::Http(r) | Prepared::Sms(r) => r.body.len(),
             Prepared::SlackApp(m) => m.post.body.len(),
+            Prepared::Email(r) => r.content.len(),
+            Prepared::Ssh(r) => r.settings.command.len(),
         }
     }
 }
@@ -114,6 +123,8 @@ pub struct Channels {
     http: HttpChannel,
     sms: Option<SmsChannel>,
     slack_app: Option<SlackAppChannel>,
+    email: Option<EmailChannel>,
+    ssh: Option<SshChannel>,
 }
 
 impl Channels {
@@ -123,6 +134,8 @@ impl Channels {
             http: HttpChannel::new(client, allow_private),
             sms: None,
             slack_app: None,
+            email: None,
+            ssh: None,
         }
     }
 
@@ -130,6 +143,18 @@ impl Channels {
     pub fn with_messaging(mut self, sms: SmsChannel, slack_app: SlackAppChannel) -> Channels {
         self.sms = Some(sms);
         self.slack_app = Some(slack_app);
+        self
+    }
+
+    /// Adds the email channel (without it, email integrations have no channel).
+    pub fn with_email(mut self, email: EmailChannel) -> Channels {
+        self.email = Some(email);
+        self
+    }
+
+    /// Adds the SSH restart channel.
+    pub fn with_ssh(mut self, ssh: SshChannel) -> Channels {
+        self.ssh = Some(ssh);
         self
     }
 
@@ -141,6 +166,8 @@ impl Channels {
             | "opsgenie" | "pushover" => Some(&self.http),
             "sms" => self.sms.as_ref().map(|c| c as &dyn Channel),
             "slack_app" => self.slack_app.as_ref().map(|c| c as &dyn Channel),
+            "email" => self.email.as_ref().map(|c| c as &dyn Channel),
+            "ssh_restart" => self.ssh.as_ref().map(|c| c as &dyn Channel),
             _ => None,
         }
     }

@@ -3,11 +3,13 @@
 //! coordinator accepts is exactly one the agent builds. Every refusal names the field and quotes
 //! at most an excerpt of the bad value.
 
+pub mod email;
 mod http;
 pub mod limits;
 pub mod notify;
 mod probes;
 mod schedule;
+pub mod ssh;
 mod text;
 
 pub use http::{DEFAULT_MAX_REDIRECTS, header};

@@ -47,7 +47,10 @@ pub fn render(kind: &Kind, ctx: &Context<'_>) -> Result<Request, RenderError> {
             "sms",
             "is sent through the deployment's Twilio account (lookout_render::sms)",
         )),
-        Kind::Webhook(_) => Err(RenderError::new("kind", "the webhook kind is not a preset")),
+        Kind::Webhook(_) | Kind::Email(_) | Kind::SshRestart(_) => Err(RenderError::new(
+            "kind",
+            format!("the {} kind is not a preset", kind_field(kind)),
+        )),
     }
 }
 
@@ -64,7 +67,10 @@ pub fn validate(kind: &mut Kind) -> Result<(), FieldError> {
         Kind::Pushover(s) => pushover::validate(s),
         Kind::SlackApp(s) => slack_app::validate(s),
         Kind::Sms(s) => crate::sms::validate(s),
-        Kind::Webhook(_) => Err(err("kind", "the webhook kind is not a preset")),
+        Kind::Webhook(_) | Kind::Email(_) | Kind::SshRestart(_) => Err(err(
+            "kind",
+            format!("the {} kind is not a preset", kind_field(kind)),
+        )),
     }
 }
 
@@ -98,6 +104,8 @@ fn kind_field(kind: &Kind) -> &'static str {
         Kind::Pushover(_) => "pushover",
         Kind::Sms(_) => "sms",
         Kind::SlackApp(_) => "slack_app",
+        Kind::Email(_) => "email",
+        Kind::SshRestart(_) => "ssh_restart",
     }
 }
 
