@@ -225,24 +225,39 @@ impl ConsumeLoop {
             self.needs_reload = false;
         }
         self.forget_acted_on().await?;
-        let mut p = self.compute(records).await?;
-        let changed = !p.out.batch.states.is_empty()
-            || !p.out.batch.incidents.is_empty()
-            || !p.out.batch.cleared.is_empty();
-        if changed || self.last_flush.elapsed() >= OFFSET_FLUSH {
-            p.out.batch.offsets = self.advances(&p.next);
-        }
-        if !p.out.batch.is_empty() {
-            self.store
+        let mut p = loop {
+            let mut p = self.compute(records).await?;
+            p.out.batch.held_open = self.held_open(&p.work);
+            let changed = !p.out.batch.states.is_empty()
+                || !p.out.batch.incidents.is_empty()
+                || !p.out.batch.cleared.is_empty();
+            if changed || self.last_flush.elapsed() >= OFFSET_FLUSH {
+                p.out.batch.offsets = self.advances(&p.next);
+            }
+            if p.out.batch.is_empty() {
+                break p;
+            }
+            let stale = self
+                .store
                 .apply_notifier_batch(&self.group, &self.topic, &p.out.batch, now_ms())
                 .await?;
-            self.stored_offsets(&p.out.batch.offsets);
-            if !p.out.batch.outbox.is_empty() {
-                self.ready.notify_one();
+            if stale.is_empty() {
+                self.stored_offsets(&p.out.batch.offsets);
+                if !p.out.batch.outbox.is_empty() {
+                    self.ready.notify_one();
+                }
+                break p;
             }
-        }
-        self.next = p.next;
-        self.states.extend(p.work);
+            // Resolved by hand while this batch was computed on the cached copies: nothing
+            // was written; the batch is computed again with those monitors read afresh, so
+            // the results after the resolve count from zero.
+            for id in &stale {
+                info!(monitor_id = %id, "incident resolved by hand meanwhile; reading the monitor again");
+                self.states.remove(id);
+            }
+        };
+        self.next = std::mem::take(&mut p.next);
+        self.states.extend(std::mem::take(&mut p.work));
         if let Some(tx) = &self.events {
             for ev in p.out.events {
                 // No subscriber is fine: events are for whoever watches.
@@ -250,6 +265,21 @@ impl ConsumeLoop {
             }
         }
         Ok(())
+    }
+
+    /// (monitor, incident) for the incidents the batch's copies hold open, as cached before
+    /// the batch or as they are now (one loaded from the store during the batch).
+    fn held_open(&self, work: &HashMap<String, Tracked>) -> Vec<(String, String)> {
+        let mut held = Vec::new();
+        for (id, t) in work {
+            let before = self.states.get(id).and_then(|c| c.open.as_ref());
+            for i in before.into_iter().chain(t.open.as_ref()) {
+                if !held.iter().any(|(_, h): &(String, String)| *h == i.id) {
+                    held.push((id.clone(), i.id.clone()));
+                }
+            }
+        }
+        held
     }
 
     /// Every `ACTIONS_CHECK_MS`, forgets the monitors whose incidents an admin action changed
@@ -314,7 +344,7 @@ impl ConsumeLoop {
             .apply_notifier_batch(&self.group, &self.topic, &batch, now_ms())
             .await
         {
-            Ok(()) => self.stored_offsets(&batch.offsets),
+            Ok(_) => self.stored_offsets(&batch.offsets),
             Err(e) => {
                 warn!(error = %e, "storing offsets at shutdown failed; the next start reads the last records again")
             }

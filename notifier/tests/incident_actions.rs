@@ -1,7 +1,7 @@
 //! Admin actions on incidents, applied by the running notifier on both store backends: an
 //! acknowledgement stamps the open incident with who and when; a manual resolve resolves it
 //! with reason `manual`, sends a recovery saying so, and the monitor opens a new incident only
-//! after `failure_threshold` fresh failures.
+//! after `failure_threshold` fresh failures, also when they arrive right after the resolve.
 
 mod common;
 
@@ -101,4 +101,57 @@ async fn acknowledge_then_resolve_by_hand(db: TestDb) {
     running.stop().await;
 }
 
-lookout_store::backend_tests!(acknowledge_then_resolve_by_hand);
+/// Failures arriving right after a resolve is applied, before the consumer's next look at
+/// admin actions: its cached copy (the incident open, the counters at 3) must not be written
+/// back over the dropped counters. The two failures count from zero (the region is not down),
+/// and a third opens a new incident.
+async fn failures_right_after_a_manual_resolve_count_from_zero(db: TestDb) {
+    let store = db.store.clone();
+    let rx = Receiver::start(200).await;
+    let m = monitor(&store, "mon_busy", &["eu"], 1, &rx.url).await;
+    let (publisher, running) = common::start_in_process(&store);
+    publish_down(&publisher, &m.id, "eu", 3).await;
+    eventually("the incident webhook", || async {
+        rx.accepted_of("incident").len() == 1
+    })
+    .await;
+    let inc = store
+        .open_incident(&m.id)
+        .await
+        .expect("read")
+        .expect("open");
+    let resolve = action(&inc.id, IncidentActionKind::Resolve);
+    store
+        .insert_incident_action(&resolve)
+        .await
+        .expect("resolve");
+    eventually("the resolve applied", || applied(&store, &resolve.id)).await;
+    publish_down(&publisher, &m.id, "eu", 2).await;
+    eventually("two fresh failures stored, the region not down", || async {
+        let rows = store.region_states(&m.id).await.expect("states");
+        rows.len() == 1 && rows[0].consecutive_failures == 2 && !rows[0].down
+    })
+    .await;
+    assert!(store.open_incident(&m.id).await.expect("read").is_none());
+    publish_down(&publisher, &m.id, "eu", 1).await;
+    eventually("a new incident after the third fresh failure", || async {
+        rx.accepted_of("incident").len() == 2
+    })
+    .await;
+    let all = store
+        .list_incidents(Some(&m.id), 10)
+        .await
+        .expect("incidents");
+    assert_eq!(all.len(), 2, "the resolved one and the new one: {all:?}");
+    assert!(
+        all.iter()
+            .any(|i| i.id == inc.id && i.resolved_reason == "manual"),
+        "the first stays resolved by hand"
+    );
+    running.stop().await;
+}
+
+lookout_store::backend_tests!(
+    acknowledge_then_resolve_by_hand,
+    failures_right_after_a_manual_resolve_count_from_zero
+);

@@ -261,6 +261,15 @@ impl Pool {
         })
     }
 
+    /// A transaction that writes: on SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so what it reads first cannot change before it writes.
+    pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
     pub(crate) async fn close(&self) {
         match self {
             Pool::Sqlite(p) => p.close().await,
@@ -289,6 +298,10 @@ impl Tx {
 
     pub(crate) async fn fetch_optional(&mut self, sql: Sql) -> Result<Option<Row>, StoreError> {
         Ok(optional_row(run!(sql, fetch_optional, self.exec())))
+    }
+
+    pub(crate) async fn fetch_all(&mut self, sql: Sql) -> Result<Vec<Row>, StoreError> {
+        Ok(all_rows(run!(sql, fetch_all, self.exec())))
     }
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {

@@ -173,6 +173,10 @@ impl Store {
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         self.pool.begin().await
     }
+
+    pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
+        self.pool.begin_write().await
+    }
 }
 
 /// The backend a store URL names, or `Scheme` for a URL that is neither SQLite nor PostgreSQL

@@ -181,6 +181,10 @@ pub struct NotifierBatch {
     pub cleared: Vec<String>,
     /// Per-monitor engine state that changed (upserted).
     pub monitor_states: Vec<MonitorStateRow>,
+    /// (monitor id, incident id): the incidents the consumer's copy holds open for the
+    /// monitors of this batch. One resolved by hand meanwhile makes the copy stale, and the
+    /// batch is refused (see `apply_notifier_batch`).
+    pub held_open: Vec<(String, String)>,
 }
 
 /// The incident engine's state of one monitor beyond its regions.
@@ -226,14 +230,27 @@ impl Store {
     /// Writes region states, incidents, outbox rows and offsets of one batch in one
     /// transaction: either all of it is stored or none. `Conflict` when an offset moved
     /// since the caller read it (another consumer owns the partition now).
+    ///
+    /// When a monitor's incident in `held_open` was resolved by hand after the consumer read
+    /// it, the consumer's copy is stale: the resolve dropped the monitor's counters so that it
+    /// opens again only after fresh failures, and writing the copy back would undo that.
+    /// Then nothing is written and the stale monitors are returned, for the caller to read
+    /// them afresh and compute the batch again. The held incidents are locked first
+    /// (PostgreSQL) or the write lock taken at the start (SQLite), so a resolve lands either
+    /// wholly before this check or wholly after this batch. An empty list: all was written.
     pub async fn apply_notifier_batch(
         &self,
         group: &str,
         topic: &str,
         batch: &NotifierBatch,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let stale = resolved_by_hand(&mut tx, self.backend(), &batch.held_open).await?;
+        if !stale.is_empty() {
+            // Dropping the transaction rolls it back (and releases the locks).
+            return Ok(stale);
+        }
         for s in &batch.monitor_states {
             let sql = Sql::new(
                 "INSERT INTO notifier_monitor_state (monitor_id, cert_not_after_ms, cert_warned, \
@@ -377,7 +394,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Stored next offsets of `group` on `topic`, per partition.
@@ -563,4 +580,37 @@ fn split_list(s: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The monitors of `held` whose incident is resolved with reason `manual`, the incidents
+/// locked (PostgreSQL) until the transaction ends.
+async fn resolved_by_hand(
+    tx: &mut crate::db::Tx,
+    backend: crate::Backend,
+    held: &[(String, String)],
+) -> Result<Vec<String>, StoreError> {
+    let mut stale = Vec::new();
+    // Bounded statements: a batch holds at most a few hundred monitors.
+    for chunk in held.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let lock = match backend {
+            crate::Backend::Postgres => " ORDER BY id FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        let mut sql = Sql::new(format!(
+            "SELECT id, monitor_id, status, resolved_reason FROM incidents WHERE id IN ({}){lock}",
+            marks.join(", ")
+        ));
+        for (_, incident) in chunk {
+            sql = sql.bind(incident.as_str());
+        }
+        for row in tx.fetch_all(sql).await? {
+            let status: String = row.get("status")?;
+            let reason: String = row.get("resolved_reason")?;
+            if status == "resolved" && reason == "manual" {
+                stale.push(row.get("monitor_id")?);
+            }
+        }
+    }
+    Ok(stale)
 }
