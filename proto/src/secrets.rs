@@ -264,9 +264,10 @@ impl Integration {
             }
         }
         if let Some(Kind::Webhook(w)) = &mut i.kind
-            && let Some(url) = redact_url(&w.url) {
-                w.url = url;
-            }
+            && let Some(url) = redact_url(&w.url)
+        {
+            w.url = url;
+        }
         i
     }
 
@@ -280,9 +281,10 @@ impl Integration {
             .collect();
         if let Some(Kind::Webhook(w)) = &self.kind
             && let Ok(u) = url::Url::parse(&w.url)
-                && let Some(p) = u.password() {
-                    out.push(p.to_string());
-                }
+            && let Some(p) = u.password()
+        {
+            out.push(p.to_string());
+        }
         out
     }
 
@@ -290,9 +292,10 @@ impl Integration {
     /// URL sent back redacted keeps the stored URL it redacts. Call it before validation.
     pub fn keep_secrets_from(&mut self, stored: &Integration) {
         if let (Some(Kind::Webhook(new)), Some(Kind::Webhook(old))) = (&mut self.kind, &stored.kind)
-            && redact_url(&old.url).is_some_and(|r| r == new.url) {
-                new.url = old.url.clone();
-            }
+            && redact_url(&old.url).is_some_and(|r| r == new.url)
+        {
+            new.url = old.url.clone();
+        }
         if moved_server(self, stored) {
             // A stored login never follows the integration to another server: the "***"
             // left in place is refused, asking for the secret itself.
