@@ -15,8 +15,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{any, post};
-use common::{Harness, PROJECT_TOKEN, Rest};
+use common::{Harness, PROJECT_TOKEN, Rest, TestAgent};
 use lookout_coordinator::CoordinatorConfig;
+use lookout_proto::v1::{
+    CheckResult, ResultBatch, RunNowResult, agent_message::Msg, coordinator_message::Msg as Out,
+};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -105,7 +108,8 @@ impl Receiver {
 fn config(telex: &str, allow_private: bool) -> CoordinatorConfig {
     let yaml = format!(
         "regions: [eu]\nproject_tokens: [{PROJECT_TOKEN}]\n\
-         agent_tokens: {{a1: {{region: eu, token: tok-a1}}}}\nheartbeat_interval_ms: 1000\n\
+         agent_tokens: {{a1: {{region: eu, token: tok-a1}}, a2: {{region: eu, token: tok-a2}}}}\n\
+         heartbeat_interval_ms: 1000\n\
          allow_private_destinations: {allow_private}\ntelex: {telex}\n"
     );
     let c = CoordinatorConfig::from_yaml(&yaml).expect("test config parses");
@@ -415,5 +419,69 @@ async fn disabled_is_not_found() {
         doc["paths"].get("/tick").is_none(),
         "not documented while off"
     );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_agent_asked_may_answer_and_one_that_leaves_fails_its_checks() {
+    let h = start(config(ON, true)).await;
+    let receiver = Receiver::start().await;
+    let beat = Some(Duration::from_millis(300));
+    let mut a1 = TestAgent::connect(h.addr, "a1", "eu", beat).await;
+    let mut a2 = TestAgent::connect(h.addr, "a2", "eu", beat).await;
+    Rest::new(&h, None)
+        .post(
+            "/tick",
+            tick(&receiver.url("chan-1"), &["http://127.0.0.1:9/"]),
+        )
+        .await
+        .expect(202);
+    // One of the two is sent the check.
+    let (asked, request) = loop {
+        tokio::select! {
+            m = a1.next() => if let Ok(Some(Out::RunNow(r))) = m { break (1, r) },
+            m = a2.next() => if let Ok(Some(Out::RunNow(r))) = m { break (2, r) },
+        }
+    };
+    let monitor = request.monitor.expect("the check");
+    assert_eq!(monitor.id, request.request_id);
+    assert_eq!(monitor.regions, ["eu"]);
+    assert!(
+        request.request_id.starts_with("run_"),
+        "{}",
+        request.request_id
+    );
+    let (asked, other) = if asked == 1 { (a1, a2) } else { (a2, a1) };
+    // The other agent's answer (and one for an unknown id) is dropped...
+    let forged = |id: &str| {
+        Msg::RunNowResult(RunNowResult {
+            request_id: id.into(),
+            result: Some(CheckResult {
+                status: lookout_proto::CheckStatus::Up as i32,
+                ..CheckResult::default()
+            }),
+        })
+    };
+    let mut other = other;
+    other.send(forged(&request.request_id)).await;
+    other.send(forged("run_unknown")).await;
+    // An empty batch after them: its acknowledgement proves the session read both first.
+    other
+        .send(Msg::Results(ResultBatch {
+            seq: 1,
+            results: vec![],
+        }))
+        .await;
+    other
+        .until("batch 1 is acknowledged", |a| a.acks.contains(&1))
+        .await;
+    // ...and the agent asked leaves without answering: the check fails at once, saying so.
+    drop(asked);
+    let m = receiver.message_after(0).await;
+    let text = m["message"].as_str().expect("message");
+    assert!(text.contains("left before answering"), "{text}");
+    assert!(!text.contains("is up"), "{text}");
+    assert_eq!(m["status"], "error");
+    drop(other);
     h.stop().await;
 }
