@@ -42,6 +42,14 @@ pub struct Origin {
 #[derive(Clone)]
 pub struct Executor {
     inner: Arc<Inner>,
+    results: ResultSender,
+}
+
+/// Runs one-shot checks under an executor's limit, returning their results: it holds no
+/// result sender, so the results channel still closes once the scheduler and its checks end.
+#[derive(Clone)]
+pub struct OneShot {
+    inner: Arc<Inner>,
 }
 
 struct Inner {
@@ -49,7 +57,6 @@ struct Inner {
     limit: usize,
     clock: Clock,
     origin: Origin,
-    results: ResultSender,
     shutdown: CancellationToken,
 }
 
@@ -69,9 +76,16 @@ impl Executor {
                 limit,
                 clock,
                 origin,
-                results,
                 shutdown,
             }),
+            results,
+        }
+    }
+
+    /// Runs one-shot checks under this executor's limit.
+    pub fn one_shot(&self) -> OneShot {
+        OneShot {
+            inner: Arc::clone(&self.inner),
         }
     }
 
@@ -82,11 +96,31 @@ impl Executor {
     /// Runs `job` on its own task; its result (or a MISSED result) goes to the sender.
     pub fn dispatch(&self, job: Job) {
         let inner = Arc::clone(&self.inner);
+        let results = self.results.clone();
         let permit = Arc::clone(&inner.permits).try_acquire_owned().ok();
         tokio::spawn(async move {
             let result = inner.execute(job, permit).await;
-            inner.send(result);
+            send(&results, result);
         });
+    }
+
+    /// Reports `job` as MISSED without running it.
+    pub fn missed(&self, job: &Job, class: FailureClass, reason: String) {
+        let result = self.inner.missed(job, class, reason);
+        send(&self.results, result);
+    }
+
+    /// Reports a result for a monitor that cannot run at all (its check cannot be built):
+    /// `MISSED` with class `INTERNAL`, which the coordinator's no-data watch reports with
+    /// this reason. The reason may quote the whole spec, so it is bounded here.
+    pub fn refused(&self, monitor: &Monitor, reason: String) {
+        send(&self.results, self.inner.refusal(monitor, reason));
+    }
+}
+
+impl OneShot {
+    pub fn clock(&self) -> Clock {
+        self.inner.clock
     }
 
     /// Runs `job` under the same concurrency limit and rules as a scheduled run, and returns
@@ -99,24 +133,26 @@ impl Executor {
         result
     }
 
-    /// Reports `job` as MISSED without running it.
-    pub fn missed(&self, job: &Job, class: FailureClass, reason: String) {
-        let result = self.inner.missed(job, class, reason);
-        self.inner.send(result);
-    }
-
-    /// Reports a result for a monitor that cannot run at all (its check cannot be built):
-    /// `MISSED` with class `INTERNAL`, which the coordinator's no-data watch reports with
-    /// this reason. The reason may quote the whole spec, so it is bounded here.
-    pub fn refused(&self, monitor: &Monitor, reason: String) {
-        let result = self.refusal(monitor, reason);
-        self.inner.send(result);
-    }
-
-    /// The MISSED result [`Executor::refused`] sends, returned instead (bounded).
+    /// The MISSED result of a monitor whose check cannot be built, as [`Executor::refused`]
+    /// sends it.
     pub fn refusal(&self, monitor: &Monitor, reason: String) -> CheckResult {
-        let now = self.inner.clock.now_ms();
-        let mut result = self.inner.result(
+        self.inner.refusal(monitor, reason)
+    }
+}
+
+/// Sends a finished result, bounded: every result leaves bounded, whichever check or path
+/// produced its message.
+fn send(results: &ResultSender, mut result: CheckResult) {
+    result.bound_text();
+    // A closed receiver means the agent is stopping; the result has nowhere to go.
+    let _ = results.send(result);
+}
+
+impl Inner {
+    /// The MISSED result (class `internal`, bounded) of a monitor that cannot run at all.
+    fn refusal(&self, monitor: &Monitor, reason: String) -> CheckResult {
+        let now = self.clock.now_ms();
+        let mut result = self.result(
             monitor,
             now,
             now,
@@ -127,9 +163,7 @@ impl Executor {
         result.bound_text();
         result
     }
-}
 
-impl Inner {
     /// Runs `job` with `permit`, or once a slot frees up (MISSED if none does before its
     /// window ends), and returns its result.
     async fn execute(&self, job: Job, permit: Option<OwnedSemaphorePermit>) -> CheckResult {
@@ -260,12 +294,5 @@ impl Inner {
             lifecycle: 0,
             certificate: None,
         }
-    }
-
-    fn send(&self, mut result: CheckResult) {
-        // Every result leaves bounded, whichever check or path produced its message.
-        result.bound_text();
-        // A closed receiver means the agent is stopping; the result has nowhere to go.
-        let _ = self.results.send(result);
     }
 }

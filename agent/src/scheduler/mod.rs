@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
-pub use execute::{Executor, Job, Origin, ResultSender};
+pub use execute::{Executor, Job, OneShot, Origin, ResultSender};
 pub use schedule::{Schedule, ScheduleError, parse_cron, phase_hash};
 
 use crate::checks::{self, BuildError, Check, Targets};
@@ -52,8 +52,8 @@ impl SchedulerConfig {
 pub struct Scheduler {
     commands: mpsc::UnboundedSender<Assignment>,
     shared: Arc<Shared>,
-    /// One-shot runs share the scheduled runs' executor (and so their concurrency limit).
-    executor: Executor,
+    /// One-shot runs share the scheduled runs' concurrency limit.
+    one_shot: OneShot,
     build: CheckBuilder,
 }
 
@@ -80,16 +80,13 @@ impl Scheduler {
             results,
             shutdown.clone(),
         );
-        let driver = driver::Driver::new(
-            executor.clone(),
-            Arc::clone(&config.build),
-            Arc::clone(&shared),
-        );
+        let one_shot = executor.one_shot();
+        let driver = driver::Driver::new(executor, Arc::clone(&config.build), Arc::clone(&shared));
         let task = tokio::spawn(driver.run(command_rx, shutdown));
         let scheduler = Scheduler {
             commands,
             shared,
-            executor,
+            one_shot,
             build: config.build,
         };
         (scheduler, task)
@@ -117,13 +114,13 @@ impl Scheduler {
         // Validated here for its defaults (the timeout) too, not only by the builder.
         let monitor = match ValidMonitor::try_from(monitor.clone()) {
             Ok(valid) => Arc::new(valid.into_spec()),
-            Err(e) => return self.executor.refusal(&monitor, e.to_string()),
+            Err(e) => return self.one_shot.refusal(&monitor, e.to_string()),
         };
         let check = match (self.build)(&monitor) {
             Ok(check) => check,
-            Err(e) => return self.executor.refusal(&monitor, e.reason),
+            Err(e) => return self.one_shot.refusal(&monitor, e.reason),
         };
-        let due_ms = self.executor.clock().now_ms();
+        let due_ms = self.one_shot.clock().now_ms();
         let window_ms = i64::from(monitor.timeout_ms.max(1));
         let job = Job {
             monitor,
@@ -131,7 +128,7 @@ impl Scheduler {
             due_ms,
             window_end_ms: due_ms.saturating_add(window_ms),
         };
-        self.executor.run_once(job).await
+        self.one_shot.run_once(job).await
     }
 
     /// Monitors currently scheduled.

@@ -502,4 +502,7 @@ async fn run_now_answers_its_result_and_never_sends_it() {
     assert_eq!(h.scheduler.active_monitors(), 0, "nor scheduled");
     h.shutdown.cancel();
     h.task.await.expect("scheduler stops");
+    // The handle that runs one-shot checks holds no result sender: the channel still closes
+    // (the session's drain waits for that).
+    assert!(h.results.recv().await.is_none());
 }

@@ -23,7 +23,7 @@ use crate::config::{ConfigError, TelexConfig};
 use crate::destinations::DestinationRules;
 use crate::run_now::RunNowBroker;
 
-pub use tick::{MAX_SETTINGS, MAX_TICK_BODY_BYTES, Tick};
+pub use tick::{MAX_SETTINGS, MAX_TICK_BODY_BYTES};
 
 /// The integration's name, in its spec and as the `username` of its messages.
 pub const APP_NAME: &str = "Lookout Uptime Monitor";
