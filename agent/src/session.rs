@@ -11,8 +11,8 @@ use lookout_proto::CheckResult;
 use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
 use lookout_proto::v1::{
-    AgentMessage, CoordinatorMessage, Heartbeat, Hello, ResultBatch, agent_message,
-    coordinator_message,
+    AgentMessage, CoordinatorMessage, Heartbeat, Hello, ResultBatch, RunNow, RunNowResult,
+    agent_message, coordinator_message,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until, timeout};
@@ -36,6 +36,8 @@ const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 /// Outbound messages queued for the stream; when full, results wait in the buffer.
 const OUTBOUND_QUEUE: usize = 16;
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+/// Finished one-shot runs waiting for the stream.
+const RUN_NOW_QUEUE: usize = 32;
 
 /// Why a session ended.
 enum Ended {
@@ -303,6 +305,8 @@ impl Link<'_> {
         let batch_max = self.config.batch_max;
         let batch_max_bytes = self.config.batch_max_bytes;
         let mut chunk = Vec::new();
+        // One-shot runs finish on their own tasks; their results go out on this session only.
+        let (run_now_tx, mut run_now_rx) = mpsc::channel::<RunNowResult>(RUN_NOW_QUEUE);
         let ended = |reason: String| Ended::Transient {
             welcomed: true,
             reason,
@@ -328,7 +332,7 @@ impl Link<'_> {
                 }
                 () = sleep_until(drain_deadline.unwrap_or(now)), if drain_deadline.is_some() => {}
                 msg = inbound.message() => match msg {
-                    Ok(Some(msg)) => self.handle(msg, drain_deadline.is_some()),
+                    Ok(Some(msg)) => self.handle(msg, drain_deadline.is_some(), &run_now_tx),
                     Ok(None) => return ended("coordinator closed the stream".into()),
                     Err(status) => return classify(status, true),
                 },
@@ -340,6 +344,12 @@ impl Link<'_> {
                     (Ok(_), None) => {}
                     (Err(_), _) => return ended("outbound stream closed".into()),
                 },
+                Some(done) = run_now_rx.recv() => {
+                    debug!(request_id = %done.request_id, "sending a run-now result");
+                    if out.send(message(agent_message::Msg::RunNowResult(done))).await.is_err() {
+                        return ended("outbound stream closed".into());
+                    }
+                }
                 () = sleep_until(flush_at.unwrap_or(now)), if flush_at.is_some() => {}
                 n = self.results.recv_many(&mut chunk, batch_max), if self.results_open => {
                     if n == 0 {
@@ -360,8 +370,31 @@ impl Link<'_> {
         }
     }
 
-    fn handle(&mut self, msg: CoordinatorMessage, draining: bool) {
+    fn handle(
+        &mut self,
+        msg: CoordinatorMessage,
+        draining: bool,
+        run_now: &mpsc::Sender<RunNowResult>,
+    ) {
         match msg.msg {
+            Some(coordinator_message::Msg::RunNow(RunNow {
+                request_id,
+                monitor,
+            })) => {
+                debug!(%request_id, "running a check now");
+                let scheduler = self.scheduler.clone();
+                let done = run_now.clone();
+                tokio::spawn(async move {
+                    let result = scheduler.run_now(monitor.unwrap_or_default()).await;
+                    // A closed channel: the session ended, and the coordinator gave up on it.
+                    let _ = done
+                        .send(RunNowResult {
+                            request_id,
+                            result: Some(result),
+                        })
+                        .await;
+                });
+            }
             Some(coordinator_message::Msg::Ack(ack)) => {
                 let n = self.buffer.ack(ack.seq);
                 debug!(seq = ack.seq, results = n, "batch acknowledged");

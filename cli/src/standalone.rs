@@ -86,6 +86,10 @@ pub struct StandaloneConfig {
     /// The Slack app (the coordinator's `slack_app`).
     #[serde(default)]
     pub slack_app: Option<lookout_coordinator::slack_app::SlackAppConfig>,
+    /// Lookout as a Telex interval integration on the REST port, checked by the embedded
+    /// agent (the coordinator's `telex`; `public_url` defaults to `http://<rest_addr>`).
+    #[serde(default)]
+    pub telex: lookout_coordinator::config::TelexConfig,
 }
 
 fn default_production() -> bool {
@@ -197,6 +201,13 @@ pub async fn run(path: &Path) -> Result<()> {
     coordinator_config.production = config.production;
     coordinator_config.twilio = config.twilio.clone();
     coordinator_config.slack_app = config.slack_app.clone();
+    coordinator_config.telex = config.telex.clone();
+    if let Some(l) = &rest
+        && coordinator_config.telex.public_url.is_empty()
+    {
+        coordinator_config.telex.public_url = format!("http://{}", l.local_addr()?);
+    }
+    coordinator_config.validate()?;
     let agent_config = serde_json::from_value(json!({
         "coordinator_url": format!("http://{addr}"),
         "agent_id": AGENT_ID,

@@ -72,6 +72,116 @@ pub struct CoordinatorConfig {
     /// an integration could otherwise make Lookout connect to internal services.
     #[serde(default)]
     pub allow_private_destinations: bool,
+    /// Lookout as a Telex interval integration (`GET /integration.json`, `POST /tick` on the
+    /// REST port); off by default.
+    #[serde(default)]
+    pub telex: TelexConfig,
+}
+
+/// Most `site-N` settings the Telex integration declares, and so sites one tick checks.
+pub const MAX_TELEX_SITES: u32 = 20;
+/// Bytes of `telex.tick_key` at most.
+const MAX_TICK_KEY_BYTES: usize = 256;
+
+/// The Telex interval integration (docs/telex.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelexConfig {
+    /// Serve `/integration.json` and `/tick`; both answer 404 while off.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The deployment's public base URL as Telex reaches the REST port
+    /// (`https://lookout.example.org`); `app_url` and `tick_url` are built from it. Required
+    /// when enabled.
+    #[serde(default)]
+    pub public_url: String,
+    /// A shared secret: when set, `/tick` and `/integration.json` need it (`?key=`, which the
+    /// advertised `tick_url` carries, or `Authorization: Bearer`).
+    #[serde(default)]
+    pub tick_key: Option<Secret>,
+    /// The region whose agents run the checks; none: the first of `regions` with an agent
+    /// connected.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// How many `site-N` settings `/integration.json` declares (`site-1` required, the others
+    /// optional), 1..=20.
+    #[serde(default = "default_telex_sites")]
+    pub sites: u32,
+}
+
+fn default_telex_sites() -> u32 {
+    2
+}
+
+impl Default for TelexConfig {
+    fn default() -> TelexConfig {
+        TelexConfig {
+            enabled: false,
+            public_url: String::new(),
+            tick_key: None,
+            region: None,
+            sites: default_telex_sites(),
+        }
+    }
+}
+
+impl TelexConfig {
+    /// Refuses settings the integration cannot run with; `regions` are the coordinator's.
+    pub fn validate(&self, regions: &[String]) -> Result<(), ConfigError> {
+        if let Some(key) = &self.tick_key {
+            let k = key.expose();
+            if k.is_empty() || k.len() > MAX_TICK_KEY_BYTES {
+                return Err(invalid(
+                    "telex.tick_key",
+                    format!("must be 1..={MAX_TICK_KEY_BYTES} bytes"),
+                ));
+            }
+            if k.bytes().any(|b| !b.is_ascii_graphic()) {
+                return Err(invalid(
+                    "telex.tick_key",
+                    "must be printable ASCII without spaces",
+                ));
+            }
+        }
+        if let Some(r) = &self.region
+            && !regions.contains(r)
+        {
+            return Err(invalid(
+                "telex.region",
+                format!("{r:?} is not one of regions ({})", regions.join(", ")),
+            ));
+        }
+        if !(1..=MAX_TELEX_SITES).contains(&self.sites) {
+            return Err(invalid(
+                "telex.sites",
+                format!("{} is invalid, must be 1..={MAX_TELEX_SITES}", self.sites),
+            ));
+        }
+        if self.enabled || !self.public_url.is_empty() {
+            self.base_url()?;
+        }
+        Ok(())
+    }
+
+    /// `public_url` without a trailing `/`: an absolute http(s) URL without query or fragment.
+    pub fn base_url(&self) -> Result<url::Url, ConfigError> {
+        let field = "telex.public_url";
+        if self.public_url.trim().is_empty() {
+            return Err(invalid(
+                field,
+                "is required with telex.enabled: the base URL Telex reaches this REST port at",
+            ));
+        }
+        let url = lookout_proto::validate::http_url(field, self.public_url.trim())
+            .map_err(|e| invalid(e.field, e.reason))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(field, "must have no query or fragment"));
+        }
+        let mut url = url;
+        let path = url.path().trim_end_matches('/').to_string();
+        url.set_path(&path);
+        Ok(url)
+    }
 }
 
 fn default_production() -> bool {
@@ -401,6 +511,7 @@ impl CoordinatorConfig {
         if let Some(s) = &self.slack_app {
             s.validate()?;
         }
+        self.telex.validate(&self.regions)?;
         Ok(())
     }
 }
@@ -574,6 +685,44 @@ kafka: {brokers: '127.0.0.1:9092'}
             .validate()
             .expect_err("bad sid");
         assert!(e.to_string().starts_with("twilio.account_sid"), "{e}");
+    }
+
+    #[test]
+    fn telex_settings() {
+        let c = CoordinatorConfig::from_yaml(YAML).expect("parse");
+        assert!(!c.telex.enabled, "off unless asked for");
+        assert_eq!(c.telex.sites, 2);
+        let on = format!(
+            "{YAML}telex: {{enabled: true, public_url: 'https://lookout.example.org/base/', \
+             tick_key: s3cret, region: us, sites: 5}}\n"
+        );
+        let c = CoordinatorConfig::from_yaml(&on).expect("parse");
+        c.validate().expect("valid");
+        assert_eq!(
+            c.telex.base_url().expect("url").as_str(),
+            "https://lookout.example.org/base"
+        );
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        for (telex, field) in [
+            ("{enabled: true}", "telex.public_url"),
+            ("{enabled: true, public_url: 'ftp://x'}", "telex.public_url"),
+            (
+                "{enabled: true, public_url: 'https://x/?a=b'}",
+                "telex.public_url",
+            ),
+            ("{tick_key: ''}", "telex.tick_key"),
+            ("{tick_key: 'a b'}", "telex.tick_key"),
+            ("{region: mars}", "telex.region"),
+            ("{sites: 0}", "telex.sites"),
+            ("{sites: 21}", "telex.sites"),
+        ] {
+            let e = CoordinatorConfig::from_yaml(&format!("{YAML}telex: {telex}\n"))
+                .expect("parse")
+                .validate()
+                .expect_err(field);
+            assert!(e.to_string().starts_with(field), "{field}: {e}");
+        }
     }
 
     #[test]

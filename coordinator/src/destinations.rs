@@ -26,7 +26,7 @@ pub struct DestinationRules {
 
 /// The addresses of `host` (a name or an IP literal) at `port`; the first public one, or all
 /// of them when private ones are allowed. `field` names the host in errors.
-async fn resolve(
+pub(crate) async fn resolve(
     field: &str,
     host: &str,
     port: u16,

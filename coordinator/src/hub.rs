@@ -3,12 +3,12 @@
 //! agent's session as coalesced deltas through its [`Outbox`]. A monitor change is read from
 //! the store outside the assignment lock and retried until it is applied.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lookout_proto::v1::Assignment;
+use lookout_proto::v1::{Assignment, RunNow};
 use lookout_proto::{CheckResult, Monitor};
 use lookout_store::{Store, StoreError};
 use tokio::sync::{Mutex, Notify};
@@ -57,8 +57,13 @@ struct AgentSlot {
 struct Pending {
     upserts: HashMap<String, Arc<Monitor>>,
     removals: HashSet<String>,
+    /// One-shot checks to send, oldest first (at most [`MAX_QUEUED_RUN_NOW`]).
+    run_now: VecDeque<RunNow>,
     closed: Option<String>,
 }
+
+/// One-shot checks waiting for one agent session at most; more are refused.
+pub const MAX_QUEUED_RUN_NOW: usize = 256;
 
 /// Changes waiting for one agent session; several changes made before the session sends
 /// them are coalesced into one delta.
@@ -72,6 +77,8 @@ pub struct Outbox {
 #[derive(Debug)]
 pub enum OutboxItem {
     Delta(Assignment),
+    /// A check to run once, now (see [`crate::run_now`]).
+    RunNow(Box<RunNow>),
     /// The session must end (a newer session of the same agent replaced it).
     Closed(String),
 }
@@ -92,6 +99,9 @@ impl Outbox {
                 let mut p = self.pending.lock().await;
                 if let Some(reason) = &p.closed {
                     return OutboxItem::Closed(reason.clone());
+                }
+                if let Some(r) = p.run_now.pop_front() {
+                    return OutboxItem::RunNow(Box::new(r));
                 }
                 if !p.upserts.is_empty() || !p.removals.is_empty() {
                     let mut upserts: Vec<Monitor> =
@@ -138,10 +148,29 @@ impl Outbox {
         self.notify.notify_one();
     }
 
+    /// Queues a one-shot check; false when the session is closed or its queue is full.
+    pub async fn run_now(&self, r: RunNow) -> bool {
+        let mut p = self.pending.lock().await;
+        if p.closed.is_some() || p.run_now.len() >= MAX_QUEUED_RUN_NOW {
+            return false;
+        }
+        p.run_now.push_back(r);
+        self.notify.notify_one();
+        true
+    }
+
     async fn close(&self, reason: &str) {
         self.pending.lock().await.closed = Some(reason.to_string());
         self.notify.notify_one();
     }
+}
+
+/// Where a one-shot check was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunNowTarget {
+    pub region: String,
+    pub agent_id: String,
+    pub session: u64,
 }
 
 /// A session admitted into the assignment.
@@ -369,6 +398,29 @@ impl Hub {
                 }
             }
         });
+    }
+
+    /// The agent a one-shot check goes to: one connected agent of the first of `regions`
+    /// that has one, picked by rendezvous on `request_id` weighted by capacity, with its
+    /// session's outbox ([`Outbox::run_now`] queues the check).
+    pub async fn pick_run_now(
+        &self,
+        regions: &[String],
+        request_id: &str,
+    ) -> Option<(RunNowTarget, Arc<Outbox>)> {
+        let st = self.state.lock().await;
+        let (region, agents) = regions.iter().find_map(|region| {
+            let agents = st.regions.get(region).filter(|a| !a.is_empty())?;
+            Some((region, agents))
+        })?;
+        let rv = Rendezvous::new(agents.iter().map(|(a, s)| (a.as_str(), s.capacity)));
+        let (agent_id, slot) = agents.get_key_value(rv.pick(request_id)?)?;
+        let target = RunNowTarget {
+            region: region.clone(),
+            agent_id: agent_id.clone(),
+            session: slot.session,
+        };
+        Some((target, slot.outbox.clone()))
     }
 
     /// Regions with at least one connected agent (the no-data watch names the others).

@@ -26,9 +26,11 @@ mod publish;
 pub mod region_status;
 pub mod rest;
 pub mod rest_util;
+pub mod run_now;
 pub mod session;
 pub mod slack_app;
 pub mod sms;
+pub mod telex;
 mod tls;
 
 use std::future::{Future, IntoFuture};
@@ -150,8 +152,30 @@ pub async fn serve_with_rest(
         heartbeat: Duration::from_millis(u64::from(config.heartbeat_interval_ms.max(1))),
         shutdown_drain: Duration::from_millis(u64::from(config.shutdown_timeout_ms)),
     };
+    let run_now = Arc::new(run_now::RunNowBroker::new(hub.clone()));
+    let telex = match (config.telex.enabled, rest.is_some()) {
+        (false, _) => None,
+        (true, false) => {
+            return Err(ConfigError::Invalid {
+                field: "telex.enabled".into(),
+                reason: "needs the REST API (rest_addr): /integration.json and /tick are served \
+                         on its port"
+                    .into(),
+            }
+            .into());
+        }
+        (true, true) => Some(Arc::new(telex::Telex::new(
+            &config.telex,
+            &config.regions,
+            run_now.clone(),
+            DestinationRules {
+                allow_private: config.allow_private_destinations,
+            },
+        )?)),
+    };
     let gateway = Arc::new(Gateway::new(
         hub,
+        run_now.clone(),
         AgentTokens::new(&config.agent_tokens),
         regions,
         publisher,
@@ -170,6 +194,7 @@ pub async fn serve_with_rest(
                 monitors.clone(),
                 incidents.clone(),
                 deliveries.clone(),
+                telex,
             );
             let addr = listener
                 .local_addr()

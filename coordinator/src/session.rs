@@ -23,6 +23,7 @@ use crate::error::{DomainError, field_error};
 use crate::hub::{Hub, Joined, OutboxItem};
 use crate::intake::{self, Intake};
 use crate::publish;
+use crate::run_now::RunNowBroker;
 
 /// Messages to the agent; the gRPC layer streams them as they are.
 pub type OutSender = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
@@ -33,6 +34,7 @@ const BATCH_QUEUE: usize = 8;
 /// Everything agent sessions share.
 pub struct Gateway {
     hub: Arc<Hub>,
+    run_now: Arc<RunNowBroker>,
     tokens: AgentTokens,
     regions: Arc<[String]>,
     publisher: Arc<dyn ResultPublisher>,
@@ -52,6 +54,7 @@ pub struct Timing {
 impl Gateway {
     pub fn new(
         hub: Arc<Hub>,
+        run_now: Arc<RunNowBroker>,
         tokens: AgentTokens,
         regions: Arc<[String]>,
         publisher: Arc<dyn ResultPublisher>,
@@ -60,6 +63,7 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             hub,
+            run_now,
             tokens,
             regions,
             publisher,
@@ -158,6 +162,7 @@ impl Gateway {
         self.hub
             .leave(&hello.agent_id, &hello.region, joined.session)
             .await;
+        self.run_now.session_ended(&hello.agent_id, joined.session);
         let reason = match &result {
             Ok(()) => "agent closed the stream".to_string(),
             Err(e) => e.to_string(),
@@ -203,11 +208,18 @@ impl Gateway {
                             Some(Msg::Hello(_)) => {
                                 return Err(DomainError::from(field_error("hello", "sent twice in one session")).into());
                             }
+                            Some(Msg::RunNowResult(answer)) => {
+                                let request_id = excerpt(&answer.request_id).into_owned();
+                                if !self.run_now.answer(&hello.agent_id, joined.session, answer) {
+                                    tracing::debug!(agent_id = %hello.agent_id, %request_id, "dropped a run-now result nobody waits for");
+                                }
+                            }
                             Some(Msg::Heartbeat(_)) | None => {}
                         }
                     }
                     item = joined.outbox.next() => match item {
                         OutboxItem::Delta(a) => self.send_assignment(out, joined, a).await?,
+                        OutboxItem::RunNow(r) => self.send(out, Out::RunNow(*r)).await?,
                         OutboxItem::Closed(reason) => return Err(unavailable(&reason).into()),
                     },
                     () = sleep_until(last_seen + self.silence_limit()) => {

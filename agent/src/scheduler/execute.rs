@@ -42,6 +42,14 @@ pub struct Origin {
 #[derive(Clone)]
 pub struct Executor {
     inner: Arc<Inner>,
+    results: ResultSender,
+}
+
+/// Runs one-shot checks under an executor's limit, returning their results: it holds no
+/// result sender, so the results channel still closes once the scheduler and its checks end.
+#[derive(Clone)]
+pub struct OneShot {
+    inner: Arc<Inner>,
 }
 
 struct Inner {
@@ -49,7 +57,6 @@ struct Inner {
     limit: usize,
     clock: Clock,
     origin: Origin,
-    results: ResultSender,
     shutdown: CancellationToken,
 }
 
@@ -69,9 +76,16 @@ impl Executor {
                 limit,
                 clock,
                 origin,
-                results,
                 shutdown,
             }),
+            results,
+        }
+    }
+
+    /// Runs one-shot checks under this executor's limit.
+    pub fn one_shot(&self) -> OneShot {
+        OneShot {
+            inner: Arc::clone(&self.inner),
         }
     }
 
@@ -82,27 +96,63 @@ impl Executor {
     /// Runs `job` on its own task; its result (or a MISSED result) goes to the sender.
     pub fn dispatch(&self, job: Job) {
         let inner = Arc::clone(&self.inner);
-        match Arc::clone(&inner.permits).try_acquire_owned() {
-            Ok(permit) => {
-                tokio::spawn(async move { inner.run(job, permit).await });
-            }
-            Err(_) => {
-                tokio::spawn(async move { inner.wait_and_run(job).await });
-            }
-        }
+        let results = self.results.clone();
+        let permit = Arc::clone(&inner.permits).try_acquire_owned().ok();
+        tokio::spawn(async move {
+            let result = inner.execute(job, permit).await;
+            send(&results, result);
+        });
     }
 
     /// Reports `job` as MISSED without running it.
     pub fn missed(&self, job: &Job, class: FailureClass, reason: String) {
-        self.inner.missed(job, class, reason);
+        let result = self.inner.missed(job, class, reason);
+        send(&self.results, result);
     }
 
     /// Reports a result for a monitor that cannot run at all (its check cannot be built):
     /// `MISSED` with class `INTERNAL`, which the coordinator's no-data watch reports with
     /// this reason. The reason may quote the whole spec, so it is bounded here.
     pub fn refused(&self, monitor: &Monitor, reason: String) {
-        let now = self.inner.clock.now_ms();
-        let mut result = self.inner.result(
+        send(&self.results, self.inner.refusal(monitor, reason));
+    }
+}
+
+impl OneShot {
+    pub fn clock(&self) -> Clock {
+        self.inner.clock
+    }
+
+    /// Runs `job` under the same concurrency limit and rules as a scheduled run, and returns
+    /// its result (bounded) instead of sending it: a one-shot run asked for by the
+    /// coordinator, whose result is never published.
+    pub async fn run_once(&self, job: Job) -> CheckResult {
+        let permit = Arc::clone(&self.inner.permits).try_acquire_owned().ok();
+        let mut result = self.inner.execute(job, permit).await;
+        result.bound_text();
+        result
+    }
+
+    /// The MISSED result of a monitor whose check cannot be built, as [`Executor::refused`]
+    /// sends it.
+    pub fn refusal(&self, monitor: &Monitor, reason: String) -> CheckResult {
+        self.inner.refusal(monitor, reason)
+    }
+}
+
+/// Sends a finished result, bounded: every result leaves bounded, whichever check or path
+/// produced its message.
+fn send(results: &ResultSender, mut result: CheckResult) {
+    result.bound_text();
+    // A closed receiver means the agent is stopping; the result has nowhere to go.
+    let _ = results.send(result);
+}
+
+impl Inner {
+    /// The MISSED result (class `internal`, bounded) of a monitor that cannot run at all.
+    fn refusal(&self, monitor: &Monitor, reason: String) -> CheckResult {
+        let now = self.clock.now_ms();
+        let mut result = self.result(
             monitor,
             now,
             now,
@@ -111,32 +161,41 @@ impl Executor {
             reason,
         );
         result.bound_text();
-        self.inner.send(result);
+        result
     }
-}
 
-impl Inner {
-    async fn wait_and_run(&self, job: Job) {
+    /// Runs `job` with `permit`, or once a slot frees up (MISSED if none does before its
+    /// window ends), and returns its result.
+    async fn execute(&self, job: Job, permit: Option<OwnedSemaphorePermit>) -> CheckResult {
+        let permit = match permit {
+            Some(permit) => permit,
+            None => match self.wait_for_slot(&job).await {
+                Ok(permit) => permit,
+                Err(missed) => return missed,
+            },
+        };
+        self.run(job, permit).await
+    }
+
+    async fn wait_for_slot(&self, job: &Job) -> Result<OwnedSemaphorePermit, CheckResult> {
         let window_end = self.clock.instant_at(job.window_end_ms);
-        let permit = tokio::select! {
+        tokio::select! {
             biased;
             () = self.shutdown.cancelled() => {
-                return self.missed(&job, FailureClass::Shutdown, "agent shut down before the check could start".into());
+                Err(self.missed(job, FailureClass::Shutdown, "agent shut down before the check could start".into()))
             }
-            permit = Arc::clone(&self.permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return self.missed(&job, FailureClass::Internal, "concurrency limit closed".into()),
-            },
+            permit = Arc::clone(&self.permits).acquire_owned() => permit.map_err(|_| {
+                self.missed(job, FailureClass::Internal, "concurrency limit closed".into())
+            }),
             () = sleep_until(window_end) => {
                 let reason =
                     format!("all {} check slots stayed busy until the next run was due", self.limit);
-                return self.missed(&job, FailureClass::Overload, reason);
+                Err(self.missed(job, FailureClass::Overload, reason))
             }
-        };
-        self.run(job, permit).await;
+        }
     }
 
-    async fn run(&self, job: Job, permit: OwnedSemaphorePermit) {
+    async fn run(&self, job: Job, permit: OwnedSemaphorePermit) -> CheckResult {
         if self.shutdown.is_cancelled() {
             return self.missed(
                 &job,
@@ -164,8 +223,7 @@ impl Inner {
             () = self.shutdown.cancelled() => {
                 drop(permit);
                 let reason = "agent shut down while the check was running".to_string();
-                let result = self.result(&job.monitor, job.due_ms, started_ms, CheckStatus::Missed, FailureClass::Shutdown, reason);
-                return self.send(result);
+                return self.result(&job.monitor, job.due_ms, started_ms, CheckStatus::Missed, FailureClass::Shutdown, reason);
             }
         };
         drop(permit);
@@ -193,20 +251,19 @@ impl Inner {
             rtt_max_us: p.rtt_max_us,
         });
         result.certificate = outcome.certificate;
-        self.send(result);
+        result
     }
 
-    fn missed(&self, job: &Job, class: FailureClass, reason: String) {
+    fn missed(&self, job: &Job, class: FailureClass, reason: String) -> CheckResult {
         let now = self.clock.now_ms();
-        let result = self.result(
+        self.result(
             &job.monitor,
             job.due_ms,
             now,
             CheckStatus::Missed,
             class,
             reason,
-        );
-        self.send(result);
+        )
     }
 
     fn result(
@@ -237,12 +294,5 @@ impl Inner {
             lifecycle: 0,
             certificate: None,
         }
-    }
-
-    fn send(&self, mut result: CheckResult) {
-        // Every result leaves bounded, whichever check or path produced its message.
-        result.bound_text();
-        // A closed receiver means the agent is stopping; the result has nowhere to go.
-        let _ = self.results.send(result);
     }
 }

@@ -9,14 +9,15 @@ mod schedule;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use lookout_proto::Monitor;
 use lookout_proto::v1::Assignment;
+use lookout_proto::validate::ValidMonitor;
+use lookout_proto::{CheckResult, Monitor};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
-pub use execute::{Executor, Job, Origin, ResultSender};
+pub use execute::{Executor, Job, OneShot, Origin, ResultSender};
 pub use schedule::{Schedule, ScheduleError, parse_cron, phase_hash};
 
 use crate::checks::{self, BuildError, Check, Targets};
@@ -51,6 +52,9 @@ impl SchedulerConfig {
 pub struct Scheduler {
     commands: mpsc::UnboundedSender<Assignment>,
     shared: Arc<Shared>,
+    /// One-shot runs share the scheduled runs' concurrency limit.
+    one_shot: OneShot,
+    build: CheckBuilder,
 }
 
 #[derive(Default)]
@@ -76,9 +80,16 @@ impl Scheduler {
             results,
             shutdown.clone(),
         );
-        let driver = driver::Driver::new(executor, config.build, Arc::clone(&shared));
+        let one_shot = executor.one_shot();
+        let driver = driver::Driver::new(executor, Arc::clone(&config.build), Arc::clone(&shared));
         let task = tokio::spawn(driver.run(command_rx, shutdown));
-        (Scheduler { commands, shared }, task)
+        let scheduler = Scheduler {
+            commands,
+            shared,
+            one_shot,
+            build: config.build,
+        };
+        (scheduler, task)
     }
 
     /// Applies a snapshot or delta. Monitors it does not change keep their schedule.
@@ -94,6 +105,30 @@ impl Scheduler {
     /// ever seen: a coordinator that starts numbering again must not be told the agent is ahead.
     pub fn assignment_version(&self) -> u64 {
         self.shared.requested_version.load(Ordering::Relaxed)
+    }
+
+    /// Runs `monitor` once, now, outside the schedule, and returns its result: MISSED (class
+    /// `internal`, saying why) when its check cannot be built, as for an assignment. The run
+    /// gets the monitor's timeout and waits for a check slot at most that long.
+    pub async fn run_now(&self, monitor: Monitor) -> CheckResult {
+        // Validated here for its defaults (the timeout) too, not only by the builder.
+        let monitor = match ValidMonitor::try_from(monitor.clone()) {
+            Ok(valid) => Arc::new(valid.into_spec()),
+            Err(e) => return self.one_shot.refusal(&monitor, e.to_string()),
+        };
+        let check = match (self.build)(&monitor) {
+            Ok(check) => check,
+            Err(e) => return self.one_shot.refusal(&monitor, e.reason),
+        };
+        let due_ms = self.one_shot.clock().now_ms();
+        let window_ms = i64::from(monitor.timeout_ms.max(1));
+        let job = Job {
+            monitor,
+            check,
+            due_ms,
+            window_end_ms: due_ms.saturating_add(window_ms),
+        };
+        self.one_shot.run_once(job).await
     }
 
     /// Monitors currently scheduled.

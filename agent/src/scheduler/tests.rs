@@ -444,3 +444,65 @@ async fn ping_statistics_reach_the_result() {
     h.shutdown.cancel();
     let _ = h.task.await;
 }
+
+fn one_shot(id: &str, name: &str) -> Monitor {
+    Monitor {
+        regions: vec!["eu".into()],
+        timeout_ms: 2_000,
+        ..monitor(id, name, 60, 0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_now_answers_its_result_and_never_sends_it() {
+    let mut h = start(1);
+    let up = h.scheduler.run_now(one_shot("run_1", "up")).await;
+    assert_eq!(
+        (up.monitor_id.as_str(), up.status),
+        ("run_1", CheckStatus::Up as i32)
+    );
+    assert_eq!(
+        (up.region.as_str(), up.agent_id.as_str()),
+        ("eu", "agent-1")
+    );
+
+    // The same timeout and slot rules as a scheduled run.
+    let hung = h.scheduler.run_now(one_shot("run_2", "hang")).await;
+    assert_eq!(hung.status, CheckStatus::Down as i32);
+    assert_eq!(hung.failure_class, FailureClass::Timeout as i32);
+    assert!(
+        hung.error_message.contains("2000 ms"),
+        "{}",
+        hung.error_message
+    );
+
+    // One that cannot be built, or is no valid monitor, is MISSED saying why.
+    let broken = h.scheduler.run_now(one_shot("run_3", "broken")).await;
+    assert_eq!(broken.status, CheckStatus::Missed as i32);
+    assert_eq!(broken.failure_class, FailureClass::Internal as i32);
+    assert!(
+        broken.error_message.contains("no prober"),
+        "{}",
+        broken.error_message
+    );
+    let invalid = h.scheduler.run_now(Monitor::default()).await;
+    assert_eq!(invalid.status, CheckStatus::Missed as i32);
+    assert!(
+        invalid.error_message.starts_with("name:"),
+        "{}",
+        invalid.error_message
+    );
+    let huge = h.scheduler.run_now(one_shot("run_4", "huge")).await;
+    assert!(huge.error_message.len() <= lookout_proto::bounds::MAX_ERROR_MESSAGE_BYTES);
+
+    assert!(
+        drain(&mut h.results).is_empty(),
+        "one-shot results are not published"
+    );
+    assert_eq!(h.scheduler.active_monitors(), 0, "nor scheduled");
+    h.shutdown.cancel();
+    h.task.await.expect("scheduler stops");
+    // The handle that runs one-shot checks holds no result sender: the channel still closes
+    // (the session's drain waits for that).
+    assert!(h.results.recv().await.is_none());
+}

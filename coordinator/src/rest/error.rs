@@ -93,6 +93,16 @@ impl ApiError {
         }
     }
 
+    /// 401 `unauthorized`: a missing or wrong credential, `message` saying which.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::coded(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 503 `unavailable`: the server cannot take the request now; `message` says why.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::coded(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
     /// 500 for what cannot happen with valid data (a response that does not encode).
     pub fn internal() -> ApiError {
         ApiError::coded(

@@ -27,18 +27,24 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ApiError::invalid("body", "could not be read")
             }
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::invalid("body", "is required: a JSON object"));
-        }
-        // serde_json bounds nesting (128 levels), so a deep body is an error, not a crash.
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonBody(Object::new(String::new(), map))),
-            Ok(other) => Err(ApiError::invalid(
-                "body",
-                format!("must be a JSON object, not {}", json_type(&other)),
-            )),
-            Err(e) => Err(ApiError::invalid("body", format!("is not valid JSON: {e}"))),
-        }
+        let map = json_object(&bytes)?;
+        Ok(JsonBody(Object::new(String::new(), map)))
+    }
+}
+
+/// `bytes` as one JSON object; anything else is a 422 naming `body`.
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "is required: a JSON object"));
+    }
+    // serde_json bounds nesting (128 levels), so a deep body is an error, not a crash.
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ApiError::invalid(
+            "body",
+            format!("must be a JSON object, not {}", json_type(&other)),
+        )),
+        Err(e) => Err(ApiError::invalid("body", format!("is not valid JSON: {e}"))),
     }
 }
 

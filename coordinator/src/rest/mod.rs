@@ -14,6 +14,7 @@ mod monitors;
 mod openapi;
 mod routes;
 mod schema;
+mod telex;
 mod types;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use error::ApiError;
 use schema::Messages;
 
 pub use auth::ProjectId;
+pub(crate) use input::json_type;
 pub(crate) use routes::{Out, Route, routes};
 
 /// Request bodies at most: 413 beyond it. A monitor or an integration with the largest
@@ -66,6 +68,8 @@ pub(crate) struct RestState {
     pub monitors: Arc<MonitorDomain>,
     pub incidents: Arc<IncidentDomain>,
     pub deliveries: Arc<DeliveryDomain>,
+    /// The Telex integration, when `telex.enabled`: its routes exist only then.
+    pub telex: Option<Arc<crate::telex::Telex>>,
     pub messages: Arc<Messages>,
     /// The OpenAPI document, rendered once.
     openapi: Arc<[u8]>,
@@ -84,9 +88,11 @@ impl RestState {
         monitors: Arc<MonitorDomain>,
         incidents: Arc<IncidentDomain>,
         deliveries: Arc<DeliveryDomain>,
+        telex: Option<Arc<crate::telex::Telex>>,
     ) -> RestState {
         let messages = Messages::load();
-        let openapi = serde_json::to_vec(&openapi::document(&messages, &routes()))
+        let served = served(telex.is_some());
+        let openapi = serde_json::to_vec(&openapi::document(&messages, &served))
             .expect("the OpenAPI document is plain JSON");
         RestState {
             auth,
@@ -94,6 +100,7 @@ impl RestState {
             monitors,
             incidents,
             deliveries,
+            telex,
             messages: Arc::new(messages),
             openapi: openapi.into(),
         }
@@ -103,7 +110,7 @@ impl RestState {
 /// The router of every route, `extra` merged in, with the body limit and JSON 404 and 405.
 pub(crate) fn router(state: RestState, extra: Router) -> Router {
     let mut api = Router::new();
-    for r in routes() {
+    for r in served(state.telex.is_some()) {
         api = api.route(r.path, r.method_router(filter(&r.method)));
     }
     api.with_state(state)
@@ -111,6 +118,11 @@ pub(crate) fn router(state: RestState, extra: Router) -> Router {
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The routes served: the Telex integration's only when it is on.
+fn served(telex: bool) -> Vec<Route> {
+    routes().into_iter().filter(|r| telex || !r.telex).collect()
 }
 
 fn filter(m: &Method) -> MethodFilter {

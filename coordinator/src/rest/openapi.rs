@@ -32,8 +32,9 @@ pub fn document(messages: &Messages, routes: &[Route]) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Lookout's REST API: the Uptinio integrations API (with secrets \
                 redacted in responses), monitors and the integrations attached to them, and \
-                incidents and deliveries read-only. Every call but this document's needs \
-                `Authorization: Bearer <project token>` and acts on that token's project only. \
+                incidents and deliveries read-only. Every call but this document's and the Telex \
+                integration's needs `Authorization: Bearer <project token>` and acts on that \
+                token's project only. \
                 Errors are JSON: {\"error\": code, \"message\": \"<field>: <reason>\", \"field\"}.",
             "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
         },
@@ -43,6 +44,7 @@ pub fn document(messages: &Messages, routes: &[Route]) -> Value {
             { "name": "incidents", "description": "Read-only." },
             { "name": "deliveries", "description": "The delivery log, read-only." },
             { "name": "meta", "description": "This document." },
+            { "name": "telex", "description": "The Telex interval integration (docs/telex.md), while telex.enabled." },
         ],
         "security": [ { "bearer": [] } ],
         "paths": paths,
@@ -135,6 +137,12 @@ fn responses(r: &Route) -> Value {
         out.insert("401".into(), shared("Unauthorized"));
         out.insert("403".into(), shared("Forbidden"));
     }
+    if r.telex {
+        out.insert("401".into(), shared("WrongTickKey"));
+    }
+    if r.telex && r.body.is_some() {
+        out.insert("503".into(), shared("Busy"));
+    }
     if r.path.contains('{') {
         out.insert("404".into(), shared("NotFound"));
     }
@@ -169,7 +177,10 @@ fn error_responses() -> Value {
         "Forbidden": err("An operator token (error forbidden): use a project token."),
         "NotFound": err("No such item in the token's project (error integration_not_found, \
             monitor_not_found, incident_not_found or delivery_not_found)."),
-        "TooLarge": err("The body is over 256 KiB."),
+        "TooLarge": err("The body is over the endpoint's limit: 256 KiB (64 KiB for /tick)."),
+        "WrongTickKey": err("The deployment sets a tick_key and the request's key is missing or \
+            wrong (error unauthorized)."),
+        "Busy": err("Too many ticks are being worked on; try again shortly (error unavailable)."),
         "Invalid": err("The request is refused (error invalid_request naming the field, or \
             unprocessable_entity)."),
     })
@@ -205,6 +216,7 @@ fn own_schemas(messages: &Messages) -> Map<String, Value> {
             "properties": { "error": { "const": crate::rest::error::UNDELETABLE } },
         }),
     );
+    s.extend(telex_schemas());
     s.insert(
         "OpenAPI".into(),
         json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
@@ -316,4 +328,72 @@ fn settings_schema(messages: &Messages, t: &types::IntegrationType) -> Value {
         "required": t.required,
         "properties": properties,
     })
+}
+
+/// The Telex integration's shapes, as Telex's interval integration document has them.
+fn telex_schemas() -> Map<String, Value> {
+    let setting = json!({
+        "type": "object",
+        "required": ["label"],
+        "properties": {
+            "label": { "type": "string", "maxLength": 128, "description": "site-N (any label starting with \"site\") or interval; others are ignored." },
+            "type": { "type": "string", "maxLength": 128 },
+            "required": { "type": "boolean" },
+            "default": { "description": "The setting's value: a site's http(s) URL, or the interval's 5-field cron expression." },
+        },
+    });
+    let mut s = Map::new();
+    s.insert("TelexSetting".into(), setting);
+    s.insert(
+        "TelexTick".into(),
+        json!({
+            "type": "object",
+            "description": "What Telex posts at each interval. Other keys are ignored.",
+            "required": ["channel_id", "return_url", "settings"],
+            "properties": {
+                "channel_id": { "type": "string", "minLength": 1, "maxLength": 128 },
+                "return_url": {
+                    "type": "string",
+                    "maxLength": lookout_proto::validate::MAX_URL_BYTES,
+                    "description": "Where the result message is posted: http(s), a public address unless the deployment allows private destinations.",
+                },
+                "settings": {
+                    "type": "array",
+                    "maxItems": crate::telex::MAX_SETTINGS,
+                    "items": component_ref("TelexSetting"),
+                    "description": "At least one site setting with a URL, at most 20.",
+                },
+            },
+        }),
+    );
+    s.insert(
+        "TelexAccepted".into(),
+        json!({
+            "type": "object",
+            "required": ["status"],
+            "properties": { "status": { "const": "accepted" } },
+        }),
+    );
+    s.insert(
+        "TelexIntegration".into(),
+        json!({
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "object",
+                    "required": ["descriptions", "integration_type", "settings", "tick_url"],
+                    "properties": {
+                        "descriptions": { "type": "object" },
+                        "integration_category": { "type": "string" },
+                        "integration_type": { "const": "interval" },
+                        "key_features": { "type": "array", "items": { "type": "string" } },
+                        "settings": { "type": "array", "items": component_ref("TelexSetting") },
+                        "tick_url": { "type": "string" },
+                    },
+                },
+            },
+        }),
+    );
+    s
 }

@@ -1,10 +1,11 @@
 //! The REST API's endpoints, one table: how each is routed, and what the OpenAPI document
 //! says of it (summary, parameters, body, answers).
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::rest::{RestState, deliveries, incidents, integrations, monitors, openapi_json};
+use crate::rest::{RestState, deliveries, incidents, integrations, monitors, openapi_json, telex};
 
 /// What a route answers on success.
 pub(crate) enum Out {
@@ -33,6 +34,8 @@ pub(crate) struct Route {
     pub out: Out,
     /// Served without a token.
     pub public: bool,
+    /// The Telex integration's: served (and documented) only while `telex.enabled`.
+    pub telex: bool,
     handler: fn(MethodFilter) -> MethodRouter<RestState>,
 }
 
@@ -50,6 +53,11 @@ const PAGING: [(&str, &str); 2] = [
         "X-Next-Page-Token of the previous page; absent for the first.",
     ),
 ];
+
+const TICK_KEY: [(&str, &str); 1] = [(
+    "key",
+    "The deployment's tick_key, when it sets one (or Authorization: Bearer).",
+)];
 
 const INTEGRATION: &str = "Integration";
 const MONITOR: &str = "lookout.v1.Monitor";
@@ -73,6 +81,7 @@ fn route(
         status: 200,
         out: Out::Nothing,
         public: false,
+        telex: false,
         handler,
     }
 }
@@ -316,6 +325,46 @@ pub(crate) fn routes() -> Vec<Route> {
                 "/api/v1/openapi.json",
                 ("getOpenApi", "meta", "This document (no token needed)."),
                 |m| on(m, openapi_json),
+            )
+        },
+        Route {
+            public: true,
+            telex: true,
+            query: &TICK_KEY,
+            out: Out::One("TelexIntegration"),
+            ..route(
+                Method::GET,
+                "/integration.json",
+                (
+                    "getTelexIntegration",
+                    "telex",
+                    "The Telex interval integration's spec: register this URL in Telex (with \
+                     ?key= when the deployment sets a tick_key).",
+                ),
+                |m| on(m, telex::integration),
+            )
+        },
+        Route {
+            public: true,
+            telex: true,
+            query: &TICK_KEY,
+            body: Some("TelexTick"),
+            status: 202,
+            out: Out::One("TelexAccepted"),
+            ..route(
+                Method::POST,
+                "/tick",
+                (
+                    "telexTick",
+                    "telex",
+                    "Telex's tick: accepted at once; each site-N setting is checked now by an \
+                     agent and one message saying which are up and which are down is posted \
+                     to return_url.",
+                ),
+                |m| {
+                    on(m, telex::tick)
+                        .layer(DefaultBodyLimit::max(crate::telex::MAX_TICK_BODY_BYTES))
+                },
             )
         },
     ]);

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod notify;
 mod probes;
 mod schedule;
+pub use schedule::cron_expression;
 pub mod ssh;
 mod text;
 
@@ -301,7 +302,7 @@ pub fn ca_certs(tls: Option<&TlsOptions>) -> Result<Vec<CertificateDer<'static>>
 }
 
 /// An absolute http(s) URL with a host, at most [`MAX_URL_BYTES`].
-fn http_url(field: &str, raw: &str) -> Result<Url, FieldError> {
+pub fn http_url(field: &str, raw: &str) -> Result<Url, FieldError> {
     bounded(field, raw, MAX_URL_BYTES)?;
     let u = Url::parse(raw)
         .map_err(|e| err(field, format!("{} is not a valid URL: {e}", quote(raw))))?;

@@ -61,7 +61,7 @@ pub(super) fn schedule(m: &mut Monitor) -> Result<(), FieldError> {
 
 /// A 5-field cron expression (minute hour day-of-month month day-of-week, UTC) that matches
 /// at least once: one that never fires would silently never check.
-pub(super) fn cron_expression(pattern: &str) -> Result<(), String> {
+pub fn cron_expression(pattern: &str) -> Result<(), String> {
     use croner::parser::{CronParser, Seconds, Year};
     let cron = CronParser::builder()
         .seconds(Seconds::Disallowed)
