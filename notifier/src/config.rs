@@ -153,7 +153,7 @@ impl Default for DeliveryConfig {
             max_payload_bytes: 1 << 20,
             backoff_base_ms: 5_000,
             backoff_max_ms: 300_000,
-            workers: 16,
+            workers: 64,
             allow_private_destinations: false,
         }
     }

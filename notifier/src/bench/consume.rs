@@ -160,6 +160,10 @@ async fn bare(kafka: &KafkaConfig, unique: &str, total: u64) -> Result<(u64, f64
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
+        // As the notifier's consumer: without these a group that joins while the new topic's
+        // metadata is not yet known waits librdkafka's default 5 minutes to look again.
+        .set("heartbeat.interval.ms", "1000")
+        .set("topic.metadata.refresh.interval.ms", "5000")
         .create()
         .map_err(|e| BenchError::setup("bare consumer", e))?;
     consumer
