@@ -129,11 +129,15 @@ async fn start(cfg: CoordinatorConfig) -> Harness {
 
 /// A real agent of region eu that may check loopback sites, until the sender is dropped.
 fn agent(h: &Harness) -> tokio::sync::oneshot::Sender<()> {
+    agent_of(h, "a1", "eu", "tok-a1")
+}
+
+fn agent_of(h: &Harness, id: &str, region: &str, token: &str) -> tokio::sync::oneshot::Sender<()> {
     let config: lookout_agent::AgentConfig = serde_json::from_value(json!({
         "coordinator_url": h.url(),
-        "agent_id": "a1",
-        "region": "eu",
-        "token": "tok-a1",
+        "agent_id": id,
+        "region": region,
+        "token": token,
         "allow_private_targets": true,
     }))
     .expect("agent config");
@@ -189,7 +193,7 @@ async fn the_integration_json_has_the_documents_shape() {
         .iter()
         .filter_map(|s| s["label"].as_str())
         .collect();
-    assert_eq!(labels, ["site-1", "site-2", "interval"]);
+    assert_eq!(labels, ["site-1", "site-2", "regions", "interval"]);
     for s in settings {
         assert_eq!(s["type"], "text", "{s}");
         assert!(
@@ -197,7 +201,9 @@ async fn the_integration_json_has_the_documents_shape() {
             "{s}"
         );
     }
-    assert_eq!(settings[2]["default"], "* * * * *");
+    assert_eq!(settings[2]["default"], "", "the first region with an agent");
+    assert_eq!(settings[2]["required"], false);
+    assert_eq!(settings[3]["default"], "* * * * *");
     assert_eq!(settings[0]["required"], true);
 
     // Documented in the OpenAPI document while on.
@@ -483,5 +489,69 @@ async fn only_the_agent_asked_may_answer_and_one_that_leaves_fails_its_checks() 
     assert!(!text.contains("is up"), "{text}");
     assert_eq!(m["status"], "error");
     drop(other);
+    h.stop().await;
+}
+
+/// The `regions` setting checks every site from each region it names (a real agent in each),
+/// one block of the message per region; a region the deployment lacks is refused by name.
+#[tokio::test]
+async fn the_regions_setting_checks_from_each_region() {
+    let yaml = format!(
+        "regions: [eu, us]\nproject_tokens: [{PROJECT_TOKEN}]\n\
+         agent_tokens: {{a1: {{region: eu, token: tok-a1}}, u1: {{region: us, token: tok-u1}}}}\n\
+         heartbeat_interval_ms: 1000\nallow_private_destinations: true\ntelex: {ON}\n"
+    );
+    let cfg = CoordinatorConfig::from_yaml(&yaml).expect("config parses");
+    cfg.validate().expect("config is valid");
+    let h = start(cfg).await;
+    let _eu = agent_of(&h, "a1", "eu", "tok-a1");
+    let _us = agent_of(&h, "u1", "us", "tok-u1");
+    let receiver = Receiver::start().await;
+    let up = site(200).await;
+    let telex = Rest::new(&h, None);
+    let with_regions = |regions: &str| {
+        let mut b = tick(&receiver.url("chan-1"), &[&up]);
+        b["settings"]
+            .as_array_mut()
+            .expect("settings")
+            .push(setting("regions", regions));
+        b
+    };
+    let r = telex
+        .post("/tick", with_regions("eu, mars"))
+        .await
+        .expect(422);
+    assert_eq!(r.body["field"], "settings[2].default", "{}", r.body);
+
+    let deadline = Instant::now() + MESSAGE_DEADLINE;
+    let message = loop {
+        let seen = receiver.count();
+        telex
+            .post("/tick", with_regions("us, eu"))
+            .await
+            .expect(202);
+        let m = receiver.message_after(seen).await;
+        let text = m["message"].as_str().expect("message").to_string();
+        if !text.contains("no agent is connected") {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "an agent never connected: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(message["status"], "success", "{message}");
+    let text = message["message"].as_str().expect("message");
+    let blocks: Vec<&str> = text.split("\n\n").collect();
+    assert_eq!(blocks.len(), 2, "{text}");
+    assert!(
+        blocks[0].starts_with("The site is up (checked from region us)."),
+        "{text}"
+    );
+    assert!(
+        blocks[1].starts_with("The site is up (checked from region eu)."),
+        "{text}"
+    );
     h.stop().await;
 }

@@ -65,6 +65,11 @@ pub struct Telex {
     /// Where checks run, in order of preference, and how "no agent" names them.
     regions: Vec<String>,
     regions_named: String,
+    /// Every region of the deployment: what a tick's `regions` setting may name.
+    known: Vec<String>,
+    /// The `regions` setting's default in the spec: `telex.region`, or empty (the first
+    /// region with an agent).
+    default_regions: String,
     run_now: Arc<RunNowBroker>,
     destinations: DestinationRules,
     in_flight: Arc<Semaphore>,
@@ -95,6 +100,8 @@ impl Telex {
                 reason: "must name at least one region".into(),
             });
         }
+        let known = regions.to_vec();
+        let default_regions = config.region.clone().unwrap_or_default();
         let (regions, regions_named) = match &config.region {
             Some(r) => (vec![r.clone()], format!("region {r}")),
             None => (
@@ -112,6 +119,8 @@ impl Telex {
             sites: config.sites,
             regions,
             regions_named,
+            known,
+            default_regions,
             run_now,
             destinations,
             in_flight: Arc::new(Semaphore::new(MAX_TICKS_IN_FLIGHT)),
@@ -142,6 +151,12 @@ impl Telex {
                 })
             })
             .collect();
+        settings.push(json!({
+            "label": "regions",
+            "type": "text",
+            "required": false,
+            "default": self.default_regions,
+        }));
         settings.push(json!({
             "label": "interval",
             "type": "text",
@@ -174,7 +189,7 @@ impl Telex {
     /// background: the caller answers 202 as soon as this returns `Ok`.
     pub async fn accept(&self, body: Map<String, Value>) -> Result<(), TickError> {
         let region = self.regions.first().map_or("", String::as_str);
-        let tick = tick::parse(body, region)?;
+        let tick = tick::parse(body, region, &self.known)?;
         let pinned = self.destination(&tick.return_url).await?;
         let permit = Arc::clone(&self.in_flight)
             .try_acquire_owned()
@@ -185,11 +200,23 @@ impl Telex {
             "telex tick accepted"
         );
         let run_now = Arc::clone(&self.run_now);
-        let regions = self.regions.clone();
-        let named = self.regions_named.clone();
+        // The regions the tick chose, each on its own; or the default preference list, one
+        // check per site from the first region with an agent.
+        let asked: Vec<(Vec<String>, String)> = if tick.regions.is_empty() {
+            vec![(self.regions.clone(), self.regions_named.clone())]
+        } else {
+            tick.regions
+                .iter()
+                .map(|r| (vec![r.clone()], format!("region {r}")))
+                .collect()
+        };
         tokio::spawn(async move {
-            let outcomes = report::check(&run_now, &regions, &named, &tick.sites).await;
-            let message = report::message(&outcomes, &named);
+            let mut parts = Vec::with_capacity(asked.len());
+            for (regions, named) in &asked {
+                let outcomes = report::check(&run_now, regions, named, &tick.sites).await;
+                parts.push(report::message(&outcomes, named));
+            }
+            let message = report::combine(parts);
             report::deliver(&tick, pinned, &message).await;
             drop(permit);
         });

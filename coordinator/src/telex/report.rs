@@ -115,6 +115,21 @@ pub fn message(outcomes: &[Outcome<'_>], named: &str) -> (String, &'static str) 
     )
 }
 
+/// One message of the messages of several regions (each a summary and its lines, in the
+/// order the tick named them): `success` only when each is.
+pub fn combine(parts: Vec<(String, &'static str)>) -> (String, &'static str) {
+    let status = if parts.iter().all(|(_, s)| *s == "success") {
+        "success"
+    } else {
+        "error"
+    };
+    let texts: Vec<String> = parts.into_iter().map(|(t, _)| t).collect();
+    (
+        truncate_bytes(&texts.join("\n\n"), MAX_MESSAGE_BYTES).into_owned(),
+        status,
+    )
+}
+
 /// The body posted to `return_url`.
 pub fn body(message: &str, status: &str) -> Value {
     json!({

@@ -33,6 +33,9 @@ pub struct Tick {
     pub channel_id: String,
     pub return_url: Url,
     pub sites: Vec<Site>,
+    /// The regions the `regions` setting chose, each site checked from each; empty: the
+    /// integration's default (`telex.region`, or the first region with an agent).
+    pub regions: Vec<String>,
 }
 
 /// One `site*` setting: its URL and the validated check of it.
@@ -96,8 +99,12 @@ fn site_monitor(url: &str, region: &str) -> Result<Monitor, String> {
 }
 
 /// Checks `body`; `region` is one the checks may run in (each site's check is validated
-/// as a monitor of it).
-pub fn parse(mut body: Map<String, Value>, region: &str) -> Result<Tick, TickError> {
+/// as a monitor of it), `known` the deployment's regions (what `regions` may name).
+pub fn parse(
+    mut body: Map<String, Value>,
+    region: &str,
+    known: &[String],
+) -> Result<Tick, TickError> {
     let channel_id = text(&mut body, "channel_id", MAX_CHANNEL_ID_BYTES)?;
     let raw_url = text(&mut body, "return_url", MAX_URL_BYTES)?;
     let return_url =
@@ -125,6 +132,7 @@ pub fn parse(mut body: Map<String, Value>, region: &str) -> Result<Tick, TickErr
         ));
     }
     let mut sites = Vec::new();
+    let mut regions: Vec<String> = Vec::new();
     for (i, setting) in settings.into_iter().enumerate() {
         let at = |key: &str| format!("settings[{i}].{key}");
         let mut s = match setting {
@@ -169,7 +177,7 @@ pub fn parse(mut body: Map<String, Value>, region: &str) -> Result<Tick, TickErr
         }
         let label = label.trim();
         let is_site = label.starts_with("site");
-        if !is_site && label != "interval" {
+        if !is_site && label != "interval" && label != "regions" {
             continue;
         }
         let value = match s.remove("default") {
@@ -182,7 +190,9 @@ pub fn parse(mut body: Map<String, Value>, region: &str) -> Result<Tick, TickErr
                 ));
             }
         };
-        if is_site {
+        if label == "regions" {
+            regions = chosen_regions(&value, known).map_err(|r| invalid(at("default"), r))?;
+        } else if is_site {
             // A site setting left empty (one of the optional ones) checks nothing.
             if value.is_empty() {
                 continue;
@@ -224,7 +234,32 @@ pub fn parse(mut body: Map<String, Value>, region: &str) -> Result<Tick, TickErr
         channel_id,
         return_url,
         sites,
+        regions,
     })
+}
+
+/// The regions a `regions` setting names (`eu, us-east`: comma- or space-separated), each
+/// once, in its order; empty for an empty setting. A name the deployment does not have is
+/// refused, listing the ones it has.
+fn chosen_regions(value: &str, known: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in value
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if !known.iter().any(|k| k == name) {
+            return Err(format!(
+                "{} is not a region of this deployment; its regions are {}",
+                quote(name),
+                known.join(", ")
+            ));
+        }
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -252,8 +287,12 @@ mod tests {
         })
     }
 
+    fn known() -> Vec<String> {
+        vec!["eu".to_string(), "us-east".to_string()]
+    }
+
     fn refused(v: Value) -> String {
-        match parse(body(v), "eu") {
+        match parse(body(v), "eu", &known()) {
             Err(TickError::Invalid { field, .. }) => field,
             other => format!("not refused: {other:?}"),
         }
@@ -268,8 +307,10 @@ mod tests {
                 setting("interval", "* * * * *"),
             ]))),
             "eu",
+            &known(),
         )
         .expect("the document's example");
+        assert!(t.regions.is_empty(), "no regions setting: the default");
         assert_eq!(t.channel_id, "0195336b-936c-7c6e-b962-dd25d02c7aba");
         let urls: Vec<&str> = t.sites.iter().map(|s| s.url.as_str()).collect();
         assert_eq!(
@@ -299,8 +340,41 @@ mod tests {
             json!({"label": "Sensitivity", "type": "dropdown", "default": 3, "options": ["a"]}),
         ]));
         v["organisation_id"] = json!("org");
-        let t = parse(body(v), "eu").expect("parses");
+        let t = parse(body(v), "eu", &known()).expect("parses");
         assert_eq!(t.sites.len(), 1);
+    }
+
+    #[test]
+    fn regions_are_chosen_by_name() {
+        let t = parse(
+            body(tick(json!([
+                setting("site-1", "https://example.org"),
+                setting("regions", "us-east, eu,eu"),
+            ]))),
+            "eu",
+            &known(),
+        )
+        .expect("parses");
+        assert_eq!(t.regions, ["us-east", "eu"]);
+        let field = refused(tick(json!([
+            setting("site-1", "https://example.org"),
+            setting("regions", "eu, mars"),
+        ])));
+        assert_eq!(field, "settings[1].default");
+        match parse(
+            body(tick(json!([
+                setting("site-1", "https://example.org"),
+                setting("regions", "mars"),
+            ]))),
+            "eu",
+            &known(),
+        ) {
+            Err(TickError::Invalid { reason, .. }) => assert_eq!(
+                reason,
+                "\"mars\" is not a region of this deployment; its regions are eu, us-east"
+            ),
+            other => panic!("not refused: {other:?}"),
+        }
     }
 
     #[test]
