@@ -111,7 +111,9 @@ impl RestState {
 pub(crate) fn router(state: RestState, extra: Router) -> Router {
     let mut api = Router::new();
     for r in served(state.telex.is_some()) {
-        api = api.route(r.path, r.method_router(filter(&r.method)));
+        if let Some(handler) = r.method_router(filter(&r.method)) {
+            api = api.route(r.path, handler);
+        }
     }
     api.with_state(state)
         .merge(extra)

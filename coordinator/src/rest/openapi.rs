@@ -218,6 +218,42 @@ fn own_schemas(messages: &Messages) -> Map<String, Value> {
     );
     s.extend(telex_schemas());
     s.insert(
+        "SmsVerificationRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["phone_number"],
+            "properties": {
+                "phone_number": {
+                    "type": "string",
+                    "description": "E.164: + and 8 to 15 digits, the first not 0 (+1234567890).",
+                },
+            },
+        }),
+    );
+    s.insert(
+        "SmsVerificationSent".into(),
+        json!({
+            "type": "object",
+            "required": ["success", "message"],
+            "properties": {
+                "success": { "const": true },
+                "message": { "type": "string" },
+            },
+        }),
+    );
+    s.insert(
+        "SlackOauthStart".into(),
+        json!({
+            "type": "object",
+            "required": ["oauth_url", "state", "redirect_uri"],
+            "properties": {
+                "oauth_url": { "type": "string", "description": "Slack's authorize URL." },
+                "state": { "type": "string", "description": "Single use, short-lived." },
+                "redirect_uri": { "type": "string" },
+            },
+        }),
+    );
+    s.insert(
         "OpenAPI".into(),
         json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
     );

@@ -36,13 +36,16 @@ pub(crate) struct Route {
     pub public: bool,
     /// The Telex integration's: served (and documented) only while `telex.enabled`.
     pub telex: bool,
-    handler: fn(MethodFilter) -> MethodRouter<RestState>,
+    /// `None`: routed by its own module with its own state (the SMS verification and the
+    /// Slack app endpoints: `sms::routes`, `slack_app::routes`, merged into the same router),
+    /// and described here so that the OpenAPI document has every endpoint of the port.
+    handler: Option<fn(MethodFilter) -> MethodRouter<RestState>>,
 }
 
 impl Route {
-    /// The handler, routed for `filter` (the route's own method).
-    pub fn method_router(&self, filter: MethodFilter) -> MethodRouter<RestState> {
-        (self.handler)(filter)
+    /// The handler, routed for `filter` (the route's own method), when the table routes it.
+    pub fn method_router(&self, filter: MethodFilter) -> Option<MethodRouter<RestState>> {
+        self.handler.map(|h| h(filter))
     }
 }
 
@@ -59,6 +62,16 @@ const TICK_KEY: [(&str, &str); 1] = [(
     "The deployment's tick_key, when it sets one (or Authorization: Bearer).",
 )];
 
+const SLACK_CALLBACK: [(&str, &str); 4] = [
+    ("project_uuid", "The project, as redirect_uri carries it."),
+    ("code", "Slack's authorization code."),
+    ("state", "The state initiate answered."),
+    (
+        "error",
+        "Set by Slack instead of code when the user declined.",
+    ),
+];
+
 const INTEGRATION: &str = "Integration";
 const MONITOR: &str = "lookout.v1.Monitor";
 
@@ -67,8 +80,26 @@ const MONITOR: &str = "lookout.v1.Monitor";
 fn route(
     method: Method,
     path: &'static str,
-    (operation, tag, summary): (&'static str, &'static str, &'static str),
+    ops: (&'static str, &'static str, &'static str),
     handler: fn(MethodFilter) -> MethodRouter<RestState>,
+) -> Route {
+    base(method, path, ops, Some(handler))
+}
+
+/// [`route`] for an endpoint its own module serves (see [`Route::handler`]).
+fn elsewhere(
+    method: Method,
+    path: &'static str,
+    ops: (&'static str, &'static str, &'static str),
+) -> Route {
+    base(method, path, ops, None)
+}
+
+fn base(
+    method: Method,
+    path: &'static str,
+    (operation, tag, summary): (&'static str, &'static str, &'static str),
+    handler: Option<fn(MethodFilter) -> MethodRouter<RestState>>,
 ) -> Route {
     Route {
         method,
@@ -325,6 +356,69 @@ pub(crate) fn routes() -> Vec<Route> {
                 "/api/v1/openapi.json",
                 ("getOpenApi", "meta", "This document (no token needed)."),
                 |m| on(m, openapi_json),
+            )
+        },
+        Route {
+            body: Some("SmsVerificationRequest"),
+            out: Out::One("SmsVerificationSent"),
+            ..elsewhere(
+                Method::POST,
+                "/api/v1/integrations/sms/send_verification_code",
+                (
+                    "sendSmsVerificationCode",
+                    "integrations",
+                    "Text a verification code to phone_number (E.164), for creating an \
+                     Integrations::SmsIntegration with it. Needs a paid plan (403 \
+                     paid_plan_required); codes expire, attempts and sends per number are \
+                     limited (429 with Retry-After).",
+                ),
+            )
+        },
+        Route {
+            out: Out::One("SlackOauthStart"),
+            ..elsewhere(
+                Method::POST,
+                "/api/v1/integrations/slack/initiate",
+                (
+                    "initiateSlackOauth",
+                    "integrations",
+                    "Start installing Lookout's Slack app for the project: send the user to \
+                     oauth_url; Slack's redirect to redirect_uri creates the \
+                     Integrations::SlackIntegration. 503 slack_unavailable when the \
+                     deployment has no slack_app.",
+                ),
+            )
+        },
+        Route {
+            public: true,
+            query: &SLACK_CALLBACK,
+            out: Out::One("Integration"),
+            ..elsewhere(
+                Method::GET,
+                "/auth/slack/callback",
+                (
+                    "slackOauthCallback",
+                    "integrations",
+                    "Where Slack sends the browser after authorisation: checks state (once, \
+                     within its lifetime), exchanges code with oauth.v2.access and creates the \
+                     integration; redirects to the deployment's installed_url when set, else \
+                     answers the integration.",
+                ),
+            )
+        },
+        Route {
+            public: true,
+            ..elsewhere(
+                Method::POST,
+                "/slack/interactivity",
+                (
+                    "slackInteractivity",
+                    "integrations",
+                    "Slack's interactivity requests (application/x-www-form-urlencoded, \
+                     payload=...): the Resolve button. Signed by Slack (X-Slack-Signature v0 \
+                     with the signing secret, X-Slack-Request-Timestamp within 5 minutes); \
+                     401 otherwise.",
+                ),
             )
         },
         Route {
