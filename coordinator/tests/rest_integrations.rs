@@ -480,6 +480,7 @@ async fn sms_needs_a_paid_plan_and_slack_its_oauth_flow() {
         "settings": {"phone_number": "+1234567890", "verification_code": "123456"}}});
     let r = api.post("/api/v1/integrations", sms).await;
     assert_eq!(r.body["error"], "paid_plan_required", "{:?}", r.body);
+    assert_eq!(r.status, 403, "as send_verification_code answers it");
     let slack = json!({"integration": {"type": "Integrations::SlackIntegration", "settings": {}}});
     let r = api.post("/api/v1/integrations", slack).await.expect_error(
         422,

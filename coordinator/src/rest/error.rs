@@ -150,8 +150,9 @@ impl ApiError {
                 "unprocessable_entity",
                 e.to_string(),
             ),
+            // As the SMS verification endpoint answers it (docs/sms-and-slack.md).
             DomainError::PaidPlanRequired => {
-                ApiError::coded(S::UNPROCESSABLE_ENTITY, "paid_plan_required", e.to_string())
+                ApiError::coded(S::FORBIDDEN, "paid_plan_required", e.to_string())
             }
             DomainError::IntegrationNotFound(_) | DomainError::NotAttached { .. } => {
                 ApiError::coded(S::NOT_FOUND, "integration_not_found", e.to_string())

@@ -174,7 +174,8 @@ fn error_responses() -> Value {
     };
     json!({
         "Unauthorized": err("No token, or one that is not valid (error unauthorized)."),
-        "Forbidden": err("An operator token (error forbidden): use a project token."),
+        "Forbidden": err("An operator token (error forbidden): use a project token; or, for \
+            an SMS integration or code, a project not on a paid plan (error paid_plan_required)."),
         "NotFound": err("No such item in the token's project (error integration_not_found, \
             monitor_not_found, incident_not_found or delivery_not_found)."),
         "TooLarge": err("The body is over the endpoint's limit: 256 KiB (64 KiB for /tick)."),
