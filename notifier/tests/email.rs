@@ -9,7 +9,7 @@ mod common;
 mod smtpd;
 
 use common::{eventually, monitor_with, result};
-use lookout_bus::{InProcBus, ResultPublisher};
+use lookout_bus::ResultPublisher;
 use lookout_notifier::{EmailConfig, NotifierConfig, SmtpConfig, SmtpTlsMode};
 use lookout_proto::CheckStatus::{Down, Up};
 use lookout_proto::v1::integration::Kind;
@@ -92,9 +92,8 @@ async fn starttls_with_auth_delivers_the_incident_and_the_recovery(db: TestDb) {
     s.password = Some(lookout_proto::Secret::new("mail-pw"));
     let mut config = with_smtp(common::config(), s);
     config.email.ca_file = Some(certs.ca.clone());
-    let bus = InProcBus::new();
-    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
-    down(&bus.publisher(), &m.id).await;
+    let (publisher, running) = common::start_in_process_with(&store, config);
+    down(&publisher, &m.id).await;
     let got = server.wait_for(1).await;
     let mail = &got[0];
     assert_eq!(mail["tls"], true, "STARTTLS was used");
@@ -124,7 +123,7 @@ async fn starttls_with_auth_delivers_the_incident_and_the_recovery(db: TestDb) {
         "{html}"
     );
 
-    bus.publisher()
+    publisher
         .publish(&[result(&m.id, "eu", Up)])
         .await
         .expect("publish");
@@ -192,9 +191,8 @@ async fn an_integrations_own_server_implicit_tls_or_plain(db: TestDb) {
     let mut config = common::config();
     config.email.from = Some("lookout@example.com".into());
     config.email.ca_file = Some(certs.ca.clone());
-    let bus = InProcBus::new();
-    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
-    down(&bus.publisher(), &m.id).await;
+    let (publisher, running) = common::start_in_process_with(&store, config);
+    down(&publisher, &m.id).await;
     let over_tls = tls.wait_for(1).await;
     assert_eq!(over_tls[0]["tls"], true);
     assert_eq!(
@@ -237,8 +235,7 @@ async fn an_unverified_member_gets_nothing_until_verified(db: TestDb) {
     .await;
     let m = monitor_with(&store, "mon_alice", &["eu"], 1, &[&id]).await;
     let config = with_smtp(common::config(), smtp(server.port, SmtpTlsMode::None));
-    let bus = InProcBus::new();
-    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
+    let (publisher, running) = common::start_in_process_with(&store, config);
 
     // The verification mail goes out; the incident mail does not.
     let got = server.wait_for(1).await;
@@ -261,7 +258,7 @@ async fn an_unverified_member_gets_nothing_until_verified(db: TestDb) {
             .is_some_and(|m| m.code_sent_at_ms.is_some())
     })
     .await;
-    down(&bus.publisher(), &m.id).await;
+    down(&publisher, &m.id).await;
     let error = dead_error(&store).await;
     assert!(
         error.contains(
@@ -276,7 +273,7 @@ async fn an_unverified_member_gets_nothing_until_verified(db: TestDb) {
     );
 
     store.verify_member("mem_alice").await.expect("verify");
-    bus.publisher()
+    publisher
         .publish(&[result(&m.id, "eu", Up)])
         .await
         .expect("publish");
@@ -309,9 +306,8 @@ async fn a_private_server_is_refused_unless_allowed(db: TestDb) {
     let m = monitor_with(&store, "mon_private", &["eu"], 1, &[&id]).await;
     let mut config = common::config();
     config.delivery.allow_private_destinations = false;
-    let bus = InProcBus::new();
-    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
-    down(&bus.publisher(), &m.id).await;
+    let (publisher, running) = common::start_in_process_with(&store, config);
+    down(&publisher, &m.id).await;
     let error = dead_error(&store).await;
     assert!(
         error.contains("127.0.0.1") && error.contains("is not a public address"),

@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{Receiver, eventually, monitor, publish_down};
-use lookout_store::notifier::{IncidentActionKind, IncidentActionRow, IncidentStatus};
+use common::{Receiver, Running, eventually, monitor, publish_down};
+use lookout_bus::InProcPublisher;
+use lookout_proto::Monitor;
+use lookout_store::notifier::{IncidentActionKind, IncidentActionRow, IncidentRow, IncidentStatus};
 use lookout_store::testing::TestDb;
 use lookout_store::{Store, now_ms};
 
@@ -31,11 +33,15 @@ async fn applied(store: &Store, id: &str) -> bool {
         .is_some()
 }
 
-async fn acknowledge_then_resolve_by_hand(db: TestDb) {
-    let store = db.store.clone();
-    let rx = Receiver::start(200).await;
-    let m = monitor(&store, "mon_act", &["eu"], 1, &rx.url).await;
-    let (publisher, running) = common::start_in_process(&store);
+/// A running notifier, and monitor `id` with an incident open after 3 failures (its webhook
+/// at `rx`).
+async fn incident_open(
+    store: &Store,
+    id: &str,
+    rx: &Receiver,
+) -> (Monitor, InProcPublisher, Running, IncidentRow) {
+    let m = monitor(store, id, &["eu"], 1, &rx.url).await;
+    let (publisher, running) = common::start_in_process(store);
     publish_down(&publisher, &m.id, "eu", 3).await;
     eventually("the incident webhook", || async {
         rx.accepted_of("incident").len() == 1
@@ -46,6 +52,13 @@ async fn acknowledge_then_resolve_by_hand(db: TestDb) {
         .await
         .expect("read")
         .expect("open");
+    (m, publisher, running, inc)
+}
+
+async fn acknowledge_then_resolve_by_hand(db: TestDb) {
+    let store = db.store.clone();
+    let rx = Receiver::start(200).await;
+    let (m, publisher, running, inc) = incident_open(&store, "mon_act", &rx).await;
 
     let ack = action(&inc.id, IncidentActionKind::Ack);
     store.insert_incident_action(&ack).await.expect("ack");
@@ -108,18 +121,7 @@ async fn acknowledge_then_resolve_by_hand(db: TestDb) {
 async fn failures_right_after_a_manual_resolve_count_from_zero(db: TestDb) {
     let store = db.store.clone();
     let rx = Receiver::start(200).await;
-    let m = monitor(&store, "mon_busy", &["eu"], 1, &rx.url).await;
-    let (publisher, running) = common::start_in_process(&store);
-    publish_down(&publisher, &m.id, "eu", 3).await;
-    eventually("the incident webhook", || async {
-        rx.accepted_of("incident").len() == 1
-    })
-    .await;
-    let inc = store
-        .open_incident(&m.id)
-        .await
-        .expect("read")
-        .expect("open");
+    let (m, publisher, running, inc) = incident_open(&store, "mon_busy", &rx).await;
     let resolve = action(&inc.id, IncidentActionKind::Resolve);
     store
         .insert_incident_action(&resolve)

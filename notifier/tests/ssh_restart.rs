@@ -9,7 +9,7 @@ mod common;
 mod sshd;
 
 use common::{eventually, monitor_with, result};
-use lookout_bus::{InProcBus, ResultPublisher};
+use lookout_bus::ResultPublisher;
 use lookout_proto::CheckStatus::{Down, Up};
 use lookout_proto::v1::integration::Kind;
 use lookout_proto::v1::{EventKind, Integration, SshRestart};
@@ -110,14 +110,8 @@ async fn a_restart_runs_once_per_cooldown_and_never_on_recovery(db: TestDb) {
     )
     .await;
     let m = monitor_with(&store, "mon_ssh", &["eu"], 1, &[&id]).await;
-    let bus = InProcBus::new();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
-    down(&bus.publisher(), &m.id).await;
+    let (publisher, running) = common::start_in_process(&store);
+    down(&publisher, &m.id).await;
     let log = settled(&store, 1).await;
     assert_eq!(log[0].0.state, OutboxState::Delivered, "{:?}", log[0].1);
     assert_eq!(
@@ -127,7 +121,7 @@ async fn a_restart_runs_once_per_cooldown_and_never_on_recovery(db: TestDb) {
     assert_eq!(marker_lines(&sshd), 1);
 
     // The recovery restarts nothing: no delivery at all.
-    up(&bus.publisher(), &m.id).await;
+    up(&publisher, &m.id).await;
     eventually("the incident to resolve", || async {
         open_incidents(&store, &m.id).await == 0
     })
@@ -137,14 +131,8 @@ async fn a_restart_runs_once_per_cooldown_and_never_on_recovery(db: TestDb) {
 
     // A new notifier process: the cooldown is in the store, the flapping monitor's second
     // incident does not restart the machine again.
-    let bus = InProcBus::new();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
-    down(&bus.publisher(), &m.id).await;
+    let (publisher, running) = common::start_in_process(&store);
+    down(&publisher, &m.id).await;
     let log = settled(&store, 2).await;
     let (row, attempt) = &log[1];
     assert_eq!(row.state, OutboxState::Dead);
@@ -163,12 +151,12 @@ async fn a_restart_runs_once_per_cooldown_and_never_on_recovery(db: TestDb) {
         ))
         .await
         .expect("age the restart");
-    up(&bus.publisher(), &m.id).await;
+    up(&publisher, &m.id).await;
     eventually("the second incident to resolve", || async {
         open_incidents(&store, &m.id).await == 0
     })
     .await;
-    down(&bus.publisher(), &m.id).await;
+    down(&publisher, &m.id).await;
     let log = settled(&store, 3).await;
     assert_eq!(log[2].0.state, OutboxState::Delivered, "{:?}", log[2].1);
     assert_eq!(marker_lines(&sshd), 2);
@@ -213,13 +201,7 @@ async fn key_login_test_event_and_a_changed_host_key(db: TestDb) {
         })
         .await
         .expect("enqueue");
-    let bus = InProcBus::new();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
+    let (publisher, running) = common::start_in_process(&store);
     let log = settled(&store, 1).await;
     assert_eq!(log[0].0.state, OutboxState::Delivered, "{:?}", log[0].1);
     assert!(
@@ -237,7 +219,7 @@ async fn key_login_test_event_and_a_changed_host_key(db: TestDb) {
     let pinned = lookout_ssh::HostKey::parse(&sshd.host_key()).expect("pin");
     sshd.regenerate_host_key();
     let now = lookout_ssh::HostKey::parse(&sshd.host_key()).expect("new");
-    down(&bus.publisher(), &m.id).await;
+    down(&publisher, &m.id).await;
     let log = settled(&store, 2).await;
     let (row, attempt) = &log[1];
     assert_eq!(row.state, OutboxState::Dead);
@@ -269,14 +251,8 @@ async fn a_failing_command_and_a_private_address(db: TestDb) {
     )
     .await;
     let m = monitor_with(&store, "mon_fail", &["eu"], 1, &[&failing]).await;
-    let bus = InProcBus::new();
-    let running = common::start(
-        common::config(),
-        store.clone(),
-        Box::new(bus.consumer()),
-        None,
-    );
-    down(&bus.publisher(), &m.id).await;
+    let (publisher, running) = common::start_in_process(&store);
+    down(&publisher, &m.id).await;
     let log = settled(&store, 1).await;
     let (row, attempt) = &log[0];
     assert_eq!(row.state, OutboxState::Dead);
@@ -293,9 +269,8 @@ async fn a_failing_command_and_a_private_address(db: TestDb) {
     let m = monitor_with(&store, "mon_private", &["eu"], 1, &[&other]).await;
     let mut config = common::config();
     config.delivery.allow_private_destinations = false;
-    let bus = InProcBus::new();
-    let running = common::start(config, store.clone(), Box::new(bus.consumer()), None);
-    down(&bus.publisher(), &m.id).await;
+    let (publisher, running) = common::start_in_process_with(&store, config);
+    down(&publisher, &m.id).await;
     let log = settled(&store, 2).await;
     assert_eq!(log[1].0.state, OutboxState::Dead);
     assert!(

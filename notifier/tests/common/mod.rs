@@ -322,8 +322,17 @@ pub async fn publish_down(
 
 /// A notifier with the test settings, reading a fresh in-process bus; returns its publisher.
 pub fn start_in_process(store: &Store) -> (lookout_bus::InProcPublisher, Running) {
+    start_in_process_with(store, config())
+}
+
+/// [`start_in_process`] with `config` instead of the test settings.
+#[allow(dead_code)]
+pub fn start_in_process_with(
+    store: &Store,
+    config: NotifierConfig,
+) -> (lookout_bus::InProcPublisher, Running) {
     let bus = lookout_bus::InProcBus::new();
-    let running = start(config(), store.clone(), Box::new(bus.consumer()), None);
+    let running = start(config, store.clone(), Box::new(bus.consumer()), None);
     (bus.publisher(), running)
 }
 
