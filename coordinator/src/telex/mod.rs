@@ -211,11 +211,14 @@ impl Telex {
                 .collect()
         };
         tokio::spawn(async move {
-            let mut parts = Vec::with_capacity(asked.len());
-            for (regions, named) in &asked {
-                let outcomes = report::check(&run_now, regions, named, &tick.sites).await;
-                parts.push(report::message(&outcomes, named));
-            }
+            // Every region at once, the message in the order the tick named them.
+            let parts = futures::future::join_all(asked.iter().map(|(regions, named)| {
+                let (run_now, sites) = (&run_now, &tick.sites);
+                async move {
+                    report::message(&report::check(run_now, regions, named, sites).await, named)
+                }
+            }))
+            .await;
             let message = report::combine(parts);
             report::deliver(&tick, pinned, &message).await;
             drop(permit);
