@@ -63,7 +63,19 @@ pub async fn run(
         max_concurrency = config.max_concurrency,
         "agent starting"
     );
-    let outcome = session::run(&config, scheduler, results_rx, token.clone()).await;
+    // On a worker thread like the scheduler, not on the caller's (`block_on`) thread: every
+    // result then reaches the session without waking another thread.
+    let session_config = config.clone();
+    let session_token = token.clone();
+    let session = tokio::spawn(async move {
+        session::run(&session_config, scheduler, results_rx, session_token).await
+    });
+    let outcome = match session.await {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime itself is shutting down.
+        Err(_) => Ok(()),
+    };
     token.cancel();
     watcher.abort();
     // The driver only ends by the token; an error here is a panic inside it, already logged.

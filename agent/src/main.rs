@@ -61,10 +61,13 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting tokio")?;
     match cli.command {
+        // On a worker thread, where the agent's own session and scheduler run.
         Some(Command::Bench) => runtime
-            .block_on(bench::probe_batch_from_env())
+            .block_on(on_worker(bench::probe_batch_from_env()))
             .map_err(Into::into),
-        Some(Command::BenchScale(args)) => runtime.block_on(bench::scale(args)).map_err(Into::into),
+        Some(Command::BenchScale(args)) => runtime
+            .block_on(on_worker(bench::scale(args)))
+            .map_err(Into::into),
         None => {
             lookout_runtime::logging::init("info")?;
             let ran = config(&cli).and_then(|config| {
@@ -82,6 +85,14 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Runs `work` as a task of the runtime rather than on the thread that blocks on it.
+async fn on_worker<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(work).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

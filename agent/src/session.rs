@@ -332,7 +332,7 @@ impl Link<'_> {
                 }
                 () = sleep_until(drain_deadline.unwrap_or(now)), if drain_deadline.is_some() => {}
                 msg = inbound.message() => match msg {
-                    Ok(Some(msg)) => self.handle(msg, drain_deadline.is_some(), &run_now_tx),
+                    Ok(Some(msg)) => self.handle(msg, drain_deadline.is_some(), &run_now_tx).await,
                     Ok(None) => return ended("coordinator closed the stream".into()),
                     Err(status) => return classify(status, true),
                 },
@@ -370,7 +370,7 @@ impl Link<'_> {
         }
     }
 
-    fn handle(
+    async fn handle(
         &mut self,
         msg: CoordinatorMessage,
         draining: bool,
@@ -400,7 +400,9 @@ impl Link<'_> {
                 debug!(seq = ack.seq, results = n, "batch acknowledged");
             }
             Some(coordinator_message::Msg::Assignment(assignment)) if !draining => {
-                self.scheduler.apply(assignment);
+                // Waits while the scheduler's queue is full: the stream is read again once
+                // the monitors before these are applied (at most milliseconds).
+                self.scheduler.apply(assignment).await;
             }
             Some(coordinator_message::Msg::Assignment(_)) => {}
             Some(coordinator_message::Msg::Welcome(_)) => debug!("repeated Welcome ignored"),

@@ -122,7 +122,7 @@ impl Outbox {
         }
     }
 
-    /// Numbers one more assignment message of this agent (see [`crate::chunk`]).
+    /// Numbers one more assignment message of this agent (see [`lookout_proto::chunk`]).
     pub fn next_version(&self) -> u64 {
         // Saturates: an agent may claim any last version in its Hello.
         let previous = self

@@ -6,7 +6,6 @@
 
 pub mod assign;
 pub mod auth;
-pub mod chunk;
 pub mod config;
 pub mod deliveries;
 pub mod destinations;

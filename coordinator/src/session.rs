@@ -18,7 +18,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AgentTokens;
-use crate::chunk;
+use lookout_proto::chunk;
 use crate::error::{DomainError, field_error};
 use crate::hub::{Hub, Joined, OutboxItem};
 use crate::intake::{self, Intake};

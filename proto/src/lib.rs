@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod bounds;
+pub mod chunk;
 pub mod codec;
 pub mod json_path;
 mod secrets;

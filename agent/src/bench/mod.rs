@@ -1,6 +1,7 @@
 //! Benchmarks that print figures: the probe-cost batch contract of `probe_cost.sh`
 //! (`lookout-agent bench`) and the scheduler at scale (`lookout-agent bench-scale`).
 
+mod gateway;
 mod probe;
 mod scale;
 
@@ -19,6 +20,13 @@ pub enum BenchError {
     Monitor(#[from] lookout_proto::validate::FieldError),
     #[error(transparent)]
     Build(#[from] crate::checks::BuildError),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("gateway benchmark: {0}")]
+    Gateway(String),
 }
 
 const REGION: &str = "bench";
@@ -58,12 +66,13 @@ enum Target<'a> {
     Tcp(&'a str),
 }
 
-/// On-CPU time of this whole process in microseconds (all live threads, ns-precise
-/// schedstat; the coarser tick-based /proc/self/stat when schedstat is unavailable).
-fn process_cpu_us() -> u64 {
+/// On-CPU time in microseconds of a whole process (`"self"` or a pid): all its live threads,
+/// ns-precise schedstat; the coarser tick-based `/proc/<pid>/stat` when schedstat is
+/// unavailable.
+fn process_cpu_us(pid: &str) -> u64 {
     let mut total_ns = 0u64;
     let mut found = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for task in tasks.flatten() {
             let path = task.path().join("schedstat");
             if let Some(ns) = std::fs::read_to_string(path).ok().and_then(|s| {
@@ -80,7 +89,7 @@ fn process_cpu_us() -> u64 {
         return total_ns / 1000;
     }
     // utime + stime in clock ticks (USER_HZ, 100 on Linux).
-    std::fs::read_to_string("/proc/self/stat")
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             let rest = s.rsplit_once(") ")?.1;
@@ -106,9 +115,9 @@ fn box_busy_us() -> u64 {
         .map_or(0, |ticks| ticks * 10_000)
 }
 
-/// `VmRSS` and `VmHWM` (peak) of this process in MiB.
-fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// `VmRSS` and `VmHWM` (peak) in MiB of a process (`"self"` or a pid).
+fn memory_mib(pid: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()

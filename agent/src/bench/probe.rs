@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_proto::CheckStatus;
+use lookout_proto::validate::ValidMonitor;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{BenchError, Target, bench_monitor};
 use crate::checks;
-use crate::scheduler::{Clock, Executor, Job, Origin};
+use crate::scheduler::{Clock, Executor, Job, Origin, Runnable};
 
 /// The `PROBE_*` environment of the contract.
 #[derive(Debug, Clone)]
@@ -86,9 +87,10 @@ pub async fn probe_batch(env: &ProbeEnv) -> Result<ProbeReport, BenchError> {
     } else {
         Target::Http(&env.url)
     };
-    let monitor = Arc::new(bench_monitor("bench".into(), target, 60)?);
+    let monitor = ValidMonitor::try_from(bench_monitor("bench".into(), target, 60)?)?;
     // The bench measures probe cost against local targets it was pointed at.
-    let check = checks::build(&monitor, checks::Targets::AnyAddress)?;
+    let check = checks::build_valid(&monitor, checks::Targets::AnyAddress)?;
+    let run = Arc::new(Runnable::new(&monitor, check));
     if env.checks == 0 {
         return Ok(ProbeReport { done: 0, ok: 0 });
     }
@@ -104,8 +106,7 @@ pub async fn probe_batch(env: &ProbeEnv) -> Result<ProbeReport, BenchError> {
     let window_end_ms =
         clock.now_ms() + i64::try_from(env.duration.as_millis()).unwrap_or(i64::MAX / 2) + 60_000;
     let job = |due_ms| Job {
-        monitor: Arc::clone(&monitor),
-        check: Arc::clone(&check),
+        run: Arc::clone(&run),
         due_ms,
         window_end_ms,
     };

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lookout_proto::{CheckStatus, Monitor};
+use lookout_proto::{CheckResult, CheckStatus, Monitor};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +35,11 @@ pub struct ScaleArgs {
     /// Also print, per second of the run, the checks due in it and their worst lateness.
     #[arg(long)]
     pub timeline: bool,
+    /// Run the agent as its own process, fed over gRPC: this process plays the coordinator's
+    /// side of the gateway (Welcome, the assignment in 1 MiB parts, acks) and reports the
+    /// agent process's RSS, CPU and the time until it has scheduled every monitor.
+    #[arg(long)]
+    pub via_gateway: bool,
 }
 
 /// Figures for one monitor count.
@@ -58,7 +63,8 @@ pub struct ScaleReport {
 
 pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
     println!(
-        "bench-scale: interval {} s, {} s per size, {}% http ({}) / tcp ({}), max_concurrency {}",
+        "bench-scale{}: interval {} s, {} s per size, {}% http ({}) / tcp ({}), max_concurrency {}",
+        if args.via_gateway { " via the gateway" } else { "" },
         args.interval_secs,
         args.duration_secs,
         args.http_percent,
@@ -83,7 +89,11 @@ pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
         "others%"
     );
     for &size in &args.sizes {
-        let r = run_size(&args, size).await?;
+        let r = if args.via_gateway {
+            super::gateway::run_size(&args, size).await?
+        } else {
+            run_size(&args, size).await?
+        };
         println!(
             "{:>8} {:>9} {:>9.0} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8.1} {:>8.1} {:>9.1} {:>8.2} {:>7.0}",
             r.monitors,
@@ -104,17 +114,46 @@ pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
-async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchError> {
-    let monitors = (0..size)
-        .map(|i| {
-            let target = if i % 100 < args.http_percent {
-                Target::Http(&args.http_url)
-            } else {
-                Target::Tcp(&args.tcp_addr)
-            };
-            bench_monitor(format!("bench-{size}-{i}"), target, args.interval_secs)
+/// Monitors per assignment message: about what fits the coordinator's 1 MiB parts.
+const PART_MONITORS: usize = 10_000;
+
+/// Makes the benchmark's monitors: one validated monitor per kind, copied with a new id, so
+/// the defaults are filled exactly as the coordinator fills them without validating a million
+/// monitors here as well.
+pub(super) struct Monitors {
+    http: Monitor,
+    tcp: Monitor,
+    http_percent: usize,
+    size: usize,
+}
+
+impl Monitors {
+    pub(super) fn new(args: &ScaleArgs, size: usize) -> Result<Monitors, BenchError> {
+        Ok(Monitors {
+            http: bench_monitor("bench-http".into(), Target::Http(&args.http_url), args.interval_secs)?,
+            tcp: bench_monitor("bench-tcp".into(), Target::Tcp(&args.tcp_addr), args.interval_secs)?,
+            http_percent: args.http_percent,
+            size,
         })
-        .collect::<Result<Vec<Monitor>, BenchError>>()?;
+    }
+
+    pub(super) fn get(&self, i: usize) -> Monitor {
+        let template = if i % 100 < self.http_percent {
+            &self.http
+        } else {
+            &self.tcp
+        };
+        let id = format!("bench-{}-{i}", self.size);
+        Monitor {
+            name: id.clone(),
+            id,
+            ..template.clone()
+        }
+    }
+}
+
+async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchError> {
+    let monitors = Monitors::new(args, size)?;
     let setup = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
@@ -128,29 +167,29 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
         tx,
         shutdown.clone(),
     );
-    scheduler.apply(lookout_proto::v1::Assignment {
-        version: 1,
-        snapshot: true,
-        upserts: monitors,
-        removals: vec![],
-    });
+    // In parts, as the coordinator sends a large assignment: a snapshot, then deltas.
+    for (part, start) in (0..size.max(1)).step_by(PART_MONITORS).enumerate() {
+        let end = (start + PART_MONITORS).min(size);
+        scheduler
+            .apply(lookout_proto::v1::Assignment {
+                version: part as u64 + 1,
+                snapshot: part == 0,
+                upserts: (start..end).map(|i| monitors.get(i)).collect(),
+                removals: vec![],
+            })
+            .await;
+    }
     while scheduler.active_monitors() < size {
         sleep(Duration::from_millis(10)).await;
     }
     let schedule_secs = setup.elapsed().as_secs_f64();
     let start_ms = crate::scheduler::Clock::system().now_ms();
     let start = Instant::now();
-    let cpu0 = process_cpu_us();
+    let cpu0 = process_cpu_us("self");
     let box0 = box_busy_us();
     let end = start + Duration::from_secs(args.duration_secs);
-    // lateness histogram in whole milliseconds; the last bucket holds everything later
-    let mut late = vec![0u64; 10_001];
-    let mut report = ScaleReport {
-        monitors: size,
-        ..ScaleReport::default()
-    };
+    let mut tally = Tally::new(start_ms, args.timeline);
     let mut chunk = Vec::with_capacity(1024);
-    let mut timeline: Vec<(u64, u64)> = Vec::new();
     loop {
         tokio::select! {
             () = sleep_until(end) => break,
@@ -159,66 +198,127 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
                     break;
                 }
                 for r in chunk.drain(..) {
-                    if r.scheduled_at_ms < start_ms {
-                        continue;
-                    }
-                    report.checks += 1;
-                    if r.status == CheckStatus::Missed as i32 {
-                        report.missed += 1;
-                        continue;
-                    }
-                    report.up += u64::from(r.status == CheckStatus::Up as i32);
-                    let ms = usize::try_from((r.started_at_ms - r.scheduled_at_ms).max(0)).unwrap_or(usize::MAX);
-                    let bucket = ms.min(late.len() - 1);
-                    late[bucket] += 1;
-                    if args.timeline {
-                        let second = usize::try_from((r.scheduled_at_ms - start_ms) / 1000).unwrap_or(0);
-                        if timeline.len() <= second {
-                            timeline.resize(second + 1, (0u64, 0u64));
-                        }
-                        timeline[second].0 += 1;
-                        timeline[second].1 = timeline[second].1.max(ms as u64);
-                    }
+                    tally.add(&r);
                 }
             }
         }
     }
-    let cpu_us = process_cpu_us().saturating_sub(cpu0);
+    let cpu_us = process_cpu_us("self").saturating_sub(cpu0);
     let box_us = box_busy_us().saturating_sub(box0);
-    for (second, (checks, worst_ms)) in timeline.iter().enumerate() {
-        println!(
-            "  {size} monitors, second {second:>3}: {checks:>6} checks due, worst lateness {worst_ms} ms"
-        );
-    }
     let elapsed = start.elapsed().as_secs_f64();
-    (report.rss_mib, report.peak_rss_mib) = memory_mib();
+    let (rss, peak) = memory_mib("self");
     shutdown.cancel();
     drop(scheduler);
     while rx.recv().await.is_some() {}
     let _ = task.await;
-    report.checks_per_sec = report.checks as f64 / elapsed;
-    report.cpu_us_per_check = if report.checks == 0 {
-        0.0
-    } else {
-        cpu_us as f64 / report.checks as f64
-    };
-    report.schedule_secs = schedule_secs;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    report.others_percent = 100.0 * box_us.saturating_sub(cpu_us) as f64 / (elapsed * 1e6 * cpus);
-    let ran: u64 = late.iter().sum();
-    let quantile = |q: f64| {
-        let target = ((ran as f64) * q).ceil() as u64;
-        let mut seen = 0;
-        for (ms, n) in late.iter().enumerate() {
-            seen += n;
-            if seen >= target.max(1) {
-                return ms as u64;
-            }
+    Ok(tally.report(Measured {
+        monitors: size,
+        elapsed,
+        cpu_us,
+        box_us,
+        rss_mib: rss,
+        peak_rss_mib: peak,
+        schedule_secs,
+    }))
+}
+
+/// What a run measured besides its results.
+pub(super) struct Measured {
+    pub monitors: usize,
+    pub elapsed: f64,
+    /// CPU of the agent (this process, or the agent process via the gateway).
+    pub cpu_us: u64,
+    pub box_us: u64,
+    pub rss_mib: f64,
+    pub peak_rss_mib: f64,
+    pub schedule_secs: f64,
+}
+
+/// Counts the results due in the measured window: start lateness in whole milliseconds (the
+/// last bucket holds everything later), missed runs, and per second when asked.
+pub(super) struct Tally {
+    start_ms: i64,
+    late: Vec<u64>,
+    checks: u64,
+    up: u64,
+    missed: u64,
+    timeline: Option<Vec<(u64, u64)>>,
+}
+
+impl Tally {
+    pub(super) fn new(start_ms: i64, timeline: bool) -> Tally {
+        Tally {
+            start_ms,
+            late: vec![0; 10_001],
+            checks: 0,
+            up: 0,
+            missed: 0,
+            timeline: timeline.then(Vec::new),
         }
-        0
-    };
-    report.lateness_p50_ms = quantile(0.50);
-    report.lateness_p99_ms = quantile(0.99);
-    report.lateness_max_ms = late.iter().rposition(|n| *n > 0).unwrap_or(0) as u64;
-    Ok(report)
+    }
+
+    pub(super) fn add(&mut self, r: &CheckResult) {
+        if r.scheduled_at_ms < self.start_ms {
+            return;
+        }
+        self.checks += 1;
+        if r.status == CheckStatus::Missed as i32 {
+            self.missed += 1;
+            return;
+        }
+        self.up += u64::from(r.status == CheckStatus::Up as i32);
+        let ms = usize::try_from((r.started_at_ms - r.scheduled_at_ms).max(0)).unwrap_or(usize::MAX);
+        let bucket = ms.min(self.late.len() - 1);
+        self.late[bucket] += 1;
+        if let Some(timeline) = self.timeline.as_mut() {
+            let second = usize::try_from((r.scheduled_at_ms - self.start_ms) / 1000).unwrap_or(0);
+            if timeline.len() <= second {
+                timeline.resize(second + 1, (0, 0));
+            }
+            timeline[second].0 += 1;
+            timeline[second].1 = timeline[second].1.max(ms as u64);
+        }
+    }
+
+    pub(super) fn report(self, m: Measured) -> ScaleReport {
+        for (second, (checks, worst_ms)) in self.timeline.iter().flatten().enumerate() {
+            println!(
+                "  {} monitors, second {second:>3}: {checks:>6} checks due, worst lateness {worst_ms} ms",
+                m.monitors
+            );
+        }
+        let ran: u64 = self.late.iter().sum();
+        let quantile = |q: f64| {
+            let target = ((ran as f64) * q).ceil() as u64;
+            let mut seen = 0;
+            for (ms, n) in self.late.iter().enumerate() {
+                seen += n;
+                if seen >= target.max(1) {
+                    return ms as u64;
+                }
+            }
+            0
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        ScaleReport {
+            monitors: m.monitors,
+            checks: self.checks,
+            up: self.up,
+            missed: self.missed,
+            checks_per_sec: self.checks as f64 / m.elapsed,
+            lateness_p50_ms: quantile(0.50),
+            lateness_p99_ms: quantile(0.99),
+            lateness_max_ms: self.late.iter().rposition(|n| *n > 0).unwrap_or(0) as u64,
+            rss_mib: m.rss_mib,
+            peak_rss_mib: m.peak_rss_mib,
+            cpu_us_per_check: if self.checks == 0 {
+                0.0
+            } else {
+                m.cpu_us as f64 / self.checks as f64
+            },
+            schedule_secs: m.schedule_secs,
+            others_percent: 100.0 * m.box_us.saturating_sub(m.cpu_us) as f64
+                / (m.elapsed * 1e6 * cpus),
+        }
+    }
 }

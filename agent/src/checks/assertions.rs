@@ -42,6 +42,11 @@ pub(crate) struct Assertions {
 }
 
 impl Assertions {
+    /// No assertion at all: the status code alone decides.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.response_time.is_none() && self.cert_days.is_none()
+    }
+
     pub(crate) fn compile(list: &[HttpAssertion]) -> Result<Assertions, String> {
         use http_assertion::Assertion as A;
         if list.len() > MAX_ASSERTIONS {

@@ -96,7 +96,7 @@ impl GrpcCheck {
 
     async fn connect(&self, t: &mut Timings) -> Result<Stream, Failure> {
         let addrs = net::resolve(&self.ep, Default::default(), self.targets, &mut t.dns_us).await?;
-        let tcp = net::connect(&addrs, &mut t.connect_us).await?;
+        let tcp = net::connect(&addrs, net::Writes::Yes, &mut t.connect_us).await?;
         let Some(tls) = &self.tls else {
             return Ok(Either::Left(tcp));
         };

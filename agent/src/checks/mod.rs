@@ -1,7 +1,5 @@
 //! The probers, one file each behind the `Check` trait; `build` holds the only match on the kind.
 
-use std::sync::Arc;
-
 use futures::future::BoxFuture;
 use lookout_proto::v1::{self, Timings, monitor};
 use lookout_proto::validate::ValidMonitor;
@@ -125,43 +123,51 @@ pub struct BuildError {
     pub reason: String,
 }
 
-/// Builds the check for `monitor`, connecting only where `targets` permits; the one place
-/// that matches on the check kind. The spec is validated first with the coordinator's own
-/// constructor, so the agent refuses exactly what the admin API refuses and builds from the
-/// normalized spec.
-pub fn build(monitor: &Monitor, targets: Targets) -> Result<Arc<dyn Check>, BuildError> {
+/// Builds the check for `monitor`, connecting only where `targets` permits. The spec is
+/// validated first with the coordinator's own constructor, so the agent refuses exactly what
+/// the admin API refuses and builds from the normalized spec.
+pub fn build(monitor: &Monitor, targets: Targets) -> Result<Box<dyn Check>, BuildError> {
+    let valid = ValidMonitor::try_from(monitor.clone()).map_err(|e| BuildError {
+        monitor_id: monitor.id.clone(),
+        reason: e.to_string(),
+    })?;
+    build_valid(&valid, targets)
+}
+
+/// Builds the check of a validated monitor; the one place that matches on the check kind.
+pub fn build_valid(valid: &ValidMonitor, targets: Targets) -> Result<Box<dyn Check>, BuildError> {
+    let monitor = valid.spec();
     let fail = |reason: String| BuildError {
         monitor_id: monitor.id.clone(),
         reason,
     };
-    let valid = ValidMonitor::try_from(monitor.clone()).map_err(|e| fail(e.to_string()))?;
-    match &valid.spec().check {
-        Some(monitor::Check::Http(spec)) => Ok(Arc::new(
+    match &monitor.check {
+        Some(monitor::Check::Http(spec)) => Ok(Box::new(
             http::HttpCheck::new(spec)
                 .map_err(fail)?
                 .with_targets(targets),
         )),
-        Some(monitor::Check::Tcp(spec)) => Ok(Arc::new(
+        Some(monitor::Check::Tcp(spec)) => Ok(Box::new(
             tcp::TcpCheck::new(spec)
                 .map_err(fail)?
                 .with_targets(targets),
         )),
-        Some(monitor::Check::Dns(spec)) => Ok(Arc::new(
+        Some(monitor::Check::Dns(spec)) => Ok(Box::new(
             dns::DnsCheck::new(spec)
                 .map_err(fail)?
                 .with_targets(targets),
         )),
-        Some(monitor::Check::Icmp(spec)) => Ok(Arc::new(
+        Some(monitor::Check::Icmp(spec)) => Ok(Box::new(
             icmp::IcmpCheck::new(spec)
                 .map_err(fail)?
                 .with_targets(targets),
         )),
-        Some(monitor::Check::Tls(spec)) => Ok(Arc::new(
+        Some(monitor::Check::Tls(spec)) => Ok(Box::new(
             tls::TlsCheck::new(spec)
                 .map_err(fail)?
                 .with_targets(targets),
         )),
-        Some(monitor::Check::Grpc(spec)) => Ok(Arc::new(
+        Some(monitor::Check::Grpc(spec)) => Ok(Box::new(
             grpc::GrpcCheck::new(spec)
                 .map_err(fail)?
                 .with_targets(targets),

@@ -179,10 +179,19 @@ fn only_family(pref: IpPreference) -> &'static str {
 /// How long one address may stay silent before the next one is tried.
 const FALLBACK_AFTER: Duration = Duration::from_millis(1500);
 
+/// Whether a probe writes on the connection: Nagle's algorithm only delays small writes, so
+/// a connect-only probe skips the `TCP_NODELAY` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writes {
+    Yes,
+    No,
+}
+
 /// Connects to the first address that accepts, trying the others in order; `connect_us` gets
 /// the time spent connecting. The error names the last address tried.
 pub(crate) async fn connect(
     addrs: &[SocketAddr],
+    writes: Writes,
     connect_us: &mut u64,
 ) -> Result<TcpStream, Failure> {
     let started = Instant::now();
@@ -203,7 +212,9 @@ pub(crate) async fn connect(
             Ok(stream) => {
                 *connect_us = micros_since(started);
                 // Probes write small requests once; waiting for more data only adds latency.
-                let _ = stream.set_nodelay(true);
+                if writes == Writes::Yes {
+                    let _ = stream.set_nodelay(true);
+                }
                 return Ok(stream);
             }
             Err(e) => last = connect_failure(*addr, &e),
@@ -347,11 +358,11 @@ mod tests {
         drop(closed);
         let addrs = [closed_addr, open.local_addr().expect("addr")];
         let mut us = 0;
-        let s = connect(&addrs, &mut us)
+        let s = connect(&addrs, Writes::Yes, &mut us)
             .await
             .expect("second address accepts");
         assert_eq!(s.peer_addr().expect("peer"), addrs[1]);
-        let e = connect(&addrs[..1], &mut us).await.expect_err("refused");
+        let e = connect(&addrs[..1], Writes::No, &mut us).await.expect_err("refused");
         assert_eq!(e.message, format!("connection refused by {closed_addr}"));
     }
 }

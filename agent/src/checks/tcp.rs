@@ -71,6 +71,15 @@ impl TcpCheck {
         self
     }
 
+    /// A TLS handshake or a send step writes; a bare connect check does not.
+    fn writes(&self) -> net::Writes {
+        if self.tls.is_some() || self.steps.iter().any(|s| matches!(s, Step::Send(_))) {
+            net::Writes::Yes
+        } else {
+            net::Writes::No
+        }
+    }
+
     async fn run_at(&self, deadline: Instant) -> Outcome {
         let started = Instant::now();
         let mut p = Progress::default();
@@ -108,19 +117,24 @@ impl TcpCheck {
         let addrs = net::resolve(&self.ep, self.pref, self.targets, &mut dns_us).await;
         p.timings.dns_us = dns_us;
         p.phase = Phase::Connect;
-        let stream = net::connect(&addrs?, &mut p.timings.connect_us).await?;
+        let mut stream = net::connect(&addrs?, self.writes(), &mut p.timings.connect_us).await?;
         let Some(tls) = &self.tls else {
-            return self.converse(stream, p).await;
+            self.converse(&mut stream, p).await?;
+            // Dropping the socket closes it with a FIN, as politely as a shutdown would.
+            return Ok(());
         };
         p.phase = Phase::Tls;
         let name = tls.name_for(&self.ep.host)?;
-        let stream = tls.handshake(stream, name, &mut p.timings.tls_us).await?;
-        self.converse(stream, p).await
+        let mut stream = tls.handshake(stream, name, &mut p.timings.tls_us).await?;
+        self.converse(&mut stream, p).await?;
+        // TLS says goodbye first (close_notify), so servers do not log a truncated session.
+        let _ = stream.shutdown().await;
+        Ok(())
     }
 
     async fn converse<IO: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        mut io: IO,
+        io: &mut IO,
         p: &mut Progress,
     ) -> Result<(), Failure> {
         let ep = &self.ep;
@@ -173,8 +187,6 @@ impl TcpCheck {
                 }
             }
         }
-        // Close politely so servers do not log a reset for every probe.
-        let _ = io.shutdown().await;
         Ok(())
     }
 }

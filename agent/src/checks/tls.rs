@@ -103,7 +103,7 @@ impl TlsCheck {
         cert: &mut Option<CertFacts>,
     ) -> Result<(), Failure> {
         let addrs = net::resolve(&self.ep, self.pref, self.targets, &mut t.dns_us).await?;
-        let stream = net::connect(&addrs, &mut t.connect_us).await?;
+        let stream = net::connect(&addrs, net::Writes::Yes, &mut t.connect_us).await?;
         *in_handshake = true;
         let shown = self.name.to_str();
         let handshake_started = Instant::now();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_proto::v1::Timings;
+use lookout_proto::validate::ValidMonitor;
 use lookout_proto::{CheckResult, CheckStatus, FailureClass, Monitor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, sleep_until, timeout_at};
@@ -20,10 +21,64 @@ const GUARD_GRACE: Duration = Duration::from_millis(100);
 /// Where finished results go (the session's buffer, or a benchmark's counter).
 pub type ResultSender = mpsc::UnboundedSender<CheckResult>;
 
+/// What a run needs of its monitor, built once per assignment and shared by every run: the
+/// compiled check and the few spec fields a result carries. The protobuf spec itself is not
+/// kept (it is most of a monitor's size, and an agent may hold a million).
+pub struct Runnable {
+    pub id: Arc<str>,
+    pub version: u64,
+    /// The validated timeout (defaults filled), in milliseconds.
+    pub timeout_ms: u32,
+    /// The check kind, as results name it ("http", "tcp", ...).
+    pub kind: &'static str,
+    pub check: Box<dyn Check>,
+}
+
+impl Runnable {
+    /// The runnable form of a validated monitor with its built check.
+    pub fn new(valid: &ValidMonitor, check: Box<dyn Check>) -> Runnable {
+        let spec = valid.spec();
+        Runnable {
+            id: Arc::from(spec.id.as_str()),
+            version: spec.version,
+            timeout_ms: spec.timeout_ms,
+            kind: spec.kind(),
+            check,
+        }
+    }
+}
+
+/// The monitor a result is about: the fields every result carries.
+#[derive(Debug, Clone, Copy)]
+pub struct About<'a> {
+    pub id: &'a str,
+    pub version: u64,
+    pub kind: &'static str,
+}
+
+impl<'a> From<&'a Monitor> for About<'a> {
+    fn from(m: &'a Monitor) -> About<'a> {
+        About {
+            id: &m.id,
+            version: m.version,
+            kind: m.kind(),
+        }
+    }
+}
+
+impl<'a> From<&'a Runnable> for About<'a> {
+    fn from(r: &'a Runnable) -> About<'a> {
+        About {
+            id: &r.id,
+            version: r.version,
+            kind: r.kind,
+        }
+    }
+}
+
 /// One due run of one monitor.
 pub struct Job {
-    pub monitor: Arc<Monitor>,
-    pub check: Arc<dyn Check>,
+    pub run: Arc<Runnable>,
     /// When the run was due (epoch ms).
     pub due_ms: i64,
     /// When the next run is due: a run that has not started by then is MISSED, and a
@@ -113,8 +168,8 @@ impl Executor {
     /// Reports a result for a monitor that cannot run at all (its check cannot be built):
     /// `MISSED` with class `INTERNAL`, which the coordinator's no-data watch reports with
     /// this reason. The reason may quote the whole spec, so it is bounded here.
-    pub fn refused(&self, monitor: &Monitor, reason: String) {
-        send(&self.results, self.inner.refusal(monitor, reason));
+    pub fn refused(&self, about: About<'_>, reason: String) {
+        send(&self.results, self.inner.refusal(about, reason));
     }
 }
 
@@ -136,7 +191,7 @@ impl OneShot {
     /// The MISSED result of a monitor whose check cannot be built, as [`Executor::refused`]
     /// sends it.
     pub fn refusal(&self, monitor: &Monitor, reason: String) -> CheckResult {
-        self.inner.refusal(monitor, reason)
+        self.inner.refusal(monitor.into(), reason)
     }
 }
 
@@ -150,10 +205,10 @@ fn send(results: &ResultSender, mut result: CheckResult) {
 
 impl Inner {
     /// The MISSED result (class `internal`, bounded) of a monitor that cannot run at all.
-    fn refusal(&self, monitor: &Monitor, reason: String) -> CheckResult {
+    fn refusal(&self, about: About<'_>, reason: String) -> CheckResult {
         let now = self.clock.now_ms();
         let mut result = self.result(
-            monitor,
+            about,
             now,
             now,
             CheckStatus::Missed,
@@ -205,14 +260,14 @@ impl Inner {
         }
         let started = Instant::now();
         let started_ms = self.clock.ms_at(started);
-        let timeout_ms = u64::from(job.monitor.timeout_ms.max(1));
+        let timeout_ms = u64::from(job.run.timeout_ms.max(1));
         let window_ms = u64::try_from(job.window_end_ms.saturating_sub(job.due_ms))
             .unwrap_or(1)
             .max(1);
         let deadline = started + Duration::from_millis(timeout_ms.min(window_ms));
         let outcome = tokio::select! {
             biased;
-            outcome = timeout_at(deadline + GUARD_GRACE, job.check.run(deadline)) => match outcome {
+            outcome = timeout_at(deadline + GUARD_GRACE, job.run.check.run(deadline)) => match outcome {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome::down(
                     FailureClass::Timeout,
@@ -223,7 +278,7 @@ impl Inner {
             () = self.shutdown.cancelled() => {
                 drop(permit);
                 let reason = "agent shut down while the check was running".to_string();
-                return self.result(&job.monitor, job.due_ms, started_ms, CheckStatus::Missed, FailureClass::Shutdown, reason);
+                return self.result(job.run.as_ref().into(), job.due_ms, started_ms, CheckStatus::Missed, FailureClass::Shutdown, reason);
             }
         };
         drop(permit);
@@ -233,7 +288,7 @@ impl Inner {
             timings.total_us = duration_us;
         }
         let mut result = self.result(
-            &job.monitor,
+            job.run.as_ref().into(),
             job.due_ms,
             started_ms,
             outcome.status,
@@ -257,7 +312,7 @@ impl Inner {
     fn missed(&self, job: &Job, class: FailureClass, reason: String) -> CheckResult {
         let now = self.clock.now_ms();
         self.result(
-            &job.monitor,
+            job.run.as_ref().into(),
             job.due_ms,
             now,
             CheckStatus::Missed,
@@ -268,7 +323,7 @@ impl Inner {
 
     fn result(
         &self,
-        monitor: &Monitor,
+        about: About<'_>,
         scheduled_at_ms: i64,
         started_at_ms: i64,
         status: CheckStatus,
@@ -277,8 +332,8 @@ impl Inner {
     ) -> CheckResult {
         CheckResult {
             id: uuid::Uuid::now_v7().to_string(),
-            monitor_id: monitor.id.clone(),
-            monitor_version: monitor.version,
+            monitor_id: about.id.to_string(),
+            monitor_version: about.version,
             region: self.origin.region.clone(),
             agent_id: self.origin.agent_id.clone(),
             status: status as i32,
@@ -289,7 +344,7 @@ impl Inner {
             status_code: None,
             failure_class: failure as i32,
             error_message: message,
-            check_kind: monitor.kind().to_string(),
+            check_kind: about.kind.to_string(),
             ping: None,
             lifecycle: 0,
             certificate: None,

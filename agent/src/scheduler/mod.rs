@@ -12,18 +12,26 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use lookout_proto::v1::Assignment;
 use lookout_proto::validate::ValidMonitor;
 use lookout_proto::{CheckResult, Monitor};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
-pub use execute::{Executor, Job, OneShot, Origin, ResultSender};
+pub use execute::{About, Executor, Job, OneShot, Origin, ResultSender, Runnable};
 pub use schedule::{Schedule, ScheduleError, parse_cron, phase_hash};
 
 use crate::checks::{self, BuildError, Check, Targets};
 
-/// Builds the check of a monitor; `checks::build` in production, a scripted check in tests.
-pub type CheckBuilder = Arc<dyn Fn(&Monitor) -> Result<Arc<dyn Check>, BuildError> + Send + Sync>;
+/// Builds the check of a validated monitor; `checks::build_valid` in production, a scripted
+/// check in tests.
+pub type CheckBuilder =
+    Arc<dyn Fn(&ValidMonitor) -> Result<Box<dyn Check>, BuildError> + Send + Sync>;
+
+/// Monitors handed to [`Scheduler::apply`] and not yet applied, at most: `apply` waits for
+/// room. A coordinator streams a large assignment in parts much faster than checks are built
+/// (µs each), and a queued protobuf monitor takes about a kilobyte; without this bound a
+/// million monitors would all sit in the queue at once.
+pub const MAX_QUEUED_MONITORS: usize = 20_000;
 
 /// What the scheduler needs besides the assignment.
 #[derive(Clone)]
@@ -41,7 +49,7 @@ impl SchedulerConfig {
             origin,
             max_concurrency,
             clock: Clock::system(),
-            build: Arc::new(move |m: &Monitor| checks::build(m, targets)),
+            build: Arc::new(move |m: &ValidMonitor| checks::build_valid(m, targets)),
         }
     }
 }
@@ -50,7 +58,9 @@ impl SchedulerConfig {
 /// stops it; checks waiting for a slot then report MISSED (shutdown).
 #[derive(Clone)]
 pub struct Scheduler {
-    commands: mpsc::UnboundedSender<Assignment>,
+    commands: mpsc::UnboundedSender<driver::Command>,
+    /// Room in the queue of monitors not yet applied (`MAX_QUEUED_MONITORS`).
+    room: Arc<Semaphore>,
     shared: Arc<Shared>,
     /// One-shot runs share the scheduled runs' concurrency limit.
     one_shot: OneShot,
@@ -81,10 +91,12 @@ impl Scheduler {
             shutdown.clone(),
         );
         let one_shot = executor.one_shot();
+        let room = Arc::new(Semaphore::new(MAX_QUEUED_MONITORS));
         let driver = driver::Driver::new(executor, Arc::clone(&config.build), Arc::clone(&shared));
         let task = tokio::spawn(driver.run(command_rx, shutdown));
         let scheduler = Scheduler {
             commands,
+            room,
             shared,
             one_shot,
             build: config.build,
@@ -92,13 +104,19 @@ impl Scheduler {
         (scheduler, task)
     }
 
-    /// Applies a snapshot or delta. Monitors it does not change keep their schedule.
-    pub fn apply(&self, assignment: Assignment) {
+    /// Applies a snapshot or delta. Monitors it does not change keep their schedule. Waits
+    /// while `MAX_QUEUED_MONITORS` are queued (one larger assignment waits for an empty
+    /// queue); a stopped scheduler dropped what it held, so the wait ends then too.
+    pub async fn apply(&self, assignment: Assignment) {
         self.shared
             .requested_version
             .store(assignment.version, Ordering::Relaxed);
-        // A closed channel means the scheduler stopped (shutdown); nothing left to apply to.
-        let _ = self.commands.send(assignment);
+        let wanted = assignment.upserts.len().clamp(1, MAX_QUEUED_MONITORS);
+        let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
+        // The semaphore is never closed; a closed channel means the scheduler stopped
+        // (shutdown), with nothing left to apply to.
+        let room = Arc::clone(&self.room).acquire_many_owned(wanted).await.ok();
+        let _ = self.commands.send((assignment, room));
     }
 
     /// Version of the last assignment handed to `apply` (0 before the first). Not the highest
@@ -112,19 +130,19 @@ impl Scheduler {
     /// gets the monitor's timeout and waits for a check slot at most that long.
     pub async fn run_now(&self, monitor: Monitor) -> CheckResult {
         // Validated here for its defaults (the timeout) too, not only by the builder.
-        let monitor = match ValidMonitor::try_from(monitor.clone()) {
-            Ok(valid) => Arc::new(valid.into_spec()),
+        let valid = match ValidMonitor::try_from(monitor.clone()) {
+            Ok(valid) => valid,
             Err(e) => return self.one_shot.refusal(&monitor, e.to_string()),
         };
-        let check = match (self.build)(&monitor) {
+        let check = match (self.build)(&valid) {
             Ok(check) => check,
             Err(e) => return self.one_shot.refusal(&monitor, e.reason),
         };
+        let run = Arc::new(Runnable::new(&valid, check));
         let due_ms = self.one_shot.clock().now_ms();
-        let window_ms = i64::from(monitor.timeout_ms.max(1));
+        let window_ms = i64::from(run.timeout_ms.max(1));
         let job = Job {
-            monitor,
-            check,
+            run,
             due_ms,
             window_end_ms: due_ms.saturating_add(window_ms),
         };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use lookout_proto::v1::{Assignment, Timings};
+use lookout_proto::validate::ValidMonitor;
 use lookout_proto::{CheckResult, CheckStatus, FailureClass, Monitor};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
@@ -50,10 +51,11 @@ impl Check for HangCheck {
     }
 }
 
-fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
+fn build(valid: &ValidMonitor) -> Result<Box<dyn Check>, BuildError> {
+    let monitor = valid.spec();
     match monitor.name.as_str() {
-        "hang" => Ok(Arc::new(HangCheck)),
-        "ping" => Ok(Arc::new(PingCheck)),
+        "hang" => Ok(Box::new(HangCheck)),
+        "ping" => Ok(Box::new(PingCheck)),
         "broken" => Err(BuildError {
             monitor_id: monitor.id.clone(),
             reason: "no prober".into(),
@@ -62,7 +64,7 @@ fn build(monitor: &Monitor) -> Result<Arc<dyn Check>, BuildError> {
             monitor_id: monitor.id.clone(),
             reason: format!("url {:?} is too long", "x".repeat(1 << 20)),
         }),
-        _ => Ok(Arc::new(UpCheck)),
+        _ => Ok(Box::new(UpCheck)),
     }
 }
 
@@ -102,8 +104,10 @@ fn monitor(id: &str, name: &str, interval_secs: u32, version: u64) -> Monitor {
     Monitor {
         id: id.into(),
         name: name.into(),
+        regions: vec!["eu".into()],
         interval_secs,
-        timeout_ms: 60_000,
+        // As long as validation allows: the whole interval.
+        timeout_ms: (interval_secs * 1000).min(60_000),
         version,
         check: Some(lookout_proto::v1::monitor::Check::Tcp(
             lookout_proto::v1::TcpCheck {
@@ -142,7 +146,7 @@ async fn runs_on_the_phase_and_spreads_monitors() {
     let monitors: Vec<Monitor> = (0..1000)
         .map(|i| monitor(&format!("mon_{i}"), "up", 10, 1))
         .collect();
-    h.scheduler.apply(snapshot(1, monitors));
+    h.scheduler.apply(snapshot(1, monitors)).await;
     sleep(Duration::from_millis(30_000)).await;
     let results = drain(&mut h.results);
     assert_eq!(h.scheduler.active_monitors(), 1000);
@@ -184,25 +188,25 @@ async fn an_unchanged_upsert_keeps_the_schedule() {
     let mut h = start(10);
     let phase = phase_of("mon_a", 10_000);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_a", "up", 10, 1)]));
+        .apply(snapshot(1, vec![monitor("mon_a", "up", 10, 1)])).await;
     sleep(Duration::from_millis(25_000)).await;
     // Same spec and version again (snapshot and delta), then a changed spec with the same
     // interval: none may add, skip or move a run.
     h.scheduler
-        .apply(snapshot(2, vec![monitor("mon_a", "up", 10, 1)]));
+        .apply(snapshot(2, vec![monitor("mon_a", "up", 10, 1)])).await;
     h.scheduler.apply(Assignment {
         version: 3,
         snapshot: false,
         upserts: vec![monitor("mon_a", "up", 10, 1)],
         removals: vec![],
-    });
+    }).await;
     sleep(Duration::from_millis(10_000)).await;
     h.scheduler.apply(Assignment {
         version: 4,
         snapshot: false,
         upserts: vec![monitor("mon_a", "renamed", 10, 2)],
         removals: vec![],
-    });
+    }).await;
     sleep(Duration::from_millis(20_000)).await;
     let results = drain(&mut h.results);
     let due: Vec<i64> = results.iter().map(|r| r.scheduled_at_ms).collect();
@@ -226,14 +230,14 @@ async fn removal_and_snapshot_stop_monitors() {
     h.scheduler.apply(snapshot(
         1,
         vec![monitor("mon_a", "up", 1, 1), monitor("mon_b", "up", 1, 1)],
-    ));
+    )).await;
     sleep(Duration::from_millis(3_000)).await;
     h.scheduler.apply(Assignment {
         version: 2,
         snapshot: false,
         upserts: vec![],
         removals: vec!["mon_a".into()],
-    });
+    }).await;
     sleep(Duration::from_millis(1)).await;
     drain(&mut h.results);
     sleep(Duration::from_millis(3_000)).await;
@@ -246,7 +250,7 @@ async fn removal_and_snapshot_stop_monitors() {
         "{ids:?}"
     );
     h.scheduler
-        .apply(snapshot(3, vec![monitor("mon_c", "up", 1, 1)]));
+        .apply(snapshot(3, vec![monitor("mon_c", "up", 1, 1)])).await;
     sleep(Duration::from_millis(1)).await;
     drain(&mut h.results);
     sleep(Duration::from_millis(3_000)).await;
@@ -269,7 +273,7 @@ async fn a_check_that_cannot_start_in_its_window_is_missed() {
     h.scheduler.apply(snapshot(
         1,
         vec![monitor("hog", "hang", 60, 1), monitor("victim", "up", 1, 1)],
-    ));
+    )).await;
     sleep(Duration::from_millis(185_000)).await;
     let results = drain(&mut h.results);
     let hog_runs: Vec<&CheckResult> = results.iter().filter(|r| r.monitor_id == "hog").collect();
@@ -318,7 +322,7 @@ async fn shutdown_reports_waiting_and_running_checks() {
     h.scheduler.apply(snapshot(
         1,
         vec![monitor("hog", "hang", 60, 1), monitor("victim", "up", 1, 1)],
-    ));
+    )).await;
     sleep(Duration::from_millis(75_300)).await;
     h.shutdown.cancel();
     let mut all = drain(&mut h.results);
@@ -351,7 +355,7 @@ async fn shutdown_reports_waiting_and_running_checks() {
 async fn a_monitor_that_cannot_be_built_is_reported() {
     let mut h = start(1);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_x", "broken", 10, 1)]));
+        .apply(snapshot(1, vec![monitor("mon_x", "broken", 10, 1)])).await;
     let r = h.results.recv().await.expect("a result");
     assert_eq!(
         (r.monitor_id.as_str(), r.status),
@@ -369,7 +373,7 @@ async fn a_monitor_that_cannot_be_built_is_reported() {
 async fn a_refusal_quoting_a_huge_spec_is_bounded() {
     let mut h = start(1);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_x", "huge", 10, 1)]));
+        .apply(snapshot(1, vec![monitor("mon_x", "huge", 10, 1)])).await;
     let r = h.results.recv().await.expect("a result");
     assert_eq!(r.failure_class, FailureClass::Internal as i32);
     assert!(
@@ -388,24 +392,24 @@ async fn a_snapshot_in_parts_keeps_unchanged_monitors() {
     let counter = Arc::clone(&builds);
     let mut h = start_with(
         10,
-        Arc::new(move |m: &Monitor| {
+        Arc::new(move |m: &ValidMonitor| {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             build(m)
         }),
     );
     let (a, b) = (monitor("mon_a", "up", 10, 1), monitor("mon_b", "up", 10, 1));
-    h.scheduler.apply(snapshot(1, vec![a.clone(), b.clone()]));
+    h.scheduler.apply(snapshot(1, vec![a.clone(), b.clone()])).await;
     sleep(Duration::from_millis(15_000)).await;
     // A reconnect brings the same assignment split in two: a snapshot part with mon_a only
     // and a delta part with mon_b. mon_b must neither be rebuilt nor lose or move a run.
-    h.scheduler.apply(snapshot(2, vec![a]));
+    h.scheduler.apply(snapshot(2, vec![a])).await;
     sleep(Duration::from_millis(1)).await;
     h.scheduler.apply(Assignment {
         version: 3,
         snapshot: false,
         upserts: vec![b],
         removals: vec![],
-    });
+    }).await;
     sleep(Duration::from_millis(25_000)).await;
     assert_eq!(
         builds.load(std::sync::atomic::Ordering::SeqCst),
@@ -426,7 +430,7 @@ async fn a_snapshot_in_parts_keeps_unchanged_monitors() {
 async fn ping_statistics_reach_the_result() {
     let mut h = start(10);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_ping", "ping", 1, 1)]));
+        .apply(snapshot(1, vec![monitor("mon_ping", "ping", 1, 1)])).await;
     sleep(Duration::from_millis(2_500)).await;
     let results = drain(&mut h.results);
     let r = results.first().expect("a result");
@@ -505,4 +509,30 @@ async fn run_now_answers_its_result_and_never_sends_it() {
     // The handle that runs one-shot checks holds no result sender: the channel still closes
     // (the session's drain waits for that).
     assert!(h.results.recv().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn apply_waits_while_the_queue_is_full() {
+    let h = start(10);
+    let part = |version: u64, from: usize| Assignment {
+        version,
+        snapshot: false,
+        upserts: (from..from + super::MAX_QUEUED_MONITORS)
+            .map(|i| monitor(&format!("mon_{i}"), "up", 60, 1))
+            .collect(),
+        removals: vec![],
+    };
+    // The first part fills the queue; the driver has not run yet (one thread, no yield).
+    h.scheduler.apply(part(1, 0)).await;
+    let second = h.scheduler.apply(part(2, super::MAX_QUEUED_MONITORS));
+    tokio::pin!(second);
+    assert!(
+        futures::poll!(second.as_mut()).is_pending(),
+        "a full queue makes apply wait"
+    );
+    assert_eq!(h.scheduler.assignment_version(), 2);
+    second.await;
+    while h.scheduler.active_monitors() < 2 * super::MAX_QUEUED_MONITORS {
+        sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -32,37 +32,55 @@ use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 /// Bodies are read up to this size; assertions see the first MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// A configured HTTP(S) check.
+/// A configured HTTP(S) check, kept compact (an agent may hold a million): a plain GET is the
+/// URL and a few numbers; headers, credentials, a body, assertions and TLS options live in
+/// `extra`, allocated only when the spec has them.
 pub struct HttpCheck {
-    first: Hop,
+    /// The configured URL; each run makes its request target (`Hop`) from it.
+    url: Url,
     method: Method,
-    /// Secret ones (`is_secret_header`) go only to the configured origin, like `auth`.
-    headers: HeaderMap,
-    /// Sent only to the configured origin, never after a redirect to another one.
-    auth: Option<HeaderValue>,
-    body: Bytes,
-    expected: Vec<(u16, u16)>,
+    /// Acceptable status ranges; empty for the default, 200-299.
+    expected: Box<[(u16, u16)]>,
     max_redirects: u32,
     pref: IpPreference,
-    tls: TlsClient,
-    assertions: Assertions,
     keep_body: bool,
     /// Which addresses it may connect to.
     targets: Targets,
+    extra: Option<Box<Extra>>,
 }
+
+/// What a plain GET does not have.
+#[derive(Default)]
+struct Extra {
+    /// Secret ones (`is_secret_header`) go only to the configured origin, like `auth`.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// None: `lookout/<version>`.
+    user_agent: Option<HeaderValue>,
+    /// Sent only to the configured origin, never after a redirect to another one.
+    auth: Option<HeaderValue>,
+    body: Bytes,
+    assertions: Assertions,
+    /// None: the shared client that verifies with the system roots.
+    tls: Option<TlsClient>,
+}
+
+/// Status ranges when the spec names none.
+const DEFAULT_EXPECTED: &[(u16, u16)] = &[(200, 299)];
+const DEFAULT_USER_AGENT: &str = concat!("lookout/", env!("CARGO_PKG_VERSION"));
 
 impl HttpCheck {
     /// Builds the check; every fallible step (URL, headers, regexes, TLS config) happens here.
     pub fn new(spec: &v1::HttpCheck) -> Result<HttpCheck, String> {
         let url = Url::parse(&spec.url)
             .map_err(|e| format!("http.url: {:?} is not a valid URL: {e}", spec.url))?;
-        let first = Hop::new(url).map_err(|e| format!("http.url: {e}"))?;
+        // Checked once here; each run makes the same hop again from the URL.
+        Hop::new(url.clone()).map_err(|e| format!("http.url: {e}"))?;
         let method = match spec.method.trim() {
             "" => Method::GET,
             m => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
                 .map_err(|_| format!("http.method: {m:?} is invalid"))?,
         };
-        let mut headers = HeaderMap::new();
+        let mut extra = Extra::default();
         for (i, h) in spec.headers.iter().enumerate() {
             let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
                 format!(
@@ -72,18 +90,15 @@ impl HttpCheck {
             })?;
             let value = HeaderValue::from_str(&h.value)
                 .map_err(|_| format!("http.headers[{i}].value: invalid header value"))?;
-            headers.append(name, value);
+            extra.headers.push((name, value));
         }
-        let ua = match spec.user_agent.as_str() {
-            "" => concat!("lookout/", env!("CARGO_PKG_VERSION")),
-            ua => ua,
-        };
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_str(ua)
-                .map_err(|_| "http.user_agent: invalid header value".to_string())?,
-        );
-        let mut auth = match &spec.auth {
+        if !spec.user_agent.is_empty() {
+            extra.user_agent = Some(
+                HeaderValue::from_str(&spec.user_agent)
+                    .map_err(|_| "http.user_agent: invalid header value".to_string())?,
+            );
+        }
+        extra.auth = match &spec.auth {
             None => None,
             Some(Auth::BasicAuth(b)) => {
                 let token = base64(format!("{}:{}", b.username, b.password).as_bytes());
@@ -98,10 +113,10 @@ impl HttpCheck {
             ),
         };
         // Kept out of Debug output and HTTP/2 header compression tables.
-        if let Some(a) = auth.as_mut() {
+        if let Some(a) = extra.auth.as_mut() {
             a.set_sensitive(true);
         }
-        let mut expected: Vec<(u16, u16)> = spec
+        let expected: Vec<(u16, u16)> = spec
             .expected_status
             .iter()
             .map(|r| {
@@ -112,17 +127,30 @@ impl HttpCheck {
                 )
             })
             .collect();
-        if expected.is_empty() {
-            expected.push((200, 299));
+        // Validation fills in the default; kept without an allocation.
+        let expected = if expected.is_empty() || expected == DEFAULT_EXPECTED {
+            Box::default()
+        } else {
+            expected.into_boxed_slice()
+        };
+        extra.assertions = Assertions::compile(&spec.assertions)?;
+        extra.body = Bytes::from(spec.body.clone().into_bytes());
+        if spec.tls.as_ref().is_some_and(|t| *t != v1::TlsOptions::default()) {
+            extra.tls = Some(
+                TlsClient::new(spec.tls.as_ref(), Alpn::Http1).map_err(|e| format!("http.{e}"))?,
+            );
         }
-        let assertions = Assertions::compile(&spec.assertions)?;
+        let keep_body = extra.assertions.needs_body();
+        let plain = extra.headers.is_empty()
+            && extra.user_agent.is_none()
+            && extra.auth.is_none()
+            && extra.body.is_empty()
+            && extra.assertions.is_empty()
+            && extra.tls.is_none();
         Ok(HttpCheck {
             targets: Targets::default(),
-            first,
+            url,
             method,
-            headers,
-            auth,
-            body: Bytes::from(spec.body.clone().into_bytes()),
             expected,
             max_redirects: match (spec.follow_redirects, spec.max_redirects) {
                 (false, _) => 0,
@@ -130,15 +158,37 @@ impl HttpCheck {
                 (true, n) => n,
             },
             pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
-            tls: TlsClient::new(spec.tls.as_ref(), Alpn::Http1).map_err(|e| format!("http.{e}"))?,
-            keep_body: assertions.needs_body(),
-            assertions,
+            keep_body,
+            extra: (!plain).then(|| Box::new(extra)),
         })
+    }
+
+    fn expected(&self) -> &[(u16, u16)] {
+        if self.expected.is_empty() {
+            DEFAULT_EXPECTED
+        } else {
+            &self.expected
+        }
+    }
+
+    fn extra(&self) -> &Extra {
+        static PLAIN: std::sync::OnceLock<Extra> = std::sync::OnceLock::new();
+        self.extra
+            .as_deref()
+            .unwrap_or_else(|| PLAIN.get_or_init(Extra::default))
+    }
+
+    /// The TLS client of a run: the configured one, or the shared default.
+    fn tls(&self) -> Result<TlsClient, Failure> {
+        match &self.extra().tls {
+            Some(tls) => Ok(tls.clone()),
+            None => TlsClient::new(None, Alpn::Http1).map_err(|e| Failure::new(FailureClass::Tls, e)),
+        }
     }
 
     fn expected_label(&self) -> String {
         let parts: Vec<String> = self
-            .expected
+            .expected()
             .iter()
             .map(|(a, b)| {
                 if a == b {
@@ -159,11 +209,16 @@ impl HttpCheck {
 
     async fn run_at(&self, deadline: Instant) -> Outcome {
         let started = Instant::now();
+        // The URL made this hop when the check was built, so it makes it again now.
+        let first = match Hop::new(self.url.clone()) {
+            Ok(hop) => hop,
+            Err(e) => return Outcome::down(FailureClass::Internal, e, Timings::default()),
+        };
         let mut p = Progress::default();
-        let result = tokio::time::timeout_at(deadline, self.probe(&mut p)).await;
+        let result = tokio::time::timeout_at(deadline, self.probe(&first, &mut p)).await;
         p.timings.total_us = micros_since(started);
         let Ok(result) = result else {
-            let ep = p.redirected.as_ref().unwrap_or(&self.first.ep);
+            let ep = p.redirected.as_ref().unwrap_or(&first.ep);
             let doing = match p.phase {
                 Phase::Dns => format!("resolving {}", ep.host),
                 Phase::Connect => format!("connecting to {ep}"),
@@ -181,7 +236,7 @@ impl HttpCheck {
                 let host = p
                     .redirected
                     .as_ref()
-                    .map_or(&self.first.ep.host, |ep| &ep.host);
+                    .map_or(&first.ep.host, |ep| &ep.host);
                 self.judge(resp, host, elapsed, p.timings)
             }
         }
@@ -199,18 +254,16 @@ impl HttpCheck {
     fn verdict(&self, resp: Response, host: &str, elapsed: Duration, timings: Timings) -> Outcome {
         let code = resp.status.as_u16();
         let status_code = Some(u32::from(code));
-        if !self.expected.iter().any(|(a, b)| (*a..=*b).contains(&code)) {
+        if !self.expected().iter().any(|(a, b)| (*a..=*b).contains(&code)) {
             let msg = format!("expected status {}, got {code}", self.expected_label());
             return Outcome::down(FailureClass::HttpStatus, msg, timings)
                 .with_status_code(status_code);
         }
-        if let Err(f) = self
-            .assertions
-            .check(&resp.headers, &resp.body, resp.truncated)
-        {
+        let assertions = &self.extra().assertions;
+        if let Err(f) = assertions.check(&resp.headers, &resp.body, resp.truncated) {
             return Outcome::from_failure(f, timings).with_status_code(status_code);
         }
-        if let Some(days) = self.assertions.cert_days {
+        if let Some(days) = assertions.cert_days {
             let checked = match &resp.cert {
                 Some(Ok(c)) => c.check_expiry(host, days, unix_now()),
                 Some(Err(e)) => Err(Failure::new(
@@ -226,7 +279,7 @@ impl HttpCheck {
                 return Outcome::from_failure(f, timings).with_status_code(status_code);
             }
         }
-        if let Some(limit) = self.assertions.response_time.filter(|l| elapsed > *l) {
+        if let Some(limit) = assertions.response_time.filter(|l| elapsed > *l) {
             let msg = format!(
                 "response took {} ms, over the {} ms limit",
                 elapsed.as_millis(),
@@ -244,13 +297,13 @@ impl HttpCheck {
 
     /// Runs the request and follows redirects (`redirect::follow` says what each hop may
     /// carry); returns the final response.
-    async fn probe(&self, p: &mut Progress) -> Result<Response, Failure> {
+    async fn probe(&self, first: &Hop, p: &mut Progress) -> Result<Response, Failure> {
         let mut redirected: Option<Hop> = None;
         let mut method = self.method.clone();
         let mut send = Carry::ALL;
         for hop_index in 0..=self.max_redirects {
-            let hop = redirected.as_ref().unwrap_or(&self.first);
-            let resp = self.request(hop, &method, send, p).await?;
+            let hop = redirected.as_ref().unwrap_or(first);
+            let resp = self.request(hop, first, &method, send, p).await?;
             let location = resp
                 .headers
                 .get(LOCATION)
@@ -281,8 +334,8 @@ impl HttpCheck {
                 resp.status,
                 &method,
                 send,
-                !self.body.is_empty(),
-                &self.first.url,
+                !self.extra().body.is_empty(),
+                &first.url,
                 &hop.url,
                 &next.url,
             )?;
@@ -298,6 +351,7 @@ impl HttpCheck {
     async fn request(
         &self,
         hop: &Hop,
+        first: &Hop,
         method: &Method,
         send: Carry,
         p: &mut Progress,
@@ -308,42 +362,48 @@ impl HttpCheck {
         p.timings.dns_us += dns_us;
         p.phase = Phase::Connect;
         let mut connect_us = 0;
-        let stream = net::connect(&addrs?, &mut connect_us).await;
+        let stream = net::connect(&addrs?, net::Writes::Yes, &mut connect_us).await;
         p.timings.connect_us += connect_us;
         let stream = stream?;
+        let extra = self.extra();
         let mut req = Request::new(Full::new(if send.body {
-            self.body.clone()
+            extra.body.clone()
         } else {
             Bytes::new()
         }));
         *req.method_mut() = method.clone();
         *req.uri_mut() = hop.path.clone();
-        *req.headers_mut() = if send.credentials {
-            self.headers.clone()
-        } else {
-            self.headers
-                .iter()
-                .filter(|(name, _)| !is_secret_header(name.as_str()))
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect()
-        };
-        req.headers_mut().insert(HOST, hop.authority.clone());
-        if let Some(auth) = self.auth.as_ref().filter(|_| send.credentials) {
-            req.headers_mut().insert(AUTHORIZATION, auth.clone());
+        let headers = req.headers_mut();
+        headers.reserve(extra.headers.len() + 3);
+        for (name, value) in &extra.headers {
+            if send.credentials || !is_secret_header(name.as_str()) {
+                headers.append(name.clone(), value.clone());
+            }
         }
-        let same_origin = hop.url.origin() == self.first.url.origin();
+        // The user_agent field wins over a User-Agent header.
+        let user_agent = match &extra.user_agent {
+            Some(ua) => ua.clone(),
+            None => HeaderValue::from_static(DEFAULT_USER_AGENT),
+        };
+        headers.insert(USER_AGENT, user_agent);
+        headers.insert(HOST, hop.authority.clone());
+        if let Some(auth) = extra.auth.as_ref().filter(|_| send.credentials) {
+            headers.insert(AUTHORIZATION, auth.clone());
+        }
+        let same_origin = hop.url.origin() == first.url.origin();
         if !hop.https {
             return self.exchange(stream, req, hop, None, p).await;
         }
         p.phase = Phase::Tls;
         // A server name override belongs to the configured origin, not to redirect targets.
+        let client = self.tls()?;
         let name = if same_origin {
-            self.tls.name_for(&hop.ep.host)?
+            client.name_for(&hop.ep.host)?
         } else {
             server_name(&hop.ep.host).map_err(|m| Failure::new(FailureClass::Tls, m))?
         };
         let mut tls_us = 0;
-        let tls = self.tls.handshake(stream, name, &mut tls_us).await;
+        let tls = client.handshake(stream, name, &mut tls_us).await;
         p.timings.tls_us += tls_us;
         let tls = tls?;
         // Read for every https request: results carry the certificate to the notifier.
@@ -477,9 +537,19 @@ mod tests {
             ..Default::default()
         };
         let c = HttpCheck::new(&spec).expect("valid");
-        assert_eq!(c.first.authority, "[::1]:8080");
-        assert_eq!(c.first.path, "/a?b=1");
+        let first = Hop::new(c.url.clone()).expect("the URL makes a hop");
+        assert_eq!(first.authority, "[::1]:8080");
+        assert_eq!(first.path, "/a?b=1");
         assert_eq!(c.expected_label(), "200-204, 301");
+        assert!(c.extra.is_none(), "a plain GET keeps nothing extra");
+        let default = HttpCheck::new(&v1::HttpCheck {
+            url: "http://a.test/".into(),
+            expected_status: vec![v1::StatusRange { min: 200, max: 299 }],
+            ..Default::default()
+        })
+        .expect("valid");
+        assert!(default.expected.is_empty());
+        assert_eq!(default.expected_label(), "200-299");
         assert!(
             HttpCheck::new(&v1::HttpCheck {
                 url: "ftp://x".into(),

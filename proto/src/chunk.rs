@@ -1,8 +1,10 @@
 //! Splits large assignments into messages that stay well under the gateway's 4 MiB message
-//! limit (`lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES`): the first part keeps the snapshot flag, the rest are deltas with their own versions,
-//! so an agent applying them in order ends with exactly the whole assignment.
+//! limit (`crate::bounds::MAX_GATEWAY_MESSAGE_BYTES`): the first part keeps the snapshot
+//! flag, the rest are deltas with their own versions, so an agent applying them in order ends
+//! with exactly the whole assignment. The coordinator sends assignments this way, and the
+//! agent's gateway benchmark sends its monitors the same way.
 
-use lookout_proto::v1::Assignment;
+use crate::v1::Assignment;
 use prost::Message;
 
 /// Upper bound for the encoded size of one assignment message.
@@ -57,7 +59,7 @@ pub fn split(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lookout_proto::Monitor;
+    use crate::Monitor;
 
     fn monitors(n: usize) -> Vec<Monitor> {
         (0..n)
