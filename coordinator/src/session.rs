@@ -18,12 +18,12 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AgentTokens;
-use lookout_proto::chunk;
 use crate::error::{DomainError, field_error};
 use crate::hub::{Hub, Joined, OutboxItem};
 use crate::intake::{self, Intake};
 use crate::publish;
 use crate::run_now::RunNowBroker;
+use lookout_proto::chunk;
 
 /// Messages to the agent; the gRPC layer streams them as they are.
 pub type OutSender = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;

@@ -94,20 +94,20 @@ async fn serve(
         if let Some(tx) = sender.first_part.lock().ok().and_then(|mut s| s.take()) {
             let _ = tx.send(Instant::now());
         }
-        let mut version = 0u64;
+        let mut last_version = 0u64;
+        let mut next_version = move || {
+            last_version += 1;
+            last_version
+        };
         for start in (0..sender.size.max(1)).step_by(GENERATE_AT_ONCE) {
             let end = (start + GENERATE_AT_ONCE).min(sender.size);
-            version += 1;
             let whole = Assignment {
-                version,
+                version: next_version(),
                 snapshot: start == 0,
                 upserts: (start..end).map(|i| sender.monitors.get(i)).collect(),
                 removals: vec![],
             };
-            let split = chunk::split(whole, chunk::MAX_ASSIGNMENT_BYTES, || {
-                version += 1;
-                version
-            });
+            let split = chunk::split(whole, chunk::MAX_ASSIGNMENT_BYTES, &mut next_version);
             for part in split {
                 if parts
                     .send(message(coordinator_message::Msg::Assignment(part)))
@@ -126,11 +126,11 @@ async fn serve(
                     .store(beat.active_monitors as usize, Ordering::Relaxed);
             }
             Some(agent_message::Msg::Results(batch)) => {
-                if let Ok(mut tally) = feed.tally.lock() {
-                    if let Some(tally) = tally.as_mut() {
-                        for r in &batch.results {
-                            tally.add(r);
-                        }
+                if let Ok(mut guard) = feed.tally.lock()
+                    && let Some(tally) = guard.as_mut()
+                {
+                    for r in &batch.results {
+                        tally.add(r);
                     }
                 }
                 let ack = ResultAck { seq: batch.seq };

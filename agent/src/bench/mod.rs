@@ -52,7 +52,8 @@ fn bench_monitor(
         name: id,
         regions: vec![REGION.to_string()],
         interval_secs,
-        timeout_ms: 5_000,
+        // At most the interval, as validation requires.
+        timeout_ms: interval_secs.saturating_mul(1000).min(5_000),
         version: 1,
         check: Some(check),
         ..Default::default()

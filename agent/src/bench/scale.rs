@@ -64,7 +64,11 @@ pub struct ScaleReport {
 pub async fn scale(args: ScaleArgs) -> Result<(), BenchError> {
     println!(
         "bench-scale{}: interval {} s, {} s per size, {}% http ({}) / tcp ({}), max_concurrency {}",
-        if args.via_gateway { " via the gateway" } else { "" },
+        if args.via_gateway {
+            " via the gateway"
+        } else {
+            ""
+        },
         args.interval_secs,
         args.duration_secs,
         args.http_percent,
@@ -130,8 +134,16 @@ pub(super) struct Monitors {
 impl Monitors {
     pub(super) fn new(args: &ScaleArgs, size: usize) -> Result<Monitors, BenchError> {
         Ok(Monitors {
-            http: bench_monitor("bench-http".into(), Target::Http(&args.http_url), args.interval_secs)?,
-            tcp: bench_monitor("bench-tcp".into(), Target::Tcp(&args.tcp_addr), args.interval_secs)?,
+            http: bench_monitor(
+                "bench-http".into(),
+                Target::Http(&args.http_url),
+                args.interval_secs,
+            )?,
+            tcp: bench_monitor(
+                "bench-tcp".into(),
+                Target::Tcp(&args.tcp_addr),
+                args.interval_secs,
+            )?,
             http_percent: args.http_percent,
             size,
         })
@@ -267,7 +279,8 @@ impl Tally {
             return;
         }
         self.up += u64::from(r.status == CheckStatus::Up as i32);
-        let ms = usize::try_from((r.started_at_ms - r.scheduled_at_ms).max(0)).unwrap_or(usize::MAX);
+        let ms =
+            usize::try_from((r.started_at_ms - r.scheduled_at_ms).max(0)).unwrap_or(usize::MAX);
         let bucket = ms.min(self.late.len() - 1);
         self.late[bucket] += 1;
         if let Some(timeline) = self.timeline.as_mut() {

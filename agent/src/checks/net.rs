@@ -362,7 +362,9 @@ mod tests {
             .await
             .expect("second address accepts");
         assert_eq!(s.peer_addr().expect("peer"), addrs[1]);
-        let e = connect(&addrs[..1], Writes::No, &mut us).await.expect_err("refused");
+        let e = connect(&addrs[..1], Writes::No, &mut us)
+            .await
+            .expect_err("refused");
         assert_eq!(e.message, format!("connection refused by {closed_addr}"));
     }
 }

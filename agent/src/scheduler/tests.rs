@@ -188,25 +188,31 @@ async fn an_unchanged_upsert_keeps_the_schedule() {
     let mut h = start(10);
     let phase = phase_of("mon_a", 10_000);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_a", "up", 10, 1)])).await;
+        .apply(snapshot(1, vec![monitor("mon_a", "up", 10, 1)]))
+        .await;
     sleep(Duration::from_millis(25_000)).await;
     // Same spec and version again (snapshot and delta), then a changed spec with the same
     // interval: none may add, skip or move a run.
     h.scheduler
-        .apply(snapshot(2, vec![monitor("mon_a", "up", 10, 1)])).await;
-    h.scheduler.apply(Assignment {
-        version: 3,
-        snapshot: false,
-        upserts: vec![monitor("mon_a", "up", 10, 1)],
-        removals: vec![],
-    }).await;
+        .apply(snapshot(2, vec![monitor("mon_a", "up", 10, 1)]))
+        .await;
+    h.scheduler
+        .apply(Assignment {
+            version: 3,
+            snapshot: false,
+            upserts: vec![monitor("mon_a", "up", 10, 1)],
+            removals: vec![],
+        })
+        .await;
     sleep(Duration::from_millis(10_000)).await;
-    h.scheduler.apply(Assignment {
-        version: 4,
-        snapshot: false,
-        upserts: vec![monitor("mon_a", "renamed", 10, 2)],
-        removals: vec![],
-    }).await;
+    h.scheduler
+        .apply(Assignment {
+            version: 4,
+            snapshot: false,
+            upserts: vec![monitor("mon_a", "renamed", 10, 2)],
+            removals: vec![],
+        })
+        .await;
     sleep(Duration::from_millis(20_000)).await;
     let results = drain(&mut h.results);
     let due: Vec<i64> = results.iter().map(|r| r.scheduled_at_ms).collect();
@@ -227,17 +233,21 @@ async fn an_unchanged_upsert_keeps_the_schedule() {
 #[tokio::test(start_paused = true)]
 async fn removal_and_snapshot_stop_monitors() {
     let mut h = start(10);
-    h.scheduler.apply(snapshot(
-        1,
-        vec![monitor("mon_a", "up", 1, 1), monitor("mon_b", "up", 1, 1)],
-    )).await;
+    h.scheduler
+        .apply(snapshot(
+            1,
+            vec![monitor("mon_a", "up", 1, 1), monitor("mon_b", "up", 1, 1)],
+        ))
+        .await;
     sleep(Duration::from_millis(3_000)).await;
-    h.scheduler.apply(Assignment {
-        version: 2,
-        snapshot: false,
-        upserts: vec![],
-        removals: vec!["mon_a".into()],
-    }).await;
+    h.scheduler
+        .apply(Assignment {
+            version: 2,
+            snapshot: false,
+            upserts: vec![],
+            removals: vec!["mon_a".into()],
+        })
+        .await;
     sleep(Duration::from_millis(1)).await;
     drain(&mut h.results);
     sleep(Duration::from_millis(3_000)).await;
@@ -250,7 +260,8 @@ async fn removal_and_snapshot_stop_monitors() {
         "{ids:?}"
     );
     h.scheduler
-        .apply(snapshot(3, vec![monitor("mon_c", "up", 1, 1)])).await;
+        .apply(snapshot(3, vec![monitor("mon_c", "up", 1, 1)]))
+        .await;
     sleep(Duration::from_millis(1)).await;
     drain(&mut h.results);
     sleep(Duration::from_millis(3_000)).await;
@@ -270,10 +281,12 @@ async fn a_check_that_cannot_start_in_its_window_is_missed() {
     let mut h = start(1);
     // "hog" holds the only slot for 60 s (its timeout); "victim" is due every second.
     let hog_phase = phase_of("hog", 60_000);
-    h.scheduler.apply(snapshot(
-        1,
-        vec![monitor("hog", "hang", 60, 1), monitor("victim", "up", 1, 1)],
-    )).await;
+    h.scheduler
+        .apply(snapshot(
+            1,
+            vec![monitor("hog", "hang", 60, 1), monitor("victim", "up", 1, 1)],
+        ))
+        .await;
     sleep(Duration::from_millis(185_000)).await;
     let results = drain(&mut h.results);
     let hog_runs: Vec<&CheckResult> = results.iter().filter(|r| r.monitor_id == "hog").collect();
@@ -319,10 +332,12 @@ async fn shutdown_reports_waiting_and_running_checks() {
     let mut h = start(1);
     // From its first run on, "hog" always holds the only slot and "victim" (due every
     // second) always has a run waiting for it.
-    h.scheduler.apply(snapshot(
-        1,
-        vec![monitor("hog", "hang", 60, 1), monitor("victim", "up", 1, 1)],
-    )).await;
+    h.scheduler
+        .apply(snapshot(
+            1,
+            vec![monitor("hog", "hang", 60, 1), monitor("victim", "up", 1, 1)],
+        ))
+        .await;
     sleep(Duration::from_millis(75_300)).await;
     h.shutdown.cancel();
     let mut all = drain(&mut h.results);
@@ -355,7 +370,8 @@ async fn shutdown_reports_waiting_and_running_checks() {
 async fn a_monitor_that_cannot_be_built_is_reported() {
     let mut h = start(1);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_x", "broken", 10, 1)])).await;
+        .apply(snapshot(1, vec![monitor("mon_x", "broken", 10, 1)]))
+        .await;
     let r = h.results.recv().await.expect("a result");
     assert_eq!(
         (r.monitor_id.as_str(), r.status),
@@ -373,7 +389,8 @@ async fn a_monitor_that_cannot_be_built_is_reported() {
 async fn a_refusal_quoting_a_huge_spec_is_bounded() {
     let mut h = start(1);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_x", "huge", 10, 1)])).await;
+        .apply(snapshot(1, vec![monitor("mon_x", "huge", 10, 1)]))
+        .await;
     let r = h.results.recv().await.expect("a result");
     assert_eq!(r.failure_class, FailureClass::Internal as i32);
     assert!(
@@ -398,18 +415,22 @@ async fn a_snapshot_in_parts_keeps_unchanged_monitors() {
         }),
     );
     let (a, b) = (monitor("mon_a", "up", 10, 1), monitor("mon_b", "up", 10, 1));
-    h.scheduler.apply(snapshot(1, vec![a.clone(), b.clone()])).await;
+    h.scheduler
+        .apply(snapshot(1, vec![a.clone(), b.clone()]))
+        .await;
     sleep(Duration::from_millis(15_000)).await;
     // A reconnect brings the same assignment split in two: a snapshot part with mon_a only
     // and a delta part with mon_b. mon_b must neither be rebuilt nor lose or move a run.
     h.scheduler.apply(snapshot(2, vec![a])).await;
     sleep(Duration::from_millis(1)).await;
-    h.scheduler.apply(Assignment {
-        version: 3,
-        snapshot: false,
-        upserts: vec![b],
-        removals: vec![],
-    }).await;
+    h.scheduler
+        .apply(Assignment {
+            version: 3,
+            snapshot: false,
+            upserts: vec![b],
+            removals: vec![],
+        })
+        .await;
     sleep(Duration::from_millis(25_000)).await;
     assert_eq!(
         builds.load(std::sync::atomic::Ordering::SeqCst),
@@ -430,7 +451,8 @@ async fn a_snapshot_in_parts_keeps_unchanged_monitors() {
 async fn ping_statistics_reach_the_result() {
     let mut h = start(10);
     h.scheduler
-        .apply(snapshot(1, vec![monitor("mon_ping", "ping", 1, 1)])).await;
+        .apply(snapshot(1, vec![monitor("mon_ping", "ping", 1, 1)]))
+        .await;
     sleep(Duration::from_millis(2_500)).await;
     let results = drain(&mut h.results);
     let r = results.first().expect("a result");

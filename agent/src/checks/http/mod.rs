@@ -135,7 +135,11 @@ impl HttpCheck {
         };
         extra.assertions = Assertions::compile(&spec.assertions)?;
         extra.body = Bytes::from(spec.body.clone().into_bytes());
-        if spec.tls.as_ref().is_some_and(|t| *t != v1::TlsOptions::default()) {
+        if spec
+            .tls
+            .as_ref()
+            .is_some_and(|t| *t != v1::TlsOptions::default())
+        {
             extra.tls = Some(
                 TlsClient::new(spec.tls.as_ref(), Alpn::Http1).map_err(|e| format!("http.{e}"))?,
             );
@@ -182,7 +186,9 @@ impl HttpCheck {
     fn tls(&self) -> Result<TlsClient, Failure> {
         match &self.extra().tls {
             Some(tls) => Ok(tls.clone()),
-            None => TlsClient::new(None, Alpn::Http1).map_err(|e| Failure::new(FailureClass::Tls, e)),
+            None => {
+                TlsClient::new(None, Alpn::Http1).map_err(|e| Failure::new(FailureClass::Tls, e))
+            }
         }
     }
 
@@ -233,10 +239,7 @@ impl HttpCheck {
         match result {
             Err(f) => Outcome::from_failure(f, p.timings).with_status_code(p.status_code),
             Ok(resp) => {
-                let host = p
-                    .redirected
-                    .as_ref()
-                    .map_or(&first.ep.host, |ep| &ep.host);
+                let host = p.redirected.as_ref().map_or(&first.ep.host, |ep| &ep.host);
                 self.judge(resp, host, elapsed, p.timings)
             }
         }
@@ -254,7 +257,11 @@ impl HttpCheck {
     fn verdict(&self, resp: Response, host: &str, elapsed: Duration, timings: Timings) -> Outcome {
         let code = resp.status.as_u16();
         let status_code = Some(u32::from(code));
-        if !self.expected().iter().any(|(a, b)| (*a..=*b).contains(&code)) {
+        if !self
+            .expected()
+            .iter()
+            .any(|(a, b)| (*a..=*b).contains(&code))
+        {
             let msg = format!("expected status {}, got {code}", self.expected_label());
             return Outcome::down(FailureClass::HttpStatus, msg, timings)
                 .with_status_code(status_code);
