@@ -73,6 +73,13 @@ pub struct AgentConfig {
     /// network or a cloud metadata endpoint for them). Standalone turns it on.
     #[serde(default)]
     pub allow_private_targets: bool,
+    /// Closes the connections of TCP and HTTP checks with a reset instead of a FIN, so no
+    /// TIME_WAIT socket stays behind for 60 s per check. For agents that check one host and
+    /// port many times a second (many monitors behind one load balancer): TIME_WAIT holds the
+    /// local ports to one destination, and connects then slow down or fail. Servers see a
+    /// reset instead of an orderly close, which some log. Off by default.
+    #[serde(default)]
+    pub close_with_reset: bool,
     /// PEM certificate this agent presents to a coordinator that requires client
     /// certificates (mTLS); set together with `coordinator_client_key_file`.
     #[serde(default)]
@@ -139,6 +146,7 @@ impl AgentConfig {
             refused_retry_secs: default_refused_retry_secs(),
             coordinator_ca_file: None,
             allow_private_targets: false,
+            close_with_reset: false,
             coordinator_client_cert_file: None,
             coordinator_client_key_file: None,
         }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::checks::Targets;
+use crate::checks::{Close, Targets};
 use crate::scheduler::{Origin, Scheduler, SchedulerConfig};
 
 /// Why the agent stopped other than by shutdown.
@@ -52,6 +52,7 @@ pub async fn run(
             origin,
             config.max_concurrency,
             Targets::allowing_private(config.allow_private_targets),
+            Close::resetting(config.close_with_reset),
         ),
         results_tx,
         token.clone(),

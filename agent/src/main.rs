@@ -40,6 +40,9 @@ struct Cli {
     /// Let checks reach loopback, private and link-local addresses (off on cluster agents).
     #[arg(long, env = "LOOKOUT_ALLOW_PRIVATE_TARGETS")]
     allow_private_targets: Option<bool>,
+    /// Close check connections with a reset, leaving no TIME_WAIT socket per check.
+    #[arg(long, env = "LOOKOUT_CLOSE_WITH_RESET")]
+    close_with_reset: Option<bool>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -140,6 +143,9 @@ fn config(cli: &Cli) -> anyhow::Result<AgentConfig> {
     }
     if let Some(v) = cli.max_concurrency {
         config.max_concurrency = v;
+    }
+    if let Some(v) = cli.close_with_reset {
+        config.close_with_reset = v;
     }
     if let Some(v) = cli.allow_private_targets {
         config.allow_private_targets = v;

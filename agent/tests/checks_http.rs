@@ -426,3 +426,19 @@ async fn https_to_a_plain_text_port_says_so() {
          plain text?)"
     );
 }
+
+#[tokio::test]
+async fn connections_close_with_a_fin_or_with_close_with_reset_a_reset() {
+    use lookout_agent::checks::Close;
+    for (close, reset) in [(Close::Orderly, false), (Close::Reset, true)] {
+        let (addr, ended) = checks_support::close_watcher(true).await;
+        let o = HttpCheck::new(&spec(format!("http://{addr}/")))
+            .expect("valid spec")
+            .with_targets(Targets::AnyAddress)
+            .with_close(close)
+            .run(soon())
+            .await;
+        assert_eq!(o.status, CheckStatus::Up, "{o:?}");
+        checks_support::assert_ended(ended, reset).await;
+    }
+}

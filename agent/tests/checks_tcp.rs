@@ -207,3 +207,22 @@ async fn tls_with_private_ca_and_wrong_name() {
         o.message
     );
 }
+
+#[tokio::test]
+async fn connections_close_with_a_fin_or_with_close_with_reset_a_reset() {
+    use lookout_agent::checks::Close;
+    for (close, reset) in [(Close::Orderly, false), (Close::Reset, true)] {
+        let (addr, ended) = checks_support::close_watcher(false).await;
+        let o = TcpCheck::new(&v1::TcpCheck {
+            address: addr.to_string(),
+            ..Default::default()
+        })
+        .expect("valid")
+        .with_targets(Targets::AnyAddress)
+        .with_close(close)
+        .run(soon())
+        .await;
+        assert_eq!(o.status, CheckStatus::Up, "{o:?}");
+        checks_support::assert_ended(ended, reset).await;
+    }
+}

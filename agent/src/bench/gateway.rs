@@ -192,6 +192,8 @@ pub(super) async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleRepor
         .arg(args.max_concurrency.to_string())
         // Local targets: the bench measures the agent, not the target rule.
         .args(["--allow-private-targets", "true"])
+        .arg("--close-with-reset")
+        .arg(args.close_with_reset.to_string())
         .env("LOOKOUT_AGENT_TOKEN", "bench")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

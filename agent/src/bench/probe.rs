@@ -24,6 +24,8 @@ pub struct ProbeEnv {
     pub checks: u64,
     pub concurrency: usize,
     pub duration: Duration,
+    /// `LOOKOUT_CLOSE_WITH_RESET=true`: close with a reset, as an agent with `close_with_reset`.
+    pub close: checks::Close,
 }
 
 impl ProbeEnv {
@@ -61,6 +63,16 @@ impl ProbeEnv {
             checks: number("PROBE_CHECKS", "0")?,
             concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
             duration: Duration::from_secs(number("PROBE_DURATION_S", "15")?),
+            close: match var("LOOKOUT_CLOSE_WITH_RESET", "false").trim() {
+                "true" | "1" => checks::Close::Reset,
+                "false" | "0" | "" => checks::Close::Orderly,
+                other => {
+                    return Err(BenchError::Env {
+                        name: "LOOKOUT_CLOSE_WITH_RESET",
+                        reason: format!("{other:?} is not true or false"),
+                    });
+                }
+            },
         })
     }
 }
@@ -89,7 +101,7 @@ pub async fn probe_batch(env: &ProbeEnv) -> Result<ProbeReport, BenchError> {
     };
     let monitor = ValidMonitor::try_from(bench_monitor("bench".into(), target, 60)?)?;
     // The bench measures probe cost against local targets it was pointed at.
-    let check = checks::build_valid(&monitor, checks::Targets::AnyAddress)?;
+    let check = checks::build_valid(&monitor, checks::Targets::AnyAddress, env.close)?;
     let run = Arc::new(Runnable::new(&monitor, check));
     if env.checks == 0 {
         return Ok(ProbeReport { done: 0, ok: 0 });

@@ -10,7 +10,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::{BenchError, Target, bench_monitor, box_busy_us, memory_mib, process_cpu_us};
-use crate::checks::Targets;
+use crate::checks::{Close, Targets};
 use crate::scheduler::{Origin, Scheduler, SchedulerConfig};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +40,9 @@ pub struct ScaleArgs {
     /// agent process's RSS, CPU and the time until it has scheduled every monitor.
     #[arg(long)]
     pub via_gateway: bool,
+    /// Close check connections with a reset (the agent's `close_with_reset`).
+    #[arg(long)]
+    pub close_with_reset: bool,
 }
 
 /// Figures for one monitor count.
@@ -175,7 +178,12 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
     };
     let (scheduler, task) = Scheduler::spawn(
         // Local HTTP and TCP targets: the bench measures the scheduler, not the target rule.
-        SchedulerConfig::new(origin, args.max_concurrency, Targets::AnyAddress),
+        SchedulerConfig::new(
+            origin,
+            args.max_concurrency,
+            Targets::AnyAddress,
+            Close::resetting(args.close_with_reset),
+        ),
         tx,
         shutdown.clone(),
     );

@@ -131,11 +131,16 @@ pub fn build(monitor: &Monitor, targets: Targets) -> Result<Box<dyn Check>, Buil
         monitor_id: monitor.id.clone(),
         reason: e.to_string(),
     })?;
-    build_valid(&valid, targets)
+    build_valid(&valid, targets, Close::default())
 }
 
-/// Builds the check of a validated monitor; the one place that matches on the check kind.
-pub fn build_valid(valid: &ValidMonitor, targets: Targets) -> Result<Box<dyn Check>, BuildError> {
+/// Builds the check of a validated monitor, its TCP and HTTP connections ending by `close`;
+/// the one place that matches on the check kind.
+pub fn build_valid(
+    valid: &ValidMonitor,
+    targets: Targets,
+    close: Close,
+) -> Result<Box<dyn Check>, BuildError> {
     let monitor = valid.spec();
     let fail = |reason: String| BuildError {
         monitor_id: monitor.id.clone(),
@@ -145,12 +150,14 @@ pub fn build_valid(valid: &ValidMonitor, targets: Targets) -> Result<Box<dyn Che
         Some(monitor::Check::Http(spec)) => Ok(Box::new(
             http::HttpCheck::new(spec)
                 .map_err(fail)?
-                .with_targets(targets),
+                .with_targets(targets)
+                .with_close(close),
         )),
         Some(monitor::Check::Tcp(spec)) => Ok(Box::new(
             tcp::TcpCheck::new(spec)
                 .map_err(fail)?
-                .with_targets(targets),
+                .with_targets(targets)
+                .with_close(close),
         )),
         Some(monitor::Check::Dns(spec)) => Ok(Box::new(
             dns::DnsCheck::new(spec)
@@ -182,7 +189,7 @@ pub mod grpc;
 pub mod http;
 pub mod icmp;
 mod net;
-pub use net::Targets;
+pub use net::{Close, Targets};
 pub mod tcp;
 pub mod tls;
 mod tls_client;

@@ -55,6 +55,31 @@ impl Targets {
     }
 }
 
+/// How a check's connection ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Close {
+    /// FIN: an orderly close; the agent's side then stays in TIME_WAIT for 60 s.
+    #[default]
+    Orderly,
+    /// A reset (`SO_LINGER` 0): nothing stays behind (the agent's `close_with_reset`).
+    Reset,
+}
+
+impl Close {
+    /// The close of an agent's `close_with_reset` setting.
+    pub fn resetting(reset: bool) -> Close {
+        if reset { Close::Reset } else { Close::Orderly }
+    }
+
+    /// Arms `stream` to close this way when it is dropped.
+    pub(crate) fn arm(self, stream: &TcpStream) {
+        if self == Close::Reset {
+            // Failing leaves the orderly close, which is still a close.
+            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
 /// A host and port as configured, with the address pre-parsed when the host is a literal IP
 /// (no resolution then, and no DNS time).
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use regex::bytes::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::net::{self, Endpoint, Targets};
+use super::net::{self, Close, Endpoint, Targets};
 use super::tls_client::{Alpn, TlsClient};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
@@ -30,6 +30,7 @@ pub struct TcpCheck {
     steps: Vec<Step>,
     /// Which addresses it may connect to.
     targets: Targets,
+    close: Close,
 }
 
 impl TcpCheck {
@@ -58,6 +59,7 @@ impl TcpCheck {
         }
         Ok(TcpCheck {
             targets: Targets::default(),
+            close: Close::default(),
             ep,
             pref: IpPreference::try_from(spec.ip_preference).unwrap_or_default(),
             tls,
@@ -68,6 +70,12 @@ impl TcpCheck {
     /// Sets which addresses the check may connect to (public only unless changed).
     pub fn with_targets(mut self, targets: Targets) -> TcpCheck {
         self.targets = targets;
+        self
+    }
+
+    /// Sets how the connection ends (orderly unless changed).
+    pub fn with_close(mut self, close: Close) -> TcpCheck {
+        self.close = close;
         self
     }
 
@@ -118,9 +126,10 @@ impl TcpCheck {
         p.timings.dns_us = dns_us;
         p.phase = Phase::Connect;
         let mut stream = net::connect(&addrs?, self.writes(), &mut p.timings.connect_us).await?;
+        self.close.arm(&stream);
         let Some(tls) = &self.tls else {
             self.converse(&mut stream, p).await?;
-            // Dropping the socket closes it with a FIN, as politely as a shutdown would.
+            // Dropping the socket closes it (a FIN, or the reset armed above).
             return Ok(());
         };
         p.phase = Phase::Tls;

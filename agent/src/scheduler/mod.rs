@@ -20,7 +20,7 @@ pub use clock::Clock;
 pub use execute::{About, Executor, Job, OneShot, Origin, ResultSender, Runnable};
 pub use schedule::{Schedule, ScheduleError, parse_cron, phase_hash};
 
-use crate::checks::{self, BuildError, Check, Targets};
+use crate::checks::{self, BuildError, Check, Close, Targets};
 
 /// Builds the check of a validated monitor; `checks::build_valid` in production, a scripted
 /// check in tests.
@@ -43,13 +43,19 @@ pub struct SchedulerConfig {
 }
 
 impl SchedulerConfig {
-    /// Production settings: system clock, the real probers, connecting where `targets` permits.
-    pub fn new(origin: Origin, max_concurrency: usize, targets: Targets) -> SchedulerConfig {
+    /// Production settings: system clock, the real probers, connecting where `targets` permits
+    /// and ending connections by `close`.
+    pub fn new(
+        origin: Origin,
+        max_concurrency: usize,
+        targets: Targets,
+        close: Close,
+    ) -> SchedulerConfig {
         SchedulerConfig {
             origin,
             max_concurrency,
             clock: Clock::system(),
-            build: Arc::new(move |m: &ValidMonitor| checks::build_valid(m, targets)),
+            build: Arc::new(move |m: &ValidMonitor| checks::build_valid(m, targets, close)),
         }
     }
 }

@@ -270,3 +270,47 @@ pub async fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     l.local_addr().expect("addr")
 }
+
+/// Accepts one connection, answers one HTTP request on it when `answer`, and reports how the
+/// client then ended the connection: a FIN (`Ok(0)`) or a reset.
+pub async fn close_watcher(
+    answer: bool,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Receiver<std::io::Result<usize>>,
+) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 4096];
+            if answer {
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            }
+            let _ = tx.send(s.read(&mut buf).await);
+        }
+    });
+    (addr, rx)
+}
+
+/// Asserts that the connection `close_watcher` saw ended with a reset iff `reset`.
+pub async fn assert_ended(
+    ended: tokio::sync::oneshot::Receiver<std::io::Result<usize>>,
+    reset: bool,
+) {
+    let ended = tokio::time::timeout(Duration::from_secs(10), ended)
+        .await
+        .expect("the server sees the close")
+        .expect("one connection");
+    match ended {
+        Ok(0) => assert!(!reset, "an orderly close, expected a reset"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            assert!(reset, "a reset, expected an orderly close")
+        }
+        other => panic!("unexpected end of the connection: {other:?}"),
+    }
+}

@@ -25,7 +25,7 @@ use redirect::Carry;
 use request::{Hop, base64};
 
 use super::assertions::Assertions;
-use super::net::{self, Endpoint, Targets};
+use super::net::{self, Close, Endpoint, Targets};
 use super::tls_client::{Alpn, CertFacts, TlsClient, server_name, unix_now};
 use super::{Check, Failure, Outcome, micros_since, timeout_failure};
 
@@ -46,6 +46,7 @@ pub struct HttpCheck {
     keep_body: bool,
     /// Which addresses it may connect to.
     targets: Targets,
+    close: Close,
     extra: Option<Box<Extra>>,
 }
 
@@ -153,6 +154,7 @@ impl HttpCheck {
             && extra.tls.is_none();
         Ok(HttpCheck {
             targets: Targets::default(),
+            close: Close::default(),
             url,
             method,
             expected,
@@ -210,6 +212,12 @@ impl HttpCheck {
     /// Sets which addresses the check may connect to (public only unless changed).
     pub fn with_targets(mut self, targets: Targets) -> HttpCheck {
         self.targets = targets;
+        self
+    }
+
+    /// Sets how each connection ends (orderly unless changed).
+    pub fn with_close(mut self, close: Close) -> HttpCheck {
+        self.close = close;
         self
     }
 
@@ -372,6 +380,7 @@ impl HttpCheck {
         let stream = net::connect(&addrs?, net::Writes::Yes, &mut connect_us).await;
         p.timings.connect_us += connect_us;
         let stream = stream?;
+        self.close.arm(&stream);
         let extra = self.extra();
         let mut req = Request::new(Full::new(if send.body {
             extra.body.clone()
