@@ -148,10 +148,13 @@ pub fn build_valid(
     };
     match &monitor.check {
         Some(monitor::Check::Http(spec)) => Ok(Box::new(
-            http::HttpCheck::new(spec)
-                .map_err(fail)?
-                .with_targets(targets)
-                .with_close(close),
+            match valid.http_url() {
+                Some(url) => http::HttpCheck::parsed(spec, url.clone()),
+                None => http::HttpCheck::new(spec),
+            }
+            .map_err(fail)?
+            .with_targets(targets)
+            .with_close(close),
         )),
         Some(monitor::Check::Tcp(spec)) => Ok(Box::new(
             tcp::TcpCheck::new(spec)

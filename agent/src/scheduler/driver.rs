@@ -59,8 +59,9 @@ struct Applying {
     upserts: std::vec::IntoIter<Monitor>,
     removals: Vec<String>,
     counts: Counts,
-    /// Upserts that need a check built, with their fingerprints, for the builder's next turn.
-    queued: Vec<(Monitor, u64)>,
+    /// Upserts that need a check built, with their fingerprints and slots, for the builder's
+    /// next turn.
+    queued: Vec<(Monitor, u64, Option<usize>)>,
     /// Id hashes of those queued or being built: a second upsert of one of them waits until
     /// the first is installed, so upserts take effect in their order.
     pending: HashSet<u64, BuildHasherDefault<Prehashed>>,
@@ -94,11 +95,15 @@ impl Applying {
 /// validate and build a check for, off the driver's task (with its fingerprint).
 enum Classified {
     Done(Upsert),
-    Build(u64),
+    /// With its fingerprint and its slot when it is on the table already.
+    Build(u64, Option<usize>),
 }
 
 /// What the builder made of one upsert.
 struct Prepared {
+    /// The monitor's slot when it was classified (nothing else touches its id meanwhile:
+    /// `Applying::pending`).
+    slot: Option<usize>,
     id: Arc<str>,
     version: u64,
     kind: &'static str,
@@ -108,7 +113,12 @@ struct Prepared {
 
 /// Validates `monitor` with the admin API's own rules and builds its schedule and check; the
 /// spec is dropped then: only the runnable form stays.
-fn prepare(build: &CheckBuilder, monitor: Monitor, fingerprint: u64) -> Prepared {
+fn prepare(
+    build: &CheckBuilder,
+    monitor: Monitor,
+    fingerprint: u64,
+    slot: Option<usize>,
+) -> Prepared {
     let id: Arc<str> = Arc::from(monitor.id.as_str());
     let (version, kind) = (monitor.version, monitor.kind());
     let built = ValidMonitor::try_from(monitor)
@@ -119,6 +129,7 @@ fn prepare(build: &CheckBuilder, monitor: Monitor, fingerprint: u64) -> Prepared
             Ok((schedule, valid.spec().timeout_ms, check))
         });
     Prepared {
+        slot,
         id,
         version,
         kind,
@@ -178,14 +189,6 @@ fn id_hash(id: &str) -> u64 {
 impl Table {
     fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    fn contains(&self, id: &str) -> bool {
-        self.slot(id).is_some()
-    }
-
-    fn get(&self, id: &str) -> Option<&Entry> {
-        self.slot(id).map(|slot| &self.entries[slot])
     }
 
     fn slot(&self, id: &str) -> Option<usize> {
@@ -322,7 +325,7 @@ impl Driver {
                     let Some(a) = applying.as_mut() else { continue };
                     // The next batch first, so the builder works while these are installed.
                     let next: HashSet<u64, BuildHasherDefault<Prehashed>> =
-                        a.queued.iter().map(|(m, _)| id_hash(&m.id)).collect();
+                        a.queued.iter().map(|(m, _, _)| id_hash(&m.id)).collect();
                     a.pending = next;
                     self.hand_over(a, &mut building);
                     match built {
@@ -436,9 +439,9 @@ impl Driver {
             classified += 1;
             match self.classify(&monitor) {
                 Classified::Done(upsert) => a.count(upsert),
-                Classified::Build(fingerprint) => {
+                Classified::Build(fingerprint, slot) => {
                     a.pending.insert(id_hash(&monitor.id));
-                    a.queued.push((monitor, fingerprint));
+                    a.queued.push((monitor, fingerprint, slot));
                 }
             }
         }
@@ -483,7 +486,7 @@ impl Driver {
         *building = Some(tokio::task::spawn_blocking(move || {
             batch
                 .into_iter()
-                .map(|(monitor, fingerprint)| prepare(&build, monitor, fingerprint))
+                .map(|(monitor, fingerprint, slot)| prepare(&build, monitor, fingerprint, slot))
                 .collect()
         }));
     }
@@ -497,22 +500,23 @@ impl Driver {
             });
         }
         let fingerprint = self.fingerprint(monitor);
-        if let Some(restored) = self.restore(&monitor.id, fingerprint) {
-            return Classified::Done(restored);
+        let slot = self.table.slot(&monitor.id);
+        match slot {
+            Some(slot) if self.table.entries[slot].fingerprint == fingerprint => {
+                Classified::Done(Upsert::Kept)
+            }
+            Some(_) => Classified::Build(fingerprint, slot),
+            None => match self.restore(&monitor.id, fingerprint) {
+                Some(restored) => Classified::Done(restored),
+                None => Classified::Build(fingerprint, None),
+            },
         }
-        if self
-            .table
-            .get(&monitor.id)
-            .is_some_and(|entry| entry.fingerprint == fingerprint)
-        {
-            return Classified::Done(Upsert::Kept);
-        }
-        Classified::Build(fingerprint)
     }
 
     /// Puts a built monitor on the table and the wheel, or reports why it cannot run.
     fn install(&mut self, p: Prepared) -> Upsert {
         let Prepared {
+            slot,
             id,
             version,
             kind,
@@ -543,7 +547,9 @@ impl Driver {
         });
         let clock = self.executor.clock();
         let now_ms = clock.now_ms();
-        if let Some(slot) = self.table.slot(&id) {
+        // Still this monitor's slot (checked, as cheaply as a lookup would be).
+        let slot = slot.filter(|s| self.table.entries.get(*s).is_some_and(|e| *e.run.id == *id));
+        if let Some(slot) = slot {
             let entry = &mut self.table.entries[slot];
             entry.run = run;
             entry.fingerprint = fingerprint;
@@ -604,10 +610,8 @@ impl Driver {
 
     /// Puts back a monitor parked by a recent snapshot when it returns unchanged, with its
     /// check and next due time (a due time that passed meanwhile fires at once).
+    /// `id` is not on the table.
     fn restore(&mut self, id: &str, fingerprint: u64) -> Option<Upsert> {
-        if self.table.contains(id) {
-            return None;
-        }
         let parked = self.parked.remove(id)?;
         if parked.entry.fingerprint != fingerprint || parked.since.elapsed() >= PARK_GRACE {
             return None;
@@ -700,7 +704,7 @@ mod tests {
         let b = t.insert(entry("mon_b"));
         assert_eq!(t.collided.len(), 1, "the second id went aside");
         assert_eq!((t.slot("mon_b"), t.len()), (Some(b), 2));
-        assert!(t.get("mon_c").is_none());
+        assert!(t.slot("mon_c").is_none());
         assert_eq!(
             t.remove("mon_b").map(|e| Arc::clone(&e.run.id)),
             Some(Arc::from("mon_b"))

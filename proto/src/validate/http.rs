@@ -21,7 +21,8 @@ pub const MAX_REDIRECTS: u32 = 20;
 pub const MAX_CERT_DAYS: u32 = 3650;
 
 /// Checks `h` and fills its defaults.
-pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<(), FieldError> {
+/// Validates an http check; returns its parsed URL.
+pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<Url, FieldError> {
     let url = http_url("http.url", &h.url)?;
     request_target(&url)?;
     bounded("http.method", &h.method, MAX_SHORT_TEXT_BYTES)?;
@@ -73,7 +74,7 @@ pub(super) fn http(h: &mut HttpCheck, timeout_ms: u32) -> Result<(), FieldError>
             https,
         )?;
     }
-    Ok(())
+    Ok(url)
 }
 
 /// What the agent derives from the URL for each request (the `host` header and the request

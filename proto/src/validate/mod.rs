@@ -50,12 +50,19 @@ fn err(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidMonitor {
     spec: Monitor,
+    /// The URL of an http check, as validation parsed it.
+    http_url: Option<Url>,
 }
 
 impl ValidMonitor {
     /// The validated spec, defaults filled in.
     pub fn spec(&self) -> &Monitor {
         &self.spec
+    }
+
+    /// The parsed URL of an http check, so that a prober need not parse it again.
+    pub fn http_url(&self) -> Option<&Url> {
+        self.http_url.as_ref()
     }
 
     pub fn into_spec(self) -> Monitor {
@@ -143,6 +150,7 @@ impl TryFrom<Monitor> for ValidMonitor {
             }
         }
         let timeout_ms = m.timeout_ms;
+        let mut http_url = None;
         match m.check.as_mut() {
             None => {
                 return Err(err(
@@ -150,7 +158,7 @@ impl TryFrom<Monitor> for ValidMonitor {
                     "must be one of: http, tcp, dns, icmp, tls, grpc",
                 ));
             }
-            Some(Check::Http(h)) => http::http(h, timeout_ms)?,
+            Some(Check::Http(h)) => http_url = Some(http::http(h, timeout_ms)?),
             Some(Check::Tcp(t)) => probes::tcp(t)?,
             Some(Check::Dns(d)) => probes::dns(d)?,
             Some(Check::Icmp(i)) => probes::icmp(i, timeout_ms)?,
@@ -165,7 +173,7 @@ impl TryFrom<Monitor> for ValidMonitor {
                 format!("is {size} bytes encoded, at most {MAX_MONITOR_BYTES}"),
             ));
         }
-        Ok(ValidMonitor { spec: m })
+        Ok(ValidMonitor { spec: m, http_url })
     }
 }
 
