@@ -27,9 +27,6 @@ use tonic::{Request, Response, Status, Streaming};
 use super::scale::{Measured, Monitors, ScaleArgs, ScaleReport, Tally};
 use super::{BenchError, box_busy_us, memory_mib, process_cpu_us};
 
-/// Monitors generated at a time before they are split into parts (bounds this process's own
-/// memory, not the agent's).
-const GENERATE_AT_ONCE: usize = 50_000;
 /// Heartbeats carry the count of scheduled monitors; often, so the set-up time is exact to
 /// about this much.
 const HEARTBEAT_MS: u32 = 100;
@@ -38,8 +35,9 @@ const SETUP_LIMIT: Duration = Duration::from_secs(600);
 
 /// What the session tells the benchmark.
 struct Feed {
-    monitors: Monitors,
-    size: usize,
+    /// The assignment in parts, made before the agent starts: its set-up time counts what the
+    /// agent does with the parts, not their making (the coordinator's work).
+    parts: Mutex<Vec<Assignment>>,
     /// Monitors scheduled, from the last heartbeat.
     active: AtomicUsize,
     /// When the first part was sent.
@@ -91,31 +89,22 @@ async fn serve(
     let parts = out.clone();
     let sender = Arc::clone(&feed);
     tokio::spawn(async move {
+        // The first session takes them all; the bench counts on one.
+        let all = sender
+            .parts
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
         if let Some(tx) = sender.first_part.lock().ok().and_then(|mut s| s.take()) {
             let _ = tx.send(Instant::now());
         }
-        let mut last_version = 0u64;
-        let mut next_version = move || {
-            last_version += 1;
-            last_version
-        };
-        for start in (0..sender.size.max(1)).step_by(GENERATE_AT_ONCE) {
-            let end = (start + GENERATE_AT_ONCE).min(sender.size);
-            let whole = Assignment {
-                version: next_version(),
-                snapshot: start == 0,
-                upserts: (start..end).map(|i| sender.monitors.get(i)).collect(),
-                removals: vec![],
-            };
-            let split = chunk::split(whole, chunk::MAX_ASSIGNMENT_BYTES, &mut next_version);
-            for part in split {
-                if parts
-                    .send(message(coordinator_message::Msg::Assignment(part)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+        for part in all {
+            if parts
+                .send(message(coordinator_message::Msg::Assignment(part)))
+                .await
+                .is_err()
+            {
+                return;
             }
         }
     });
@@ -163,9 +152,20 @@ pub(super) async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleRepor
         .map_err(io("binding the gateway"))?;
     let addr = listener.local_addr().map_err(io("binding the gateway"))?;
     let (first_tx, first_rx) = oneshot::channel();
+    let monitors = Monitors::new(args, size)?;
+    let whole = Assignment {
+        version: 1,
+        snapshot: true,
+        upserts: (0..size).map(|i| monitors.get(i)).collect(),
+        removals: vec![],
+    };
+    let mut version = 1;
+    let parts = chunk::split(whole, chunk::MAX_ASSIGNMENT_BYTES, || {
+        version += 1;
+        version
+    });
     let feed = Arc::new(Feed {
-        monitors: Monitors::new(args, size)?,
-        size,
+        parts: Mutex::new(parts),
         active: AtomicUsize::new(0),
         first_part: Mutex::new(Some(first_tx)),
         tally: Mutex::new(None),

@@ -27,6 +27,8 @@ pub enum BenchError {
     },
     #[error("gateway benchmark: {0}")]
     Gateway(String),
+    #[error("an encoded assignment part does not decode: {0}")]
+    Decode(#[from] prost::DecodeError),
 }
 
 const REGION: &str = "bench";

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use lookout_proto::{CheckResult, CheckStatus, Monitor};
+use prost::Message;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -169,6 +170,23 @@ impl Monitors {
 
 async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchError> {
     let monitors = Monitors::new(args, size)?;
+    // In parts, as the coordinator sends a large assignment (a snapshot, then deltas), encoded
+    // beforehand: set-up counts what the agent does with a part it receives (decode, validate,
+    // build, schedule), not the coordinator's making it.
+    let parts: Vec<Vec<u8>> = (0..size.max(1))
+        .step_by(PART_MONITORS)
+        .enumerate()
+        .map(|(part, start)| {
+            let end = (start + PART_MONITORS).min(size);
+            lookout_proto::v1::Assignment {
+                version: part as u64 + 1,
+                snapshot: part == 0,
+                upserts: (start..end).map(|i| monitors.get(i)).collect(),
+                removals: vec![],
+            }
+            .encode_to_vec()
+        })
+        .collect();
     let setup = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
@@ -187,17 +205,9 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
         tx,
         shutdown.clone(),
     );
-    // In parts, as the coordinator sends a large assignment: a snapshot, then deltas.
-    for (part, start) in (0..size.max(1)).step_by(PART_MONITORS).enumerate() {
-        let end = (start + PART_MONITORS).min(size);
-        scheduler
-            .apply(lookout_proto::v1::Assignment {
-                version: part as u64 + 1,
-                snapshot: part == 0,
-                upserts: (start..end).map(|i| monitors.get(i)).collect(),
-                removals: vec![],
-            })
-            .await;
+    for part in parts {
+        let assignment = lookout_proto::v1::Assignment::decode(part.as_slice())?;
+        scheduler.apply(assignment).await;
     }
     while scheduler.active_monitors() < size {
         sleep(Duration::from_millis(10)).await;
