@@ -59,6 +59,11 @@ pub struct AgentConfig {
     /// acknowledgements before exiting.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
+    /// On shutdown while connected, how long to keep checking while the coordinator hands
+    /// this agent's monitors to the region's other agents (a drain), before stopping the
+    /// checks; 0 stops them at once. The coordinator usually answers within a heartbeat.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
     /// After the coordinator refused this agent (UNAUTHENTICATED, PERMISSION_DENIED: a wrong,
     /// rotated or revoked token), how long to wait before trying again (jittered: half to all
     /// of it). The agent keeps checking and buffering meanwhile.
@@ -118,6 +123,9 @@ fn default_shutdown_timeout_ms() -> u64 {
 fn default_refused_retry_secs() -> u64 {
     60
 }
+fn default_drain_timeout_ms() -> u64 {
+    10_000
+}
 
 /// Smallest `batch_max_bytes`: room for one bounded result.
 const MIN_BATCH_BYTES: usize = 4 * 1024;
@@ -143,6 +151,7 @@ impl AgentConfig {
             batch_linger_ms: default_batch_linger_ms(),
             batch_max_bytes: default_batch_max_bytes(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
+            drain_timeout_ms: default_drain_timeout_ms(),
             refused_retry_secs: default_refused_retry_secs(),
             coordinator_ca_file: None,
             allow_private_targets: false,
@@ -262,6 +271,12 @@ impl AgentConfig {
                     "{} is invalid, must be 1..=600000",
                     self.shutdown_timeout_ms
                 ),
+            );
+        }
+        if self.drain_timeout_ms > 600_000 {
+            return invalid(
+                "drain_timeout_ms",
+                format!("{} is invalid, must be 0..=600000", self.drain_timeout_ms),
             );
         }
         if !(1..=3_600).contains(&self.refused_retry_secs) {
@@ -441,6 +456,13 @@ mod tests {
                     ..base.clone()
                 },
                 "shutdown_timeout_ms",
+            ),
+            (
+                AgentConfig {
+                    drain_timeout_ms: 600_001,
+                    ..base.clone()
+                },
+                "drain_timeout_ms",
             ),
             (
                 AgentConfig {

@@ -28,16 +28,20 @@ pub enum AgentError {
     CoordinatorUrl { url: String, reason: String },
 }
 
-/// Runs the agent until `shutdown` completes: then it stops scheduling, sends the buffered
-/// results and waits for their acknowledgements (at most `shutdown_timeout_ms`) and returns
-/// `Ok`. A coordinator that refuses the agent is retried every `refused_retry_secs`.
+/// Runs the agent until `shutdown` completes: then, if connected, it drains (keeps checking
+/// while the coordinator hands its monitors to the region's other agents, at most
+/// `drain_timeout_ms`), stops scheduling, sends the buffered results and waits for their
+/// acknowledgements (at most `shutdown_timeout_ms`) and returns `Ok`. A coordinator that
+/// refuses the agent is retried every `refused_retry_secs`.
 pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     config.validate()?;
+    // Shutdown asked for, and (after the drain) the scheduler stopping.
+    let stop = CancellationToken::new();
     let token = CancellationToken::new();
-    let trigger = token.clone();
+    let trigger = stop.clone();
     let watcher = tokio::spawn(async move {
         shutdown.await;
         trigger.cancel();
@@ -67,9 +71,9 @@ pub async fn run(
     // On a worker thread like the scheduler, not on the caller's (`block_on`) thread: every
     // result then reaches the session without waking another thread.
     let session_config = config.clone();
-    let session_token = token.clone();
+    let halt = token.clone();
     let session = tokio::spawn(async move {
-        session::run(&session_config, scheduler, results_rx, session_token).await
+        session::run(&session_config, scheduler, results_rx, stop, halt).await
     });
     let outcome = match session.await {
         Ok(outcome) => outcome,

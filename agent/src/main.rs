@@ -2,6 +2,7 @@
 //! results, with a bound), or one of the benchmarks.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -74,10 +75,15 @@ fn main() -> anyhow::Result<()> {
         None => {
             lookout_runtime::logging::init("info")?;
             let ran = config(&cli).and_then(|config| {
+                // The drain and the last sends each have their own bound; this one is for a
+                // stuck stop.
+                let bound = shutdown::DRAIN_BOUND.max(Duration::from_millis(
+                    config.drain_timeout_ms + config.shutdown_timeout_ms + 5_000,
+                ));
                 runtime.block_on(async {
                     let stop = shutdown::on_signal();
                     let ran = lookout_agent::run(config, stop.clone().cancelled_owned());
-                    shutdown::drain(ran, &stop, shutdown::DRAIN_BOUND, "the agent")
+                    shutdown::drain(ran, &stop, bound, "the agent")
                         .await?
                         .context("agent stopped")
                 })

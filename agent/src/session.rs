@@ -11,7 +11,7 @@ use lookout_proto::CheckResult;
 use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
 use lookout_proto::v1::{
-    AgentMessage, CoordinatorMessage, Heartbeat, Hello, ResultBatch, RunNow, RunNowResult,
+    AgentMessage, CoordinatorMessage, Drain, Heartbeat, Hello, ResultBatch, RunNow, RunNowResult,
     agent_message, coordinator_message,
 };
 use tokio::sync::mpsc;
@@ -52,12 +52,14 @@ enum Ended {
     Refused(Status),
 }
 
-/// Runs sessions until shutdown.
+/// Runs sessions until shutdown. `stop` asks for it; `halt` stops the scheduler, which the
+/// session cancels once the drain is over (at once when not connected).
 pub(crate) async fn run(
     config: &AgentConfig,
     scheduler: Scheduler,
     results: mpsc::UnboundedReceiver<CheckResult>,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
+    halt: CancellationToken,
 ) -> Result<(), AgentError> {
     let endpoint = Endpoint::from_shared(config.coordinator_url.clone())
         .map_err(|e| AgentError::CoordinatorUrl {
@@ -83,7 +85,8 @@ pub(crate) async fn run(
         results,
         results_open: true,
         buffer: ResultBuffer::new(config.buffer_max_results),
-        shutdown,
+        stop,
+        halt,
         authorization,
         last_drop_log: None,
         drain_until: None,
@@ -97,7 +100,8 @@ pub(crate) async fn run(
                 link.stopped();
                 return Ok(());
             }
-            Ended::Refused(_) if link.shutdown.is_cancelled() => {
+            Ended::Refused(_) if link.stop.is_cancelled() => {
+                link.halt.cancel();
                 link.stopped();
                 return Ok(());
             }
@@ -147,7 +151,10 @@ struct Link<'a> {
     results: mpsc::UnboundedReceiver<CheckResult>,
     results_open: bool,
     buffer: ResultBuffer,
-    shutdown: CancellationToken,
+    /// Shutdown was asked for.
+    stop: CancellationToken,
+    /// The scheduler stops: the drain is over (or was not possible).
+    halt: CancellationToken,
     authorization: MetadataValue<tonic::metadata::Ascii>,
     last_drop_log: Option<Instant>,
     /// Once shutdown was asked for: when sending the last results gives up.
@@ -164,10 +171,10 @@ impl Link<'_> {
         }
     }
 
-    /// After shutdown was asked for, the moment draining gives up (`shutdown_timeout_ms` after
-    /// the first call); `None` while running.
+    /// Once the scheduler stopped, the moment sending the last results gives up
+    /// (`shutdown_timeout_ms` after the first call); `None` while checks run.
     fn drain_deadline(&mut self) -> Option<Instant> {
-        if !self.shutdown.is_cancelled() {
+        if !self.halt.is_cancelled() {
             return None;
         }
         let timeout = Duration::from_millis(self.config.shutdown_timeout_ms);
@@ -185,7 +192,8 @@ impl Link<'_> {
 
     /// Runs `fut` while moving finished results into the buffer. `None` on shutdown once
     /// nothing is left to send or the drain deadline passed: until then a shutdown does not
-    /// interrupt reconnecting, so results buffered while disconnected still get out.
+    /// interrupt reconnecting, so results buffered while disconnected still get out. Not
+    /// connected, a shutdown stops the checks at once: there is no coordinator to drain to.
     async fn while_draining<F: Future>(&mut self, fut: F) -> Option<F::Output> {
         tokio::pin!(fut);
         let mut chunk = Vec::new();
@@ -196,7 +204,7 @@ impl Link<'_> {
             }
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled(), if deadline.is_none() => {}
+                () = self.stop.cancelled(), if deadline.is_none() => self.halt.cancel(),
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => return None,
                 out = &mut fut => return Some(out),
                 n = self.results.recv_many(&mut chunk, 1024), if self.results_open => {
@@ -311,6 +319,10 @@ impl Link<'_> {
             welcomed: true,
             reason,
         };
+        // Each applied assignment is reported at once (a drain elsewhere may wait for it).
+        let mut applied = self.scheduler.applied_version();
+        // While draining: when to stop waiting for Drained.
+        let mut handover_until: Option<Instant> = None;
         loop {
             let now = Instant::now();
             let drain_deadline = self.drain_deadline();
@@ -325,10 +337,26 @@ impl Link<'_> {
             if drain_deadline.is_some_and(|deadline| drained || now >= deadline) {
                 return Ended::Shutdown;
             }
+            let handing_over = handover_until.is_some() && drain_deadline.is_none();
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled(), if drain_deadline.is_none() => {
-                    debug!(buffered = self.buffer.len(), "shutting down: sending the last results");
+                () = self.stop.cancelled(), if drain_deadline.is_none() && handover_until.is_none() => {
+                    if self.config.drain_timeout_ms == 0 {
+                        self.halt.cancel();
+                        debug!(buffered = self.buffer.len(), "shutting down: sending the last results");
+                        continue;
+                    }
+                    let drain = Drain { reason: "the agent is shutting down".into() };
+                    if out.try_send(message(agent_message::Msg::Drain(drain))).is_err() {
+                        self.halt.cancel();
+                        continue;
+                    }
+                    info!(monitors = self.scheduler.active_monitors(), timeout_ms = self.config.drain_timeout_ms, "shutting down: handing the monitors to the region's other agents");
+                    handover_until = Some(Instant::now() + Duration::from_millis(self.config.drain_timeout_ms));
+                }
+                () = sleep_until(handover_until.unwrap_or(now)), if handing_over => {
+                    warn!(timeout_ms = self.config.drain_timeout_ms, "no Drained from the coordinator in time; stopping the checks");
+                    self.halt.cancel();
                 }
                 () = sleep_until(drain_deadline.unwrap_or(now)), if drain_deadline.is_some() => {}
                 msg = inbound.message() => match msg {
@@ -358,16 +386,26 @@ impl Link<'_> {
                     self.store(&mut chunk);
                 }
                 _ = heartbeat.tick() => {
-                    let beat = Heartbeat {
-                        sent_at_ms: crate::scheduler::Clock::system().now_ms(),
-                        active_monitors: u32::try_from(self.scheduler.active_monitors()).unwrap_or(u32::MAX),
-                        buffered_results: u32::try_from(self.buffer.len()).unwrap_or(u32::MAX),
-                    };
                     // A full queue means the stream is stuck; the next beat tries again.
-                    let _ = out.try_send(message(agent_message::Msg::Heartbeat(beat)));
+                    let _ = out.try_send(self.heartbeat(*applied.borrow()));
+                }
+                Ok(()) = applied.changed() => {
+                    let version = *applied.borrow_and_update();
+                    if out.send(self.heartbeat(version)).await.is_err() {
+                        return ended("outbound stream closed".into());
+                    }
                 }
             }
         }
+    }
+
+    fn heartbeat(&self, applied_assignment_version: u64) -> AgentMessage {
+        message(agent_message::Msg::Heartbeat(Heartbeat {
+            sent_at_ms: crate::scheduler::Clock::system().now_ms(),
+            active_monitors: u32::try_from(self.scheduler.active_monitors()).unwrap_or(u32::MAX),
+            buffered_results: u32::try_from(self.buffer.len()).unwrap_or(u32::MAX),
+            applied_assignment_version,
+        }))
     }
 
     async fn handle(
@@ -405,6 +443,15 @@ impl Link<'_> {
                 self.scheduler.apply(assignment).await;
             }
             Some(coordinator_message::Msg::Assignment(_)) => {}
+            Some(coordinator_message::Msg::Drained(d)) if self.stop.is_cancelled() => {
+                info!(
+                    monitors = d.moved,
+                    handed_over = d.handed_over,
+                    "drained: the coordinator moved the monitors; stopping the checks"
+                );
+                self.halt.cancel();
+            }
+            Some(coordinator_message::Msg::Drained(_)) => debug!("Drained without a drain ignored"),
             Some(coordinator_message::Msg::Welcome(_)) => debug!("repeated Welcome ignored"),
             None => debug!("empty coordinator message ignored"),
         }

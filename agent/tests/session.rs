@@ -1,7 +1,8 @@
 //! The agent against a real tonic AgentGateway on 127.0.0.1: assignment in, TCP checks run
 //! against a local listener, batches out and acked; a coordinator restart with unacked
 //! batches gets them again; a refused agent keeps retrying until its token is accepted;
-//! shutdown flushes buffered results and waits for their acknowledgements.
+//! shutdown drains (keeps checking until the coordinator answers Drained, at most
+//! `drain_timeout_ms`), then flushes buffered results and waits for their acknowledgements.
 
 mod common;
 
@@ -281,4 +282,92 @@ async fn shutdown_while_disconnected_still_delivers_to_a_returning_coordinator()
         "results buffered while disconnected reached the returning coordinator: {resent}"
     );
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_drains_checking_until_the_coordinator_answers_drained() {
+    let (target, checks_run) = counted_tcp_target().await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway addr");
+    let server = serve(listener, assignment(target));
+    // The coordinator takes 2.5 s to hand the monitors over (other agents applying them).
+    server.drained_delay_ms.store(2_500, Ordering::SeqCst);
+    let stop_agent = CancellationToken::new();
+    let agent = tokio::spawn(lookout_agent::run(
+        config(addr, TOKEN),
+        stop_agent.clone().cancelled_owned(),
+    ));
+    wait_for("a check run", 15, || checks_run.load(Ordering::SeqCst) >= 1).await;
+
+    let asked = tokio::time::Instant::now();
+    let before = checks_run.load(Ordering::SeqCst);
+    stop_agent.cancel();
+    tokio::time::timeout(Duration::from_secs(15), agent)
+        .await
+        .expect("agent stops once drained")
+        .expect("agent task")
+        .expect("agent stops cleanly");
+    assert_eq!(
+        server.seen.lock().expect("lock").drains,
+        1,
+        "one Drain sent"
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(2_500),
+        "the agent waited for Drained"
+    );
+    // The 1 s monitor kept running while the coordinator handed it over.
+    assert!(
+        checks_run.load(Ordering::SeqCst) >= before + 2,
+        "checks ran during the drain: {} before, {} after",
+        before,
+        checks_run.load(Ordering::SeqCst)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_timeout_ms_bounds_the_wait_and_zero_skips_the_drain() {
+    let (target, checks_run) = counted_tcp_target().await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway addr");
+    let server = serve(listener, assignment(target));
+    // A coordinator that never answers (an older one, or a stuck hand-over).
+    server.drained_delay_ms.store(600_000, Ordering::SeqCst);
+    for (timeout_ms, drains) in [(800, 1), (0, 1)] {
+        let mut c = config(addr, TOKEN);
+        c.drain_timeout_ms = timeout_ms;
+        let stop_agent = CancellationToken::new();
+        let agent = tokio::spawn(lookout_agent::run(c, stop_agent.clone().cancelled_owned()));
+        let seen = checks_run.load(Ordering::SeqCst);
+        wait_for("a check run", 15, || {
+            checks_run.load(Ordering::SeqCst) > seen
+        })
+        .await;
+        let asked = tokio::time::Instant::now();
+        stop_agent.cancel();
+        tokio::time::timeout(Duration::from_secs(10), agent)
+            .await
+            .expect("agent stops within its drain_timeout_ms")
+            .expect("agent task")
+            .expect("agent stops cleanly");
+        let took = asked.elapsed();
+        assert_eq!(
+            server.seen.lock().expect("lock").drains,
+            drains,
+            "drain_timeout_ms {timeout_ms}"
+        );
+        if timeout_ms > 0 {
+            assert!(took >= Duration::from_millis(800), "waited {took:?}");
+        }
+        assert!(
+            took < Duration::from_secs(5),
+            "drain_timeout_ms {timeout_ms}: {took:?}"
+        );
+    }
+    server.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The `lookout` command: `standalone` (everything in one process), the cluster components,
 //! and the admin client.
 
+mod agents;
 mod connect;
 mod deliveries;
 mod incidents;
@@ -93,6 +94,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: projects::ProjectsCmd,
     },
+    /// List the agents connected to the coordinator (operator token).
+    Agents {
+        #[command(flatten)]
+        client: monitors::ClientArgs,
+        #[command(flatten)]
+        operator: projects::OperatorArgs,
+        #[command(subcommand)]
+        cmd: agents::AgentsCmd,
+    },
     /// Create, list and revoke a project's API tokens.
     Tokens {
         #[command(flatten)]
@@ -133,6 +143,11 @@ fn main() -> std::process::ExitCode {
                 operator,
                 cmd,
             } => projects::run_projects(client, operator, cmd).await,
+            Cmd::Agents {
+                client,
+                operator,
+                cmd,
+            } => agents::run(client, operator, cmd).await,
             Cmd::Tokens {
                 client,
                 operator,

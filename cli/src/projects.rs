@@ -107,7 +107,7 @@ pub struct TokenTarget {
     pub project: Option<String>,
 }
 
-fn operator_token(op: &OperatorArgs) -> Result<&str> {
+pub fn operator_token(op: &OperatorArgs) -> Result<&str> {
     op.operator_token
         .as_deref()
         .context("no operator token: set LOOKOUT_OPERATOR_TOKEN or pass --operator-token")

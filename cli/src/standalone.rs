@@ -214,6 +214,8 @@ pub async fn run(path: &Path) -> Result<()> {
         "region": config.region,
         "token": agent_token,
         "allow_private_targets": config.allow_private_targets,
+        // The only agent: there is no other to hand its monitors to.
+        "drain_timeout_ms": 0,
     }))
     .context("agent settings")?;
     let mut notifier_config: lookout_notifier::NotifierConfig = serde_json::from_value(json!({

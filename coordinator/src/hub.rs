@@ -1,17 +1,21 @@
 //! The live assignment: which connected agent runs which (monitor, region). Kept in memory,
-//! recomputed when agents join or leave and when a monitor changes, and handed to each
+//! recomputed when agents join, drain or leave and when a monitor changes, and handed to each
 //! agent's session as coalesced deltas through its [`Outbox`]. A monitor change is read from
 //! the store outside the assignment lock and retried until it is applied.
+//!
+//! Moves between live agents are make-before-break: an agent keeps running a monitor that
+//! moved away (and its results for it are taken) until the new owner reported applying the
+//! assignment that carries it, so a join or a drain misses no check window.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
-use lookout_proto::v1::{Assignment, RunNow};
+use lookout_proto::v1::{Agent, Assignment, Drained, Heartbeat, RunNow};
 use lookout_proto::{CheckResult, Monitor};
 use lookout_store::{Store, StoreError};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, watch};
 
 use crate::assign::Rendezvous;
 
@@ -19,8 +23,18 @@ use crate::assign::Rendezvous;
 const REFRESH_RETRY_FIRST: Duration = Duration::from_millis(200);
 const REFRESH_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// How long an agent keeps a monitor that moved away when the new owner does not report it
+/// applied (an agent too old to report it, or stuck): then the move completes anyway.
+pub const MAX_HANDOVER: Duration = Duration::from_secs(30);
+
+/// How long results of a monitor an agent handed over are still taken from it (scheduled
+/// before the hand-over): longer than any batch waits in an agent connected throughout.
+const RELEASED_KEEP_MS: i64 = 120_000;
+
 /// Shared assignment state of the coordinator.
 pub struct Hub {
+    /// For the tasks that complete moves.
+    me: Weak<Hub>,
     store: Store,
     state: Mutex<HubState>,
     /// Monitors whose change could not be read yet; each has one retrying task.
@@ -50,6 +64,115 @@ struct AgentSlot {
     capacity: u32,
     assigned: HashMap<String, Arc<Monitor>>,
     outbox: Arc<Outbox>,
+    /// Monitors in `assigned` that moved to another agent, with that agent's id and session:
+    /// kept until it reported them applied (see [`Release`]).
+    leaving: HashMap<String, (String, u64)>,
+    /// Monitors it handed over, with when (epoch ms): its results for checks scheduled in the
+    /// [`RELEASED_KEEP_MS`] before then may still be on their way (buffered, in flight) and
+    /// are taken; kept that long.
+    released: HashMap<String, i64>,
+    /// Stopping: no longer a candidate for any monitor; answered with Drained once nothing
+    /// is left to hand over (see [`Hub::drain`]).
+    drain: Option<DrainState>,
+    status: AgentStatus,
+}
+
+struct DrainState {
+    /// Monitors that found a new owner.
+    moved: usize,
+    /// Some move did not complete by the new owner's report (timed out or no owner).
+    incomplete: bool,
+    answered: bool,
+}
+
+impl AgentSlot {
+    fn draining(&self) -> bool {
+        self.drain.is_some()
+    }
+
+    /// Sends Drained once a draining agent has nothing left to hand over.
+    async fn answer_drain(&mut self) {
+        let Some(d) = self.drain.as_mut().filter(|d| !d.answered) else {
+            return;
+        };
+        if !self.leaving.is_empty() {
+            return;
+        }
+        d.answered = true;
+        let drained = Drained {
+            moved: u32::try_from(d.moved).unwrap_or(u32::MAX),
+            handed_over: !d.incomplete,
+        };
+        self.outbox.drained(drained).await;
+    }
+}
+
+/// Monitors that moved from one live agent to another: once `to` reported applying the
+/// assignment carrying them (or after [`MAX_HANDOVER`]), `from` is told to remove them.
+struct Release {
+    region: String,
+    from: String,
+    from_session: u64,
+    to: (String, u64),
+    ids: Vec<String>,
+    handover: Handover,
+}
+
+/// What the registry shows of a session besides its assignment.
+struct AgentStatus {
+    version: String,
+    connected_since_ms: i64,
+    last_heartbeat_ms: i64,
+    active_monitors: u32,
+    buffered_results: u32,
+    /// Results accepted from the session so far.
+    results: u64,
+    /// `(when, results)` at each heartbeat of the last [`RATE_WINDOW`], oldest first.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+/// The span `results_per_sec` is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+impl AgentStatus {
+    fn new(version: &str) -> AgentStatus {
+        AgentStatus {
+            version: version.to_string(),
+            connected_since_ms: lookout_store::now_ms(),
+            last_heartbeat_ms: 0,
+            active_monitors: 0,
+            buffered_results: 0,
+            results: 0,
+            samples: VecDeque::from([(Instant::now(), 0)]),
+        }
+    }
+
+    fn heartbeat(&mut self, beat: &Heartbeat, now: Instant) {
+        self.last_heartbeat_ms = lookout_store::now_ms();
+        self.active_monitors = beat.active_monitors;
+        self.buffered_results = beat.buffered_results;
+        self.samples.push_back((now, self.results));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(t, _)| now.duration_since(*t) >= RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Results per second from the oldest sample kept to now.
+    fn rate(&self, now: Instant) -> f64 {
+        let Some(&(since, at)) = self.samples.front() else {
+            return 0.0;
+        };
+        let secs = now.duration_since(since).as_secs_f64();
+        if secs < 1.0 {
+            return 0.0;
+        }
+        (self.results - at) as f64 / secs
+    }
 }
 
 /// What a session must send next: assignment changes or the end of the session.
@@ -59,6 +182,8 @@ struct Pending {
     removals: HashSet<String>,
     /// One-shot checks to send, oldest first (at most [`MAX_QUEUED_RUN_NOW`]).
     run_now: VecDeque<RunNow>,
+    /// The answer to a drain, sent after every pending delta.
+    drained: Option<Drained>,
     closed: Option<String>,
 }
 
@@ -71,6 +196,37 @@ pub struct Outbox {
     pending: Mutex<Pending>,
     notify: Notify,
     version: Arc<AtomicU64>,
+    progress: watch::Sender<Progress>,
+}
+
+/// How far the agent of a session is: assignment versions sent to it and applied by it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// The version of the last assignment part written to the stream.
+    sent: u64,
+    /// The last version the agent reported applied (its heartbeat).
+    applied: u64,
+    closed: bool,
+}
+
+/// A hand-over to wait for: monitors queued on `outbox` while its version counter stood at
+/// `after` travel in a message numbered above it.
+struct Handover {
+    outbox: Arc<Outbox>,
+    after: u64,
+}
+
+impl Handover {
+    /// Waits until the agent reported applying the monitors handed over; false when its
+    /// session ended first.
+    async fn applied(&self) -> bool {
+        let mut progress = self.outbox.progress.subscribe();
+        let target = match progress.wait_for(|p| p.closed || p.sent > self.after).await {
+            Ok(p) if !p.closed => p.sent,
+            _ => return false,
+        };
+        matches!(progress.wait_for(|p| p.closed || p.applied >= target).await, Ok(p) if !p.closed)
+    }
 }
 
 /// What an agent session takes from its outbox.
@@ -79,6 +235,8 @@ pub enum OutboxItem {
     Delta(Assignment),
     /// A check to run once, now (see [`crate::run_now`]).
     RunNow(Box<RunNow>),
+    /// The agent's drain is over: its monitors run elsewhere.
+    Drained(Drained),
     /// The session must end (a newer session of the same agent replaced it).
     Closed(String),
 }
@@ -89,7 +247,19 @@ impl Outbox {
             pending: Mutex::new(Pending::default()),
             notify: Notify::new(),
             version,
+            progress: watch::Sender::new(Progress::default()),
         }
+    }
+
+    /// The session wrote assignment parts up to `version` to the stream.
+    pub fn sent(&self, version: u64) {
+        self.progress.send_modify(|p| p.sent = p.sent.max(version));
+    }
+
+    /// The agent reported applying assignments up to `version`.
+    pub fn applied(&self, version: u64) {
+        self.progress
+            .send_modify(|p| p.applied = p.applied.max(version));
     }
 
     /// Waits until something is pending, then takes all of it.
@@ -116,6 +286,9 @@ impl Outbox {
                         upserts,
                         removals,
                     });
+                }
+                if let Some(d) = p.drained.take() {
+                    return OutboxItem::Drained(d);
                 }
             }
             self.notify.notified().await;
@@ -159,9 +332,15 @@ impl Outbox {
         true
     }
 
+    async fn drained(&self, d: Drained) {
+        self.pending.lock().await.drained = Some(d);
+        self.notify.notify_one();
+    }
+
     async fn close(&self, reason: &str) {
         self.pending.lock().await.closed = Some(reason.to_string());
         self.notify.notify_one();
+        self.progress.send_modify(|p| p.closed = true);
     }
 }
 
@@ -194,16 +373,31 @@ fn runs_in(m: &Monitor, region: &str) -> bool {
     !m.paused && m.regions.iter().any(|r| r == region)
 }
 
+/// The agents of a region that may take monitors: every one but those draining.
+fn candidates(agents: &BTreeMap<String, AgentSlot>) -> Rendezvous {
+    Rendezvous::new(
+        agents
+            .iter()
+            .filter(|(_, s)| !s.draining())
+            .map(|(a, s)| (a.as_str(), s.capacity)),
+    )
+}
+
 impl Hub {
     /// Loads every monitor from the store.
-    pub async fn load(store: Store) -> Result<Hub, StoreError> {
-        let monitors = store
-            .list_monitors()
-            .await?
+    pub async fn load(store: Store) -> Result<Arc<Hub>, StoreError> {
+        let monitors = store.list_monitors().await?;
+        Ok(Hub::new(store, monitors))
+    }
+
+    /// A hub over `monitors` (as the store holds them); changes are read from `store`.
+    pub fn new(store: Store, monitors: Vec<Monitor>) -> Arc<Hub> {
+        let monitors = monitors
             .into_iter()
             .map(|m| (m.id.clone(), for_agent(m)))
             .collect();
-        Ok(Hub {
+        Arc::new_cyclic(|me| Hub {
+            me: me.clone(),
             store,
             state: Mutex::new(HubState {
                 monitors,
@@ -219,6 +413,7 @@ impl Hub {
         &self,
         agent_id: &str,
         region: &str,
+        agent_version: &str,
         capacity: u32,
         last_version: u64,
     ) -> Joined {
@@ -245,7 +440,8 @@ impl Hub {
                     .close("replaced by a newer session of the same agent")
                     .await;
             }
-            st.rebalance(&r, None).await;
+            let releases = st.rebalance(&r, None).await;
+            self.start(releases);
         }
         let agents = st.regions.entry(region.to_string()).or_default();
         if let Some(old) = agents.remove(agent_id) {
@@ -258,9 +454,14 @@ impl Hub {
             capacity,
             assigned: HashMap::new(),
             outbox: outbox.clone(),
+            leaving: HashMap::new(),
+            released: HashMap::new(),
+            drain: None,
+            status: AgentStatus::new(agent_version),
         };
         agents.insert(agent_id.to_string(), slot);
-        st.rebalance(region, Some(agent_id)).await;
+        let releases = st.rebalance(region, Some(agent_id)).await;
+        self.start(releases);
         let mut upserts: Vec<Monitor> = st.regions[region][agent_id]
             .assigned
             .values()
@@ -292,12 +493,132 @@ impl Hub {
         if let Some(old) = agents.remove(agent_id) {
             old.outbox.close("session ended").await;
         }
-        st.rebalance(region, None).await;
+        let releases = st.rebalance(region, None).await;
+        self.start(releases);
     }
 
-    /// Keeps only the results for monitors assigned to `session` of `agent_id` right now (a
-    /// result for another agent's monitor, a deleted one or another region's is forged or
-    /// stale); returns how many it dropped.
+    /// `session` of `agent_id` is stopping: its monitors move to the region's other agents
+    /// while it keeps running them, each until its new owner reported it applied; then the
+    /// session's outbox yields [`OutboxItem::Drained`]. False when the session is not the
+    /// current one or already drains.
+    pub async fn drain(&self, agent_id: &str, region: &str, session: u64) -> bool {
+        let mut st = self.state.lock().await;
+        let Some(slot) = st
+            .regions
+            .get_mut(region)
+            .and_then(|agents| agents.get_mut(agent_id))
+            .filter(|s| s.session == session && !s.draining())
+        else {
+            return false;
+        };
+        slot.drain = Some(DrainState {
+            // Already on their way elsewhere; the rebalance counts the rest.
+            moved: slot.leaving.len(),
+            incomplete: false,
+            answered: false,
+        });
+        let releases = st.rebalance(region, None).await;
+        self.start(releases);
+        true
+    }
+
+    /// Waits, for each move, until its new owner has it, then completes it.
+    fn start(&self, releases: Vec<Release>) {
+        for r in releases {
+            let hub = self.me.clone();
+            tokio::spawn(async move {
+                let applied = tokio::time::timeout(MAX_HANDOVER, r.handover.applied())
+                    .await
+                    .unwrap_or(false);
+                if let Some(hub) = hub.upgrade() {
+                    hub.release(r, applied).await;
+                }
+            });
+        }
+    }
+
+    /// Completes a move: `from` removes the monitors still leaving towards `to`.
+    async fn release(&self, r: Release, applied: bool) {
+        let mut st = self.state.lock().await;
+        let Some(slot) = st
+            .regions
+            .get_mut(&r.region)
+            .and_then(|agents| agents.get_mut(&r.from))
+            .filter(|s| s.session == r.from_session)
+        else {
+            return;
+        };
+        let mut released = 0;
+        let now_ms = lookout_store::now_ms();
+        for id in &r.ids {
+            if slot.leaving.get(id) == Some(&r.to) {
+                slot.leaving.remove(id);
+                slot.assigned.remove(id);
+                slot.released.insert(id.clone(), now_ms);
+                slot.outbox.remove(id).await;
+                released += 1;
+            }
+        }
+        if released > 0 && !applied {
+            tracing::warn!(from = %r.from, to = %r.to.0, monitors = released, "the new owner did not report the moved monitors applied in time; moved them anyway");
+            if let Some(d) = slot.drain.as_mut() {
+                d.incomplete = true;
+            }
+        }
+        slot.answer_drain().await;
+    }
+
+    /// Records a heartbeat of `session` of `agent_id` for the registry.
+    pub async fn heartbeat(&self, agent_id: &str, region: &str, session: u64, beat: &Heartbeat) {
+        let mut st = self.state.lock().await;
+        if let Some(slot) = st
+            .regions
+            .get_mut(region)
+            .and_then(|agents| agents.get_mut(agent_id))
+            .filter(|s| s.session == session)
+        {
+            slot.status.heartbeat(beat, Instant::now());
+            slot.outbox.applied(beat.applied_assignment_version);
+            let now_ms = lookout_store::now_ms();
+            slot.released
+                .retain(|_, at| now_ms.saturating_sub(*at) < RELEASED_KEEP_MS);
+        }
+    }
+
+    /// The connected agents (of `region` only, unless empty), by region then id.
+    pub async fn agents(&self, region: &str) -> Vec<Agent> {
+        let st = self.state.lock().await;
+        let now = Instant::now();
+        let mut regions: Vec<(&String, &BTreeMap<String, AgentSlot>)> = st
+            .regions
+            .iter()
+            .filter(|(r, _)| region.is_empty() || r.as_str() == region)
+            .collect();
+        regions.sort_by_key(|(r, _)| *r);
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        regions
+            .into_iter()
+            .flat_map(|(region, agents)| {
+                agents.iter().map(move |(id, slot)| Agent {
+                    agent_id: id.clone(),
+                    region: region.clone(),
+                    version: slot.status.version.clone(),
+                    capacity: slot.capacity,
+                    connected_since_ms: slot.status.connected_since_ms,
+                    last_heartbeat_ms: slot.status.last_heartbeat_ms,
+                    assigned_monitors: count(slot.assigned.len()),
+                    active_monitors: slot.status.active_monitors,
+                    results_per_sec: slot.status.rate(now),
+                    buffered_results: slot.status.buffered_results,
+                    draining: slot.draining(),
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps only the results for monitors assigned to `session` of `agent_id` right now, or
+    /// handed over by it after the check was scheduled (a result for another agent's monitor,
+    /// a deleted one or another region's is forged or stale); returns how many it dropped.
     pub async fn retain_assigned(
         &self,
         agent_id: &str,
@@ -306,14 +627,22 @@ impl Hub {
         results: &mut Vec<CheckResult>,
     ) -> usize {
         let before = results.len();
-        let st = self.state.lock().await;
+        let mut st = self.state.lock().await;
         let slot = st
             .regions
-            .get(region)
-            .and_then(|agents| agents.get(agent_id))
+            .get_mut(region)
+            .and_then(|agents| agents.get_mut(agent_id))
             .filter(|slot| slot.session == session);
         match slot {
-            Some(slot) => results.retain(|r| slot.assigned.contains_key(&r.monitor_id)),
+            Some(slot) => {
+                results.retain(|r| {
+                    slot.assigned.contains_key(&r.monitor_id)
+                        || slot.released.get(&r.monitor_id).is_some_and(|&at| {
+                            (at - RELEASED_KEEP_MS..at).contains(&r.scheduled_at_ms)
+                        })
+                });
+                slot.status.results += results.len() as u64;
+            }
             None => results.clear(),
         }
         before - results.len()
@@ -413,8 +742,7 @@ impl Hub {
             let agents = st.regions.get(region).filter(|a| !a.is_empty())?;
             Some((region, agents))
         })?;
-        let rv = Rendezvous::new(agents.iter().map(|(a, s)| (a.as_str(), s.capacity)));
-        let (agent_id, slot) = agents.get_key_value(rv.pick(request_id)?)?;
+        let (agent_id, slot) = agents.get_key_value(candidates(agents).pick(request_id)?)?;
         let target = RunNowTarget {
             region: region.clone(),
             agent_id: agent_id.clone(),
@@ -448,11 +776,7 @@ impl HubState {
                 continue;
             };
             let owner = match &new {
-                Some(m) if runs_in(m, &region) => {
-                    Rendezvous::new(agents.iter().map(|(a, s)| (a.as_str(), s.capacity)))
-                        .pick(id)
-                        .map(str::to_string)
-                }
+                Some(m) if runs_in(m, &region) => candidates(agents).pick(id).map(str::to_string),
                 _ => None,
             };
             for (agent_id, slot) in agents.iter_mut() {
@@ -467,9 +791,20 @@ impl HubState {
                             slot.outbox.upsert(m.clone()).await;
                         }
                     }
+                    (Some(m), false)
+                        if slot.leaving.contains_key(id)
+                            && slot
+                                .assigned
+                                .get(id)
+                                .is_some_and(|cur| cur.version == m.version) =>
+                    {
+                        // Unchanged and on its way to its owner: kept until the owner has it.
+                    }
                     _ => {
                         if slot.assigned.remove(id).is_some() {
+                            slot.leaving.remove(id);
                             slot.outbox.remove(id).await;
+                            slot.answer_drain().await;
                         }
                     }
                 }
@@ -478,12 +813,16 @@ impl HubState {
     }
 
     /// Recomputes the whole assignment of `region` and pushes the differences to every agent
-    /// except `fresh`, whose new assignment goes out as its snapshot.
-    async fn rebalance(&mut self, region: &str, fresh: Option<&str>) {
+    /// except `fresh`, whose new assignment goes out as its snapshot. A monitor that moves
+    /// from one live agent to another stays with the first (leaving) until the moves returned
+    /// complete; one with no other owner is removed at once.
+    async fn rebalance(&mut self, region: &str, fresh: Option<&str>) -> Vec<Release> {
         let Some(agents) = self.regions.get_mut(region) else {
-            return;
+            return Vec::new();
         };
-        let rv = Rendezvous::new(agents.iter().map(|(a, s)| (a.as_str(), s.capacity)));
+        let rv = candidates(agents);
+        let sessions: HashMap<String, u64> =
+            agents.iter().map(|(a, s)| (a.clone(), s.session)).collect();
         let mut desired: HashMap<&str, HashMap<String, Arc<Monitor>>> = HashMap::new();
         for m in self.monitors.values().filter(|m| runs_in(m, region)) {
             if let Some(owner) = rv.pick(&m.id) {
@@ -493,26 +832,87 @@ impl HubState {
                     .insert(m.id.clone(), m.clone());
             }
         }
+        // (from, to) -> monitors newly leaving `from` for `to`.
+        let mut moves: BTreeMap<(String, (String, u64)), Vec<String>> = BTreeMap::new();
         for (agent_id, slot) in agents.iter_mut() {
-            let want = desired.remove(agent_id.as_str()).unwrap_or_default();
+            let mut next = match slot.draining() {
+                true => HashMap::new(),
+                false => desired.remove(agent_id.as_str()).unwrap_or_default(),
+            };
+            let old = std::mem::take(&mut slot.assigned);
             if fresh != Some(agent_id.as_str()) {
-                for id in slot.assigned.keys().filter(|id| !want.contains_key(*id)) {
-                    slot.outbox.remove(id).await;
-                }
-                for (id, m) in &want {
-                    if slot
-                        .assigned
-                        .get(id)
-                        .is_none_or(|cur| cur.version != m.version)
-                    {
+                for (id, m) in &next {
+                    if old.get(id).is_none_or(|cur| cur.version != m.version) {
                         slot.outbox.upsert(m.clone()).await;
                     }
                 }
+                for (id, m) in old {
+                    if next.contains_key(&id) {
+                        // Back with this agent before its move completed.
+                        slot.leaving.remove(&id);
+                        continue;
+                    }
+                    let owner = rv
+                        .pick(&id)
+                        .filter(|_| self.monitors.contains_key(&id))
+                        .and_then(|owner| Some((owner.to_string(), *sessions.get(owner)?)));
+                    match owner {
+                        Some(to) => {
+                            if slot.leaving.get(&id) != Some(&to) {
+                                if let Some(d) = slot
+                                    .drain
+                                    .as_mut()
+                                    .filter(|_| !slot.leaving.contains_key(&id))
+                                {
+                                    d.moved += 1;
+                                }
+                                slot.leaving.insert(id.clone(), to.clone());
+                                moves
+                                    .entry((agent_id.clone(), to))
+                                    .or_default()
+                                    .push(id.clone());
+                            }
+                            next.insert(id, m);
+                        }
+                        None => {
+                            if let Some(d) = slot.drain.as_mut() {
+                                // No other agent to go to: removed, not handed over.
+                                d.incomplete = true;
+                            }
+                            slot.leaving.remove(&id);
+                            slot.outbox.remove(&id).await;
+                        }
+                    }
+                }
             }
-            slot.assigned = want;
+            slot.assigned = next;
+            slot.answer_drain().await;
         }
+        // Read after every upsert above was queued: a message numbered higher carries them.
+        let releases = moves
+            .into_iter()
+            .filter_map(|((from, to), ids)| {
+                let from_session = agents.get(&from)?.session;
+                let outbox = agents.get(&to.0)?.outbox.clone();
+                let counter = outbox.version.load(Ordering::SeqCst);
+                // A fresh agent's snapshot carries the counter's own value.
+                let after = match fresh == Some(to.0.as_str()) {
+                    true => counter.saturating_sub(1),
+                    false => counter,
+                };
+                Some(Release {
+                    region: region.to_string(),
+                    from,
+                    from_session,
+                    to,
+                    ids,
+                    handover: Handover { outbox, after },
+                })
+            })
+            .collect();
         if agents.is_empty() {
             self.regions.remove(region);
         }
+        releases
     }
 }

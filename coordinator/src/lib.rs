@@ -39,6 +39,7 @@ use std::time::Duration;
 use lookout_bus::ResultPublisher;
 use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
 use lookout_proto::v1::agent_gateway_server::AgentGatewayServer;
+use lookout_proto::v1::agent_service_server::AgentServiceServer;
 use lookout_proto::v1::delivery_service_server::DeliveryServiceServer;
 use lookout_proto::v1::incident_service_server::IncidentServiceServer;
 use lookout_proto::v1::integration_service_server::IntegrationServiceServer;
@@ -61,6 +62,7 @@ pub use rest::RestServer;
 use auth::{AdminAuth, AgentTokens};
 use deliveries::DeliveryDomain;
 use grpc::admin::AdminService;
+use grpc::agents::AgentApi;
 use grpc::deliveries::DeliveryApi;
 use grpc::gateway::GatewayService;
 use grpc::incidents::IncidentApi;
@@ -104,7 +106,7 @@ pub async fn serve_with_rest(
 ) -> Result<(), CoordinatorError> {
     config.validate()?;
     let regions: Arc<[String]> = config.regions.clone().into();
-    let hub = Arc::new(Hub::load(store.clone()).await?);
+    let hub = Hub::load(store.clone()).await?;
     let stop = CancellationToken::new();
     let no_data = Arc::new(NoDataWatch::load(store.clone(), hub.clone(), publisher.clone()).await?);
     tokio::spawn(no_data.clone().run(stop.clone()));
@@ -172,6 +174,7 @@ pub async fn serve_with_rest(
             },
         )?)),
     };
+    let agent_api = AgentServiceServer::new(AgentApi::new(hub.clone(), auth.clone()));
     let gateway = Arc::new(Gateway::new(
         hub,
         run_now.clone(),
@@ -249,6 +252,7 @@ pub async fn serve_with_rest(
     reporter
         .set_serving::<MemberServiceServer<MemberApi>>()
         .await;
+    reporter.set_serving::<AgentServiceServer<AgentApi>>().await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -284,6 +288,7 @@ pub async fn serve_with_rest(
         .add_service(integration_api)
         .add_service(variable_api)
         .add_service(member_api)
+        .add_service(agent_api)
         .add_service(agents)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
     let grpc = async move {

@@ -136,6 +136,7 @@ impl Gateway {
             .join(
                 &hello.agent_id,
                 &hello.region,
+                &hello.version,
                 capacity,
                 hello.last_assignment_version,
             )
@@ -214,12 +215,33 @@ impl Gateway {
                                     tracing::debug!(agent_id = %hello.agent_id, %request_id, "dropped a run-now result nobody waits for");
                                 }
                             }
-                            Some(Msg::Heartbeat(_)) | None => {}
+                            Some(Msg::Heartbeat(beat)) => {
+                                self.hub.heartbeat(&hello.agent_id, &hello.region, joined.session, &beat).await;
+                            }
+                            Some(Msg::Drain(drain)) => {
+                                if self.hub.drain(&hello.agent_id, &hello.region, joined.session).await {
+                                    tracing::info!(
+                                        agent_id = %hello.agent_id, region = %hello.region,
+                                        reason = %excerpt(&drain.reason), "agent draining: handing its monitors over"
+                                    );
+                                } else {
+                                    tracing::debug!(agent_id = %hello.agent_id, "repeated drain ignored");
+                                }
+                            }
+                            None => {}
                         }
                     }
+
                     item = joined.outbox.next() => match item {
                         OutboxItem::Delta(a) => self.send_assignment(out, joined, a).await?,
                         OutboxItem::RunNow(r) => self.send(out, Out::RunNow(*r)).await?,
+                        OutboxItem::Drained(d) => {
+                            tracing::info!(
+                                agent_id = %hello.agent_id, region = %hello.region, monitors = d.moved,
+                                handed_over = d.handed_over, "agent drained"
+                            );
+                            self.send(out, Out::Drained(d)).await?;
+                        }
                         OutboxItem::Closed(reason) => return Err(unavailable(&reason).into()),
                     },
                     () = sleep_until(last_seen + self.silence_limit()) => {
@@ -287,11 +309,14 @@ impl Gateway {
         joined: &Joined,
         a: Assignment,
     ) -> Result<(), DomainError> {
+        let mut last = a.version;
         for part in chunk::split(a, chunk::MAX_ASSIGNMENT_BYTES, || {
             joined.outbox.next_version()
         }) {
+            last = part.version;
             self.send(out, Out::Assignment(part)).await?;
         }
+        joined.outbox.sent(last);
         Ok(())
     }
 

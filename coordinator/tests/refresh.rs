@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{DEADLINE, http_monitor};
@@ -18,8 +17,8 @@ async fn a_failed_read_of_a_changed_monitor_is_retried_until_the_agent_has_it() 
     let mut m = http_monitor("before", &["eu"]);
     m.id = "mon_retry".into();
     let m = store.insert_monitor(m).await.expect("insert");
-    let hub = Arc::new(Hub::load(store.clone()).await.expect("hub"));
-    let joined = hub.join("a1", "eu", 1, 0).await;
+    let hub = Hub::load(store.clone()).await.expect("hub");
+    let joined = hub.join("a1", "eu", "test", 1, 0).await;
     assert_eq!(joined.snapshot.upserts[0].name, "before");
 
     // The change is committed, then its row cannot be read for a while.

@@ -8,6 +8,21 @@ pub mod shutdown;
 
 pub use config::{ConfigFileError, load, parse};
 
+/// `VmRSS` and `VmHWM` (peak) in MiB of a process (`"self"` or a pid), for the benchmarks;
+/// zeros where `/proc` cannot be read.
+pub fn memory_mib(pid: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 /// An error and its causes on one line. tonic's transport errors say only "transport error";
 /// the cause (connection refused, unknown certificate authority) is what an operator needs.
 pub fn causes(e: &dyn std::error::Error) -> String {

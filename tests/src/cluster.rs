@@ -16,6 +16,8 @@ use crate::procs::{Proc, free_port};
 use crate::{kafka_brokers, unique};
 
 pub const PROJECT_TOKEN: &str = "test-project-token";
+/// `operator_tokens` of the cluster's coordinator.
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
 
 pub struct Cluster {
     pub grpc_port: u16,
@@ -96,7 +98,7 @@ impl Cluster {
             })
             .collect();
         let coordinator = format!(
-            "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\n\
+            "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\noperator_tokens: [{OPERATOR_TOKEN}]\n\
              agent_tokens:\n{tokens}heartbeat_interval_ms: 1000\nstore_url: {store}\n\
              kafka:\n  brokers: {brokers}\n  topic: {topic}\n  partitions: 3\nsecret_key_file: {key}\n",
             key = self.key_file().display(),

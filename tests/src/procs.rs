@@ -64,6 +64,11 @@ impl Proc {
         self.child.id()
     }
 
+    /// The file the process prints to (readable after it was consumed by `terminate`).
+    pub fn output_path(&self) -> PathBuf {
+        self.log.clone()
+    }
+
     /// Everything the process printed so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

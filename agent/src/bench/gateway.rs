@@ -25,7 +25,7 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::scale::{Measured, Monitors, ScaleArgs, ScaleReport, Tally};
-use super::{BenchError, box_busy_us, memory_mib, process_cpu_us};
+use super::{BenchError, box_busy_us, process_cpu_us};
 
 /// Heartbeats carry the count of scheduled monitors; often, so the set-up time is exact to
 /// about this much.
@@ -232,7 +232,7 @@ pub(super) async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleRepor
     let cpu_us = process_cpu_us(&pid).saturating_sub(cpu0);
     let box_us = box_busy_us().saturating_sub(box0);
     let elapsed = start.elapsed().as_secs_f64();
-    let (rss, peak) = memory_mib(&pid);
+    let (rss, peak) = lookout_runtime::memory_mib(&pid);
     // Results of the window's last checks still on their way are left out, like the
     // in-process run's; what arrived is counted.
     let tally = feed

@@ -117,17 +117,3 @@ fn box_busy_us() -> u64 {
         })
         .map_or(0, |ticks| ticks * 10_000)
 }
-
-/// `VmRSS` and `VmHWM` (peak) in MiB of a process (`"self"` or a pid).
-fn memory_mib(pid: &str) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::{BenchError, Target, bench_monitor, box_busy_us, memory_mib, process_cpu_us};
+use super::{BenchError, Target, bench_monitor, box_busy_us, process_cpu_us};
 use crate::checks::{Close, Targets};
 use crate::scheduler::{Origin, Scheduler, SchedulerConfig};
 
@@ -236,7 +236,7 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
     let cpu_us = process_cpu_us("self").saturating_sub(cpu0);
     let box_us = box_busy_us().saturating_sub(box0);
     let elapsed = start.elapsed().as_secs_f64();
-    let (rss, peak) = memory_mib("self");
+    let (rss, peak) = lookout_runtime::memory_mib("self");
     shutdown.cancel();
     drop(scheduler);
     while rx.recv().await.is_some() {}

@@ -461,6 +461,7 @@ impl Driver {
         self.shared
             .active
             .store(self.table.len(), Ordering::Relaxed);
+        self.shared.applied_version.send_replace(a.version);
         let c = &a.counts;
         info!(
             version = a.version,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use lookout_proto::v1::Assignment;
 use lookout_proto::validate::ValidMonitor;
 use lookout_proto::{CheckResult, Monitor};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -73,10 +73,11 @@ pub struct Scheduler {
     build: CheckBuilder,
 }
 
-#[derive(Default)]
 struct Shared {
     requested_version: AtomicU64,
     active: AtomicUsize,
+    /// Version of the last assignment fully applied (0 before the first).
+    applied_version: watch::Sender<u64>,
 }
 
 impl Scheduler {
@@ -88,7 +89,11 @@ impl Scheduler {
         shutdown: CancellationToken,
     ) -> (Scheduler, JoinHandle<()>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            requested_version: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            applied_version: watch::Sender::new(0),
+        });
         let executor = Executor::new(
             config.max_concurrency,
             config.clock,
@@ -153,6 +158,12 @@ impl Scheduler {
             window_end_ms: due_ms.saturating_add(window_ms),
         };
         self.one_shot.run_once(job).await
+    }
+
+    /// The version of the last assignment fully applied: every monitor of it is on the
+    /// schedule (or refused), every removal done. Changes as assignments finish applying.
+    pub fn applied_version(&self) -> watch::Receiver<u64> {
+        self.shared.applied_version.subscribe()
     }
 
     /// Monitors currently scheduled.

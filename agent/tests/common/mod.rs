@@ -11,8 +11,8 @@ use std::time::Duration;
 use lookout_agent::{AgentConfig, Secret};
 use lookout_proto::v1::agent_gateway_server::{AgentGateway, AgentGatewayServer};
 use lookout_proto::v1::{
-    AgentMessage, Assignment, CoordinatorMessage, Hello, Monitor, ResultAck, ResultBatch, TcpCheck,
-    Welcome, agent_message, coordinator_message, monitor,
+    AgentMessage, Assignment, CoordinatorMessage, Drained, Hello, Monitor, ResultAck, ResultBatch,
+    TcpCheck, Welcome, agent_message, coordinator_message, monitor,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -31,6 +31,8 @@ pub struct Seen {
     pub hellos: Vec<Hello>,
     pub batches: Vec<ResultBatch>,
     pub heartbeats: usize,
+    /// Drains asked for (each answered Drained after `drained_delay_ms`).
+    pub drains: usize,
     pub authorization: Vec<String>,
 }
 
@@ -39,6 +41,8 @@ pub struct Gateway {
     pub ack: Arc<AtomicBool>,
     /// Acknowledgements go out this many milliseconds after their batch arrived.
     pub ack_delay_ms: Arc<AtomicU64>,
+    /// Drained goes out this many milliseconds after the Drain (the hand-over, elsewhere).
+    pub drained_delay_ms: Arc<AtomicU64>,
     /// The bearer token accepted (`TOKEN` unless a test rotates it).
     pub token: Arc<Mutex<String>>,
     pub seen: Arc<Mutex<Seen>>,
@@ -77,6 +81,7 @@ impl AgentGateway for Gateway {
             self.assignment.clone(),
         );
         let ack_delay = Arc::clone(&self.ack_delay_ms);
+        let drained_delay = Arc::clone(&self.drained_delay_ms);
         tokio::spawn(async move {
             let send = |msg| CoordinatorMessage { msg: Some(msg) };
             let Ok(Some(AgentMessage {
@@ -120,6 +125,23 @@ impl AgentGateway for Gateway {
                     })) => {
                         seen.lock().expect("lock").heartbeats += 1;
                     }
+                    Ok(Some(AgentMessage {
+                        msg: Some(agent_message::Msg::Drain(_)),
+                    })) => {
+                        seen.lock().expect("lock").drains += 1;
+                        let delay = Duration::from_millis(drained_delay.load(Ordering::SeqCst));
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            sleep(delay).await;
+                            let drained = Drained {
+                                moved: 1,
+                                handed_over: true,
+                            };
+                            let _ = tx
+                                .send(Ok(send(coordinator_message::Msg::Drained(drained))))
+                                .await;
+                        });
+                    }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => return,
                 }
@@ -133,6 +155,7 @@ pub struct Server {
     pub seen: Arc<Mutex<Seen>>,
     pub ack: Arc<AtomicBool>,
     pub ack_delay_ms: Arc<AtomicU64>,
+    pub drained_delay_ms: Arc<AtomicU64>,
     pub token: Arc<Mutex<String>>,
     pub stop: CancellationToken,
     pub task: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -170,12 +193,14 @@ fn serve_with(
     let seen = Arc::new(Mutex::new(Seen::default()));
     let ack = Arc::new(AtomicBool::new(true));
     let ack_delay_ms = Arc::new(AtomicU64::new(0));
+    let drained_delay_ms = Arc::new(AtomicU64::new(0));
     let token = Arc::new(Mutex::new(TOKEN.to_string()));
     let stop = CancellationToken::new();
     let gateway = Gateway {
         assignment,
         ack: Arc::clone(&ack),
         ack_delay_ms: Arc::clone(&ack_delay_ms),
+        drained_delay_ms: Arc::clone(&drained_delay_ms),
         token: Arc::clone(&token),
         seen: Arc::clone(&seen),
         stop: stop.clone(),
@@ -197,6 +222,7 @@ fn serve_with(
         seen,
         ack,
         ack_delay_ms,
+        drained_delay_ms,
         token,
         stop,
         task,

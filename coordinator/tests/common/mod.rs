@@ -409,11 +409,25 @@ impl TestAgent {
         }
     }
 
-    /// Receives and applies one message.
+    /// Receives and applies one message; an assignment is reported applied at once, as a
+    /// real agent reports it (moves towards this agent complete on that report).
     pub async fn next(&mut self) -> Result<Option<Out>, Status> {
         let msg = recv(&mut self.rx).await?;
         match &msg {
-            Some(Out::Assignment(a)) => self.apply(a.clone()),
+            Some(Out::Assignment(a)) => {
+                self.apply(a.clone());
+                let report = Heartbeat {
+                    applied_assignment_version: a.version,
+                    ..Heartbeat::default()
+                };
+                // A closed session is the test's to notice on its next receive.
+                let _ = self
+                    .tx
+                    .send(AgentMessage {
+                        msg: Some(Msg::Heartbeat(report)),
+                    })
+                    .await;
+            }
             Some(Out::Ack(a)) => self.acks.push(a.seq),
             _ => {}
         }
