@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use lookout_proto::v1::{Agent, Assignment, Drained, Heartbeat, RunNow};
 use lookout_proto::{CheckResult, Monitor};
 use lookout_store::{Store, StoreError};
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Mutex, Notify, oneshot, watch};
 
 use crate::assign::Rendezvous;
 
@@ -39,6 +39,8 @@ pub struct Hub {
     state: Mutex<HubState>,
     /// Monitors whose change could not be read yet; each has one retrying task.
     retrying: std::sync::Mutex<HashSet<String>>,
+    /// Sessions waiting to join, admitted together by the next holder of `state`.
+    joining: std::sync::Mutex<Vec<JoinRequest>>,
 }
 
 #[derive(Default)]
@@ -356,7 +358,40 @@ pub struct RunNowTarget {
 pub struct Joined {
     pub session: u64,
     pub outbox: Arc<Outbox>,
-    pub snapshot: Assignment,
+    /// The version of its snapshot.
+    pub version: u64,
+    /// What the snapshot holds, shared with the assignment.
+    monitors: Vec<Arc<Monitor>>,
+}
+
+impl Joined {
+    /// The snapshot to send, by monitor id. Copied out of the shared monitors by the session,
+    /// not under the assignment's lock.
+    pub fn snapshot(&self) -> Assignment {
+        let mut upserts: Vec<Monitor> = self.monitors.iter().map(|m| (**m).clone()).collect();
+        upserts.sort_by(|a, b| a.id.cmp(&b.id));
+        Assignment {
+            version: self.version,
+            snapshot: true,
+            upserts,
+            removals: Vec::new(),
+        }
+    }
+
+    /// Monitors in the snapshot.
+    pub fn snapshot_len(&self) -> usize {
+        self.monitors.len()
+    }
+}
+
+/// A session waiting to be admitted (see [`Hub::join`]).
+struct JoinRequest {
+    agent_id: String,
+    region: String,
+    agent_version: String,
+    capacity: u32,
+    last_version: u64,
+    admitted: oneshot::Sender<Joined>,
 }
 
 /// The copy of a monitor an agent receives: who is notified (integrations, and webhooks left
@@ -404,11 +439,14 @@ impl Hub {
                 ..HubState::default()
             }),
             retrying: std::sync::Mutex::new(HashSet::new()),
+            joining: std::sync::Mutex::new(Vec::new()),
         })
     }
 
     /// Admits a session of `agent_id` in `region`, replacing an older session of the same
-    /// agent, and returns its snapshot. Other agents of the region get their deltas.
+    /// agent, and returns its snapshot. Other agents of the region get their deltas. Joins
+    /// that arrive while the assignment is busy are admitted together, with one rebalance per
+    /// region (agents reconnecting to a restarted coordinator arrive at once).
     pub async fn join(
         &self,
         agent_id: &str,
@@ -417,67 +455,111 @@ impl Hub {
         capacity: u32,
         last_version: u64,
     ) -> Joined {
-        let mut st = self.state.lock().await;
-        st.next_session += 1;
-        let session = st.next_session;
-        let counter = st.versions.entry(agent_id.to_string()).or_default().clone();
-        let version = counter
-            .load(Ordering::SeqCst)
-            .max(last_version)
-            .saturating_add(1);
-        counter.store(version, Ordering::SeqCst);
-        let outbox = Arc::new(Outbox::new(counter));
-        // The agent may come back in another region (reconfigured): its old place goes too.
-        let elsewhere: Vec<String> = st
-            .regions
-            .iter()
-            .filter(|(r, agents)| r.as_str() != region && agents.contains_key(agent_id))
-            .map(|(r, _)| r.clone())
-            .collect();
-        for r in elsewhere {
-            if let Some(old) = st.regions.get_mut(&r).and_then(|a| a.remove(agent_id)) {
+        loop {
+            let (admitted, joined) = oneshot::channel();
+            self.joining
+                .lock()
+                .expect("join queue lock poisoned")
+                .push(JoinRequest {
+                    agent_id: agent_id.to_string(),
+                    region: region.to_string(),
+                    agent_version: agent_version.to_string(),
+                    capacity,
+                    last_version,
+                    admitted,
+                });
+            {
+                let mut st = self.state.lock().await;
+                let batch =
+                    std::mem::take(&mut *self.joining.lock().expect("join queue lock poisoned"));
+                if !batch.is_empty() {
+                    self.admit(&mut st, batch).await;
+                }
+            }
+            // Whoever took this request from the queue answered it before letting the lock go,
+            // unless its own call was dropped midway (its session went away): then again.
+            if let Ok(joined) = joined.await {
+                return joined;
+            }
+        }
+    }
+
+    /// Admits every session of `batch`, then rebalances each region they joined once.
+    async fn admit(&self, st: &mut HubState, batch: Vec<JoinRequest>) {
+        let mut fresh: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut admitted = Vec::with_capacity(batch.len());
+        for req in batch {
+            let (agent_id, region) = (req.agent_id.as_str(), req.region.as_str());
+            st.next_session += 1;
+            let session = st.next_session;
+            let counter = st.versions.entry(agent_id.to_string()).or_default().clone();
+            let version = counter
+                .load(Ordering::SeqCst)
+                .max(req.last_version)
+                .saturating_add(1);
+            counter.store(version, Ordering::SeqCst);
+            let outbox = Arc::new(Outbox::new(counter));
+            // The agent may come back in another region (reconfigured): its old place goes too.
+            let elsewhere: Vec<String> = st
+                .regions
+                .iter()
+                .filter(|(r, agents)| r.as_str() != region && agents.contains_key(agent_id))
+                .map(|(r, _)| r.clone())
+                .collect();
+            for r in elsewhere {
+                if let Some(old) = st.regions.get_mut(&r).and_then(|a| a.remove(agent_id)) {
+                    old.outbox
+                        .close("replaced by a newer session of the same agent")
+                        .await;
+                }
+                if let Some(ids) = fresh.get_mut(&r) {
+                    ids.retain(|id| id != agent_id);
+                }
+                let releases = st.rebalance(&r, &[]).await;
+                self.start(releases);
+            }
+            let agents = st.regions.entry(region.to_string()).or_default();
+            if let Some(old) = agents.remove(agent_id) {
                 old.outbox
                     .close("replaced by a newer session of the same agent")
                     .await;
             }
-            let releases = st.rebalance(&r, None).await;
+            let slot = AgentSlot {
+                session,
+                capacity: req.capacity,
+                assigned: HashMap::new(),
+                outbox: outbox.clone(),
+                leaving: HashMap::new(),
+                released: HashMap::new(),
+                drain: None,
+                status: AgentStatus::new(&req.agent_version),
+            };
+            agents.insert(agent_id.to_string(), slot);
+            fresh
+                .entry(region.to_string())
+                .or_default()
+                .push(agent_id.to_string());
+            admitted.push((req, session, outbox, version));
+        }
+        for (region, ids) in &fresh {
+            let releases = st.rebalance(region, ids).await;
             self.start(releases);
         }
-        let agents = st.regions.entry(region.to_string()).or_default();
-        if let Some(old) = agents.remove(agent_id) {
-            old.outbox
-                .close("replaced by a newer session of the same agent")
-                .await;
-        }
-        let slot = AgentSlot {
-            session,
-            capacity,
-            assigned: HashMap::new(),
-            outbox: outbox.clone(),
-            leaving: HashMap::new(),
-            released: HashMap::new(),
-            drain: None,
-            status: AgentStatus::new(agent_version),
-        };
-        agents.insert(agent_id.to_string(), slot);
-        let releases = st.rebalance(region, Some(agent_id)).await;
-        self.start(releases);
-        let mut upserts: Vec<Monitor> = st.regions[region][agent_id]
-            .assigned
-            .values()
-            .map(|m| (**m).clone())
-            .collect();
-        upserts.sort_by(|a, b| a.id.cmp(&b.id));
-        let snapshot = Assignment {
-            version,
-            snapshot: true,
-            upserts,
-            removals: Vec::new(),
-        };
-        Joined {
-            session,
-            outbox,
-            snapshot,
+        for (req, session, outbox, version) in admitted {
+            let monitors = st
+                .regions
+                .get(&req.region)
+                .and_then(|agents| agents.get(&req.agent_id))
+                .filter(|slot| slot.session == session)
+                .map(|slot| slot.assigned.values().cloned().collect())
+                .unwrap_or_default();
+            // A receiver gone: that join's call was dropped; its session is over.
+            let _ = req.admitted.send(Joined {
+                session,
+                outbox,
+                version,
+                monitors,
+            });
         }
     }
 
@@ -493,7 +575,7 @@ impl Hub {
         if let Some(old) = agents.remove(agent_id) {
             old.outbox.close("session ended").await;
         }
-        let releases = st.rebalance(region, None).await;
+        let releases = st.rebalance(region, &[]).await;
         self.start(releases);
     }
 
@@ -517,7 +599,7 @@ impl Hub {
             incomplete: false,
             answered: false,
         });
-        let releases = st.rebalance(region, None).await;
+        let releases = st.rebalance(region, &[]).await;
         self.start(releases);
         true
     }
@@ -813,10 +895,10 @@ impl HubState {
     }
 
     /// Recomputes the whole assignment of `region` and pushes the differences to every agent
-    /// except `fresh`, whose new assignment goes out as its snapshot. A monitor that moves
+    /// except the `fresh` ones, whose new assignments go out as their snapshots. A monitor that moves
     /// from one live agent to another stays with the first (leaving) until the moves returned
     /// complete; one with no other owner is removed at once.
-    async fn rebalance(&mut self, region: &str, fresh: Option<&str>) -> Vec<Release> {
+    async fn rebalance(&mut self, region: &str, fresh: &[String]) -> Vec<Release> {
         let Some(agents) = self.regions.get_mut(region) else {
             return Vec::new();
         };
@@ -840,7 +922,7 @@ impl HubState {
                 false => desired.remove(agent_id.as_str()).unwrap_or_default(),
             };
             let old = std::mem::take(&mut slot.assigned);
-            if fresh != Some(agent_id.as_str()) {
+            if !fresh.contains(agent_id) {
                 for (id, m) in &next {
                     if old.get(id).is_none_or(|cur| cur.version != m.version) {
                         slot.outbox.upsert(m.clone()).await;
@@ -896,7 +978,7 @@ impl HubState {
                 let outbox = agents.get(&to.0)?.outbox.clone();
                 let counter = outbox.version.load(Ordering::SeqCst);
                 // A fresh agent's snapshot carries the counter's own value.
-                let after = match fresh == Some(to.0.as_str()) {
+                let after = match fresh.contains(&to.0) {
                     true => counter.saturating_sub(1),
                     false => counter,
                 };

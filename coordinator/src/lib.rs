@@ -6,6 +6,7 @@
 
 pub mod assign;
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod deliveries;
 pub mod destinations;

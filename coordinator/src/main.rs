@@ -20,11 +20,29 @@ struct Args {
     /// YAML configuration file; `LOOKOUT_*` environment variables override its fields.
     #[arg(long, env = "LOOKOUT_CONFIG")]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Benchmark: assign monitors in several regions to agents joining at once, then one
+    /// leaving; prints each figure beside its goal.
+    BenchAssign(lookout_coordinator::bench::AssignArgs),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(Command::BenchAssign(bench)) = args.command.take() {
+        return match lookout_coordinator::bench::assign(bench).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lookout-coordinator bench-assign: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let outcome = match lookout_runtime::logging::init("info") {
         Ok(()) => run(args).await,
         Err(e) => Err(e.to_string()),

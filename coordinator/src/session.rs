@@ -143,7 +143,7 @@ impl Gateway {
             .await;
         tracing::info!(
             agent_id = %hello.agent_id, region = %hello.region, capacity,
-            monitors = joined.snapshot.upserts.len(), "agent joined"
+            monitors = joined.snapshot_len(), "agent joined"
         );
         let (batches, rx) = mpsc::channel(BATCH_QUEUE);
         let publishing = tokio::spawn(publish::in_order(self.publisher.clone(), rx, out.clone()));
@@ -187,7 +187,7 @@ impl Gateway {
         S: Stream<Item = Result<AgentMessage, tonic::Status>> + Unpin + Send,
     {
         let outcome = async {
-            self.send_assignment(out, joined, joined.snapshot.clone()).await?;
+            self.send_assignment(out, joined, joined.snapshot()).await?;
             let mut last_seen = Instant::now();
             loop {
                 tokio::select! {

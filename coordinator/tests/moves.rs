@@ -93,11 +93,11 @@ async fn accepted_at(
 async fn a_joining_agent_takes_its_share_only_once_it_reported_it_applied() {
     let (hub, all) = hub_with(40).await;
     let a1 = hub.join("a1", "eu", "test", 1, 0).await;
-    assert_eq!(ids(&a1.snapshot), all);
-    apply(&hub, "a1", &a1, a1.snapshot.version).await;
+    assert_eq!(ids(&a1.snapshot()), all);
+    apply(&hub, "a1", &a1, a1.version).await;
 
     let a2 = hub.join("a2", "eu", "test", 1, 0).await;
-    let moving = ids(&a2.snapshot);
+    let moving = ids(&a2.snapshot());
     assert!(
         !moving.is_empty() && moving.len() < all.len(),
         "a2 takes a share: {}",
@@ -111,7 +111,7 @@ async fn a_joining_agent_takes_its_share_only_once_it_reported_it_applied() {
     );
 
     let before_release = lookout_store::now_ms() - 1;
-    apply(&hub, "a2", &a2, a2.snapshot.version).await;
+    apply(&hub, "a2", &a2, a2.version).await;
     let removal = delta(&a1).await;
     let removed: BTreeSet<String> = removal.removals.iter().cloned().collect();
     assert_eq!(removed, moving, "a1 drops exactly what a2 took");
@@ -144,11 +144,11 @@ async fn a_joining_agent_takes_its_share_only_once_it_reported_it_applied() {
 async fn a_draining_agent_runs_its_monitors_until_the_others_have_them_then_is_drained() {
     let (hub, all) = hub_with(40).await;
     let a1 = hub.join("a1", "eu", "test", 1, 0).await;
-    apply(&hub, "a1", &a1, a1.snapshot.version).await;
+    apply(&hub, "a1", &a1, a1.version).await;
     let a2 = hub.join("a2", "eu", "test", 1, 0).await;
-    apply(&hub, "a2", &a2, a2.snapshot.version).await;
+    apply(&hub, "a2", &a2, a2.version).await;
     let _ = delta(&a1).await;
-    let kept: BTreeSet<String> = all.difference(&ids(&a2.snapshot)).cloned().collect();
+    let kept: BTreeSet<String> = all.difference(&ids(&a2.snapshot())).cloned().collect();
 
     assert!(hub.drain("a1", "eu", a1.session).await);
     assert!(
@@ -181,7 +181,7 @@ async fn a_draining_agent_runs_its_monitors_until_the_others_have_them_then_is_d
 async fn a_drain_with_nowhere_to_go_is_answered_at_once_and_says_so() {
     let (hub, all) = hub_with(5).await;
     let a1 = hub.join("a1", "eu", "test", 1, 0).await;
-    apply(&hub, "a1", &a1, a1.snapshot.version).await;
+    apply(&hub, "a1", &a1, a1.version).await;
     assert!(hub.drain("a1", "eu", a1.session).await);
     let removal = delta(&a1).await;
     assert_eq!(
@@ -201,9 +201,9 @@ async fn a_drain_with_nowhere_to_go_is_answered_at_once_and_says_so() {
 async fn a_move_towards_an_agent_that_leaves_goes_to_the_next_owner() {
     let (hub, all) = hub_with(30).await;
     let a1 = hub.join("a1", "eu", "test", 1, 0).await;
-    apply(&hub, "a1", &a1, a1.snapshot.version).await;
+    apply(&hub, "a1", &a1, a1.version).await;
     let a2 = hub.join("a2", "eu", "test", 1, 0).await;
-    assert!(!ids(&a2.snapshot).is_empty());
+    assert!(!ids(&a2.snapshot()).is_empty());
     // a2 goes away before it reported anything: a1 simply keeps its monitors.
     hub.leave("a2", "eu", a2.session).await;
     quiet(&a1, "a1 keeps everything when the move's target leaves").await;
