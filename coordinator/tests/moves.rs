@@ -209,3 +209,84 @@ async fn a_move_towards_an_agent_that_leaves_goes_to_the_next_owner() {
     quiet(&a1, "a1 keeps everything when the move's target leaves").await;
     assert_eq!(accepted(&hub, "a1", &a1, &all).await, all.len());
 }
+
+/// An agent played in-process: applies its snapshot and every delta to `held`, and reports
+/// each applied at once, as a real agent does.
+fn play(
+    hub: Arc<Hub>,
+    agent: &'static str,
+    joined: Joined,
+) -> Arc<std::sync::Mutex<BTreeSet<String>>> {
+    let held = Arc::new(std::sync::Mutex::new(ids(&joined.snapshot())));
+    let sink = Arc::clone(&held);
+    tokio::spawn(async move {
+        let mut applied = joined.version;
+        loop {
+            apply(&hub, agent, &joined, applied).await;
+            match joined.outbox.next().await {
+                OutboxItem::Delta(a) => {
+                    let mut h = sink.lock().expect("held");
+                    for id in &a.removals {
+                        h.remove(id);
+                    }
+                    h.extend(a.upserts.iter().map(|m| m.id.clone()));
+                    applied = a.version;
+                }
+                OutboxItem::Closed(_) => return,
+                OutboxItem::RunNow(_) | OutboxItem::Drained(_) => {}
+            }
+        }
+    });
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_created_while_agents_join_each_end_on_exactly_one_agent() {
+    for round in 0u64..20 {
+        let store = Store::open("sqlite::memory:", lookout_store::testing::random_keyring())
+            .await
+            .expect("store");
+        let hub = Hub::load(store.clone()).await.expect("hub");
+        let b = play(
+            Arc::clone(&hub),
+            "b",
+            hub.join("b", "eu", "test", 1, 0).await,
+        );
+        let creating = {
+            let (hub, store) = (Arc::clone(&hub), store.clone());
+            tokio::spawn(async move {
+                let mut all = BTreeSet::new();
+                for i in 0..30 {
+                    let mut m = http_monitor(&format!("m{i}"), &["eu"]);
+                    m.id = format!("mon_{round:02}_{i:03}");
+                    let m = store.insert_monitor(m).await.expect("insert");
+                    hub.refresh_monitor(&m.id).await;
+                    all.insert(m.id);
+                    tokio::task::yield_now().await;
+                }
+                all
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(round % 5)).await;
+        let a = play(
+            Arc::clone(&hub),
+            "a",
+            hub.join("a", "eu", "test", 1, 0).await,
+        );
+        let all = creating.await.expect("create");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let (ha, hb) = (a.lock().expect("a").clone(), b.lock().expect("b").clone());
+            let union: BTreeSet<String> = ha.union(&hb).cloned().collect();
+            if union == all && ha.is_disjoint(&hb) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: a {ha:?}, b {hb:?}, missing {:?}",
+                all.difference(&union).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
