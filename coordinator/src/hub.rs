@@ -71,7 +71,7 @@ struct AgentSlot {
     leaving: HashMap<String, (String, u64)>,
     /// Monitors it handed over, with when (epoch ms): its results for checks scheduled in the
     /// [`RELEASED_KEEP_MS`] before then may still be on their way (buffered, in flight) and
-    /// are taken; kept that long.
+    /// are taken for that long (pruned when more are added).
     released: HashMap<String, i64>,
     /// Stopping: no longer a candidate for any monitor; answered with Drained once nothing
     /// is left to hand over (see [`Hub::drain`]).
@@ -632,6 +632,9 @@ impl Hub {
         };
         let mut released = 0;
         let now_ms = lookout_store::now_ms();
+        // Pruned here, where entries are added, rather than on every heartbeat.
+        slot.released
+            .retain(|_, at| now_ms.saturating_sub(*at) < RELEASED_KEEP_MS);
         for id in &r.ids {
             if slot.leaving.get(id) == Some(&r.to) {
                 slot.leaving.remove(id);
@@ -661,9 +664,6 @@ impl Hub {
         {
             slot.status.heartbeat(beat, Instant::now());
             slot.outbox.applied(beat.applied_assignment_version);
-            let now_ms = lookout_store::now_ms();
-            slot.released
-                .retain(|_, at| now_ms.saturating_sub(*at) < RELEASED_KEEP_MS);
         }
     }
 
@@ -717,10 +717,12 @@ impl Hub {
             .filter(|slot| slot.session == session);
         match slot {
             Some(slot) => {
+                let now_ms = lookout_store::now_ms();
                 results.retain(|r| {
                     slot.assigned.contains_key(&r.monitor_id)
                         || slot.released.get(&r.monitor_id).is_some_and(|&at| {
-                            (at - RELEASED_KEEP_MS..at).contains(&r.scheduled_at_ms)
+                            now_ms - at < RELEASED_KEEP_MS
+                                && (at - RELEASED_KEEP_MS..at).contains(&r.scheduled_at_ms)
                         })
                 });
                 slot.status.results += results.len() as u64;
