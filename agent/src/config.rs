@@ -30,6 +30,11 @@ pub struct AgentConfig {
     /// Coordinator agent-gateway address (`http://host:port`, or `https://` for TLS).
     #[serde(default = "default_coordinator_url")]
     pub coordinator_url: String,
+    /// Further coordinator replicas (same scheme as `coordinator_url`): the agent tries the
+    /// addresses in turn, and goes straight to the one a replica that does not lead names as
+    /// the leader. Not needed behind one Service address that routes to the leader.
+    #[serde(default)]
+    pub coordinator_urls: Vec<String>,
     /// Unique name of this agent.
     pub agent_id: String,
     /// Region the agent checks from.
@@ -127,6 +132,9 @@ fn default_drain_timeout_ms() -> u64 {
     10_000
 }
 
+/// Most entries of `coordinator_urls`.
+const MAX_COORDINATOR_URLS: usize = 16;
+
 /// Smallest `batch_max_bytes`: room for one bounded result.
 const MIN_BATCH_BYTES: usize = 4 * 1024;
 /// Largest `batch_max_bytes`: half the gateway limit, leaving room for a single large result.
@@ -141,6 +149,7 @@ impl AgentConfig {
     ) -> AgentConfig {
         AgentConfig {
             coordinator_url: default_coordinator_url(),
+            coordinator_urls: Vec::new(),
             agent_id: agent_id.into(),
             region: region.into(),
             token,
@@ -168,6 +177,18 @@ impl AgentConfig {
         Ok(config)
     }
 
+    /// Every coordinator address, `coordinator_url` first, each once, without a trailing `/`.
+    pub fn coordinator_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for url in std::iter::once(&self.coordinator_url).chain(&self.coordinator_urls) {
+            let url = url.trim().trim_end_matches('/').to_string();
+            if !out.contains(&url) {
+                out.push(url);
+            }
+        }
+        out
+    }
+
     /// Checks every field once; `run` calls it too.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
@@ -180,6 +201,26 @@ impl AgentConfig {
                     self.coordinator_url
                 ),
             );
+        }
+        if self.coordinator_urls.len() > MAX_COORDINATOR_URLS {
+            return invalid(
+                "coordinator_urls",
+                format!(
+                    "holds {} addresses, at most {MAX_COORDINATOR_URLS}",
+                    self.coordinator_urls.len()
+                ),
+            );
+        }
+        for (i, url) in self.coordinator_urls.iter().enumerate() {
+            let scheme = if https { "https://" } else { "http://" };
+            if !url.starts_with(scheme) {
+                return invalid(
+                    "coordinator_urls",
+                    format!(
+                        "[{i}] {url:?} is invalid, must start with {scheme} like coordinator_url (one TLS setting serves them all)"
+                    ),
+                );
+            }
         }
         if !https && self.coordinator_ca_file.is_some() {
             return invalid(

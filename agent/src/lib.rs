@@ -64,7 +64,7 @@ pub async fn run(
     info!(
         agent_id = %config.agent_id,
         region = %config.region,
-        coordinator = %config.coordinator_url,
+        coordinators = ?config.coordinator_addresses(),
         max_concurrency = config.max_concurrency,
         "agent starting"
     );

@@ -19,6 +19,9 @@ struct Cli {
     /// Coordinator agent-gateway URL.
     #[arg(long, env = "LOOKOUT_COORDINATOR_URL")]
     coordinator_url: Option<String>,
+    /// Further coordinator replicas, comma-separated (`coordinator_urls`).
+    #[arg(long, env = "LOOKOUT_COORDINATOR_URLS", value_delimiter = ',')]
+    coordinator_urls: Option<Vec<String>>,
     /// PEM file with a private CA trusted for an https:// coordinator.
     #[arg(long, env = "LOOKOUT_COORDINATOR_CA_FILE")]
     coordinator_ca_file: Option<PathBuf>,
@@ -128,6 +131,13 @@ fn config(cli: &Cli) -> anyhow::Result<AgentConfig> {
     };
     if let Some(v) = &cli.coordinator_url {
         config.coordinator_url = v.clone();
+    }
+    if let Some(v) = &cli.coordinator_urls {
+        config.coordinator_urls = v
+            .iter()
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
     }
     if let Some(v) = &cli.coordinator_ca_file {
         config.coordinator_ca_file = Some(v.clone());

@@ -8,11 +8,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use lookout_proto::CheckResult;
-use lookout_proto::bounds::MAX_GATEWAY_MESSAGE_BYTES;
+use lookout_proto::bounds::{MAX_GATEWAY_MESSAGE_BYTES, MAX_RECONCILE_MONITORS};
 use lookout_proto::v1::agent_gateway_client::AgentGatewayClient;
 use lookout_proto::v1::{
     AgentMessage, CoordinatorMessage, Drain, Heartbeat, Hello, ResultBatch, RunNow, RunNowResult,
-    agent_message, coordinator_message,
+    RunningMonitor, agent_message, coordinator_message,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until, timeout};
@@ -38,6 +38,8 @@ const OUTBOUND_QUEUE: usize = 16;
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Finished one-shot runs waiting for the stream.
 const RUN_NOW_QUEUE: usize = 32;
+/// How long after a session of a newer leadership term an older term is refused.
+const STALE_TERM_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why a session ended.
 enum Ended {
@@ -50,6 +52,10 @@ enum Ended {
     /// The coordinator refused the agent itself (bad token, token of another region): retried
     /// only after `refused_retry_secs`, since the token may be rotated meanwhile.
     Refused(Status),
+    /// A coordinator replica that does not lead; `leader` is the URL it named, if any.
+    NotLeader {
+        leader: Option<String>,
+    },
 }
 
 /// Runs sessions until shutdown. `stop` asks for it; `halt` stops the scheduler, which the
@@ -61,16 +67,11 @@ pub(crate) async fn run(
     stop: CancellationToken,
     halt: CancellationToken,
 ) -> Result<(), AgentError> {
-    let endpoint = Endpoint::from_shared(config.coordinator_url.clone())
-        .map_err(|e| AgentError::CoordinatorUrl {
-            url: config.coordinator_url.clone(),
-            reason: e.to_string(),
-        })?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10));
-    let endpoint = with_tls(endpoint, config).await?;
+    let addresses = config.coordinator_addresses();
+    let mut endpoints = Vec::with_capacity(addresses.len());
+    for url in &addresses {
+        endpoints.push(endpoint(url, config).await?);
+    }
     let authorization: MetadataValue<_> = format!("Bearer {}", config.token.expose())
         .parse()
         .map_err(|_| {
@@ -90,12 +91,20 @@ pub(crate) async fn run(
         authorization,
         last_drop_log: None,
         drain_until: None,
+        newest_epoch: None,
     };
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    // A replica answered, so the cluster is up: the leader is worth asking for again soon.
+    let mut leader_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
     let refused_retry = Duration::from_secs(config.refused_retry_secs);
     let mut refused_backoff = Backoff::new(refused_retry, refused_retry);
+    let mut current = 0;
+    // Sessions that failed since the last welcomed one: every address is tried once before
+    // backing off.
+    let mut failed = 0usize;
     loop {
-        match link.session(&endpoint).await {
+        let url = addresses[current].as_str();
+        let delay = match link.session(&endpoints[current], url).await {
             Ended::Shutdown => {
                 link.stopped();
                 return Ok(());
@@ -107,9 +116,8 @@ pub(crate) async fn run(
             }
             Ended::Refused(status) => {
                 let delay = refused_backoff.next_delay();
-                link.buffer.requeue(Instant::now());
                 error!(
-                    url = %config.coordinator_url,
+                    %url,
                     agent_id = %config.agent_id,
                     region = %config.region,
                     code = ?status.code(),
@@ -118,29 +126,57 @@ pub(crate) async fn run(
                     buffered = link.buffer.len(),
                     "the coordinator refused this agent: check its token and region in the coordinator's agent_tokens; checks continue and results are buffered"
                 );
-                if link.while_draining(sleep(delay)).await.is_none() {
-                    link.stopped();
-                    return Ok(());
+                delay
+            }
+            Ended::NotLeader { leader } => {
+                let named = leader
+                    .as_deref()
+                    .and_then(|l| addresses.iter().position(|a| a == l.trim_end_matches('/')));
+                current = named.unwrap_or((current + 1) % addresses.len());
+                let delay = leader_backoff.next_delay();
+                info!(
+                    %url,
+                    leader = leader.as_deref().unwrap_or("none yet"),
+                    next = %addresses[current],
+                    retry_in_ms = delay.as_millis() as u64,
+                    "this coordinator replica does not lead; moving to the leader"
+                );
+                if leader.is_some() && named.is_none() {
+                    warn!(
+                        leader = leader.as_deref().unwrap_or_default(),
+                        "the leader's address is not among coordinator_url and coordinator_urls; trying the next configured one"
+                    );
                 }
+                delay
             }
             Ended::Transient { welcomed, reason } => {
                 if welcomed {
                     backoff.reset();
+                    leader_backoff.reset();
+                    failed = 0;
                 }
-                let delay = backoff.next_delay();
-                link.buffer.requeue(Instant::now());
+                failed += 1;
+                current = (current + 1) % addresses.len();
+                let delay = if failed.is_multiple_of(addresses.len()) {
+                    backoff.next_delay()
+                } else {
+                    Duration::ZERO
+                };
                 warn!(
-                    url = %config.coordinator_url,
+                    %url,
                     %reason,
+                    next = %addresses[current],
                     retry_in_ms = delay.as_millis() as u64,
                     buffered = link.buffer.len(),
                     "coordinator session lost; checks continue on the last assignment"
                 );
-                if link.while_draining(sleep(delay)).await.is_none() {
-                    link.stopped();
-                    return Ok(());
-                }
+                delay
             }
+        };
+        link.buffer.requeue(Instant::now());
+        if link.while_draining(sleep(delay)).await.is_none() {
+            link.stopped();
+            return Ok(());
         }
     }
 }
@@ -159,6 +195,9 @@ struct Link<'a> {
     last_drop_log: Option<Instant>,
     /// Once shutdown was asked for: when sending the last results gives up.
     drain_until: Option<Instant>,
+    /// The newest leadership term a session was welcomed in, and when that session ended
+    /// (`None` while it runs).
+    newest_epoch: Option<(u64, Option<Instant>)>,
 }
 
 impl Link<'_> {
@@ -234,7 +273,7 @@ impl Link<'_> {
         }
     }
 
-    async fn session(&mut self, endpoint: &Endpoint) -> Ended {
+    async fn session(&mut self, endpoint: &Endpoint, url: &str) -> Ended {
         let transient = |reason: String| Ended::Transient {
             welcomed: false,
             reason,
@@ -245,12 +284,31 @@ impl Link<'_> {
             Some(Ok(channel)) => channel,
         };
         let (out, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        // What runs already, so the coordinator answers with a delta (a reconnect of an agent
+        // with many monitors then costs no snapshot); above the bound, a snapshot.
+        let running = if self.scheduler.active_monitors() <= MAX_RECONCILE_MONITORS {
+            let running = self.scheduler.running().await;
+            if running.len() <= MAX_RECONCILE_MONITORS {
+                running
+                    .into_iter()
+                    .map(|(id, version)| RunningMonitor {
+                        id: id.to_string(),
+                        version,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
         let hello = Hello {
             agent_id: self.config.agent_id.clone(),
             region: self.config.region.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             capacity: self.config.capacity,
             last_assignment_version: self.scheduler.assignment_version(),
+            running,
         };
         if out
             .try_send(message(agent_message::Msg::Hello(hello)))
@@ -268,13 +326,20 @@ impl Link<'_> {
             Some(Err(status)) => return classify(status, false),
             Some(Ok(response)) => response.into_inner(),
         };
-        self.connected(inbound, out).await
+        let ended = self.connected(inbound, out, url).await;
+        if let Some((_, ended_at)) = self.newest_epoch.as_mut()
+            && ended_at.is_none()
+        {
+            *ended_at = Some(Instant::now());
+        }
+        ended
     }
 
     async fn connected(
         &mut self,
         mut inbound: Streaming<CoordinatorMessage>,
         out: mpsc::Sender<AgentMessage>,
+        url: &str,
     ) -> Ended {
         let welcome = match self
             .while_draining(timeout(WELCOME_TIMEOUT, inbound.message()))
@@ -304,8 +369,16 @@ impl Link<'_> {
                 }
             },
         };
+        let epoch = welcome.leader_epoch;
+        if let Some(reason) = self.stale(epoch) {
+            return Ended::Transient {
+                welcomed: false,
+                reason,
+            };
+        }
+        self.newest_epoch = Some((epoch, None));
         let heartbeat_every = heartbeat_interval(welcome.heartbeat_interval_ms);
-        info!(url = %self.config.coordinator_url, heartbeat_ms = heartbeat_every.as_millis() as u64, "connected to coordinator");
+        info!(%url, epoch, heartbeat_ms = heartbeat_every.as_millis() as u64, "connected to coordinator");
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -360,7 +433,7 @@ impl Link<'_> {
                 }
                 () = sleep_until(drain_deadline.unwrap_or(now)), if drain_deadline.is_some() => {}
                 msg = inbound.message() => match msg {
-                    Ok(Some(msg)) => self.handle(msg, drain_deadline.is_some(), &run_now_tx).await,
+                    Ok(Some(msg)) => self.handle(msg, epoch, drain_deadline.is_some(), &run_now_tx).await,
                     Ok(None) => return ended("coordinator closed the stream".into()),
                     Err(status) => return classify(status, true),
                 },
@@ -408,9 +481,31 @@ impl Link<'_> {
         }))
     }
 
+    /// Why a session welcomed in leadership term `epoch` must not be used: a newer term was
+    /// seen within [`STALE_TERM_WINDOW`] (a deposed leader that has not noticed yet). Past
+    /// that window a lower term is taken, with a warning: the coordinator's store was
+    /// replaced, and waiting would never end.
+    fn stale(&self, epoch: u64) -> Option<String> {
+        let (newest, ended) = self.newest_epoch?;
+        if epoch >= newest {
+            return None;
+        }
+        if ended.is_some_and(|at| at.elapsed() >= STALE_TERM_WINDOW) {
+            warn!(
+                epoch,
+                newest, "the coordinator's leadership term went back (a new store?); following it"
+            );
+            return None;
+        }
+        Some(format!(
+            "stale leader: this replica leads term {epoch}, and term {newest} began since"
+        ))
+    }
+
     async fn handle(
         &mut self,
         msg: CoordinatorMessage,
+        epoch: u64,
         draining: bool,
         run_now: &mpsc::Sender<RunNowResult>,
     ) {
@@ -437,6 +532,14 @@ impl Link<'_> {
                 let n = self.buffer.ack(ack.seq);
                 debug!(seq = ack.seq, results = n, "batch acknowledged");
             }
+            Some(coordinator_message::Msg::Assignment(a)) if a.leader_epoch < epoch => {
+                warn!(
+                    version = a.version,
+                    assignment_epoch = a.leader_epoch,
+                    epoch,
+                    "ignored an assignment of an older leadership term"
+                );
+            }
             Some(coordinator_message::Msg::Assignment(assignment)) if !draining => {
                 // Waits while the scheduler's queue is full: the stream is read again once
                 // the monitors before these are applied (at most milliseconds).
@@ -458,10 +561,20 @@ impl Link<'_> {
     }
 }
 
-/// TLS for an `https://` coordinator: system roots plus the configured private CA, and the
-/// client certificate when the coordinator asks for one (mTLS).
-async fn with_tls(endpoint: Endpoint, config: &AgentConfig) -> Result<Endpoint, AgentError> {
-    if !config.coordinator_url.starts_with("https://") {
+/// The endpoint of coordinator `url`, with TLS for an `https://` one: system roots plus the
+/// configured private CA, and the client certificate when the coordinator asks for one (mTLS).
+async fn endpoint(url: &str, config: &AgentConfig) -> Result<Endpoint, AgentError> {
+    let bad = |reason: String| AgentError::CoordinatorUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|e| bad(e.to_string()))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10));
+    if !url.starts_with("https://") {
         return Ok(endpoint);
     }
     let read = |path: &std::path::Path| {
@@ -487,10 +600,7 @@ async fn with_tls(endpoint: Endpoint, config: &AgentConfig) -> Result<Endpoint, 
     }
     endpoint
         .tls_config(tls)
-        .map_err(|e| AgentError::CoordinatorUrl {
-            url: config.coordinator_url.clone(),
-            reason: format!("TLS setup: {e}"),
-        })
+        .map_err(|e| bad(format!("TLS setup: {e}")))
 }
 
 /// The gateway's message limit on this end too: the coordinator splits assignments well
@@ -517,6 +627,14 @@ fn heartbeat_interval(ms: u32) -> Duration {
 /// network, overload, a message over the size limit) is retried with the usual backoff, and
 /// its code and reason are logged.
 fn classify(status: Status, welcomed: bool) -> Ended {
+    if status.code() == Code::Unavailable
+        && let Some(leader) = status.metadata().get(lookout_proto::LEADER_METADATA)
+    {
+        let leader = leader.to_str().unwrap_or_default().trim();
+        return Ended::NotLeader {
+            leader: (!leader.is_empty()).then(|| leader.to_string()),
+        };
+    }
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => Ended::Refused(status),
         _ => Ended::Transient {

@@ -50,6 +50,7 @@ async fn results_are_batched_acked_and_resent_after_a_restart() {
             ("agent-eu-1", "eu")
         );
         assert_eq!(hello.last_assignment_version, 0);
+        assert!(hello.running.is_empty(), "a new agent runs nothing yet");
         let seqs: Vec<u64> = seen.batches.iter().map(|b| b.seq).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
         for r in seen.batches.iter().flat_map(|b| &b.results) {
@@ -121,6 +122,16 @@ async fn results_are_batched_acked_and_resent_after_a_restart() {
         assert_eq!(
             seen.hellos[0].last_assignment_version, 7,
             "Hello names the last applied assignment"
+        );
+        let running: Vec<(&str, u64)> = seen.hellos[0]
+            .running
+            .iter()
+            .map(|r| (r.id.as_str(), r.version))
+            .collect();
+        assert_eq!(
+            running,
+            [("mon_tcp", 3)],
+            "and what runs, for the coordinator to answer with a delta"
         );
     }
 

@@ -66,7 +66,10 @@ pub async fn assign(args: AssignArgs) -> Result<(), String> {
             let region = regions[a % regions.len()].clone();
             tokio::spawn(async move {
                 let id = format!("agent-{a:03}");
-                let joined = hub.join(&id, &region, "bench", 1, 0).await;
+                let joined = hub
+                    .join(&id, &region, "bench", 1, 0)
+                    .await
+                    .expect("the hub leads");
                 play(hub, id, region, joined)
             })
         })

@@ -76,7 +76,28 @@ pub struct CoordinatorConfig {
     /// REST port); off by default.
     #[serde(default)]
     pub telex: TelexConfig,
+    /// The URL agents reach this replica's gRPC port at (`http://10.0.3.7:7400`): written to
+    /// the store while it leads, and sent by the other replicas to agents that connect to
+    /// them. Default: `http://` (or `https://` with `tls`) and `grpc_addr`.
+    #[serde(default)]
+    pub advertise_url: Option<String>,
+    /// This replica's name in the leader record and the logs (a pod name); default:
+    /// `advertise_url`.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// Leadership among replicas on PostgreSQL: the leader checks its lock every third of
+    /// this and stops leading when no check succeeded for this long; a replica that takes
+    /// the lock waits this long before it leads, so the two never act at once.
+    #[serde(default = "default_leader_lease_ms")]
+    pub leader_lease_ms: u32,
 }
+
+fn default_leader_lease_ms() -> u32 {
+    3_000
+}
+
+/// Bounds of `leader_lease_ms`.
+const LEADER_LEASE_MS: std::ops::RangeInclusive<u32> = 300..=60_000;
 
 /// Most `site-N` settings the Telex integration declares, and so sites one tick checks.
 pub const MAX_TELEX_SITES: u32 = 20;
@@ -389,6 +410,17 @@ impl CoordinatorConfig {
         if let Some(v) = var("LOOKOUT_ALLOW_PRIVATE_DESTINATIONS") {
             self.allow_private_destinations = env_bool("LOOKOUT_ALLOW_PRIVATE_DESTINATIONS", &v)?;
         }
+        if let Some(v) = var("LOOKOUT_ADVERTISE_URL") {
+            self.advertise_url = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("LOOKOUT_INSTANCE_ID") {
+            self.instance_id = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("LOOKOUT_LEADER_LEASE_MS") {
+            self.leader_lease_ms = v.parse().map_err(|_| {
+                invalid("LOOKOUT_LEADER_LEASE_MS", format!("{v:?} is not a number"))
+            })?;
+        }
         if let Some(v) = var("LOOKOUT_TLS_CLIENT_CA_FILE") {
             let tls = self.tls.as_mut().ok_or_else(|| {
                 invalid(
@@ -512,7 +544,54 @@ impl CoordinatorConfig {
             s.validate()?;
         }
         self.telex.validate(&self.regions)?;
+        if let Some(url) = &self.advertise_url {
+            let parsed = lookout_proto::validate::http_url("advertise_url", url)
+                .map_err(|e| invalid(e.field, e.reason))?;
+            if parsed.path() != "/" || parsed.query().is_some() {
+                return Err(invalid(
+                    "advertise_url",
+                    "must be a scheme, host and port only (http://10.0.3.7:7400)",
+                ));
+            }
+        }
+        if let Some(id) = &self.instance_id
+            && (id.is_empty() || id.len() > 253 || id.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                "instance_id",
+                "must be 1-253 characters without control characters",
+            ));
+        }
+        if !LEADER_LEASE_MS.contains(&self.leader_lease_ms) {
+            return Err(invalid(
+                "leader_lease_ms",
+                format!(
+                    "{} is invalid, must be {}..={}",
+                    self.leader_lease_ms,
+                    LEADER_LEASE_MS.start(),
+                    LEADER_LEASE_MS.end()
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// [`advertise_url`](Self::advertise_url), or the URL of `grpc_addr`.
+    pub fn advertised(&self) -> String {
+        match &self.advertise_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", self.grpc_addr)
+            }
+        }
+    }
+
+    /// [`instance_id`](Self::instance_id), or the advertised URL.
+    pub fn instance(&self) -> String {
+        self.instance_id
+            .clone()
+            .unwrap_or_else(|| self.advertised())
     }
 }
 

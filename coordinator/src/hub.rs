@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use lookout_proto::v1::{Agent, Assignment, Drained, Heartbeat, RunNow};
+use lookout_proto::v1::{Agent, Assignment, Drained, Heartbeat, RunNow, RunningMonitor};
 use lookout_proto::{CheckResult, Monitor};
 use lookout_store::{Store, StoreError};
 use tokio::sync::{Mutex, Notify, oneshot, watch};
@@ -45,6 +45,9 @@ pub struct Hub {
 
 #[derive(Default)]
 struct HubState {
+    /// The leadership term this hub assigns in; `None` on a replica that does not lead,
+    /// which admits no agent (and holds no monitors).
+    epoch: Option<u64>,
     /// Every monitor as agents see it (integrations stripped), by id.
     monitors: HashMap<String, Arc<Monitor>>,
     /// Connected agents by region, then by agent id.
@@ -287,6 +290,8 @@ impl Outbox {
                         snapshot: false,
                         upserts,
                         removals,
+                        // Set by the session, which knows its term.
+                        leader_epoch: 0,
                     });
                 }
                 if let Some(d) = p.drained.take() {
@@ -357,6 +362,8 @@ pub struct RunNowTarget {
 /// A session admitted into the assignment.
 pub struct Joined {
     pub session: u64,
+    /// The leadership term it was admitted in; every assignment it is sent carries it.
+    pub epoch: u64,
     pub outbox: Arc<Outbox>,
     /// The version of its snapshot.
     pub version: u64,
@@ -375,6 +382,35 @@ impl Joined {
             snapshot: true,
             upserts,
             removals: Vec::new(),
+            leader_epoch: self.epoch,
+        }
+    }
+
+    /// What the agent must change to hold exactly the snapshot, given what it runs: a delta
+    /// with the monitors it lacks or runs in another version, and removals of those it runs
+    /// and is not assigned. Monitors it runs unchanged keep their schedule.
+    pub fn reconcile(&self, running: &[RunningMonitor]) -> Assignment {
+        let have: HashMap<&str, u64> = running.iter().map(|r| (r.id.as_str(), r.version)).collect();
+        let mut upserts: Vec<Monitor> = self
+            .monitors
+            .iter()
+            .filter(|m| have.get(m.id.as_str()) != Some(&m.version))
+            .map(|m| (**m).clone())
+            .collect();
+        upserts.sort_by(|a, b| a.id.cmp(&b.id));
+        let assigned: HashSet<&str> = self.monitors.iter().map(|m| m.id.as_str()).collect();
+        let mut removals: Vec<String> = have
+            .keys()
+            .filter(|id| !assigned.contains(*id))
+            .map(|id| id.to_string())
+            .collect();
+        removals.sort();
+        Assignment {
+            version: self.version,
+            snapshot: false,
+            upserts,
+            removals,
+            leader_epoch: self.epoch,
         }
     }
 
@@ -391,7 +427,8 @@ struct JoinRequest {
     agent_version: String,
     capacity: u32,
     last_version: u64,
-    admitted: oneshot::Sender<Joined>,
+    /// `None`: this replica does not lead.
+    admitted: oneshot::Sender<Option<Joined>>,
 }
 
 /// The copy of a monitor an agent receives: who is notified (integrations, and webhooks left
@@ -419,14 +456,24 @@ fn candidates(agents: &BTreeMap<String, AgentSlot>) -> Rendezvous {
 }
 
 impl Hub {
-    /// Loads every monitor from the store.
+    /// Loads every monitor from the store, leading (term 0: a coordinator without replicas).
     pub async fn load(store: Store) -> Result<Arc<Hub>, StoreError> {
         let monitors = store.list_monitors().await?;
         Ok(Hub::new(store, monitors))
     }
 
-    /// A hub over `monitors` (as the store holds them); changes are read from `store`.
+    /// A hub over `monitors` (as the store holds them), leading in term 0; changes are read
+    /// from `store`.
     pub fn new(store: Store, monitors: Vec<Monitor>) -> Arc<Hub> {
+        Hub::with_state(store, Some(0), monitors)
+    }
+
+    /// A hub that does not lead yet: it admits no agent until [`Hub::promote`].
+    pub fn follower(store: Store) -> Arc<Hub> {
+        Hub::with_state(store, None, Vec::new())
+    }
+
+    fn with_state(store: Store, epoch: Option<u64>, monitors: Vec<Monitor>) -> Arc<Hub> {
         let monitors = monitors
             .into_iter()
             .map(|m| (m.id.clone(), for_agent(m)))
@@ -435,12 +482,42 @@ impl Hub {
             me: me.clone(),
             store,
             state: Mutex::new(HubState {
+                epoch,
                 monitors,
                 ..HubState::default()
             }),
             retrying: std::sync::Mutex::new(HashSet::new()),
             joining: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Starts leading in term `epoch` over `monitors` (every stored one, read after the
+    /// term began; changes committed meanwhile come again through the change feed), and
+    /// admits agents.
+    pub async fn promote(&self, epoch: u64, monitors: Vec<Monitor>) {
+        let monitors: HashMap<String, Arc<Monitor>> = monitors
+            .into_iter()
+            .map(|m| (m.id.clone(), for_agent(m)))
+            .collect();
+        let mut st = self.state.lock().await;
+        st.close_all("this coordinator replica began a new term")
+            .await;
+        st.monitors = monitors;
+        st.epoch = Some(epoch);
+    }
+
+    /// Stops leading: every agent session ends with `reason` (its agent reconnects, to the
+    /// new leader) and the monitors are dropped.
+    pub async fn demote(&self, reason: &str) {
+        let mut st = self.state.lock().await;
+        st.epoch = None;
+        st.close_all(reason).await;
+        st.monitors = HashMap::new();
+    }
+
+    /// The term this hub leads in, if it leads.
+    pub async fn epoch(&self) -> Option<u64> {
+        self.state.lock().await.epoch
     }
 
     /// Admits a session of `agent_id` in `region`, replacing an older session of the same
@@ -454,7 +531,7 @@ impl Hub {
         agent_version: &str,
         capacity: u32,
         last_version: u64,
-    ) -> Joined {
+    ) -> Option<Joined> {
         loop {
             let (admitted, joined) = oneshot::channel();
             self.joining
@@ -486,6 +563,12 @@ impl Hub {
 
     /// Admits every session of `batch`, then rebalances each region they joined once.
     async fn admit(&self, st: &mut HubState, batch: Vec<JoinRequest>) {
+        let Some(epoch) = st.epoch else {
+            for req in batch {
+                let _ = req.admitted.send(None);
+            }
+            return;
+        };
         let mut fresh: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut admitted = Vec::with_capacity(batch.len());
         for req in batch {
@@ -554,12 +637,13 @@ impl Hub {
                 .map(|slot| slot.assigned.values().cloned().collect())
                 .unwrap_or_default();
             // A receiver gone: that join's call was dropped; its session is over.
-            let _ = req.admitted.send(Joined {
+            let _ = req.admitted.send(Some(Joined {
                 session,
+                epoch,
                 outbox,
                 version,
                 monitors,
-            });
+            }));
         }
     }
 
@@ -735,6 +819,10 @@ impl Hub {
     /// Re-reads monitor `id` from the store and pushes the change to the agents concerned.
     /// A failed read is retried in the background, with backoff, until the change is applied.
     pub async fn refresh_monitor(self: &Arc<Self>, id: &str) {
+        if self.epoch().await.is_none() {
+            // The leader reads the change from the store's change feed.
+            return;
+        }
         if let Err(e) = self.try_refresh(id).await {
             tracing::warn!(monitor_id = %id, error = %e, "could not read a changed monitor; retrying until agents have it");
             self.retry_refresh(id.to_string());
@@ -758,6 +846,8 @@ impl Hub {
         let mut st = self.state.lock().await;
         st.reads_in_flight -= 1;
         let outcome = match read {
+            // Stopped leading meanwhile: the next leader loads the monitor itself.
+            Ok(_) if st.epoch.is_none() => Ok(()),
             Ok(new) => {
                 if st
                     .applied_read
@@ -842,6 +932,15 @@ impl Hub {
 }
 
 impl HubState {
+    /// Ends every session with `reason`.
+    async fn close_all(&mut self, reason: &str) {
+        for (_, agents) in self.regions.drain() {
+            for (_, slot) in agents {
+                slot.outbox.close(reason).await;
+            }
+        }
+    }
+
     /// Replaces (or, with `None`, removes) monitor `id` and pushes the change to the agents
     /// of every region it ran or runs in.
     async fn apply_monitor(&mut self, id: &str, new: Option<Arc<Monitor>>) {

@@ -16,6 +16,7 @@ pub mod hub;
 pub mod incidents;
 pub mod intake;
 pub mod integrations;
+pub mod leader;
 pub mod lifecycle;
 pub mod members;
 pub mod monitors;
@@ -73,6 +74,7 @@ use grpc::projects::{ProjectApi, TokenApi};
 use hub::Hub;
 use incidents::IncidentDomain;
 use integrations::IntegrationDomain;
+use leader::Leadership;
 use lifecycle::LifecycleEvents;
 use members::MemberDomain;
 use monitors::MonitorDomain;
@@ -107,10 +109,27 @@ pub async fn serve_with_rest(
 ) -> Result<(), CoordinatorError> {
     config.validate()?;
     let regions: Arc<[String]> = config.regions.clone().into();
-    let hub = Hub::load(store.clone()).await?;
+    let hub = Hub::follower(store.clone());
     let stop = CancellationToken::new();
-    let no_data = Arc::new(NoDataWatch::load(store.clone(), hub.clone(), publisher.clone()).await?);
+    let no_data = Arc::new(NoDataWatch::new(
+        store.clone(),
+        hub.clone(),
+        publisher.clone(),
+    ));
     tokio::spawn(no_data.clone().run(stop.clone()));
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let leadership = Arc::new(Leadership::new(
+        store.clone(),
+        hub.clone(),
+        no_data.clone(),
+        reporter.clone(),
+        config.instance(),
+        config.advertised(),
+        Duration::from_millis(u64::from(config.leader_lease_ms)),
+    ));
+    let mut lock = store.leader_lock()?;
+    let leading = leadership.start(&mut lock).await?;
+    let leader_task = tokio::spawn(leadership.clone().run(lock, leading, stop.clone()));
     let lifecycle = Arc::new(LifecycleEvents::new(publisher.clone()));
     lifecycle.announce_unresolved(&store).await?;
     tokio::spawn(lifecycle.clone().run(stop.clone()));
@@ -144,7 +163,7 @@ pub async fn serve_with_rest(
         incidents.clone(),
     )?);
     let monitors = Arc::new(MonitorDomain::new(
-        store,
+        store.clone(),
         regions.clone(),
         hub.clone(),
         no_data,
@@ -175,7 +194,8 @@ pub async fn serve_with_rest(
             },
         )?)),
     };
-    let agent_api = AgentServiceServer::new(AgentApi::new(hub.clone(), auth.clone()));
+    let agent_api =
+        AgentServiceServer::new(AgentApi::new(hub.clone(), store.clone(), auth.clone()));
     let gateway = Arc::new(Gateway::new(
         hub,
         run_now.clone(),
@@ -224,15 +244,12 @@ pub async fn serve_with_rest(
     let token_api = TokenServiceServer::new(TokenApi::new(projects, auth));
     // Explicit on both ends (the agent's client uses the same bound): a larger message is
     // refused with OUT_OF_RANGE, which the session logs and ends with.
-    let agents = AgentGatewayServer::new(GatewayService::new(gateway))
+    let agents = AgentGatewayServer::new(GatewayService::new(gateway, leadership))
         .max_decoding_message_size(MAX_GATEWAY_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GATEWAY_MESSAGE_BYTES);
-    let (reporter, health) = tonic_health::server::health_reporter();
+    // The agent gateway's status is the leadership's to set.
     reporter
         .set_serving::<MonitorServiceServer<AdminService>>()
-        .await;
-    reporter
-        .set_serving::<AgentGatewayServer<GatewayService>>()
         .await;
     reporter
         .set_serving::<DeliveryServiceServer<DeliveryApi>>()
@@ -272,6 +289,7 @@ pub async fn serve_with_rest(
     }
     tracing::info!(%addr, tls = config.tls.is_some(), "coordinator listening");
     let rest_stop = stop.clone();
+    let leader_stop = stop.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("coordinator shutting down");
@@ -297,13 +315,18 @@ pub async fn serve_with_rest(
         rest_stop.cancel();
         served
     };
-    match rest {
-        None => grpc.await?,
+    let outcome = match rest {
+        None => grpc.await.map_err(CoordinatorError::from),
         Some(rest) => {
             let (grpc, rest) = tokio::join!(grpc, rest.into_future());
-            grpc?;
-            rest.map_err(|e| CoordinatorError::Io(format!("REST API: {e}")))?;
+            grpc.map_err(CoordinatorError::from)
+                .and_then(|()| rest.map_err(|e| CoordinatorError::Io(format!("REST API: {e}"))))
         }
+    };
+    // Every session has published what it accepted: the next leader may take over now.
+    leader_stop.cancel();
+    if let Ok(mut lock) = leader_task.await {
+        lock.release().await;
     }
-    Ok(())
+    outcome
 }

@@ -286,17 +286,31 @@ impl NoDataWatch {
         hub: Arc<Hub>,
         publisher: Arc<dyn ResultPublisher>,
     ) -> Result<NoDataWatch, StoreError> {
-        let start = Instant::now() + RECONNECT_GRACE;
-        let mut tracker = Tracker::default();
-        for m in store.list_monitors().await? {
-            tracker.track(&m, start);
-        }
-        Ok(NoDataWatch {
-            tracker: Mutex::new(tracker),
+        let monitors = store.list_monitors().await?;
+        let watch = NoDataWatch::new(store, hub, publisher);
+        watch.reload(&monitors).await;
+        Ok(watch)
+    }
+
+    /// Watches nothing until [`NoDataWatch::reload`] (a replica that does not lead yet).
+    pub fn new(store: Store, hub: Arc<Hub>, publisher: Arc<dyn ResultPublisher>) -> NoDataWatch {
+        NoDataWatch {
+            tracker: Mutex::new(Tracker::default()),
             store,
             hub,
             publisher,
-        })
+        }
+    }
+
+    /// Watches `monitors` (every stored one) instead, from [`RECONNECT_GRACE`] on: this replica has just
+    /// begun leading, and the agents have yet to come over from the previous leader.
+    pub async fn reload(&self, monitors: &[Monitor]) {
+        let start = Instant::now() + RECONNECT_GRACE;
+        let mut tracker = Tracker::default();
+        for m in monitors {
+            tracker.track(m, start);
+        }
+        *self.tracker.lock().await = tracker;
     }
 
     /// Re-reads monitor `id` after a change (created, updated, paused, resumed or deleted).
@@ -333,6 +347,10 @@ impl NoDataWatch {
     }
 
     async fn sweep(&self) {
+        // Only the leader sees results; another replica would take silence for no data.
+        if self.hub.epoch().await.is_none() {
+            return;
+        }
         let connected = self.hub.regions_with_agents().await;
         let due = self
             .tracker

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use lookout_bus::ResultPublisher;
-use lookout_proto::bounds::{excerpt, quote};
+use lookout_proto::bounds::{MAX_RECONCILE_MONITORS, excerpt, quote};
 use lookout_proto::v1::{
     AgentMessage, Assignment, CoordinatorMessage, Hello, ResultBatch, Welcome, agent_message::Msg,
     coordinator_message::Msg as Out,
@@ -27,6 +27,9 @@ use lookout_proto::chunk;
 
 /// Messages to the agent; the gRPC layer streams them as they are.
 pub type OutSender = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
+
+/// Why a replica that does not lead refuses a session.
+pub const NOT_LEADING: &str = "this coordinator replica does not lead; connect to the leader";
 
 /// Result batches received but not yet published, per session.
 const BATCH_QUEUE: usize = 8;
@@ -71,6 +74,11 @@ impl Gateway {
             shutdown,
             drain: timing.shutdown_drain,
         }
+    }
+
+    /// Whether this replica leads, and so serves agents.
+    pub async fn leads(&self) -> bool {
+        self.hub.epoch().await.is_some()
     }
 
     /// How long an agent may stay silent (three heartbeat intervals).
@@ -123,11 +131,22 @@ impl Gateway {
             return Err(DomainError::PermissionDenied(reason));
         }
         let capacity = intake::capacity(hello.capacity)?;
+        if hello.running.len() > MAX_RECONCILE_MONITORS {
+            let reason = format!(
+                "lists {} monitors, at most {MAX_RECONCILE_MONITORS} (send none to get a snapshot)",
+                hello.running.len()
+            );
+            return Err(field_error("hello.running", reason).into());
+        }
         let heartbeat_interval_ms = u32::try_from(self.heartbeat.as_millis()).unwrap_or(u32::MAX);
+        let Some(leader_epoch) = self.hub.epoch().await else {
+            return Err(unavailable(NOT_LEADING));
+        };
         self.send(
             out,
             Out::Welcome(Welcome {
                 heartbeat_interval_ms,
+                leader_epoch,
             }),
         )
         .await?;
@@ -140,10 +159,11 @@ impl Gateway {
                 capacity,
                 hello.last_assignment_version,
             )
-            .await;
+            .await
+            .ok_or_else(|| unavailable(NOT_LEADING))?;
         tracing::info!(
-            agent_id = %hello.agent_id, region = %hello.region, capacity,
-            monitors = joined.snapshot_len(), "agent joined"
+            agent_id = %hello.agent_id, region = %hello.region, capacity, epoch = leader_epoch,
+            monitors = joined.snapshot_len(), running = hello.running.len(), "agent joined"
         );
         let (batches, rx) = mpsc::channel(BATCH_QUEUE);
         let publishing = tokio::spawn(publish::in_order(self.publisher.clone(), rx, out.clone()));
@@ -187,7 +207,13 @@ impl Gateway {
         S: Stream<Item = Result<AgentMessage, tonic::Status>> + Unpin + Send,
     {
         let outcome = async {
-            self.send_assignment(out, joined, joined.snapshot()).await?;
+            // An agent that says what it runs gets the difference; one that does not, all.
+            let first = if hello.running.is_empty() {
+                joined.snapshot()
+            } else {
+                joined.reconcile(&hello.running)
+            };
+            self.send_assignment(out, joined, first).await?;
             let mut last_seen = Instant::now();
             loop {
                 tokio::select! {
@@ -310,6 +336,10 @@ impl Gateway {
         a: Assignment,
     ) -> Result<(), DomainError> {
         let mut last = a.version;
+        let a = Assignment {
+            leader_epoch: joined.epoch,
+            ..a
+        };
         for part in chunk::split(a, chunk::MAX_ASSIGNMENT_BYTES, || {
             joined.outbox.next_version()
         }) {

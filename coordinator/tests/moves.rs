@@ -92,11 +92,17 @@ async fn accepted_at(
 #[tokio::test]
 async fn a_joining_agent_takes_its_share_only_once_it_reported_it_applied() {
     let (hub, all) = hub_with(40).await;
-    let a1 = hub.join("a1", "eu", "test", 1, 0).await;
+    let a1 = hub
+        .join("a1", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     assert_eq!(ids(&a1.snapshot()), all);
     apply(&hub, "a1", &a1, a1.version).await;
 
-    let a2 = hub.join("a2", "eu", "test", 1, 0).await;
+    let a2 = hub
+        .join("a2", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     let moving = ids(&a2.snapshot());
     assert!(
         !moving.is_empty() && moving.len() < all.len(),
@@ -143,9 +149,15 @@ async fn a_joining_agent_takes_its_share_only_once_it_reported_it_applied() {
 #[tokio::test]
 async fn a_draining_agent_runs_its_monitors_until_the_others_have_them_then_is_drained() {
     let (hub, all) = hub_with(40).await;
-    let a1 = hub.join("a1", "eu", "test", 1, 0).await;
+    let a1 = hub
+        .join("a1", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     apply(&hub, "a1", &a1, a1.version).await;
-    let a2 = hub.join("a2", "eu", "test", 1, 0).await;
+    let a2 = hub
+        .join("a2", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     apply(&hub, "a2", &a2, a2.version).await;
     let _ = delta(&a1).await;
     let kept: BTreeSet<String> = all.difference(&ids(&a2.snapshot())).cloned().collect();
@@ -180,7 +192,10 @@ async fn a_draining_agent_runs_its_monitors_until_the_others_have_them_then_is_d
 #[tokio::test]
 async fn a_drain_with_nowhere_to_go_is_answered_at_once_and_says_so() {
     let (hub, all) = hub_with(5).await;
-    let a1 = hub.join("a1", "eu", "test", 1, 0).await;
+    let a1 = hub
+        .join("a1", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     apply(&hub, "a1", &a1, a1.version).await;
     assert!(hub.drain("a1", "eu", a1.session).await);
     let removal = delta(&a1).await;
@@ -200,9 +215,15 @@ async fn a_drain_with_nowhere_to_go_is_answered_at_once_and_says_so() {
 #[tokio::test]
 async fn a_move_towards_an_agent_that_leaves_goes_to_the_next_owner() {
     let (hub, all) = hub_with(30).await;
-    let a1 = hub.join("a1", "eu", "test", 1, 0).await;
+    let a1 = hub
+        .join("a1", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     apply(&hub, "a1", &a1, a1.version).await;
-    let a2 = hub.join("a2", "eu", "test", 1, 0).await;
+    let a2 = hub
+        .join("a2", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     assert!(!ids(&a2.snapshot()).is_empty());
     // a2 goes away before it reported anything: a1 simply keeps its monitors.
     hub.leave("a2", "eu", a2.session).await;
@@ -250,7 +271,9 @@ async fn monitors_created_while_agents_join_each_end_on_exactly_one_agent() {
         let b = play(
             Arc::clone(&hub),
             "b",
-            hub.join("b", "eu", "test", 1, 0).await,
+            hub.join("b", "eu", "test", 1, 0)
+                .await
+                .expect("the hub leads"),
         );
         let creating = {
             let (hub, store) = (Arc::clone(&hub), store.clone());
@@ -271,7 +294,9 @@ async fn monitors_created_while_agents_join_each_end_on_exactly_one_agent() {
         let a = play(
             Arc::clone(&hub),
             "a",
-            hub.join("a", "eu", "test", 1, 0).await,
+            hub.join("a", "eu", "test", 1, 0)
+                .await
+                .expect("the hub leads"),
         );
         let all = creating.await.expect("create");
         let deadline = tokio::time::Instant::now() + DEADLINE;

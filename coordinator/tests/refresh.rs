@@ -18,7 +18,10 @@ async fn a_failed_read_of_a_changed_monitor_is_retried_until_the_agent_has_it() 
     m.id = "mon_retry".into();
     let m = store.insert_monitor(m).await.expect("insert");
     let hub = Hub::load(store.clone()).await.expect("hub");
-    let joined = hub.join("a1", "eu", "test", 1, 0).await;
+    let joined = hub
+        .join("a1", "eu", "test", 1, 0)
+        .await
+        .expect("the hub leads");
     assert_eq!(joined.snapshot().upserts[0].name, "before");
 
     // The change is committed, then its row cannot be read for a while.

@@ -81,6 +81,9 @@ pub const MAX_GATEWAY_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Results in one `ResultBatch`; the gateway refuses a larger batch with `INVALID_ARGUMENT`.
 pub const MAX_BATCH_RESULTS: usize = 10_000;
 
+/// Entries of `Hello.running` at most: an agent running more asks for a snapshot.
+pub const MAX_RECONCILE_MONITORS: usize = 50_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,8 @@ use prost::Message;
 pub const MAX_ASSIGNMENT_BYTES: usize = 1024 * 1024;
 
 /// Splits `a` into parts of at most `max_bytes` of monitors and removals (a single larger
-/// monitor travels alone). `next_version` numbers every part after the first.
+/// monitor travels alone). `next_version` numbers every part after the first; every part keeps
+/// the leader epoch.
 pub fn split(
     a: Assignment,
     max_bytes: usize,
@@ -21,9 +22,11 @@ pub fn split(
         return vec![a];
     }
     let mut parts = Vec::new();
+    let epoch = a.leader_epoch;
     let mut current = Assignment {
         version: a.version,
         snapshot: a.snapshot,
+        leader_epoch: epoch,
         ..Default::default()
     };
     let mut size = 0;
@@ -31,6 +34,7 @@ pub fn split(
         |current: &mut Assignment, size: &mut usize, parts: &mut Vec<Assignment>| {
             let next = Assignment {
                 version: next_version(),
+                leader_epoch: epoch,
                 ..Default::default()
             };
             parts.push(std::mem::replace(current, next));
@@ -78,6 +82,7 @@ mod tests {
             snapshot: true,
             upserts: monitors(3),
             removals: vec![],
+            leader_epoch: 2,
         };
         let parts = split(a.clone(), MAX_ASSIGNMENT_BYTES, || {
             unreachable!("no extra parts")
@@ -94,6 +99,7 @@ mod tests {
             snapshot: true,
             upserts: upserts.clone(),
             removals: removals.clone(),
+            leader_epoch: 3,
         };
         let mut v = 10;
         let parts = split(a, 16 * 1024, || {
@@ -105,6 +111,10 @@ mod tests {
         let versions: Vec<u64> = parts.iter().map(|p| p.version).collect();
         assert_eq!(versions, (10..10 + parts.len() as u64).collect::<Vec<_>>());
         assert!(parts.iter().all(|p| p.encoded_len() <= 16 * 1024 + 256));
+        assert!(
+            parts.iter().all(|p| p.leader_epoch == 3),
+            "every part keeps the term"
+        );
         let all_up: Vec<Monitor> = parts.iter().flat_map(|p| p.upserts.clone()).collect();
         let all_rm: Vec<String> = parts.iter().flat_map(|p| p.removals.clone()).collect();
         assert_eq!(all_up, upserts);

@@ -137,3 +137,8 @@ impl Monitor {
         }
     }
 }
+
+/// gRPC metadata a coordinator replica that does not lead sets on the UNAVAILABLE status it
+/// refuses an agent's session with: the URL of the replica that leads, as that one
+/// advertises it (empty while no replica is known to lead).
+pub const LEADER_METADATA: &str = "lookout-leader";

@@ -8,6 +8,7 @@
 pub mod db;
 pub mod integrations;
 mod keys;
+pub mod leader;
 mod legacy;
 pub mod members;
 pub mod monitors;
@@ -84,6 +85,9 @@ pub enum StoreError {
     /// An integration still attached to monitors cannot be deleted.
     #[error("still attached to monitors {}", monitors.join(", "))]
     InUse { monitors: Vec<String> },
+    /// A write only the leader may make, by the leader of an `epoch` that has ended.
+    #[error("leadership epoch {epoch} has ended: another replica leads")]
+    Fenced { epoch: u64 },
 }
 
 /// A handle to the database and the keys its secrets are sealed with; cheap to clone.
@@ -91,6 +95,18 @@ pub enum StoreError {
 pub struct Store {
     pool: Pool,
     keyring: Arc<Keyring>,
+    /// The PostgreSQL URL, for connections outside the pool (the leader lock's).
+    pg_url: Option<PgUrl>,
+}
+
+/// A database URL that never prints its password.
+#[derive(Clone)]
+struct PgUrl(String);
+
+impl std::fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
 }
 
 impl Store {
@@ -103,7 +119,8 @@ impl Store {
             url: redact_url(url),
             source,
         };
-        let pool = if backend_of(url)? == Backend::Postgres {
+        let postgres = backend_of(url)? == Backend::Postgres;
+        let pool = if postgres {
             let opts = PgConnectOptions::from_str(url).map_err(bad_url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
@@ -135,6 +152,7 @@ impl Store {
         let store = Store {
             pool,
             keyring: Arc::new(keyring),
+            pg_url: postgres.then(|| PgUrl(url.to_string())),
         };
         store.verify_keys().await?;
         store.migrate_webhooks_to_integrations().await?;

@@ -85,8 +85,8 @@ impl Cluster {
         self.store_url.clone()
     }
 
-    fn write_configs(&self) {
-        let brokers = &self.brokers;
+    /// The coordinator's configuration, serving gRPC on `port`.
+    fn coordinator_yaml(&self, port: u16) -> String {
         let tokens: String = self
             .regions
             .iter()
@@ -97,16 +97,63 @@ impl Cluster {
                 )
             })
             .collect();
-        let coordinator = format!(
+        format!(
             "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\noperator_tokens: [{OPERATOR_TOKEN}]\n\
              agent_tokens:\n{tokens}heartbeat_interval_ms: 1000\nstore_url: {store}\n\
              kafka:\n  brokers: {brokers}\n  topic: {topic}\n  partitions: 3\nsecret_key_file: {key}\n",
+            brokers = self.brokers,
             key = self.key_file().display(),
-            port = self.grpc_port,
             regions = self.regions.join(", "),
             store = self.store_url(),
             topic = self.topic,
+        )
+    }
+
+    /// Starts coordinator replica `name` on `port`, beside any other on the same store (which
+    /// must be PostgreSQL for more than one); `lease_ms` is its `leader_lease_ms`.
+    pub fn start_replica(&mut self, name: &str, port: u16, lease_ms: u32) -> Proc {
+        let config = format!(
+            "{}advertise_url: http://127.0.0.1:{port}\ninstance_id: {name}\nleader_lease_ms: {lease_ms}\n",
+            self.coordinator_yaml(port)
         );
+        let path = self.path().join(format!("{name}.yaml"));
+        write(&path, &config);
+        Proc::start(
+            name,
+            "lookout-coordinator",
+            &["--config", &path.display().to_string()],
+            &[],
+            self.dir.path(),
+        )
+    }
+
+    /// Starts agent `id` of `region` (see [`Cluster::start_agent_as`]) given every URL of
+    /// `urls` (replicas), the first as `coordinator_url`, the others as `coordinator_urls`.
+    pub fn start_agent_with(&mut self, id: &str, region: &str, urls: &[String]) {
+        let token = format!("agent-token-{}", id.trim_start_matches("agent-"));
+        let others = match &urls[1..] {
+            [] => String::new(),
+            rest => format!("coordinator_urls: [{}]\n", rest.join(", ")),
+        };
+        let agent = format!(
+            "coordinator_url: {first}\n{others}agent_id: {id}\nregion: {region}\ntoken: {token}\nbatch_linger_ms: 100\nallow_private_targets: true\n",
+            first = urls[0],
+        );
+        let path = self.path().join(format!("{id}.yaml"));
+        write(&path, &agent);
+        let p = Proc::start(
+            id,
+            "lookout-agent",
+            &["--config", &path.display().to_string()],
+            &[],
+            self.dir.path(),
+        );
+        self.agents.insert(id.to_string(), p);
+    }
+
+    fn write_configs(&self) {
+        let brokers = &self.brokers;
+        let coordinator = self.coordinator_yaml(self.grpc_port);
         write(&self.path().join("coordinator.yaml"), &coordinator);
         for r in &self.regions {
             let agent = format!(
@@ -153,20 +200,7 @@ impl Cluster {
     /// Starts agent `id` (`agent-<region>` or the spare `agent-<region>-b`) in `region`,
     /// reaching the coordinator at `coordinator_url` (a proxy in front of it, say).
     pub fn start_agent_as(&mut self, id: &str, region: &str, coordinator_url: &str) {
-        let token = format!("agent-token-{}", id.trim_start_matches("agent-"));
-        let agent = format!(
-            "coordinator_url: {coordinator_url}\nagent_id: {id}\nregion: {region}\ntoken: {token}\nbatch_linger_ms: 100\nallow_private_targets: true\n"
-        );
-        let path = self.path().join(format!("{id}.yaml"));
-        write(&path, &agent);
-        let p = Proc::start(
-            id,
-            "lookout-agent",
-            &["--config", &path.display().to_string()],
-            &[],
-            self.dir.path(),
-        );
-        self.agents.insert(id.to_string(), p);
+        self.start_agent_with(id, region, &[coordinator_url.to_string()]);
     }
 
     pub fn start_notifier(&mut self) {

@@ -124,6 +124,7 @@ async fn raw_session(addr: String, batch: ResultBatch) -> tonic::Status {
         version: "raw".into(),
         capacity: 1,
         last_assignment_version: 0,
+        running: vec![],
     };
     tx.send(AgentMessage {
         msg: Some(Msg::Hello(hello)),

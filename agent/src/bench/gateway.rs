@@ -78,6 +78,7 @@ async fn serve(
 ) {
     let welcome = Welcome {
         heartbeat_interval_ms: HEARTBEAT_MS,
+        leader_epoch: 0,
     };
     if out
         .send(message(coordinator_message::Msg::Welcome(welcome)))
@@ -158,6 +159,7 @@ pub(super) async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleRepor
         snapshot: true,
         upserts: (0..size).map(|i| monitors.get(i)).collect(),
         removals: vec![],
+        leader_epoch: 0,
     };
     let mut version = 1;
     let parts = chunk::split(whole, chunk::MAX_ASSIGNMENT_BYTES, || {

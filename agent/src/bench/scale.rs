@@ -183,6 +183,7 @@ async fn run_size(args: &ScaleArgs, size: usize) -> Result<ScaleReport, BenchErr
                 snapshot: part == 0,
                 upserts: (start..end).map(|i| monitors.get(i)).collect(),
                 removals: vec![],
+                leader_epoch: 0,
             }
             .encode_to_vec()
         })

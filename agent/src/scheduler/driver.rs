@@ -15,7 +15,7 @@ use lookout_proto::validate::ValidMonitor;
 use lookout_proto::{FailureClass, Monitor};
 use prost::Message;
 use slab::Slab;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -143,8 +143,13 @@ fn prepare(
 /// starting on time meanwhile.
 type Building = JoinHandle<Vec<Prepared>>;
 
-/// An assignment on its way to the driver, with the room it takes in the queue.
-pub(super) type Command = (Assignment, Option<OwnedSemaphorePermit>);
+/// What the handle asks of the driver.
+pub(super) enum Command {
+    /// An assignment on its way to the driver, with the room it takes in the queue.
+    Apply(Assignment, Option<OwnedSemaphorePermit>),
+    /// The id and version of every scheduled monitor, once the assignment being applied is.
+    Running(oneshot::Sender<Vec<(Arc<str>, u64)>>),
+}
 
 #[derive(Default)]
 struct Counts {
@@ -343,7 +348,12 @@ impl Driver {
                     applying = applying.and_then(|a| self.apply_step(a, &mut building));
                 }
                 command = commands.recv(), if applying.is_none() => match command {
-                    Some((assignment, room)) => applying = Some(self.begin_apply(assignment, room)),
+                    Some(Command::Apply(assignment, room)) => applying = Some(self.begin_apply(assignment, room)),
+                    Some(Command::Running(answer)) => {
+                        let running = self.table.entries.iter().map(|(_, e)| (Arc::clone(&e.run.id), e.run.version)).collect();
+                        // The asker may have given up (its session ended).
+                        let _ = answer.send(running);
+                    }
                     None => break,
                 },
             }

@@ -127,7 +127,18 @@ impl Scheduler {
         // The semaphore is never closed; a closed channel means the scheduler stopped
         // (shutdown), with nothing left to apply to.
         let room = Arc::clone(&self.room).acquire_many_owned(wanted).await.ok();
-        let _ = self.commands.send((assignment, room));
+        let _ = self.commands.send(driver::Command::Apply(assignment, room));
+    }
+
+    /// The id and version of every monitor on the schedule (not those a snapshot just set
+    /// aside), once the assignments handed to `apply` so far are applied. Empty once the
+    /// scheduler stopped.
+    pub async fn running(&self) -> Vec<(Arc<str>, u64)> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.commands.send(driver::Command::Running(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Version of the last assignment handed to `apply` (0 before the first). Not the highest

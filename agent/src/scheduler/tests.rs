@@ -125,6 +125,7 @@ fn snapshot(version: u64, upserts: Vec<Monitor>) -> Assignment {
         snapshot: true,
         upserts,
         removals: vec![],
+        leader_epoch: 0,
     }
 }
 
@@ -202,6 +203,7 @@ async fn an_unchanged_upsert_keeps_the_schedule() {
             snapshot: false,
             upserts: vec![monitor("mon_a", "up", 10, 1)],
             removals: vec![],
+            leader_epoch: 0,
         })
         .await;
     sleep(Duration::from_millis(10_000)).await;
@@ -211,6 +213,7 @@ async fn an_unchanged_upsert_keeps_the_schedule() {
             snapshot: false,
             upserts: vec![monitor("mon_a", "renamed", 10, 2)],
             removals: vec![],
+            leader_epoch: 0,
         })
         .await;
     sleep(Duration::from_millis(20_000)).await;
@@ -246,6 +249,7 @@ async fn removal_and_snapshot_stop_monitors() {
             snapshot: false,
             upserts: vec![],
             removals: vec!["mon_a".into()],
+            leader_epoch: 0,
         })
         .await;
     sleep(Duration::from_millis(1)).await;
@@ -429,6 +433,7 @@ async fn a_snapshot_in_parts_keeps_unchanged_monitors() {
             snapshot: false,
             upserts: vec![b],
             removals: vec![],
+            leader_epoch: 0,
         })
         .await;
     sleep(Duration::from_millis(25_000)).await;
@@ -543,6 +548,7 @@ async fn apply_waits_while_the_queue_is_full() {
             .map(|i| monitor(&format!("mon_{i}"), "up", 60, 1))
             .collect(),
         removals: vec![],
+        leader_epoch: 0,
     };
     // The first part fills the queue; the driver has not run yet (one thread, no yield).
     h.scheduler.apply(part(1, 0)).await;

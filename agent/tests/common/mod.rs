@@ -45,6 +45,11 @@ pub struct Gateway {
     pub drained_delay_ms: Arc<AtomicU64>,
     /// The bearer token accepted (`TOKEN` unless a test rotates it).
     pub token: Arc<Mutex<String>>,
+    /// The leadership term its Welcome and assignments carry.
+    pub epoch: Arc<AtomicU64>,
+    /// Set: a replica that does not lead, refusing sessions and naming this URL as the
+    /// leader (empty: none known).
+    pub not_leading: Arc<Mutex<Option<String>>>,
     pub seen: Arc<Mutex<Seen>>,
     pub stop: CancellationToken,
 }
@@ -72,13 +77,25 @@ impl AgentGateway for Gateway {
         if auth != format!("Bearer {accepted}") {
             return Err(Status::unauthenticated("unknown agent token"));
         }
+        if let Some(leader) = self.not_leading.lock().expect("lock").clone() {
+            let mut status = Status::unavailable("this coordinator replica does not lead");
+            status.metadata_mut().insert(
+                lookout_proto::LEADER_METADATA,
+                leader.parse().expect("ascii URL"),
+            );
+            return Err(status);
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let (seen, ack, stop, assignment) = (
             Arc::clone(&self.seen),
             Arc::clone(&self.ack),
             self.stop.clone(),
-            self.assignment.clone(),
+            Assignment {
+                leader_epoch: epoch,
+                ..self.assignment.clone()
+            },
         );
         let ack_delay = Arc::clone(&self.ack_delay_ms);
         let drained_delay = Arc::clone(&self.drained_delay_ms);
@@ -94,6 +111,7 @@ impl AgentGateway for Gateway {
             let _ = tx
                 .send(Ok(send(coordinator_message::Msg::Welcome(Welcome {
                     heartbeat_interval_ms: 200,
+                    leader_epoch: epoch,
                 }))))
                 .await;
             let _ = tx
@@ -157,6 +175,8 @@ pub struct Server {
     pub ack_delay_ms: Arc<AtomicU64>,
     pub drained_delay_ms: Arc<AtomicU64>,
     pub token: Arc<Mutex<String>>,
+    pub epoch: Arc<AtomicU64>,
+    pub not_leading: Arc<Mutex<Option<String>>>,
     pub stop: CancellationToken,
     pub task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -195,6 +215,8 @@ fn serve_with(
     let ack_delay_ms = Arc::new(AtomicU64::new(0));
     let drained_delay_ms = Arc::new(AtomicU64::new(0));
     let token = Arc::new(Mutex::new(TOKEN.to_string()));
+    let epoch = Arc::new(AtomicU64::new(0));
+    let not_leading = Arc::new(Mutex::new(None));
     let stop = CancellationToken::new();
     let gateway = Gateway {
         assignment,
@@ -202,6 +224,8 @@ fn serve_with(
         ack_delay_ms: Arc::clone(&ack_delay_ms),
         drained_delay_ms: Arc::clone(&drained_delay_ms),
         token: Arc::clone(&token),
+        epoch: Arc::clone(&epoch),
+        not_leading: Arc::clone(&not_leading),
         seen: Arc::clone(&seen),
         stop: stop.clone(),
     };
@@ -224,6 +248,8 @@ fn serve_with(
         ack_delay_ms,
         drained_delay_ms,
         token,
+        epoch,
+        not_leading,
         stop,
         task,
     }
@@ -268,6 +294,7 @@ pub fn assignment(target: SocketAddr) -> Assignment {
         snapshot: true,
         upserts: vec![monitor],
         removals: vec![],
+        leader_epoch: 0,
     }
 }
 

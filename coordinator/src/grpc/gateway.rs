@@ -1,5 +1,6 @@
 //! `lookout.v1.AgentGateway/Session`: hands each stream to a session task and streams back
-//! what it sends, ending with the session's error status if it failed.
+//! what it sends, ending with the session's error status if it failed. A replica that does not
+//! lead refuses the stream at once, naming the leader (see [`crate::leader`]).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::bearer;
 use crate::error::DomainError;
+use crate::leader::Leadership;
 use crate::session::Gateway;
 
 /// Messages buffered towards one agent before the session waits for it to read.
@@ -18,11 +20,15 @@ const OUT_BUFFER: usize = 32;
 
 pub struct GatewayService {
     gateway: Arc<Gateway>,
+    leadership: Arc<Leadership>,
 }
 
 impl GatewayService {
-    pub fn new(gateway: Arc<Gateway>) -> GatewayService {
-        GatewayService { gateway }
+    pub fn new(gateway: Arc<Gateway>, leadership: Arc<Leadership>) -> GatewayService {
+        GatewayService {
+            gateway,
+            leadership,
+        }
     }
 }
 
@@ -37,6 +43,9 @@ impl AgentGateway for GatewayService {
         let token = bearer(req.metadata())
             .map(str::to_string)
             .ok_or(DomainError::Unauthenticated)?;
+        if !self.gateway.leads().await {
+            return Err(self.leadership.refusal().await);
+        }
         let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(OUT_BUFFER);
         let gateway = self.gateway.clone();

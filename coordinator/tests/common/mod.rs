@@ -333,6 +333,7 @@ pub fn hello(id: &str, region: &str) -> Hello {
         version: "test".into(),
         capacity: 1,
         last_assignment_version: 0,
+        running: vec![],
     }
 }
 
