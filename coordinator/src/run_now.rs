@@ -26,6 +26,11 @@ pub const MAX_PENDING: usize = 1024;
 pub enum RunNowError {
     #[error("no agent is connected in {0}")]
     NoAgent(String),
+    /// Agents connect to the leader only.
+    #[error(
+        "this coordinator replica does not lead and has no agents; send one-shot checks to the leader"
+    )]
+    NotLeading,
     #[error("agent {0} has too many checks queued; try again later")]
     Busy(String),
     #[error("agent {agent_id} left before answering")]
@@ -89,6 +94,9 @@ impl RunNowBroker {
         where_: &str,
         mut monitor: Monitor,
     ) -> Result<Answer, RunNowError> {
+        if self.hub.epoch().await.is_none() {
+            return Err(RunNowError::NotLeading);
+        }
         let request_id = format!("run_{}", uuid::Uuid::now_v7());
         let Some((target, outbox)) = self.hub.pick_run_now(regions, &request_id).await else {
             return Err(RunNowError::NoAgent(where_.to_string()));

@@ -347,3 +347,76 @@ async fn an_agent_token_is_bound_to_its_region() {
     assert_eq!(stays.assigned.keys().cloned().collect::<BTreeSet<_>>(), eu);
     h.stop().await;
 }
+
+/// An agent that says in its Hello what it runs gets a delta against it, not a snapshot: the
+/// monitors it lacks or runs in another version, and removals of those it should not run.
+#[tokio::test]
+async fn a_reconnecting_agent_gets_the_difference_to_what_it_runs() {
+    use lookout_proto::v1::RunningMonitor;
+    use lookout_proto::v1::coordinator_message::Msg as Out;
+    let h = Harness::start().await;
+    let mut admin = h.admin().await;
+    let same = admin
+        .create(http_monitor("same", &["eu"]))
+        .await
+        .expect("create");
+    let changed = admin
+        .create(http_monitor("changed", &["eu"]))
+        .await
+        .expect("create");
+    let missing = admin
+        .create(http_monitor("missing", &["eu"]))
+        .await
+        .expect("create");
+    let running = vec![
+        RunningMonitor {
+            id: same.id.clone(),
+            version: same.version,
+        },
+        RunningMonitor {
+            id: changed.id.clone(),
+            version: changed.version - 1,
+        },
+        RunningMonitor {
+            id: "mon_deleted_meanwhile".into(),
+            version: 4,
+        },
+    ];
+    let reconnect = lookout_proto::v1::Hello {
+        running,
+        ..hello("a1", "eu")
+    };
+    let (_tx, mut rx) = open_session(h.addr, Some("tok-a1"), reconnect)
+        .await
+        .expect("open");
+    assert!(matches!(recv(&mut rx).await, Ok(Some(Out::Welcome(_)))));
+    let Ok(Some(Out::Assignment(a))) = recv(&mut rx).await else {
+        panic!("an assignment after Welcome");
+    };
+    assert!(!a.snapshot, "a delta, not a snapshot");
+    let mut upserts: Vec<&str> = a.upserts.iter().map(|m| m.id.as_str()).collect();
+    upserts.sort_unstable();
+    let mut expected = vec![changed.id.as_str(), missing.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(upserts, expected, "what it lacks or runs in an old version");
+    assert_eq!(a.removals, ["mon_deleted_meanwhile"]);
+
+    // More than the bound is refused with the field named.
+    let too_many = (0..=lookout_proto::bounds::MAX_RECONCILE_MONITORS)
+        .map(|i| RunningMonitor {
+            id: format!("m{i}"),
+            version: 1,
+        })
+        .collect();
+    let flood = lookout_proto::v1::Hello {
+        running: too_many,
+        ..hello("a1", "eu")
+    };
+    let (_tx, mut rx) = open_session(h.addr, Some("tok-a1"), flood)
+        .await
+        .expect("open");
+    let s = recv(&mut rx).await.expect_err("refused");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("hello.running: "), "{s:?}");
+    h.stop().await;
+}
