@@ -153,6 +153,62 @@ impl ResultBuffer {
         }
     }
 
+    /// The coordinator refused batch `seq` (its result bus is unavailable): that batch and
+    /// every one sent after it go back in front of the unsent results, in order, to be sent
+    /// again under new numbers. Returns how many results went back (0 when `seq` was already
+    /// put back by an earlier refusal).
+    pub fn refused(&mut self, seq: u64, now: Instant) -> usize {
+        let Some(from) = self.inflight.iter().position(|b| b.seq == seq) else {
+            return 0;
+        };
+        let mut back = 0;
+        for batch in self.inflight.drain(from..).rev() {
+            back += batch.results.len();
+            for r in batch.results.into_iter().rev() {
+                self.unsent.push_front(r);
+            }
+        }
+        self.inflight_len -= back;
+        self.unsent_since = Some(now);
+        back
+    }
+
+    /// Drops results scheduled before `cutoff_ms` (epoch ms), oldest first, as long as the
+    /// oldest held is that old; they count as dropped. Returns how many.
+    pub fn expire(&mut self, cutoff_ms: i64) -> usize {
+        let mut dropped = 0;
+        loop {
+            if let Some(batch) = self.inflight.front_mut() {
+                if batch
+                    .results
+                    .first()
+                    .is_none_or(|r| r.scheduled_at_ms >= cutoff_ms)
+                {
+                    break;
+                }
+                batch.results.remove(0);
+                self.inflight_len -= 1;
+                if batch.results.is_empty() {
+                    self.inflight.pop_front();
+                }
+            } else if self
+                .unsent
+                .front()
+                .is_some_and(|r| r.scheduled_at_ms < cutoff_ms)
+            {
+                self.unsent.pop_front();
+            } else {
+                break;
+            }
+            dropped += 1;
+        }
+        self.dropped += dropped as u64;
+        if self.unsent.is_empty() {
+            self.unsent_since = None;
+        }
+        dropped
+    }
+
     /// After a lost connection: every sent, unacknowledged result goes back in front of the
     /// unsent ones, oldest first, to be sent again under new sequence numbers.
     pub fn requeue(&mut self, now: Instant) {
@@ -182,6 +238,49 @@ mod tests {
 
     fn ids(batch: &Batch) -> Vec<String> {
         batch.results.iter().map(|r| r.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_refused_batch_and_those_after_it_go_back_in_order() {
+        let now = Instant::now();
+        let mut b = ResultBuffer::new(100);
+        b.extend(results(0..8), now);
+        let first = b.take_batch(2, usize::MAX, now).expect("batch");
+        let second = b.take_batch(2, usize::MAX, now).expect("batch");
+        let third = b.take_batch(2, usize::MAX, now).expect("batch");
+        assert_eq!(
+            b.refused(second.seq, now),
+            4,
+            "the second and third go back"
+        );
+        assert_eq!(b.refused(third.seq, now), 0, "already back");
+        assert_eq!((b.len(), b.unsent_len()), (8, 6));
+        assert_eq!(b.ack(first.seq), 2);
+        let again = b.take_batch(10, usize::MAX, now).expect("batch");
+        assert_eq!(ids(&again), ["2", "3", "4", "5", "6", "7"]);
+        assert!(again.seq > third.seq, "under a new number");
+    }
+
+    #[test]
+    fn results_older_than_the_cutoff_are_dropped_and_counted() {
+        let now = Instant::now();
+        let mut b = ResultBuffer::new(100);
+        let at = |i: u32| CheckResult {
+            id: i.to_string(),
+            scheduled_at_ms: i64::from(i) * 1000,
+            ..Default::default()
+        };
+        b.extend((0..6).map(at), now);
+        let sent = b.take_batch(2, usize::MAX, now).expect("batch");
+        assert_eq!(ids(&sent), ["0", "1"]);
+        assert_eq!(b.expire(3000), 3, "0 and 1 in flight, 2 unsent");
+        assert_eq!((b.len(), b.dropped()), (3, 3));
+        assert_eq!(b.expire(3000), 0);
+        assert_eq!(b.ack(sent.seq), 0, "the expired batch is gone");
+        assert_eq!(
+            ids(&b.take_batch(10, usize::MAX, now).expect("batch")),
+            ["3", "4", "5"]
+        );
     }
 
     #[test]

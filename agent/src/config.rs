@@ -50,6 +50,10 @@ pub struct AgentConfig {
     /// Unacknowledged results kept for resending; the oldest are dropped beyond this.
     #[serde(default = "default_buffer_max_results")]
     pub buffer_max_results: usize,
+    /// Unacknowledged results scheduled longer ago than this are dropped (counted, logged):
+    /// past it they only tell history, and a long outage must not fill the buffer with it.
+    #[serde(default = "default_buffer_max_age_secs")]
+    pub buffer_max_age_secs: u64,
     /// Results per batch, at most.
     #[serde(default = "default_batch_max")]
     pub batch_max: usize,
@@ -128,6 +132,9 @@ fn default_shutdown_timeout_ms() -> u64 {
 fn default_refused_retry_secs() -> u64 {
     60
 }
+fn default_buffer_max_age_secs() -> u64 {
+    6 * 3600
+}
 fn default_drain_timeout_ms() -> u64 {
     10_000
 }
@@ -156,6 +163,7 @@ impl AgentConfig {
             capacity: default_capacity(),
             max_concurrency: default_max_concurrency(),
             buffer_max_results: default_buffer_max_results(),
+            buffer_max_age_secs: default_buffer_max_age_secs(),
             batch_max: default_batch_max(),
             batch_linger_ms: default_batch_linger_ms(),
             batch_max_bytes: default_batch_max_bytes(),
@@ -311,6 +319,15 @@ impl AgentConfig {
                 format!(
                     "{} is invalid, must be 1..=600000",
                     self.shutdown_timeout_ms
+                ),
+            );
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.buffer_max_age_secs) {
+            return invalid(
+                "buffer_max_age_secs",
+                format!(
+                    "{} is invalid, must be 60..=604800",
+                    self.buffer_max_age_secs
                 ),
             );
         }

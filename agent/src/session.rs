@@ -38,6 +38,9 @@ const OUTBOUND_QUEUE: usize = 16;
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Finished one-shot runs waiting for the stream.
 const RUN_NOW_QUEUE: usize = 32;
+/// Bounds of the pause a refused batch asks for.
+const MIN_REFUSED_RETRY: Duration = Duration::from_millis(100);
+const MAX_REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// How long after a session of a newer leadership term an older term is refused.
 const STALE_TERM_WINDOW: Duration = Duration::from_secs(60);
 
@@ -92,6 +95,8 @@ pub(crate) async fn run(
         last_drop_log: None,
         drain_until: None,
         newest_epoch: None,
+        send_paused_until: None,
+        last_refused_log: None,
     };
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     // A replica answered, so the cluster is up: the leader is worth asking for again soon.
@@ -198,6 +203,9 @@ struct Link<'a> {
     /// The newest leadership term a session was welcomed in, and when that session ended
     /// (`None` while it runs).
     newest_epoch: Option<(u64, Option<Instant>)>,
+    /// After a refused batch: no batch goes out before this.
+    send_paused_until: Option<Instant>,
+    last_refused_log: Option<Instant>,
 }
 
 impl Link<'_> {
@@ -258,8 +266,13 @@ impl Link<'_> {
 
     fn store(&mut self, chunk: &mut Vec<CheckResult>) {
         let now = Instant::now();
-        let dropped = self.buffer.extend(chunk.drain(..), now);
-        if dropped > 0
+        let full = self.buffer.extend(chunk.drain(..), now);
+        let max_age_ms = i64::try_from(self.config.buffer_max_age_secs * 1000).unwrap_or(i64::MAX);
+        let cutoff = crate::scheduler::Clock::system()
+            .now_ms()
+            .saturating_sub(max_age_ms);
+        let old = self.buffer.expire(cutoff);
+        if full + old > 0
             && self
                 .last_drop_log
                 .is_none_or(|t| now.duration_since(t) >= DROP_LOG_EVERY)
@@ -267,8 +280,11 @@ impl Link<'_> {
             self.last_drop_log = Some(now);
             warn!(
                 dropped_total = self.buffer.dropped(),
-                max = self.config.buffer_max_results,
-                "result buffer full; dropped the oldest unacknowledged results"
+                buffer_full = full,
+                too_old = old,
+                max_results = self.config.buffer_max_results,
+                max_age_secs = self.config.buffer_max_age_secs,
+                "dropped the oldest unacknowledged results (the buffer is full or they waited too long)"
             );
         }
     }
@@ -327,6 +343,7 @@ impl Link<'_> {
             Some(Ok(response)) => response.into_inner(),
         };
         let ended = self.connected(inbound, out, url).await;
+        self.send_paused_until = None;
         if let Some((_, ended_at)) = self.newest_epoch.as_mut()
             && ended_at.is_none()
         {
@@ -404,8 +421,13 @@ impl Link<'_> {
             } else {
                 linger
             };
-            let ready = self.buffer.ready(now, batch_max, linger_now);
-            let flush_at = self.buffer.flush_at(linger_now).filter(|_| !ready);
+            // After a refusal the coordinator is given `retry_after_ms` before the next batch.
+            let paused = self.send_paused_until.filter(|t| *t > now);
+            let ready = paused.is_none() && self.buffer.ready(now, batch_max, linger_now);
+            let flush_at = self
+                .buffer
+                .flush_at(linger_now)
+                .filter(|_| !ready && paused.is_none());
             let drained = self.drained();
             if drain_deadline.is_some_and(|deadline| drained || now >= deadline) {
                 return Ended::Shutdown;
@@ -452,6 +474,7 @@ impl Link<'_> {
                     }
                 }
                 () = sleep_until(flush_at.unwrap_or(now)), if flush_at.is_some() => {}
+                () = sleep_until(paused.unwrap_or(now)), if paused.is_some() => {}
                 n = self.results.recv_many(&mut chunk, batch_max), if self.results_open => {
                     if n == 0 {
                         self.results_open = false;
@@ -478,6 +501,7 @@ impl Link<'_> {
             active_monitors: u32::try_from(self.scheduler.active_monitors()).unwrap_or(u32::MAX),
             buffered_results: u32::try_from(self.buffer.len()).unwrap_or(u32::MAX),
             applied_assignment_version,
+            dropped_results: self.buffer.dropped(),
         }))
     }
 
@@ -527,6 +551,28 @@ impl Link<'_> {
                         })
                         .await;
                 });
+            }
+            Some(coordinator_message::Msg::Refused(r)) => {
+                let now = Instant::now();
+                let back = self.buffer.refused(r.seq, now);
+                let retry = Duration::from_millis(u64::from(r.retry_after_ms))
+                    .clamp(MIN_REFUSED_RETRY, MAX_REFUSED_RETRY);
+                self.send_paused_until = Some(now + retry);
+                if back > 0
+                    && self
+                        .last_refused_log
+                        .is_none_or(|t| now.duration_since(t) >= DROP_LOG_EVERY)
+                {
+                    self.last_refused_log = Some(now);
+                    warn!(
+                        seq = r.seq,
+                        results = back,
+                        buffered = self.buffer.len(),
+                        retry_in_ms = retry.as_millis() as u64,
+                        reason = %lookout_proto::bounds::excerpt(&r.reason),
+                        "the coordinator cannot publish results now; they stay buffered and go again"
+                    );
+                }
             }
             Some(coordinator_message::Msg::Ack(ack)) => {
                 let n = self.buffer.ack(ack.seq);

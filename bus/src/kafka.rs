@@ -19,7 +19,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -124,30 +124,73 @@ pub async fn ensure_topic(config: &KafkaConfig) -> Result<(), BusError> {
 }
 
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    config: KafkaConfig,
+    producer: std::sync::RwLock<Arc<FutureProducer>>,
     topic: String,
+    /// Publishes in a row that failed for a reason other than a refusal of the data.
+    failures: std::sync::atomic::AtomicU32,
+    /// When the producer was last made.
+    made: std::sync::Mutex<std::time::Instant>,
 }
+
+/// Failed publishes in a row after which the producer is made again (when the last one was
+/// made at least [`REMAKE_AFTER`] before): an idempotent producer can be left unusable by a
+/// broker that restarted and forgot its producer id (tansu answers UNKNOWN_SERVER_ERROR for
+/// ever), and a fresh producer gets a new id. librdkafka's own fatal errors remake it at once.
+const REMAKE_FAILURES: u32 = 3;
+const REMAKE_AFTER: Duration = Duration::from_secs(10);
 
 impl KafkaPublisher {
     pub fn new(config: &KafkaConfig) -> Result<KafkaPublisher, BusError> {
-        let producer = config
-            .client(&[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("linger.ms", "5"),
-                ("message.timeout.ms", "30000"),
-            ])
-            .create()?;
         Ok(KafkaPublisher {
-            producer,
+            config: config.clone(),
+            producer: std::sync::RwLock::new(Arc::new(make_producer(config)?)),
             topic: config.topic.clone(),
+            failures: std::sync::atomic::AtomicU32::new(0),
+            made: std::sync::Mutex::new(std::time::Instant::now()),
         })
     }
+
+    fn producer(&self) -> Arc<FutureProducer> {
+        Arc::clone(&self.producer.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Counts a failed publish and makes the producer again when it looks stuck.
+    fn failed(&self, producer: &FutureProducer) {
+        let failures = self.failures.fetch_add(1, Ordering::SeqCst) + 1;
+        let fatal = producer.client().fatal_error();
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let stuck = failures >= REMAKE_FAILURES && made.elapsed() >= REMAKE_AFTER;
+        if fatal.is_none() && !stuck {
+            return;
+        }
+        match make_producer(&self.config) {
+            Ok(fresh) => {
+                tracing::warn!(failures, fatal = ?fatal.map(|(code, reason)| format!("{code:?}: {reason}")), "Kafka producer made again after repeated failures");
+                *self.producer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+                *made = std::time::Instant::now();
+                self.failures.store(0, Ordering::SeqCst);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not make the Kafka producer again"),
+        }
+    }
+}
+
+fn make_producer(config: &KafkaConfig) -> Result<FutureProducer, BusError> {
+    Ok(config
+        .client(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("message.timeout.ms", "30000"),
+        ])
+        .create()?)
 }
 
 impl ResultPublisher for KafkaPublisher {
     fn publish<'a>(&'a self, results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
+            let producer = self.producer();
             let payloads: Vec<Vec<u8>> = results.iter().map(|r| r.encode_to_vec()).collect();
             let sends = results.iter().zip(&payloads).map(|(r, payload)| {
                 let headers = OwnedHeaders::new().insert(Header {
@@ -158,8 +201,7 @@ impl ResultPublisher for KafkaPublisher {
                     .key(&r.monitor_id)
                     .payload(payload)
                     .headers(headers);
-                self.producer
-                    .send(record, Timeout::After(Duration::from_secs(30)))
+                producer.send(record, Timeout::After(Duration::from_secs(30)))
             });
             let mut refused = Vec::new();
             let mut failed = None;
@@ -174,9 +216,18 @@ impl ResultPublisher for KafkaPublisher {
                 }
             }
             match (failed, refused.is_empty()) {
-                (Some(e), _) => Err(BusError::Kafka(e)),
-                (None, false) => Err(BusError::Refused(refused)),
-                (None, true) => Ok(()),
+                (Some(e), _) => {
+                    self.failed(&producer);
+                    Err(BusError::Kafka(e))
+                }
+                (None, false) => {
+                    self.failures.store(0, Ordering::SeqCst);
+                    Err(BusError::Refused(refused))
+                }
+                (None, true) => {
+                    self.failures.store(0, Ordering::SeqCst);
+                    Ok(())
+                }
             }
         })
     }

@@ -53,6 +53,7 @@ fn print_agents(out: Output, agents: &[Agent]) -> Result<()> {
                 "ACTIVE",
                 "RESULTS/S",
                 "BUFFERED",
+                "DROPPED",
                 "CONNECTED SINCE",
                 "LAST HEARTBEAT",
             ]);
@@ -71,6 +72,7 @@ fn print_agents(out: Output, agents: &[Agent]) -> Result<()> {
                     a.active_monitors.to_string(),
                     format!("{:.1}", a.results_per_sec),
                     a.buffered_results.to_string(),
+                    a.dropped_results.to_string(),
                     rfc3339_seconds(a.connected_since_ms),
                     heartbeat,
                 ]);

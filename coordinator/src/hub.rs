@@ -130,6 +130,7 @@ struct AgentStatus {
     last_heartbeat_ms: i64,
     active_monitors: u32,
     buffered_results: u32,
+    dropped_results: u64,
     /// Results accepted from the session so far.
     results: u64,
     /// `(when, results)` at each heartbeat of the last [`RATE_WINDOW`], oldest first.
@@ -147,6 +148,7 @@ impl AgentStatus {
             last_heartbeat_ms: 0,
             active_monitors: 0,
             buffered_results: 0,
+            dropped_results: 0,
             results: 0,
             samples: VecDeque::from([(Instant::now(), 0)]),
         }
@@ -156,6 +158,7 @@ impl AgentStatus {
         self.last_heartbeat_ms = lookout_store::now_ms();
         self.active_monitors = beat.active_monitors;
         self.buffered_results = beat.buffered_results;
+        self.dropped_results = beat.dropped_results;
         self.samples.push_back((now, self.results));
         while self.samples.len() > 2
             && self
@@ -777,6 +780,7 @@ impl Hub {
                     results_per_sec: slot.status.rate(now),
                     buffered_results: slot.status.buffered_results,
                     draining: slot.draining(),
+                    dropped_results: slot.status.dropped_results,
                 })
             })
             .collect()

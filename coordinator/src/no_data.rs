@@ -110,6 +110,9 @@ impl Watched {
 #[derive(Debug, Default)]
 pub struct Tracker {
     monitors: HashMap<String, Watched>,
+    /// No silence counts from before this: the result bus failed until shortly before, so
+    /// results may be waiting in agents' buffers (see [`Tracker::bus_failed`]).
+    quiet_until: Option<Instant>,
 }
 
 impl Tracker {
@@ -194,6 +197,13 @@ impl Tracker {
 
     /// The `NO_DATA` results due at `now`: silences that just passed their limit and lasting
     /// ones due for a reminder. `connected` are the regions with at least one agent.
+    /// Publishing failed at `now`: agents keep their results until the bus takes them again,
+    /// so silences count only from [`RECONNECT_GRACE`] after the last failure.
+    pub fn bus_failed(&mut self, now: Instant) {
+        let quiet = now + RECONNECT_GRACE;
+        self.quiet_until = Some(self.quiet_until.map_or(quiet, |q| q.max(quiet)));
+    }
+
     pub fn due(
         &mut self,
         now: Instant,
@@ -205,8 +215,9 @@ impl Tracker {
             let (limit, remind) = (w.silence_limit(), w.remind_every());
             let mut reasons = Vec::new();
             for (region, s) in &w.regions {
+                let since = self.quiet_until.map_or(s.since, |q| q.max(s.since));
                 let due = match s.reported {
-                    None => now.duration_since(s.since) >= limit,
+                    None => now.saturating_duration_since(since) >= limit,
                     Some(at) => now.duration_since(at) >= remind,
                 };
                 if due {
@@ -379,7 +390,13 @@ pub struct ObservingPublisher {
 impl ResultPublisher for ObservingPublisher {
     fn publish<'a>(&'a self, results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
-            self.inner.publish(results).await?;
+            if let Err(e) = self.inner.publish(results).await {
+                // A refusal of some results for good is the bus answering, not a failure.
+                if !matches!(e, BusError::Refused(_)) {
+                    self.watch.tracker.lock().await.bus_failed(Instant::now());
+                }
+                return Err(e);
+            }
             let now = Instant::now();
             let mut tracker = self.watch.tracker.lock().await;
             for r in results {

@@ -4,6 +4,7 @@
 //! of it was published. Nothing is published again once acknowledged.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lookout_bus::{BusError, ResultPublisher};
 use lookout_proto::CheckResult;
@@ -16,10 +17,17 @@ use crate::session::OutSender;
 /// Results handed to the bus in one `publish` call, at most.
 pub const PUBLISH_CHUNK: usize = 500;
 
+/// First and longest pause between two attempts to publish a chunk the bus did not take.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Failed attempts are logged at most this often per session.
+const RETRY_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Publishes batches one after the other and acknowledges each once the bus accepted all of
-/// its results. Returns the reason on the first failure: later batches are not published, so
-/// the agent's resend after reconnecting keeps every monitor's results in order. Returns
-/// `None` once `batches` is closed and drained (the session ended or the coordinator stops).
+/// its results. A chunk the bus does not take (it is down, say) is tried again, with backoff,
+/// until it goes through: later batches wait behind it (the session refuses more once the
+/// queue is full), so every monitor's results stay in order. Returns once `batches` is closed
+/// and drained (the session ended or the coordinator stops), or the agent went away.
 pub async fn in_order(
     publisher: Arc<dyn ResultPublisher>,
     mut batches: mpsc::Receiver<ResultBatch>,
@@ -27,9 +35,24 @@ pub async fn in_order(
 ) -> Option<String> {
     while let Some(batch) = batches.recv().await {
         for chunk in batch.results.chunks(PUBLISH_CHUNK) {
-            if let Err(e) = publish_chunk(publisher.as_ref(), chunk).await {
-                tracing::warn!(seq = batch.seq, results = batch.results.len(), error = %e, "publishing results failed; not acknowledged");
-                return Some(e.to_string());
+            let mut delay = RETRY_FIRST;
+            let mut attempts = 0u32;
+            let mut logged: Option<Instant> = None;
+            while let Err(e) = publish_chunk(publisher.as_ref(), chunk).await {
+                attempts += 1;
+                if logged.is_none_or(|t| t.elapsed() >= RETRY_LOG_EVERY) {
+                    logged = Some(Instant::now());
+                    tracing::warn!(seq = batch.seq, results = batch.results.len(), attempts, error = %e, retry_in_ms = delay.as_millis() as u64, "the result bus does not take results; retrying, not acknowledged");
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+            if attempts > 0 {
+                tracing::info!(
+                    seq = batch.seq,
+                    attempts,
+                    "the result bus took the results again"
+                );
             }
         }
         tracing::debug!(

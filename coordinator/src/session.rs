@@ -10,8 +10,8 @@ use futures::{Stream, StreamExt};
 use lookout_bus::ResultPublisher;
 use lookout_proto::bounds::{MAX_RECONCILE_MONITORS, excerpt, quote};
 use lookout_proto::v1::{
-    AgentMessage, Assignment, CoordinatorMessage, Hello, ResultBatch, Welcome, agent_message::Msg,
-    coordinator_message::Msg as Out,
+    AgentMessage, Assignment, CoordinatorMessage, Hello, ResultBatch, ResultRefused, Welcome,
+    agent_message::Msg, coordinator_message::Msg as Out,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -30,6 +30,10 @@ pub type OutSender = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
 
 /// Why a replica that does not lead refuses a session.
 pub const NOT_LEADING: &str = "this coordinator replica does not lead; connect to the leader";
+
+/// How long an agent is asked to wait after a refused batch (and every batch in that time is
+/// refused too, so the agent's resend keeps their order).
+const REFUSED_RETRY: Duration = Duration::from_secs(1);
 
 /// Result batches received but not yet published, per session.
 const BATCH_QUEUE: usize = 8;
@@ -215,6 +219,7 @@ impl Gateway {
             };
             self.send_assignment(out, joined, first).await?;
             let mut last_seen = Instant::now();
+            let mut refusing_until: Option<Instant> = None;
             loop {
                 tokio::select! {
                     msg = inbound.next() => {
@@ -226,11 +231,30 @@ impl Gateway {
                         last_seen = Instant::now();
                         match msg.msg {
                             Some(Msg::Results(batch)) => {
-                                let batch = self.accept(hello, joined, intake, batch).await?;
-                                timeout(self.silence_limit(), batches.send(batch))
-                                    .await
-                                    .map_err(|_| unavailable("result batches are not being published in time"))?
-                                    .map_err(|_| unavailable("result publishing stopped"))?;
+                                // A full queue: the bus is not taking results. Refused batches
+                                // (and all for a pause after one) stay with the agent, which
+                                // sends them again; the session stays up.
+                                let now = Instant::now();
+                                let permit = match refusing_until {
+                                    Some(until) if now < until => None,
+                                    _ => batches.try_reserve().ok(),
+                                };
+                                match permit {
+                                    Some(permit) => {
+                                        refusing_until = None;
+                                        permit.send(self.accept(hello, joined, intake, batch).await?);
+                                    }
+                                    None if batches.is_closed() => return Err(unavailable("result publishing stopped").into()),
+                                    None => {
+                                        refusing_until = Some(*refusing_until.get_or_insert(now + REFUSED_RETRY));
+                                        let refused = ResultRefused {
+                                            seq: batch.seq,
+                                            retry_after_ms: u32::try_from(REFUSED_RETRY.as_millis()).unwrap_or(u32::MAX),
+                                            reason: "the result bus is not taking results; keep them and send them again".into(),
+                                        };
+                                        self.send(out, Out::Refused(refused)).await?;
+                                    }
+                                }
                             }
                             Some(Msg::Hello(_)) => {
                                 return Err(DomainError::from(field_error("hello", "sent twice in one session")).into());

@@ -28,6 +28,8 @@ pub struct Cluster {
     pub topic: String,
     pub group: String,
     pub regions: Vec<String>,
+    /// `kafka.properties` of the coordinator (see [`Cluster::with_producer_property`]).
+    producer_properties: Vec<(String, String)>,
     pub coordinator: Option<Proc>,
     pub agents: BTreeMap<String, Proc>,
     pub notifier: Option<Proc>,
@@ -52,6 +54,7 @@ impl Cluster {
             topic: unique("lookout.results.test"),
             group: unique("lookout-notifier-test"),
             regions: regions.iter().map(|r| r.to_string()).collect(),
+            producer_properties: Vec::new(),
             dir,
             coordinator: None,
             agents: BTreeMap::new(),
@@ -61,6 +64,14 @@ impl Cluster {
         write(&cluster.key_file(), &format!("{}\n", db.key));
         cluster.write_configs();
         cluster
+    }
+
+    /// Sets librdkafka property `key` of the coordinator's producer (`kafka.properties`).
+    pub fn with_producer_property(mut self, key: &str, value: &str) -> Cluster {
+        self.producer_properties
+            .push((key.to_string(), value.to_string()));
+        self.write_configs();
+        self
     }
 
     /// The key file both the coordinator and the notifier seal secrets with.
@@ -100,8 +111,18 @@ impl Cluster {
         format!(
             "grpc_addr: 127.0.0.1:{port}\nregions: [{regions}]\nproject_tokens: [{PROJECT_TOKEN}]\noperator_tokens: [{OPERATOR_TOKEN}]\n\
              agent_tokens:\n{tokens}heartbeat_interval_ms: 1000\nstore_url: {store}\n\
-             kafka:\n  brokers: {brokers}\n  topic: {topic}\n  partitions: 3\nsecret_key_file: {key}\n",
+             kafka:\n  brokers: {brokers}\n  topic: {topic}\n  partitions: 3\n{properties}secret_key_file: {key}\n",
             brokers = self.brokers,
+            properties = if self.producer_properties.is_empty() {
+                String::new()
+            } else {
+                let p: Vec<String> = self
+                    .producer_properties
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v:?}"))
+                    .collect();
+                format!("  properties: {{{}}}\n", p.join(", "))
+            },
             key = self.key_file().display(),
             regions = self.regions.join(", "),
             store = self.store_url(),

@@ -240,3 +240,24 @@ fn a_clock_started_ahead_waits_for_it() {
     t.observe(&result("m", "eu", CheckStatus::Up), t0 + secs(2));
     assert_eq!(due(&mut t, t0 + secs(6), &["eu"]).len(), 1);
 }
+
+#[test]
+fn a_failing_bus_holds_reports_back_until_a_grace_after_its_last_failure() {
+    let t0 = Instant::now();
+    let mut t = Tracker::default();
+    // 3 × 10 s + 5 s timeout: due at t0 + 35 s without a bus failure.
+    t.track(&monitor("m", &["eu"], 10), t0);
+    t.bus_failed(t0 + secs(20));
+    t.bus_failed(t0 + secs(30));
+    // Silence counts from 30 s after the last failure: t0 + 60 s, due at t0 + 95 s.
+    assert!(due(&mut t, t0 + secs(40), &["eu"]).is_empty());
+    assert!(due(&mut t, t0 + secs(94), &["eu"]).is_empty());
+    assert_eq!(due(&mut t, t0 + secs(95), &["eu"]).len(), 1);
+    // Data after the failures counts as usual.
+    let mut t = Tracker::default();
+    t.track(&monitor("m", &["eu"], 10), t0);
+    t.bus_failed(t0);
+    t.observe(&result("m", "eu", CheckStatus::Up), t0 + secs(100));
+    assert!(due(&mut t, t0 + secs(134), &["eu"]).is_empty());
+    assert_eq!(due(&mut t, t0 + secs(135), &["eu"]).len(), 1);
+}
