@@ -6,6 +6,8 @@
 //! that moved when the agent left, each beside its goal; exits non-zero when one is missed.
 //! Encoding assignments for the wire is the sessions' work and not measured here.
 
+pub mod ingest;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

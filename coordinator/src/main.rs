@@ -29,16 +29,30 @@ enum Command {
     /// Benchmark: assign monitors in several regions to agents joining at once, then one
     /// leaving; prints each figure beside its goal.
     BenchAssign(lookout_coordinator::bench::AssignArgs),
+    /// Benchmark: results from agent streams through the coordinator into the broker, as a
+    /// ratio to a bare rdkafka producer against the same broker.
+    BenchIngest(lookout_coordinator::bench::ingest::IngestArgs),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = Args::parse();
-    if let Some(Command::BenchAssign(bench)) = args.command.take() {
-        return match lookout_coordinator::bench::assign(bench).await {
+    let bench = match args.command.take() {
+        Some(Command::BenchAssign(bench)) => Some((
+            "bench-assign",
+            lookout_coordinator::bench::assign(bench).await,
+        )),
+        Some(Command::BenchIngest(bench)) => Some((
+            "bench-ingest",
+            lookout_coordinator::bench::ingest::ingest(bench).await,
+        )),
+        None => None,
+    };
+    if let Some((name, outcome)) = bench {
+        return match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("lookout-coordinator bench-assign: {e}");
+                eprintln!("lookout-coordinator {name}: {e}");
                 ExitCode::FAILURE
             }
         };
