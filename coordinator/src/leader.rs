@@ -104,41 +104,42 @@ impl Leadership {
         self.lease / 6
     }
 
-    /// On SQLite: takes the (always free) lock and leads before returning, so a single
-    /// coordinator serves agents from its first accepted connection. On PostgreSQL nothing
-    /// happens here; [`Leadership::run`] competes for the lock.
-    pub async fn start(&self, lock: &mut LeaderLock) -> Result<bool, StoreError> {
+    /// On SQLite: takes the (always free) lock and leads before returning (with the feed
+    /// position for [`Leadership::run`]), so a single coordinator serves agents from its first
+    /// accepted connection. On PostgreSQL nothing happens here (`None`); [`Leadership::run`]
+    /// competes for the lock.
+    pub async fn start(&self, lock: &mut LeaderLock) -> Result<Option<i64>, StoreError> {
         if self.store.backend() != Backend::Sqlite {
             self.set_gateway_health(false).await;
-            return Ok(false);
+            return Ok(None);
         }
         lock.try_acquire().await?;
         let epoch = self
             .store
             .claim_leadership(&self.holder, &self.address)
             .await?;
-        self.promote(epoch).await?;
-        Ok(true)
+        Ok(Some(self.promote(epoch).await?))
     }
 
-    /// Competes for the lock and leads while holding it, until `stop`. `leading` says
-    /// [`Leadership::start`] already made this replica the leader. Returns the lock, still
+    /// Competes for the lock and leads while holding it, until `stop`. `leading` is the
+    /// feed position [`Leadership::start`] returned when it already made this replica lead. Returns the lock, still
     /// held when this replica led at the end: the caller releases it once the agent sessions
     /// finished publishing what they accepted, so the next leader takes over without waiting
     /// for this one's connection to time out.
     pub async fn run(
         self: Arc<Self>,
         mut lock: LeaderLock,
-        leading: bool,
+        leading: Option<i64>,
         stop: CancellationToken,
     ) -> LeaderLock {
+        // The change feed's position while leading.
         let mut leading = leading;
         let mut last_error_log: Option<Instant> = None;
         loop {
-            if !leading {
+            let Some(cursor) = leading else {
                 match self.campaign(&mut lock, &stop).await {
                     Ok(Some(epoch)) => match self.promote(epoch).await {
-                        Ok(()) => leading = true,
+                        Ok(head) => leading = Some(head),
                         Err(e) => {
                             tracing::warn!(epoch, error = %e, "could not load the monitors to lead; giving the lock up");
                             lock.release().await;
@@ -156,15 +157,13 @@ impl Leadership {
                         lock.release().await;
                     }
                 }
-                if !leading {
-                    if pause(&stop, self.tick()).await {
-                        return lock;
-                    }
-                    continue;
+                if leading.is_none() && pause(&stop, self.tick()).await {
+                    return lock;
                 }
-            }
+                continue;
+            };
             let epoch = self.hub.epoch().await.unwrap_or_default();
-            match self.lead(epoch, &mut lock, &stop).await {
+            match self.lead(epoch, cursor, &mut lock, &stop).await {
                 TermEnd::Shutdown => {
                     // Sessions finish publishing first (they stop on the same signal).
                     self.set_gateway_health(false).await;
@@ -176,7 +175,7 @@ impl Leadership {
                     let reason = format!("this coordinator replica stopped leading: {reason}");
                     self.hub.demote(&reason).await;
                     lock.release().await;
-                    leading = false;
+                    leading = None;
                 }
             }
         }
@@ -226,8 +225,12 @@ impl Leadership {
     }
 
     /// Loads the monitors and starts admitting agents in term `epoch`.
-    async fn promote(&self, epoch: u64) -> Result<(), StoreError> {
+    /// Returns the change feed's head as it was before the monitors were read: following the
+    /// feed from there misses nothing committed meanwhile (a change read twice is applied
+    /// once).
+    async fn promote(&self, epoch: u64) -> Result<i64, StoreError> {
         let started = Instant::now();
+        let head = self.store.monitor_feed_head().await?;
         let monitors = self.store.list_monitors().await?;
         let n = monitors.len();
         self.no_data.reload(&monitors).await;
@@ -241,22 +244,24 @@ impl Leadership {
             load_ms = started.elapsed().as_millis() as u64,
             "leading: serving agents"
         );
-        Ok(())
+        Ok(head)
     }
 
-    /// One term: checks the lock, reads the change feed, publishes the registry, prunes the
-    /// feed, until the lock is in doubt or `stop`.
-    async fn lead(&self, epoch: u64, lock: &mut LeaderLock, stop: &CancellationToken) -> TermEnd {
+    /// One term: checks the lock, reads the change feed after `cursor` (see
+    /// [`Leadership::promote`]), publishes the registry, prunes the feed, until the lock is in
+    /// doubt or `stop`.
+    async fn lead(
+        &self,
+        epoch: u64,
+        mut cursor: i64,
+        lock: &mut LeaderLock,
+        stop: &CancellationToken,
+    ) -> TermEnd {
         let tick = self.tick();
         let give_up = self.lease * 2 / 3;
-        let feed = self.store.backend() == Backend::Postgres;
-        // Changes committed from here on are read from the feed; the monitors were loaded
-        // after the term began, so nothing is missed (a change read twice is applied once).
-        let mut cursor = match timeout(tick, self.store.monitor_feed_head()).await {
-            Ok(Ok(head)) => head,
-            Ok(Err(e)) => return TermEnd::Lost(format!("cannot read the change feed: {e}")),
-            Err(_) => return TermEnd::Lost("the change feed did not answer in time".into()),
-        };
+        // Other replicas exist only on PostgreSQL: the feed and the published registry are
+        // theirs.
+        let replicas = self.store.backend() == Backend::Postgres;
         let mut checks = interval(tick);
         let mut feed_tick = interval(FEED_EVERY);
         let mut registry = interval(REGISTRY_EVERY);
@@ -279,14 +284,14 @@ impl Leadership {
                         ));
                     }
                 }
-                _ = feed_tick.tick(), if feed => {
+                _ = feed_tick.tick(), if replicas => {
                     match timeout(tick, self.follow_feed(&mut cursor)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!(epoch, error = %e, "could not read the change feed; retrying"),
                         Err(_) => tracing::debug!(epoch, "reading the change feed took a while; going on next time"),
                     }
                 }
-                _ = registry.tick() => {
+                _ = registry.tick(), if replicas => {
                     let agents = self.hub.agents("").await;
                     match timeout(tick, self.store.publish_agents(epoch, &agents)).await {
                         Ok(Ok(())) => {}
@@ -297,7 +302,7 @@ impl Leadership {
                         Err(_) => tracing::debug!(epoch, "publishing the agent registry timed out"),
                     }
                 }
-                _ = prune.tick(), if feed => {
+                _ = prune.tick(), if replicas => {
                     if let Ok(Err(e)) = timeout(tick, self.store.prune_monitor_changes(now_ms() - FEED_RETENTION_MS)).await {
                         tracing::warn!(epoch, error = %e, "could not prune the change feed");
                     }
