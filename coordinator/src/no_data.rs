@@ -12,6 +12,9 @@
 //! - A `NO_DATA` result is published once when the silence starts, then again every
 //!   [`REMIND_INTERVALS`] intervals (at least [`MIN_REMIND`] apart) while it lasts, so a
 //!   notifier that lost its state learns it again; the notifier tells receivers only once.
+//! - While the result bus fails, or stalls (a publish of results still pending after
+//!   [`STALLED`]: Kafka reports a failure only after its message timeout), agents keep their
+//!   results: silences count only from [`RECONNECT_GRACE`] after the last failure or stall.
 //! - Memory is one small entry per (monitor, region) of every active monitor.
 
 use std::collections::{HashMap, HashSet};
@@ -288,7 +291,15 @@ pub struct NoDataWatch {
     store: Store,
     hub: Arc<Hub>,
     publisher: Arc<dyn ResultPublisher>,
+    /// Publishes of results in flight, by number, with when each started: one that takes
+    /// longer than [`STALLED`] means the bus is stuck (Kafka reports a failure only after
+    /// its message timeout), which counts as a failure.
+    in_flight: std::sync::Mutex<HashMap<u64, Instant>>,
+    next_publish: std::sync::atomic::AtomicU64,
 }
+
+/// A publish in flight this long means the bus is not taking results.
+const STALLED: Duration = Duration::from_secs(1);
 
 impl NoDataWatch {
     /// Watches every stored monitor, from [`RECONNECT_GRACE`] on.
@@ -310,6 +321,8 @@ impl NoDataWatch {
             store,
             hub,
             publisher,
+            in_flight: std::sync::Mutex::new(HashMap::new()),
+            next_publish: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -363,11 +376,20 @@ impl NoDataWatch {
             return;
         }
         let connected = self.hub.regions_with_agents().await;
-        let due = self
-            .tracker
+        let now = Instant::now();
+        let stalled = self
+            .in_flight
             .lock()
-            .await
-            .due(Instant::now(), &connected, now_ms());
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .any(|started| now.saturating_duration_since(*started) >= STALLED);
+        let due = {
+            let mut tracker = self.tracker.lock().await;
+            if stalled {
+                tracker.bus_failed(now);
+            }
+            tracker.due(now, &connected, now_ms())
+        };
         if due.is_empty() {
             return;
         }
@@ -381,6 +403,36 @@ impl NoDataWatch {
     }
 }
 
+/// One publish in flight, forgotten however it ends (done, failed, or its future dropped).
+struct InFlight<'a> {
+    watch: &'a NoDataWatch,
+    number: u64,
+}
+
+impl<'a> InFlight<'a> {
+    fn start(watch: &'a NoDataWatch) -> InFlight<'a> {
+        let number = watch
+            .next_publish
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        watch
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(number, Instant::now());
+        InFlight { watch, number }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.watch
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.number);
+    }
+}
+
 /// See [`NoDataWatch::observing`].
 pub struct ObservingPublisher {
     inner: Arc<dyn ResultPublisher>,
@@ -390,6 +442,7 @@ pub struct ObservingPublisher {
 impl ResultPublisher for ObservingPublisher {
     fn publish<'a>(&'a self, results: &'a [CheckResult]) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
+            let _in_flight = InFlight::start(&self.watch);
             if let Err(e) = self.inner.publish(results).await {
                 // A refusal of some results for good is the bus answering, not a failure.
                 if !matches!(e, BusError::Refused(_)) {
