@@ -60,3 +60,31 @@ pub fn signature_valid(secret: &str, timestamp: &str, body: &[u8], header: &str)
     mac.update(body);
     mac.verify_slice(&sig).is_ok()
 }
+
+/// The distinct scheduled times among `scheduled` that fall in `range`, in order: the check
+/// windows one monitor's results cover.
+pub fn windows(
+    scheduled: impl IntoIterator<Item = i64>,
+    range: impl std::ops::RangeBounds<i64>,
+) -> Vec<i64> {
+    let mut w: Vec<i64> = scheduled
+        .into_iter()
+        .filter(|t| range.contains(t))
+        .collect();
+    w.sort_unstable();
+    w.dedup();
+    w
+}
+
+/// Panics, naming `what`, where two consecutive `windows` lie more than `max_gap_ms` apart:
+/// a check window between them has no result.
+pub fn assert_no_gap(what: &str, windows: &[i64], max_gap_ms: i64) {
+    for pair in windows.windows(2) {
+        assert!(
+            pair[1] - pair[0] <= max_gap_ms,
+            "{what}: no result for the windows between {} and {}: {windows:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}

@@ -176,3 +176,18 @@ async fn record(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes
         .push(Received { headers, body });
     StatusCode::from_u16(inbox.status.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
 }
+
+/// A TCP port on 127.0.0.1 that accepts every connection and closes it: the target of TCP
+/// checks that stay UP.
+pub async fn tcp_target() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            drop(conn);
+        }
+    });
+    addr
+}

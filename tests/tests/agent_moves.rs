@@ -11,6 +11,7 @@ use lookout_proto::v1::{CheckStatus, Monitor, TcpCheck};
 use lookout_store::testing::TestDb;
 use lookout_tests::cluster::{Cluster, OPERATOR_TOKEN, PROJECT_TOKEN, ResultLog};
 use lookout_tests::eventually;
+use lookout_tests::servers::tcp_target;
 
 const WAIT: Duration = Duration::from_secs(60);
 const REGION: &str = "eu-west";
@@ -22,20 +23,6 @@ const B: &str = "agent-eu-west-b";
 /// reads each agent's stream only as fast as it publishes, and a drain takes that long too.
 const MONITORS: usize = 40;
 const INTERVAL_MS: i64 = 2_000;
-
-/// A TCP port that accepts every connection.
-async fn tcp_target() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            drop(conn);
-        }
-    });
-    addr
-}
 
 /// A coordinator, agents A and B of one region, and `MONITORS` TCP monitors every 2 s,
 /// each checked twice already, by both agents between them.

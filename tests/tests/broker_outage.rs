@@ -12,7 +12,8 @@ use lookout_proto::v1::{Monitor, TcpCheck};
 use lookout_store::testing::TestDb;
 use lookout_tests::broker::Broker;
 use lookout_tests::cluster::Cluster;
-use lookout_tests::eventually;
+use lookout_tests::servers::tcp_target;
+use lookout_tests::{assert_no_gap, eventually, windows};
 
 const WAIT: Duration = Duration::from_secs(90);
 const REGION: &str = "eu-west";
@@ -21,15 +22,7 @@ const OUTAGE: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn a_broker_outage_of_30_s_loses_no_result() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let target = listener.local_addr().expect("addr").to_string();
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            drop(conn);
-        }
-    });
+    let target = tcp_target().await.to_string();
     let mut broker = Broker::start();
     let db = TestDb::sqlite().await;
     // tansu 0.6 loses an idempotent producer's sequence state when it is killed, and its
@@ -103,22 +96,14 @@ async fn a_broker_outage_of_30_s_loses_no_result() {
         unique.len()
     );
     for id in &ids {
-        let mut windows: Vec<i64> = all
-            .iter()
-            .filter(|r| r.monitor_id == *id && r.status() != CheckStatus::NoData)
-            .map(|r| r.scheduled_at_ms)
-            .filter(|t| (down_ms - 3000..check_until).contains(t))
-            .collect();
-        windows.sort_unstable();
-        windows.dedup();
-        for pair in windows.windows(2) {
-            assert!(
-                pair[1] - pair[0] <= 1500,
-                "monitor {id}: no result for the windows between {} and {} (broker down {down_ms}..{up_ms}): {windows:?}",
-                pair[0],
-                pair[1]
-            );
-        }
+        let windows = windows(
+            all.iter()
+                .filter(|r| r.monitor_id == *id && r.status() != CheckStatus::NoData)
+                .map(|r| r.scheduled_at_ms),
+            down_ms - 3000..check_until,
+        );
+        let what = format!("monitor {id} (broker down {down_ms}..{up_ms})");
+        assert_no_gap(&what, &windows, 1500);
         assert!(
             windows.first().is_some_and(|t| *t < down_ms - 1500)
                 && windows.last().is_some_and(|t| *t > check_until - 1500),

@@ -13,8 +13,9 @@ use lookout_proto::v1::{CreateMonitorRequest, ListAgentsRequest, Monitor, TcpChe
 use lookout_store::Store;
 use lookout_store::testing::TestDb;
 use lookout_tests::cluster::{Bearer, Cluster, OPERATOR_TOKEN, PROJECT_TOKEN};
-use lookout_tests::eventually;
 use lookout_tests::procs::{Proc, free_port};
+use lookout_tests::servers::tcp_target;
+use lookout_tests::{assert_no_gap, eventually, windows};
 use tonic::transport::Channel;
 use tonic_health_probe::serving;
 
@@ -93,15 +94,7 @@ async fn create_tcp_monitor(url: &str, name: &str, target: &str) -> String {
 #[tokio::test]
 async fn killing_the_leader_of_three_replicas_loses_no_result() {
     let db = TestDb::postgres().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let target = listener.local_addr().expect("addr").to_string();
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            drop(conn);
-        }
-    });
+    let target = tcp_target().await.to_string();
     let mut cluster = Cluster::new(&db, &[REGION]);
     let store = Store::open(&cluster.store_url(), cluster.keyring())
         .await
@@ -215,22 +208,17 @@ async fn killing_the_leader_of_three_replicas_loses_no_result() {
         all.len() - unique.len()
     );
     for id in &ids {
-        let mut windows: Vec<i64> = all
-            .iter()
-            .filter(|r| r.monitor_id == *id)
-            .map(|r| r.scheduled_at_ms)
-            .filter(|t| (killed_at_ms - 3000..check_until).contains(t))
-            .collect();
-        windows.sort_unstable();
-        windows.dedup();
-        for pair in windows.windows(2) {
-            assert!(
-                pair[1] - pair[0] <= 1500,
-                "monitor {id}: no result for the windows between {} and {} (kill at {killed_at_ms}): {windows:?}",
-                pair[0],
-                pair[1]
-            );
-        }
+        let windows = windows(
+            all.iter()
+                .filter(|r| r.monitor_id == *id)
+                .map(|r| r.scheduled_at_ms),
+            killed_at_ms - 3000..check_until,
+        );
+        assert_no_gap(
+            &format!("monitor {id} (kill at {killed_at_ms})"),
+            &windows,
+            1500,
+        );
         assert!(
             windows.first().is_some_and(|t| *t < killed_at_ms - 1500)
                 && windows.last().is_some_and(|t| *t > check_until - 1500),

@@ -8,19 +8,12 @@ use lookout_proto::v1::monitor::Check;
 use lookout_proto::v1::{Monitor, TcpCheck};
 use lookout_tests::cluster::Cluster;
 use lookout_tests::eventually;
+use lookout_tests::servers::tcp_target;
 
 const WAIT: Duration = Duration::from_secs(90);
 
 async fn agents_survive_a_coordinator_restart_without_gaps(db: TestDb) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let target = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            drop(conn);
-        }
-    });
+    let target = tcp_target().await;
     let mut cluster = Cluster::new(&db, &["eu-west"]);
     cluster.start_coordinator();
     cluster.start_agent("eu-west");

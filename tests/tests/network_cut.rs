@@ -14,9 +14,9 @@ use lookout_proto::v1::{HttpCheck, Monitor, Webhook};
 use lookout_store::Store;
 use lookout_store::testing::TestDb;
 use lookout_tests::cluster::Cluster;
-use lookout_tests::eventually;
 use lookout_tests::proxy::{Mode, Proxy};
 use lookout_tests::servers::{Receiver, Target};
+use lookout_tests::{assert_no_gap, eventually, windows};
 
 const WAIT: Duration = Duration::from_secs(90);
 const MONITORS: usize = 5;
@@ -95,22 +95,14 @@ async fn an_agent_cut_off_for_20_s_resends_everything_and_opens_no_incident() {
     .await;
     let interval_ms = i64::from(INTERVAL_SECS) * 1000;
     for id in &ids {
-        let mut windows: Vec<i64> = all
-            .iter()
-            .filter(|r| r.monitor_id == *id && r.status() == CheckStatus::Up)
-            .map(|r| r.scheduled_at_ms)
-            .filter(|t| (cut_ms - interval_ms..=check_until).contains(t))
-            .collect();
-        windows.sort_unstable();
-        windows.dedup();
-        for pair in windows.windows(2) {
-            assert!(
-                pair[1] - pair[0] <= interval_ms + 500,
-                "monitor {id}: a window lost between {} and {} (cut {cut_ms}..{healed_ms}): {windows:?}",
-                pair[0],
-                pair[1]
-            );
-        }
+        let windows = windows(
+            all.iter()
+                .filter(|r| r.monitor_id == *id && r.status() == CheckStatus::Up)
+                .map(|r| r.scheduled_at_ms),
+            cut_ms - interval_ms..=check_until,
+        );
+        let what = format!("monitor {id} (cut {cut_ms}..{healed_ms})");
+        assert_no_gap(&what, &windows, interval_ms + 500);
         assert!(
             windows.first().is_some_and(|t| *t <= cut_ms)
                 && windows.last().is_some_and(|t| *t > healed_ms),
