@@ -5,6 +5,8 @@
 #[derive(Debug, Default, Clone)]
 pub struct Rendezvous {
     agents: Vec<Candidate>,
+    /// Every agent has the same weight: the highest hash wins, no logarithm needed.
+    uniform: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -24,29 +26,80 @@ impl Rendezvous {
                 hash: splitmix64(fnv1a(id.as_bytes())),
                 weight: f64::from(capacity.max(1)),
             })
-            .collect();
-        Rendezvous { agents }
+            .collect::<Vec<Candidate>>();
+        let uniform = agents.windows(2).all(|w| w[0].weight == w[1].weight);
+        Rendezvous { agents, uniform }
     }
 
     /// The agent that runs `monitor_id`, or `None` when no agent is connected.
+    pub fn pick(&self, monitor_id: &str) -> Option<&str> {
+        self.pick_key(key(monitor_id)).map(|i| self.id(i))
+    }
+
+    /// The position of the agent that wins `key` (see [`key`]), or `None` without agents.
     /// Each agent scores `weight / -ln(u)` with `u` uniform in (0, 1) from the pair's hash;
     /// the highest score wins, so an agent's expected share is proportional to its weight.
-    pub fn pick(&self, monitor_id: &str) -> Option<&str> {
-        let key = fnv1a(monitor_id.as_bytes());
-        let mut best: Option<(&Candidate, f64)> = None;
-        for c in &self.agents {
-            let score = c.weight / -unit(splitmix64(key ^ c.hash)).ln();
-            let better = match best {
-                None => true,
-                // Ties are practically impossible; break them by id so every replica agrees.
-                Some((b, s)) => score > s || (score == s && c.id < b.id),
-            };
-            if better {
-                best = Some((c, score));
-            }
-        }
-        best.map(|(c, _)| c.id.as_str())
+    pub fn pick_key(&self, key: u64) -> Option<usize> {
+        let first = (0, self.score(0, key)?);
+        Some(
+            (1..self.agents.len())
+                .fold(first, |best, i| self.better(key, best, i))
+                .0,
+        )
     }
+
+    /// Of the agent at `owner` and those at `challengers`, the position of the one that wins
+    /// `key`: the same as [`Rendezvous::pick_key`] when `owner` wins among all the others.
+    pub fn challenge(&self, key: u64, owner: usize, challengers: &[usize]) -> usize {
+        let first = (owner, self.score(owner, key).unwrap_or(f64::MIN));
+        challengers
+            .iter()
+            .fold(first, |best, &i| self.better(key, best, i))
+            .0
+    }
+
+    /// Whichever of `best` (a position and its score for `key`) and the agent at `i` wins.
+    fn better(&self, key: u64, best: (usize, f64), i: usize) -> (usize, f64) {
+        let c = &self.agents[i];
+        let score = self.score(i, key).unwrap_or(f64::MIN);
+        // Ties are practically impossible; break them by id so every replica agrees.
+        if score > best.1 || (score == best.1 && c.id < self.agents[best.0].id) {
+            (i, score)
+        } else {
+            best
+        }
+    }
+
+    /// The position of `agent_id` among the candidates.
+    pub fn position(&self, agent_id: &str) -> Option<usize> {
+        self.agents.iter().position(|c| c.id == agent_id)
+    }
+
+    /// The id of the agent at position `i`.
+    pub fn id(&self, i: usize) -> &str {
+        &self.agents[i].id
+    }
+
+    pub fn len(&self) -> usize {
+        self.agents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty()
+    }
+
+    /// The score of the agent at `i` for `key`. With equal weights, `u` orders the agents as
+    /// `weight / -ln(u)` does, for a fraction of the cost.
+    fn score(&self, i: usize, key: u64) -> Option<f64> {
+        let c = self.agents.get(i)?;
+        let u = unit(splitmix64(key ^ c.hash));
+        Some(if self.uniform { u } else { c.weight / -u.ln() })
+    }
+}
+
+/// What a monitor id is hashed to before each agent's score is drawn from it.
+pub fn key(monitor_id: &str) -> u64 {
+    fnv1a(monitor_id.as_bytes())
 }
 
 /// Maps a hash to a float strictly inside (0, 1).
@@ -144,6 +197,20 @@ mod tests {
             if old != Some("b") {
                 assert_eq!(after.pick(m), old, "{m} moved although its agent stayed");
             }
+        }
+    }
+
+    #[test]
+    fn a_challenge_by_newcomers_agrees_with_a_full_pick() {
+        let ms = monitors(5_000);
+        let before = Rendezvous::new([("a", 1), ("b", 3)]);
+        let after = Rendezvous::new([("a", 1), ("b", 3), ("c", 2), ("d", 1)]);
+        let newcomers = [after.position("c"), after.position("d")].map(|p| p.expect("newcomer"));
+        for m in &ms {
+            let owner = before.pick(m).and_then(|o| after.position(o));
+            let owner = owner.expect("an owner among the agents");
+            let won = after.challenge(key(m), owner, &newcomers);
+            assert_eq!(Some(after.id(won)), after.pick(m), "{m}");
         }
     }
 

@@ -7,21 +7,36 @@
 //! moved away (and its results for it are taken) until the new owner reported applying the
 //! assignment that carries it, so a join or a drain misses no check window.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use lookout_proto::v1::{Agent, Assignment, Drained, Heartbeat, RunNow, RunningMonitor};
-use lookout_proto::{CheckResult, Monitor};
+use lookout_proto::{CheckResult, Monitor, chunk};
 use lookout_store::{Store, StoreError};
 use tokio::sync::{Mutex, Notify, oneshot, watch};
 
-use crate::assign::Rendezvous;
+use crate::assign::{self, Rendezvous};
+
+/// A monitor or agent id, shared by every map that holds it.
+type Id = Arc<str>;
+
+/// The maps and sets keyed by [`Id`]: a million monitors in three regions make several
+/// million entries, so a fast hash matters (seeded per process, like the default one).
+type IdMap<V> = HashMap<Id, V, foldhash::fast::RandomState>;
+type IdSet = HashSet<Id, foldhash::fast::RandomState>;
 
 /// First and longest pause between attempts to read a changed monitor that failed to load.
 const REFRESH_RETRY_FIRST: Duration = Duration::from_millis(200);
 const REFRESH_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// How long the first agent of a region without agents waits before it is admitted, so that
+/// agents arriving together (a coordinator started or a new leader elected) are assigned
+/// together: otherwise the first takes every monitor of the region, and most of them move
+/// on at once, each a hand-over. Like Kafka's `group.initial.rebalance.delay.ms`, shorter.
+pub const FIRST_JOIN_WINDOW: Duration = Duration::from_millis(100);
 
 /// How long an agent keeps a monitor that moved away when the new owner does not report it
 /// applied (an agent too old to report it, or stuck): then the move completes anyway.
@@ -48,8 +63,8 @@ struct HubState {
     /// The leadership term this hub assigns in; `None` on a replica that does not lead,
     /// which admits no agent (and holds no monitors).
     epoch: Option<u64>,
-    /// Every monitor as agents see it (integrations stripped), by id.
-    monitors: HashMap<String, Arc<Monitor>>,
+    /// Every monitor as agents see it (integrations stripped).
+    monitors: Catalog,
     /// Connected agents by region, then by agent id.
     regions: HashMap<String, BTreeMap<String, AgentSlot>>,
     /// Last assignment version sent to each agent id, kept across its sessions.
@@ -65,17 +80,18 @@ struct HubState {
 }
 
 struct AgentSlot {
+    id: Id,
     session: u64,
     capacity: u32,
-    assigned: HashMap<String, Arc<Monitor>>,
+    assigned: IdMap<Arc<Monitor>>,
     outbox: Arc<Outbox>,
     /// Monitors in `assigned` that moved to another agent, with that agent's id and session:
     /// kept until it reported them applied (see [`Release`]).
-    leaving: HashMap<String, (String, u64)>,
+    leaving: IdMap<(Id, u64)>,
     /// Monitors it handed over, with when (epoch ms): its results for checks scheduled in the
     /// [`RELEASED_KEEP_MS`] before then may still be on their way (buffered, in flight) and
     /// are taken for that long (pruned when more are added).
-    released: HashMap<String, i64>,
+    released: IdMap<i64>,
     /// Stopping: no longer a candidate for any monitor; answered with Drained once nothing
     /// is left to hand over (see [`Hub::drain`]).
     drain: Option<DrainState>,
@@ -95,8 +111,17 @@ impl AgentSlot {
         self.drain.is_some()
     }
 
+    /// The monitors it owns: those assigned and not on their way to another agent.
+    fn owned(&self) -> Vec<(Id, Arc<Monitor>)> {
+        self.assigned
+            .iter()
+            .filter(|(id, _)| !self.leaving.contains_key(*id))
+            .map(|(id, m)| (id.clone(), m.clone()))
+            .collect()
+    }
+
     /// Sends Drained once a draining agent has nothing left to hand over.
-    async fn answer_drain(&mut self) {
+    fn answer_drain(&mut self) {
         let Some(d) = self.drain.as_mut().filter(|d| !d.answered) else {
             return;
         };
@@ -108,7 +133,7 @@ impl AgentSlot {
             moved: u32::try_from(d.moved).unwrap_or(u32::MAX),
             handed_over: !d.incomplete,
         };
-        self.outbox.drained(drained).await;
+        self.outbox.drained(drained);
     }
 }
 
@@ -116,11 +141,21 @@ impl AgentSlot {
 /// assignment carrying them (or after [`MAX_HANDOVER`]), `from` is told to remove them.
 struct Release {
     region: String,
-    from: String,
+    from: Id,
     from_session: u64,
-    to: (String, u64),
-    ids: Vec<String>,
+    to: (Id, u64),
+    ids: Vec<Id>,
     handover: Handover,
+}
+
+/// A monitor whose owner in a region changes, found by a rebalance.
+struct Change {
+    id: Id,
+    monitor: Arc<Monitor>,
+    /// Its owner so far, unless that session ended.
+    from: Option<Id>,
+    /// Its new owner's position among the candidates.
+    to: usize,
 }
 
 /// What the registry shows of a session besides its assignment.
@@ -186,8 +221,8 @@ impl AgentStatus {
 /// What a session must send next: assignment changes or the end of the session.
 #[derive(Default)]
 struct Pending {
-    upserts: HashMap<String, Arc<Monitor>>,
-    removals: HashSet<String>,
+    upserts: IdMap<Arc<Monitor>>,
+    removals: IdSet,
     /// One-shot checks to send, oldest first (at most [`MAX_QUEUED_RUN_NOW`]).
     run_now: VecDeque<RunNow>,
     /// The answer to a drain, sent after every pending delta.
@@ -201,7 +236,9 @@ pub const MAX_QUEUED_RUN_NOW: usize = 256;
 /// Changes waiting for one agent session; several changes made before the session sends
 /// them are coalesced into one delta.
 pub struct Outbox {
-    pending: Mutex<Pending>,
+    /// Held only for short, synchronous updates (never across an await), so a rebalance can
+    /// queue deltas from any thread.
+    pending: std::sync::Mutex<Pending>,
     notify: Notify,
     version: Arc<AtomicU64>,
     progress: watch::Sender<Progress>,
@@ -252,7 +289,7 @@ pub enum OutboxItem {
 impl Outbox {
     fn new(version: Arc<AtomicU64>) -> Outbox {
         Outbox {
-            pending: Mutex::new(Pending::default()),
+            pending: std::sync::Mutex::new(Pending::default()),
             notify: Notify::new(),
             version,
             progress: watch::Sender::new(Progress::default()),
@@ -273,8 +310,10 @@ impl Outbox {
     /// Waits until something is pending, then takes all of it.
     pub async fn next(&self) -> OutboxItem {
         loop {
+            // Registered before looking, so a change queued meanwhile wakes it.
+            let notified = self.notify.notified();
             {
-                let mut p = self.pending.lock().await;
+                let mut p = self.pending();
                 if let Some(reason) = &p.closed {
                     return OutboxItem::Closed(reason.clone());
                 }
@@ -285,7 +324,8 @@ impl Outbox {
                     let mut upserts: Vec<Monitor> =
                         p.upserts.drain().map(|(_, m)| (*m).clone()).collect();
                     upserts.sort_by(|a, b| a.id.cmp(&b.id));
-                    let mut removals: Vec<String> = p.removals.drain().collect();
+                    let mut removals: Vec<String> =
+                        p.removals.drain().map(|id| id.to_string()).collect();
                     removals.sort();
                     let version = self.next_version();
                     return OutboxItem::Delta(Assignment {
@@ -301,8 +341,12 @@ impl Outbox {
                     return OutboxItem::Drained(d);
                 }
             }
-            self.notify.notified().await;
+            notified.await;
         }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().expect("outbox lock poisoned")
     }
 
     /// Numbers one more assignment message of this agent (see [`lookout_proto::chunk`]).
@@ -317,23 +361,35 @@ impl Outbox {
         previous.saturating_add(1)
     }
 
-    async fn upsert(&self, m: Arc<Monitor>) {
-        let mut p = self.pending.lock().await;
-        p.removals.remove(&m.id);
-        p.upserts.insert(m.id.clone(), m);
+    /// Queues monitors to add or replace on the agent.
+    fn upsert(&self, monitors: Vec<(Id, Arc<Monitor>)>) {
+        if monitors.is_empty() {
+            return;
+        }
+        let mut p = self.pending();
+        for (id, m) in monitors {
+            p.removals.remove(&id);
+            p.upserts.insert(id, m);
+        }
         self.notify.notify_one();
     }
 
-    async fn remove(&self, id: &str) {
-        let mut p = self.pending.lock().await;
-        p.upserts.remove(id);
-        p.removals.insert(id.to_string());
+    /// Queues monitors to remove from the agent.
+    fn remove(&self, ids: Vec<Id>) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut p = self.pending();
+        for id in ids {
+            p.upserts.remove(&id);
+            p.removals.insert(id);
+        }
         self.notify.notify_one();
     }
 
     /// Queues a one-shot check; false when the session is closed or its queue is full.
-    pub async fn run_now(&self, r: RunNow) -> bool {
-        let mut p = self.pending.lock().await;
+    pub fn run_now(&self, r: RunNow) -> bool {
+        let mut p = self.pending();
         if p.closed.is_some() || p.run_now.len() >= MAX_QUEUED_RUN_NOW {
             return false;
         }
@@ -342,13 +398,13 @@ impl Outbox {
         true
     }
 
-    async fn drained(&self, d: Drained) {
-        self.pending.lock().await.drained = Some(d);
+    fn drained(&self, d: Drained) {
+        self.pending().drained = Some(d);
         self.notify.notify_one();
     }
 
-    async fn close(&self, reason: &str) {
-        self.pending.lock().await.closed = Some(reason.to_string());
+    fn close(&self, reason: &str) {
+        self.pending().closed = Some(reason.to_string());
         self.notify.notify_one();
         self.progress.send_modify(|p| p.closed = true);
     }
@@ -375,18 +431,29 @@ pub struct Joined {
 }
 
 impl Joined {
-    /// The snapshot to send, by monitor id. Copied out of the shared monitors by the session,
-    /// not under the assignment's lock.
-    pub fn snapshot(&self) -> Assignment {
-        let mut upserts: Vec<Monitor> = self.monitors.iter().map(|m| (**m).clone()).collect();
-        upserts.sort_by(|a, b| a.id.cmp(&b.id));
-        Assignment {
+    /// The snapshot to send, in parts of at most `max_bytes` (see
+    /// [`chunk::Parts`]). Each monitor is copied out of the shared ones when its part is
+    /// built, by the session and not under the assignment's lock; the whole snapshot is
+    /// never copied at once.
+    pub fn snapshot_parts(&self, max_bytes: usize) -> impl Iterator<Item = Assignment> + '_ {
+        let head = Assignment {
             version: self.version,
             snapshot: true,
-            upserts,
-            removals: Vec::new(),
             leader_epoch: self.epoch,
-        }
+            ..Default::default()
+        };
+        chunk::Parts::new(
+            head,
+            self.monitors.iter().map(|m| (**m).clone()),
+            std::iter::empty(),
+            max_bytes,
+            || self.outbox.next_version(),
+        )
+    }
+
+    /// The whole snapshot in one message.
+    pub fn snapshot(&self) -> Assignment {
+        self.snapshot_parts(usize::MAX).next().unwrap_or_default()
     }
 
     /// What the agent must change to hold exactly the snapshot, given what it runs: a delta
@@ -420,6 +487,61 @@ impl Joined {
     /// Monitors in the snapshot.
     pub fn snapshot_len(&self) -> usize {
         self.monitors.len()
+    }
+}
+
+/// Every monitor as agents see it, by id and by the regions it runs in.
+#[derive(Default)]
+struct Catalog {
+    by_id: IdMap<Arc<Monitor>>,
+    /// The monitors that run in each region (those not paused), with their rendezvous keys:
+    /// what a rebalance walks without touching each monitor.
+    by_region: HashMap<String, IdMap<(Arc<Monitor>, u64)>>,
+}
+
+impl Catalog {
+    /// Over `monitors` as the store holds them.
+    fn new(monitors: Vec<Monitor>) -> Catalog {
+        let mut catalog = Catalog::default();
+        for m in monitors {
+            catalog.insert(Id::from(m.id.as_str()), for_agent(m));
+        }
+        catalog
+    }
+
+    /// Adds or replaces monitor `id`; returns the one replaced.
+    fn insert(&mut self, id: Id, m: Arc<Monitor>) -> Option<Arc<Monitor>> {
+        let old = self.remove(&id);
+        if !m.paused {
+            let key = assign::key(&id);
+            for region in &m.regions {
+                self.by_region
+                    .entry(region.clone())
+                    .or_default()
+                    .insert(id.clone(), (m.clone(), key));
+            }
+        }
+        self.by_id.insert(id, m);
+        old
+    }
+
+    /// Removes monitor `id`; returns it.
+    fn remove(&mut self, id: &str) -> Option<Arc<Monitor>> {
+        let old = self.by_id.remove(id)?;
+        for region in &old.regions {
+            if let Some(members) = self.by_region.get_mut(region) {
+                members.remove(id);
+                if members.is_empty() {
+                    self.by_region.remove(region);
+                }
+            }
+        }
+        Some(old)
+    }
+
+    /// The monitors that run in `region`, with their rendezvous keys.
+    fn in_region(&self, region: &str) -> impl Iterator<Item = (&Id, &(Arc<Monitor>, u64))> {
+        self.by_region.get(region).into_iter().flatten()
     }
 }
 
@@ -477,10 +599,7 @@ impl Hub {
     }
 
     fn with_state(store: Store, epoch: Option<u64>, monitors: Vec<Monitor>) -> Arc<Hub> {
-        let monitors = monitors
-            .into_iter()
-            .map(|m| (m.id.clone(), for_agent(m)))
-            .collect();
+        let monitors = Catalog::new(monitors);
         Arc::new_cyclic(|me| Hub {
             me: me.clone(),
             store,
@@ -498,13 +617,9 @@ impl Hub {
     /// term began; changes committed meanwhile come again through the change feed), and
     /// admits agents.
     pub async fn promote(&self, epoch: u64, monitors: Vec<Monitor>) {
-        let monitors: HashMap<String, Arc<Monitor>> = monitors
-            .into_iter()
-            .map(|m| (m.id.clone(), for_agent(m)))
-            .collect();
+        let monitors = Catalog::new(monitors);
         let mut st = self.state.lock().await;
-        st.close_all("this coordinator replica began a new term")
-            .await;
+        st.close_all("this coordinator replica began a new term");
         st.monitors = monitors;
         st.epoch = Some(epoch);
     }
@@ -514,8 +629,8 @@ impl Hub {
     pub async fn demote(&self, reason: &str) {
         let mut st = self.state.lock().await;
         st.epoch = None;
-        st.close_all(reason).await;
-        st.monitors = HashMap::new();
+        st.close_all(reason);
+        st.monitors = Catalog::default();
     }
 
     /// The term this hub leads in, if it leads.
@@ -526,7 +641,8 @@ impl Hub {
     /// Admits a session of `agent_id` in `region`, replacing an older session of the same
     /// agent, and returns its snapshot. Other agents of the region get their deltas. Joins
     /// that arrive while the assignment is busy are admitted together, with one rebalance per
-    /// region (agents reconnecting to a restarted coordinator arrive at once).
+    /// region (agents reconnecting to a restarted coordinator arrive at once); the first agent
+    /// of a region without agents waits [`FIRST_JOIN_WINDOW`] for the others to arrive.
     pub async fn join(
         &self,
         agent_id: &str,
@@ -535,6 +651,7 @@ impl Hub {
         capacity: u32,
         last_version: u64,
     ) -> Option<Joined> {
+        let mut first = true;
         loop {
             let (admitted, joined) = oneshot::channel();
             self.joining
@@ -548,12 +665,22 @@ impl Hub {
                     last_version,
                     admitted,
                 });
+            if std::mem::take(&mut first) {
+                let empty = {
+                    let st = self.state.lock().await;
+                    st.epoch.is_some() && !st.regions.contains_key(region)
+                };
+                if empty {
+                    // Queued meanwhile: whoever admits next takes this request too.
+                    tokio::time::sleep(FIRST_JOIN_WINDOW).await;
+                }
+            }
             {
                 let mut st = self.state.lock().await;
                 let batch =
                     std::mem::take(&mut *self.joining.lock().expect("join queue lock poisoned"));
                 if !batch.is_empty() {
-                    self.admit(&mut st, batch).await;
+                    self.admit(&mut st, batch);
                 }
             }
             // Whoever took this request from the queue answered it before letting the lock go,
@@ -565,14 +692,15 @@ impl Hub {
     }
 
     /// Admits every session of `batch`, then rebalances each region they joined once.
-    async fn admit(&self, st: &mut HubState, batch: Vec<JoinRequest>) {
+    fn admit(&self, st: &mut HubState, batch: Vec<JoinRequest>) {
         let Some(epoch) = st.epoch else {
             for req in batch {
                 let _ = req.admitted.send(None);
             }
             return;
         };
-        let mut fresh: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // Per region: the agents admitted, and the monitors of the sessions they replaced.
+        let mut fresh: BTreeMap<String, RegionWork> = BTreeMap::new();
         let mut admitted = Vec::with_capacity(batch.len());
         for req in batch {
             let (agent_id, region) = (req.agent_id.as_str(), req.region.as_str());
@@ -593,44 +721,42 @@ impl Hub {
                 .map(|(r, _)| r.clone())
                 .collect();
             for r in elsewhere {
+                let mut orphans = Vec::new();
                 if let Some(old) = st.regions.get_mut(&r).and_then(|a| a.remove(agent_id)) {
+                    orphans = old.owned();
                     old.outbox
-                        .close("replaced by a newer session of the same agent")
-                        .await;
+                        .close("replaced by a newer session of the same agent");
                 }
-                if let Some(ids) = fresh.get_mut(&r) {
+                if let Some((ids, _)) = fresh.get_mut(&r) {
                     ids.retain(|id| id != agent_id);
                 }
-                let releases = st.rebalance(&r, &[]).await;
+                let releases = st.rebalance(&r, &[], orphans);
                 self.start(releases);
             }
+            let (ids, orphans) = fresh.entry(region.to_string()).or_default();
             let agents = st.regions.entry(region.to_string()).or_default();
             if let Some(old) = agents.remove(agent_id) {
+                orphans.extend(old.owned());
                 old.outbox
-                    .close("replaced by a newer session of the same agent")
-                    .await;
+                    .close("replaced by a newer session of the same agent");
             }
             let slot = AgentSlot {
+                id: Id::from(agent_id),
                 session,
                 capacity: req.capacity,
-                assigned: HashMap::new(),
+                assigned: IdMap::default(),
                 outbox: outbox.clone(),
-                leaving: HashMap::new(),
-                released: HashMap::new(),
+                leaving: IdMap::default(),
+                released: IdMap::default(),
                 drain: None,
                 status: AgentStatus::new(&req.agent_version),
             };
             agents.insert(agent_id.to_string(), slot);
-            fresh
-                .entry(region.to_string())
-                .or_default()
-                .push(agent_id.to_string());
+            ids.push(agent_id.to_string());
             admitted.push((req, session, outbox, version));
         }
-        for (region, ids) in &fresh {
-            let releases = st.rebalance(region, ids).await;
-            self.start(releases);
-        }
+        let releases = st.rebalance_regions(fresh);
+        self.start(releases);
         for (req, session, outbox, version) in admitted {
             let monitors = st
                 .regions
@@ -639,31 +765,42 @@ impl Hub {
                 .filter(|slot| slot.session == session)
                 .map(|slot| slot.assigned.values().cloned().collect())
                 .unwrap_or_default();
-            // A receiver gone: that join's call was dropped; its session is over.
-            let _ = req.admitted.send(Some(Joined {
+            let answer = req.admitted.send(Some(Joined {
                 session,
                 epoch,
                 outbox,
                 version,
                 monitors,
             }));
+            if answer.is_err() {
+                // That join's call was dropped: its session is over before it began.
+                self.remove(st, &req.agent_id, &req.region, session, "session ended");
+            }
         }
     }
 
-    /// Removes `session` of `agent_id` (if it is still the current one) and moves its monitors.
-    pub async fn leave(&self, agent_id: &str, region: &str, session: u64) {
-        let mut st = self.state.lock().await;
+    /// Removes `session` of `agent_id` (if it is still the current one), ends it with
+    /// `reason` and moves its monitors.
+    fn remove(&self, st: &mut HubState, agent_id: &str, region: &str, session: u64, reason: &str) {
         let Some(agents) = st.regions.get_mut(region) else {
             return;
         };
         if agents.get(agent_id).is_none_or(|s| s.session != session) {
             return;
         }
+        let mut orphans = Vec::new();
         if let Some(old) = agents.remove(agent_id) {
-            old.outbox.close("session ended").await;
+            orphans = old.owned();
+            old.outbox.close(reason);
         }
-        let releases = st.rebalance(region, &[]).await;
+        let releases = st.rebalance(region, &[], orphans);
         self.start(releases);
+    }
+
+    /// Removes `session` of `agent_id` (if it is still the current one) and moves its monitors.
+    pub async fn leave(&self, agent_id: &str, region: &str, session: u64) {
+        let mut st = self.state.lock().await;
+        self.remove(&mut st, agent_id, region, session, "session ended");
     }
 
     /// `session` of `agent_id` is stopping: its monitors move to the region's other agents
@@ -686,7 +823,7 @@ impl Hub {
             incomplete: false,
             answered: false,
         });
-        let releases = st.rebalance(region, &[]).await;
+        let releases = st.rebalance(region, &[], Vec::new());
         self.start(releases);
         true
     }
@@ -712,7 +849,7 @@ impl Hub {
         let Some(slot) = st
             .regions
             .get_mut(&r.region)
-            .and_then(|agents| agents.get_mut(&r.from))
+            .and_then(|agents| agents.get_mut(&*r.from))
             .filter(|s| s.session == r.from_session)
         else {
             return;
@@ -722,22 +859,24 @@ impl Hub {
         // Pruned here, where entries are added, rather than on every heartbeat.
         slot.released
             .retain(|_, at| now_ms.saturating_sub(*at) < RELEASED_KEEP_MS);
-        for id in &r.ids {
-            if slot.leaving.get(id) == Some(&r.to) {
-                slot.leaving.remove(id);
-                slot.assigned.remove(id);
+        let mut removed = Vec::new();
+        for id in r.ids {
+            if slot.leaving.get(&id) == Some(&r.to) {
+                slot.leaving.remove(&id);
+                slot.assigned.remove(&id);
                 slot.released.insert(id.clone(), now_ms);
-                slot.outbox.remove(id).await;
+                removed.push(id);
                 released += 1;
             }
         }
+        slot.outbox.remove(removed);
         if released > 0 && !applied {
             tracing::warn!(from = %r.from, to = %r.to.0, monitors = released, "the new owner did not report the moved monitors applied in time; moved them anyway");
             if let Some(d) = slot.drain.as_mut() {
                 d.incomplete = true;
             }
         }
-        slot.answer_drain().await;
+        slot.answer_drain();
     }
 
     /// Records a heartbeat of `session` of `agent_id` for the registry.
@@ -807,8 +946,8 @@ impl Hub {
             Some(slot) => {
                 let now_ms = lookout_store::now_ms();
                 results.retain(|r| {
-                    slot.assigned.contains_key(&r.monitor_id)
-                        || slot.released.get(&r.monitor_id).is_some_and(|&at| {
+                    slot.assigned.contains_key(r.monitor_id.as_str())
+                        || slot.released.get(r.monitor_id.as_str()).is_some_and(|&at| {
                             now_ms - at < RELEASED_KEEP_MS
                                 && (at - RELEASED_KEEP_MS..at).contains(&r.scheduled_at_ms)
                         })
@@ -859,7 +998,7 @@ impl Hub {
                     .is_none_or(|&newest| newest < read_no)
                 {
                     st.applied_read.insert(id.to_string(), read_no);
-                    st.apply_monitor(id, new).await;
+                    st.apply_monitor(id, new);
                 }
                 Ok(())
             }
@@ -937,19 +1076,20 @@ impl Hub {
 
 impl HubState {
     /// Ends every session with `reason`.
-    async fn close_all(&mut self, reason: &str) {
+    fn close_all(&mut self, reason: &str) {
         for (_, agents) in self.regions.drain() {
             for (_, slot) in agents {
-                slot.outbox.close(reason).await;
+                slot.outbox.close(reason);
             }
         }
     }
 
     /// Replaces (or, with `None`, removes) monitor `id` and pushes the change to the agents
     /// of every region it ran or runs in.
-    async fn apply_monitor(&mut self, id: &str, new: Option<Arc<Monitor>>) {
+    fn apply_monitor(&mut self, id: &str, new: Option<Arc<Monitor>>) {
+        let key = Id::from(id);
         let old = match &new {
-            Some(m) => self.monitors.insert(id.to_string(), m.clone()),
+            Some(m) => self.monitors.insert(key.clone(), m.clone()),
             None => self.monitors.remove(id),
         };
         let mut regions: Vec<String> = Vec::new();
@@ -974,8 +1114,8 @@ impl HubState {
                             .get(id)
                             .is_none_or(|cur| cur.version != m.version);
                         if changed {
-                            slot.assigned.insert(id.to_string(), m.clone());
-                            slot.outbox.upsert(m.clone()).await;
+                            slot.assigned.insert(key.clone(), m.clone());
+                            slot.outbox.upsert(vec![(key.clone(), m.clone())]);
                         }
                     }
                     (Some(m), false)
@@ -990,8 +1130,8 @@ impl HubState {
                     _ => {
                         if slot.assigned.remove(id).is_some() {
                             slot.leaving.remove(id);
-                            slot.outbox.remove(id).await;
-                            slot.answer_drain().await;
+                            slot.outbox.remove(vec![key.clone()]);
+                            slot.answer_drain();
                         }
                     }
                 }
@@ -999,107 +1139,440 @@ impl HubState {
         }
     }
 
-    /// Recomputes the whole assignment of `region` and pushes the differences to every agent
-    /// except the `fresh` ones, whose new assignments go out as their snapshots. A monitor that moves
-    /// from one live agent to another stays with the first (leaving) until the moves returned
-    /// complete; one with no other owner is removed at once.
-    async fn rebalance(&mut self, region: &str, fresh: &[String]) -> Vec<Release> {
+    /// Reassigns the monitors of `region` whose owner may have changed and pushes the
+    /// differences to every agent except the `fresh` ones (just admitted), whose assignments go
+    /// out as their snapshots. Only what can move is looked at: the monitors the fresh agents
+    /// may win from their owners, `orphans` (owned by sessions that ended) and those owned by
+    /// draining agents; with no owner left to challenge, every monitor of the region. A monitor
+    /// that moves from one live agent to another stays with the first (leaving) until the moves
+    /// returned complete; one with no other owner is removed at once.
+    fn rebalance(
+        &mut self,
+        region: &str,
+        fresh: &[String],
+        orphans: Vec<(Id, Arc<Monitor>)>,
+    ) -> Vec<Release> {
         let Some(agents) = self.regions.get_mut(region) else {
             return Vec::new();
         };
-        let rv = candidates(agents);
-        let sessions: HashMap<String, u64> =
-            agents.iter().map(|(a, s)| (a.clone(), s.session)).collect();
-        let mut desired: HashMap<&str, HashMap<String, Arc<Monitor>>> = HashMap::new();
-        for m in self.monitors.values().filter(|m| runs_in(m, region)) {
-            if let Some(owner) = rv.pick(&m.id) {
-                desired
-                    .entry(owner)
-                    .or_default()
-                    .insert(m.id.clone(), m.clone());
-            }
-        }
-        // (from, to) -> monitors newly leaving `from` for `to`.
-        let mut moves: BTreeMap<(String, (String, u64)), Vec<String>> = BTreeMap::new();
-        for (agent_id, slot) in agents.iter_mut() {
-            let mut next = match slot.draining() {
-                true => HashMap::new(),
-                false => desired.remove(agent_id.as_str()).unwrap_or_default(),
-            };
-            let old = std::mem::take(&mut slot.assigned);
-            if !fresh.contains(agent_id) {
-                for (id, m) in &next {
-                    if old.get(id).is_none_or(|cur| cur.version != m.version) {
-                        slot.outbox.upsert(m.clone()).await;
-                    }
-                }
-                for (id, m) in old {
-                    if next.contains_key(&id) {
-                        // Back with this agent before its move completed.
-                        slot.leaving.remove(&id);
-                        continue;
-                    }
-                    let owner = rv
-                        .pick(&id)
-                        .filter(|_| self.monitors.contains_key(&id))
-                        .and_then(|owner| Some((owner.to_string(), *sessions.get(owner)?)));
-                    match owner {
-                        Some(to) => {
-                            if slot.leaving.get(&id) != Some(&to) {
-                                if let Some(d) = slot
-                                    .drain
-                                    .as_mut()
-                                    .filter(|_| !slot.leaving.contains_key(&id))
-                                {
-                                    d.moved += 1;
-                                }
-                                slot.leaving.insert(id.clone(), to.clone());
-                                moves
-                                    .entry((agent_id.clone(), to))
-                                    .or_default()
-                                    .push(id.clone());
-                            }
-                            next.insert(id, m);
-                        }
-                        None => {
-                            if let Some(d) = slot.drain.as_mut() {
-                                // No other agent to go to: removed, not handed over.
-                                d.incomplete = true;
-                            }
-                            slot.leaving.remove(&id);
-                            slot.outbox.remove(&id).await;
-                        }
-                    }
-                }
-            }
-            slot.assigned = next;
-            slot.answer_drain().await;
-        }
-        // Read after every upsert above was queued: a message numbered higher carries them.
-        let releases = moves
-            .into_iter()
-            .filter_map(|((from, to), ids)| {
-                let from_session = agents.get(&from)?.session;
-                let outbox = agents.get(&to.0)?.outbox.clone();
-                let counter = outbox.version.load(Ordering::SeqCst);
-                // A fresh agent's snapshot carries the counter's own value.
-                let after = match fresh.contains(&to.0) {
-                    true => counter.saturating_sub(1),
-                    false => counter,
-                };
-                Some(Release {
-                    region: region.to_string(),
-                    from,
-                    from_session,
-                    to,
-                    ids,
-                    handover: Handover { outbox, after },
-                })
-            })
-            .collect();
+        let releases = rebalance(&self.monitors, region, agents, fresh, orphans);
         if agents.is_empty() {
             self.regions.remove(region);
         }
         releases
+    }
+
+    /// [`HubState::rebalance`] of several regions at once (agents joining together), on as
+    /// many threads as there are cores: regions share nothing but the monitors.
+    fn rebalance_regions(&mut self, work: BTreeMap<String, RegionWork>) -> Vec<Release> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if work.len() < 2 || threads < 2 {
+            return work
+                .into_iter()
+                .flat_map(|(region, (fresh, orphans))| self.rebalance(&region, &fresh, orphans))
+                .collect();
+        }
+        let HubState {
+            monitors, regions, ..
+        } = self;
+        let mut work = work;
+        let mut lanes: Vec<Vec<RegionJob<'_>>> =
+            (0..threads.min(work.len())).map(|_| Vec::new()).collect();
+        let jobs = regions
+            .iter_mut()
+            .filter_map(|(region, agents)| {
+                let (fresh, orphans) = work.remove(region)?;
+                Some((region.as_str(), agents, fresh, orphans))
+            })
+            .enumerate();
+        let lane_count = lanes.len();
+        for (i, job) in jobs {
+            lanes[i % lane_count].push(job);
+        }
+        let monitors = &*monitors;
+        let releases: Vec<Release> = std::thread::scope(|scope| {
+            let running: Vec<_> = lanes
+                .into_iter()
+                .map(|lane| {
+                    scope.spawn(move || {
+                        lane.into_iter()
+                            .flat_map(|(region, agents, fresh, orphans)| {
+                                rebalance(monitors, region, agents, &fresh, orphans)
+                            })
+                            .collect::<Vec<Release>>()
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .flat_map(|lane| lane.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        regions.retain(|_, agents| !agents.is_empty());
+        releases
+    }
+}
+
+/// What a region's rebalance is given: the agents just admitted, and the monitors of the
+/// sessions they replaced.
+type RegionWork = (Vec<String>, Vec<(Id, Arc<Monitor>)>);
+
+/// One region's rebalance as a thread of [`HubState::rebalance_regions`] runs it.
+type RegionJob<'a> = (
+    &'a str,
+    &'a mut BTreeMap<String, AgentSlot>,
+    Vec<String>,
+    Vec<(Id, Arc<Monitor>)>,
+);
+
+/// See [`HubState::rebalance`]: the agents of `region` given `monitors`.
+fn rebalance(
+    monitors: &Catalog,
+    region: &str,
+    agents: &mut BTreeMap<String, AgentSlot>,
+    fresh: &[String],
+    orphans: Vec<(Id, Arc<Monitor>)>,
+) -> Vec<Release> {
+    let rv = candidates(agents);
+    let is_fresh = |agent_id: &str| fresh.iter().any(|f| f == agent_id);
+    // Agents that may hold a monitor besides its owner: those handing some over.
+    let handing: Vec<String> = agents
+        .iter()
+        .filter(|(_, slot)| !slot.leaving.is_empty())
+        .map(|(a, _)| a.clone())
+        .collect();
+    let owners_left = agents
+        .iter()
+        .any(|(a, slot)| !slot.draining() && !is_fresh(a));
+    let mut changes: Vec<Change> = Vec::new();
+    if rv.is_empty() {
+        // Nobody may own anything: the agents left (all draining) drop what they hold.
+        for slot in agents.values_mut() {
+            if slot.assigned.is_empty() {
+                continue;
+            }
+            if let Some(d) = slot.drain.as_mut() {
+                // No other agent to go to: removed, not handed over.
+                d.incomplete = true;
+            }
+            slot.leaving.clear();
+            let ids: Vec<Id> = slot.assigned.drain().map(|(id, _)| id).collect();
+            slot.outbox.remove(ids);
+        }
+    } else if !owners_left && handing.is_empty() {
+        // Nobody holds anything, and only agents just admitted may: each takes its share,
+        // which its snapshot carries.
+        let mut shares: Vec<Vec<(&Id, &Arc<Monitor>)>> = vec![Vec::new(); rv.len()];
+        for (id, (m, key)) in monitors.in_region(region) {
+            if let Some(to) = rv.pick_key(*key) {
+                shares[to].push((id, m));
+            }
+        }
+        for (i, share) in shares.into_iter().enumerate() {
+            if let Some(slot) = agents.get_mut(rv.id(i)) {
+                slot.assigned.reserve(share.len());
+                for (id, m) in share {
+                    slot.assigned.insert(id.clone(), m.clone());
+                }
+            }
+        }
+    } else if !owners_left {
+        // No owner to challenge: every monitor of the region finds its owner.
+        for (id, (m, key)) in monitors.in_region(region) {
+            if let Some(to) = rv.pick_key(*key) {
+                changes.push(Change {
+                    id: id.clone(),
+                    monitor: m.clone(),
+                    from: None,
+                    to,
+                });
+            }
+        }
+    } else {
+        let newcomers: Vec<usize> = fresh.iter().filter_map(|a| rv.position(a)).collect();
+        for (id, monitor) in orphans {
+            if let Some(to) = rv.pick_key(assign::key(&id)) {
+                changes.push(Change {
+                    id,
+                    monitor,
+                    from: None,
+                    to,
+                });
+            }
+        }
+        for (agent_id, slot) in agents.iter().filter(|(a, _)| !is_fresh(a)) {
+            // `None`: draining, so everything it owns goes.
+            let own = rv.position(agent_id);
+            if own.is_some() && newcomers.is_empty() {
+                continue;
+            }
+            let owned = slot
+                .assigned
+                .iter()
+                .filter(|(id, _)| !slot.leaving.contains_key(*id));
+            for (id, m) in owned {
+                let key = assign::key(id);
+                let to = match own {
+                    Some(own) => rv.challenge(key, own, &newcomers),
+                    None => match rv.pick_key(key) {
+                        Some(to) => to,
+                        None => continue,
+                    },
+                };
+                if own != Some(to) {
+                    changes.push(Change {
+                        id: id.clone(),
+                        monitor: m.clone(),
+                        from: Some(slot.id.clone()),
+                        to,
+                    });
+                }
+            }
+        }
+    }
+
+    // By candidate position: whether it was just admitted (its snapshot carries its share).
+    let admitted: Vec<bool> = (0..rv.len()).map(|i| is_fresh(rv.id(i))).collect();
+    let mut gains = vec![0usize; rv.len()];
+    for c in &changes {
+        gains[c.to] += 1;
+    }
+    for (i, n) in gains.iter().enumerate() {
+        if let Some(slot) = agents.get_mut(rv.id(i)) {
+            slot.assigned.reserve(*n);
+        }
+    }
+    let mut upserts: BTreeMap<usize, Vec<(Id, Arc<Monitor>)>> = BTreeMap::new();
+    // (from, to) -> monitors newly leaving `from` for `to`.
+    let mut moves: HashMap<(Id, (Id, u64)), Vec<Id>, foldhash::fast::RandomState> =
+        HashMap::default();
+    for c in changes {
+        let Some(slot) = agents.get_mut(rv.id(c.to)) else {
+            continue;
+        };
+        if !slot.leaving.is_empty() {
+            // Back with this agent before its move away completed.
+            slot.leaving.remove(&c.id);
+        }
+        let before = slot.assigned.insert(c.id.clone(), c.monitor.clone());
+        if !admitted[c.to] && before.is_none_or(|b| b.version != c.monitor.version) {
+            upserts
+                .entry(c.to)
+                .or_default()
+                .push((c.id.clone(), c.monitor.clone()));
+        }
+        let to = (slot.id.clone(), slot.session);
+        // Everyone else holding it keeps running it until the new owner has it.
+        let others = handing
+            .iter()
+            .map(String::as_str)
+            .filter(|a| c.from.as_deref() != Some(*a));
+        for holder in c.from.as_deref().into_iter().chain(others) {
+            let Some(slot) = agents
+                .get_mut(holder)
+                .filter(|s| s.id != to.0 && s.assigned.contains_key(&c.id))
+            else {
+                continue;
+            };
+            match slot.leaving.entry(c.id.clone()) {
+                Entry::Occupied(e) if *e.get() == to => continue,
+                Entry::Occupied(mut e) => {
+                    e.insert(to.clone());
+                }
+                Entry::Vacant(e) => {
+                    e.insert(to.clone());
+                    if let Some(d) = slot.drain.as_mut() {
+                        d.moved += 1;
+                    }
+                }
+            }
+            moves
+                .entry((slot.id.clone(), to.clone()))
+                .or_default()
+                .push(c.id.clone());
+        }
+    }
+    for (t, monitors) in upserts {
+        if let Some(slot) = agents.get(rv.id(t)) {
+            slot.outbox.upsert(monitors);
+        }
+    }
+    for slot in agents.values_mut() {
+        slot.answer_drain();
+    }
+    // Read after every upsert above was queued: a message numbered higher carries them.
+    let mut moves: Vec<_> = moves.into_iter().collect();
+    // In a stable order, so the same changes are handed over alike every time.
+    moves.sort_by(|a, b| a.0.cmp(&b.0));
+    moves
+        .into_iter()
+        .filter_map(|((from, to), ids)| {
+            let from_session = agents.get(&*from)?.session;
+            let outbox = agents.get(&*to.0)?.outbox.clone();
+            let counter = outbox.version.load(Ordering::SeqCst);
+            // A fresh agent's snapshot carries the counter's own value.
+            let after = match is_fresh(&to.0) {
+                true => counter.saturating_sub(1),
+                false => counter,
+            };
+            Some(Release {
+                region: region.to_string(),
+                from,
+                from_session,
+                to,
+                ids,
+                handover: Handover { outbox, after },
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_proto::v1::TcpCheck;
+    use lookout_proto::v1::monitor::Check;
+
+    fn monitor(i: usize) -> Monitor {
+        // Every monitor runs in eu; every other one in us too; every tenth is paused.
+        let mut regions = vec!["eu".to_string()];
+        if i.is_multiple_of(2) {
+            regions.push("us".to_string());
+        }
+        Monitor {
+            id: format!("mon_{i:05}"),
+            regions,
+            paused: i % 10 == 9,
+            interval_secs: 60,
+            timeout_ms: 1000,
+            version: 1,
+            check: Some(Check::Tcp(TcpCheck {
+                address: "127.0.0.1:9".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    async fn hub(monitors: usize) -> Arc<Hub> {
+        let keyring = lookout_store::Keyring::generate("test").expect("keyring");
+        let store = Store::open("sqlite::memory:", keyring)
+            .await
+            .expect("store");
+        Hub::new(store, (0..monitors).map(monitor).collect())
+    }
+
+    /// Every monitor that runs in a region has exactly one owner there, the agent a full
+    /// rendezvous pick among the region's candidates names; any other agent holding it is
+    /// handing it over to that owner; nobody holds a monitor that does not run there.
+    async fn assert_as_a_full_pick(hub: &Hub, step: &str) -> usize {
+        let st = hub.state.lock().await;
+        let mut owned = 0;
+        for (region, agents) in &st.regions {
+            let rv = candidates(agents);
+            for (id, (_, key)) in st.monitors.in_region(region) {
+                let want = rv.pick_key(*key).map(|i| rv.id(i));
+                let owners: Vec<&str> = agents
+                    .iter()
+                    .filter(|(_, s)| s.assigned.contains_key(id) && !s.leaving.contains_key(id))
+                    .map(|(a, _)| a.as_str())
+                    .collect();
+                assert_eq!(
+                    owners,
+                    want.into_iter().collect::<Vec<_>>(),
+                    "{step}: {region}/{id}"
+                );
+                owned += owners.len();
+                for (a, s) in agents {
+                    if let Some((to, _)) = s.leaving.get(id) {
+                        assert_eq!(Some(&**to), want, "{step}: {a} hands {id} to its owner");
+                    }
+                }
+            }
+            for (a, s) in agents {
+                for id in s.assigned.keys() {
+                    let runs = st.monitors.in_region(region).any(|(m, _)| m == id);
+                    assert!(
+                        runs,
+                        "{step}: {a} holds {id}, which does not run in {region}"
+                    );
+                }
+            }
+        }
+        owned
+    }
+
+    async fn join(hub: &Hub, agent: &str, region: &str, capacity: u32) -> Joined {
+        hub.join(agent, region, "test", capacity, 0)
+            .await
+            .expect("the hub leads")
+    }
+
+    #[tokio::test]
+    async fn incremental_rebalances_agree_with_a_full_pick() {
+        let hub = hub(3_000).await;
+        // eu: 2,700 monitors not paused; us: 1,500 (the paused ones are odd).
+        let (a, b) = tokio::join!(join(&hub, "a", "eu", 1), join(&hub, "b", "eu", 2));
+        assert_eq!(assert_as_a_full_pick(&hub, "two join").await, 2_700);
+        let (_c, _d) = tokio::join!(join(&hub, "c", "eu", 1), join(&hub, "d", "us", 1));
+        assert_eq!(
+            assert_as_a_full_pick(&hub, "a newcomer in each region").await,
+            4_200
+        );
+        assert!(hub.drain("b", "eu", b.session).await);
+        assert_as_a_full_pick(&hub, "b drains").await;
+        hub.leave("a", "eu", a.session).await;
+        assert_as_a_full_pick(&hub, "a leaves while b drains").await;
+        let _a = join(&hub, "a", "eu", 3).await;
+        assert_as_a_full_pick(&hub, "a comes back, bigger").await;
+        // A new session of c replaces the old one: its monitors are orphaned and re-picked.
+        let c = join(&hub, "c", "eu", 1).await;
+        assert_as_a_full_pick(&hub, "c reconnects").await;
+        let e = join(&hub, "e", "us", 1).await;
+        hub.leave("e", "us", e.session).await;
+        hub.leave("c", "eu", c.session).await;
+        assert_eq!(assert_as_a_full_pick(&hub, "c and e gone").await, 4_200);
+    }
+
+    #[tokio::test]
+    async fn agents_arriving_together_are_assigned_together() {
+        let hub = hub(1_000).await;
+        let (_a, _b, _c) = tokio::join!(
+            join(&hub, "a", "eu", 1),
+            join(&hub, "b", "eu", 1),
+            join(&hub, "c", "eu", 1)
+        );
+        let st = hub.state.lock().await;
+        let agents = &st.regions["eu"];
+        let held: usize = agents.values().map(|s| s.assigned.len()).sum();
+        assert_eq!(held, 900, "each monitor on one agent, none handed over");
+        assert!(
+            agents
+                .values()
+                .all(|s| s.leaving.is_empty() && s.assigned.len() > 200)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_join_given_up_while_waiting_leaves_no_agent_behind() {
+        let hub = hub(100).await;
+        let gone = {
+            let hub = Arc::clone(&hub);
+            tokio::spawn(async move { join(&hub, "gone", "eu", 1).await })
+        };
+        // Within the first agent's wait: its request is queued, not admitted.
+        tokio::time::sleep(FIRST_JOIN_WINDOW / 4).await;
+        gone.abort();
+        let b = join(&hub, "b", "eu", 1).await;
+        let listed = hub.agents("eu").await;
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(
+            (listed[0].agent_id.as_str(), listed[0].assigned_monitors),
+            ("b", 90)
+        );
+        // What b runs: its snapshot and what reached its outbox after it.
+        let mut runs: HashSet<String> = b.snapshot().upserts.into_iter().map(|m| m.id).collect();
+        runs.extend(b.outbox.pending().upserts.keys().map(|id| id.to_string()));
+        assert_eq!(runs.len(), 90);
     }
 }

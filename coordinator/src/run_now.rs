@@ -125,7 +125,7 @@ impl RunNowBroker {
             monitor: Some(monitor),
         };
         // Registered first: the answer may come back before this call returns.
-        if !outbox.run_now(request).await {
+        if !outbox.run_now(request) {
             return Err(RunNowError::Busy(target.agent_id));
         }
         let no_answer = || RunNowError::NoAnswer {

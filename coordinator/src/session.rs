@@ -212,12 +212,12 @@ impl Gateway {
     {
         let outcome = async {
             // An agent that says what it runs gets the difference; one that does not, all.
-            let first = if hello.running.is_empty() {
-                joined.snapshot()
+            if hello.running.is_empty() {
+                let parts = joined.snapshot_parts(chunk::MAX_ASSIGNMENT_BYTES);
+                self.send_parts(out, joined, parts).await?;
             } else {
-                joined.reconcile(&hello.running)
-            };
-            self.send_assignment(out, joined, first).await?;
+                self.send_assignment(out, joined, joined.reconcile(&hello.running)).await?;
+            }
             let mut last_seen = Instant::now();
             let mut refusing_until: Option<Instant> = None;
             loop {
@@ -359,18 +359,31 @@ impl Gateway {
         joined: &Joined,
         a: Assignment,
     ) -> Result<(), DomainError> {
-        let mut last = a.version;
         let a = Assignment {
             leader_epoch: joined.epoch,
             ..a
         };
-        for part in chunk::split(a, chunk::MAX_ASSIGNMENT_BYTES, || {
+        let parts = chunk::split(a, chunk::MAX_ASSIGNMENT_BYTES, || {
             joined.outbox.next_version()
-        }) {
-            last = part.version;
+        });
+        self.send_parts(out, joined, parts).await
+    }
+
+    /// Sends the parts of one assignment in order, then records the last one sent.
+    async fn send_parts(
+        &self,
+        out: &OutSender,
+        joined: &Joined,
+        parts: impl IntoIterator<Item = Assignment>,
+    ) -> Result<(), DomainError> {
+        let mut last = None;
+        for part in parts {
+            last = Some(part.version);
             self.send(out, Out::Assignment(part)).await?;
         }
-        joined.outbox.sent(last);
+        if let Some(last) = last {
+            joined.outbox.sent(last);
+        }
         Ok(())
     }
 

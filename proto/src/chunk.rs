@@ -4,6 +4,7 @@
 //! with exactly the whole assignment. The coordinator sends assignments this way, and the
 //! agent's gateway benchmark sends its monitors the same way.
 
+use crate::Monitor;
 use crate::v1::Assignment;
 use prost::Message;
 
@@ -16,54 +17,104 @@ pub const MAX_ASSIGNMENT_BYTES: usize = 1024 * 1024;
 pub fn split(
     a: Assignment,
     max_bytes: usize,
-    mut next_version: impl FnMut() -> u64,
+    next_version: impl FnMut() -> u64,
 ) -> Vec<Assignment> {
-    if a.encoded_len() <= max_bytes {
-        return vec![a];
-    }
-    let mut parts = Vec::new();
-    let epoch = a.leader_epoch;
-    let mut current = Assignment {
-        version: a.version,
-        snapshot: a.snapshot,
-        leader_epoch: epoch,
-        ..Default::default()
+    let head = Assignment {
+        upserts: Vec::new(),
+        removals: Vec::new(),
+        ..a
     };
-    let mut size = 0;
-    let mut start_part =
-        |current: &mut Assignment, size: &mut usize, parts: &mut Vec<Assignment>| {
-            let next = Assignment {
-                version: next_version(),
-                leader_epoch: epoch,
+    Parts::new(head, a.upserts, a.removals, max_bytes, next_version).collect()
+}
+
+/// The parts of an assignment as [`split`] makes them, built one at a time from its monitors
+/// and removals as they are taken: a large snapshot is never copied whole.
+pub struct Parts<U: Iterator, R: Iterator, V> {
+    /// The first part's header, until it is taken.
+    head: Option<Assignment>,
+    epoch: u64,
+    upserts: std::iter::Peekable<U>,
+    removals: std::iter::Peekable<R>,
+    max_bytes: usize,
+    next_version: V,
+}
+
+impl<U, R, V> Parts<U, R, V>
+where
+    U: Iterator<Item = Monitor>,
+    R: Iterator<Item = String>,
+    V: FnMut() -> u64,
+{
+    /// Parts of the assignment `head` (its version, snapshot flag and epoch; its lists are
+    /// ignored) with `upserts` and `removals`.
+    pub fn new(
+        head: Assignment,
+        upserts: impl IntoIterator<IntoIter = U>,
+        removals: impl IntoIterator<IntoIter = R>,
+        max_bytes: usize,
+        next_version: V,
+    ) -> Self {
+        Parts {
+            epoch: head.leader_epoch,
+            head: Some(Assignment {
+                upserts: Vec::new(),
+                removals: Vec::new(),
+                ..head
+            }),
+            upserts: upserts.into_iter().peekable(),
+            removals: removals.into_iter().peekable(),
+            max_bytes,
+            next_version,
+        }
+    }
+}
+
+impl<U, R, V> Iterator for Parts<U, R, V>
+where
+    U: Iterator<Item = Monitor>,
+    R: Iterator<Item = String>,
+    V: FnMut() -> u64,
+{
+    type Item = Assignment;
+
+    fn next(&mut self) -> Option<Assignment> {
+        let mut part = match self.head.take() {
+            Some(head) => head,
+            // A part after the first only when something is left for it.
+            None if self.upserts.peek().is_none() && self.removals.peek().is_none() => {
+                return None;
+            }
+            None => Assignment {
+                version: (self.next_version)(),
+                leader_epoch: self.epoch,
                 ..Default::default()
-            };
-            parts.push(std::mem::replace(current, next));
-            *size = 0;
+            },
         };
-    for m in a.upserts {
-        let len = m.encoded_len() + 8;
-        if size > 0 && size + len > max_bytes {
-            start_part(&mut current, &mut size, &mut parts);
+        let max = self.max_bytes;
+        let mut size = 0;
+        // Whether an item of `len` bytes fits; a part takes at least one.
+        let mut fits = |len: usize| {
+            let fits = size == 0 || size + len <= max;
+            if fits {
+                size += len;
+            }
+            fits
+        };
+        while let Some(m) = self.upserts.next_if(|m| fits(m.encoded_len() + 8)) {
+            part.upserts.push(m);
         }
-        size += len;
-        current.upserts.push(m);
-    }
-    for id in a.removals {
-        let len = id.len() + 8;
-        if size > 0 && size + len > max_bytes {
-            start_part(&mut current, &mut size, &mut parts);
+        if self.upserts.peek().is_none() {
+            while let Some(id) = self.removals.next_if(|id| fits(id.len() + 8)) {
+                part.removals.push(id);
+            }
         }
-        size += len;
-        current.removals.push(id);
+        Some(part)
     }
-    parts.push(current);
-    parts
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Monitor;
 
     fn monitors(n: usize) -> Vec<Monitor> {
         (0..n)

@@ -95,9 +95,18 @@ impl LeaderLock {
         }
     }
 
-    /// Gives the lock up by closing its connection.
+    /// Gives the lock up, then closes its connection. Unlocked first: the server frees the
+    /// locks of a closed session only once its backend has exited, a moment later, and the
+    /// next leader should not wait for that.
     pub async fn release(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(LEADER_LOCK_KEY)
+                .execute(&mut conn)
+                .await;
+            if let Err(e) = unlocked {
+                tracing::warn!(error = %e, "could not unlock the leader lock; closing its connection frees it");
+            }
             // A connection that cannot close cleanly is dropped, which ends the session too.
             let _ = conn.close().await;
         }
