@@ -215,11 +215,18 @@ async fn the_slack_app_posts_threads_and_updates_the_incident_message() {
         "{body}"
     );
     let ts = posted[0].ts.clone();
-    let remembered = store
-        .slack_message(&inc.id, "int_slack")
-        .await
-        .expect("read")
-        .expect("the message is remembered");
+    // Stored once Slack's answer is back, a moment after the fake saw the call.
+    let remember = || async {
+        store
+            .slack_message(&inc.id, "int_slack")
+            .await
+            .expect("read")
+    };
+    eventually("the message is remembered", || async {
+        remember().await.is_some()
+    })
+    .await;
+    let remembered = remember().await.expect("the message is remembered");
     assert_eq!(
         (remembered.channel_id.as_str(), remembered.ts.as_str()),
         (slack::CHANNEL_ID, ts.as_str())
