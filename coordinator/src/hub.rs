@@ -112,11 +112,11 @@ impl AgentSlot {
     }
 
     /// The monitors it owns: those assigned and not on their way to another agent.
-    fn owned(&self) -> Vec<(Id, Arc<Monitor>)> {
+    fn owned(&self) -> Vec<Id> {
         self.assigned
-            .iter()
-            .filter(|(id, _)| !self.leaving.contains_key(*id))
-            .map(|(id, m)| (id.clone(), m.clone()))
+            .keys()
+            .filter(|id| !self.leaving.contains_key(*id))
+            .cloned()
             .collect()
     }
 
@@ -148,14 +148,13 @@ struct Release {
     handover: Handover,
 }
 
-/// A monitor whose owner in a region changes, found by a rebalance.
-struct Change {
-    id: Id,
-    monitor: Arc<Monitor>,
+/// A monitor whose owner in a region changes, found by a rebalance; the monitor as the
+/// catalog holds it.
+struct Change<'a> {
+    id: &'a Id,
+    monitor: &'a Arc<Monitor>,
     /// Its owner so far, unless that session ended.
     from: Option<Id>,
-    /// Its new owner's position among the candidates.
-    to: usize,
 }
 
 /// What the registry shows of a session besides its assignment.
@@ -537,6 +536,11 @@ impl Catalog {
             }
         }
         Some(old)
+    }
+
+    /// Monitor `id`, with the id as the catalog shares it.
+    fn get(&self, id: &str) -> Option<(&Id, &Arc<Monitor>)> {
+        self.by_id.get_key_value(id)
     }
 
     /// The monitors that run in `region`, with their rendezvous keys.
@@ -1146,12 +1150,7 @@ impl HubState {
     /// draining agents; with no owner left to challenge, every monitor of the region. A monitor
     /// that moves from one live agent to another stays with the first (leaving) until the moves
     /// returned complete; one with no other owner is removed at once.
-    fn rebalance(
-        &mut self,
-        region: &str,
-        fresh: &[String],
-        orphans: Vec<(Id, Arc<Monitor>)>,
-    ) -> Vec<Release> {
+    fn rebalance(&mut self, region: &str, fresh: &[String], orphans: Vec<Id>) -> Vec<Release> {
         let Some(agents) = self.regions.get_mut(region) else {
             return Vec::new();
         };
@@ -1215,14 +1214,14 @@ impl HubState {
 
 /// What a region's rebalance is given: the agents just admitted, and the monitors of the
 /// sessions they replaced.
-type RegionWork = (Vec<String>, Vec<(Id, Arc<Monitor>)>);
+type RegionWork = (Vec<String>, Vec<Id>);
 
 /// One region's rebalance as a thread of [`HubState::rebalance_regions`] runs it.
 type RegionJob<'a> = (
     &'a str,
     &'a mut BTreeMap<String, AgentSlot>,
     Vec<String>,
-    Vec<(Id, Arc<Monitor>)>,
+    Vec<Id>,
 );
 
 /// See [`HubState::rebalance`]: the agents of `region` given `monitors`.
@@ -1231,7 +1230,7 @@ fn rebalance(
     region: &str,
     agents: &mut BTreeMap<String, AgentSlot>,
     fresh: &[String],
-    orphans: Vec<(Id, Arc<Monitor>)>,
+    orphans: Vec<Id>,
 ) -> Vec<Release> {
     let rv = candidates(agents);
     let is_fresh = |agent_id: &str| fresh.iter().any(|f| f == agent_id);
@@ -1244,7 +1243,8 @@ fn rebalance(
     let owners_left = agents
         .iter()
         .any(|(a, slot)| !slot.draining() && !is_fresh(a));
-    let mut changes: Vec<Change> = Vec::new();
+    // By candidate position: the monitors it gains.
+    let mut gains: Vec<Vec<Change>> = (0..rv.len()).map(|_| Vec::new()).collect();
     if rv.is_empty() {
         // Nobody may own anything: the agents left (all draining) drop what they hold.
         for slot in agents.values_mut() {
@@ -1259,44 +1259,28 @@ fn rebalance(
             let ids: Vec<Id> = slot.assigned.drain().map(|(id, _)| id).collect();
             slot.outbox.remove(ids);
         }
-    } else if !owners_left && handing.is_empty() {
-        // Nobody holds anything, and only agents just admitted may: each takes its share,
-        // which its snapshot carries.
-        let mut shares: Vec<Vec<(&Id, &Arc<Monitor>)>> = vec![Vec::new(); rv.len()];
-        for (id, (m, key)) in monitors.in_region(region) {
-            if let Some(to) = rv.pick_key(*key) {
-                shares[to].push((id, m));
-            }
-        }
-        for (i, share) in shares.into_iter().enumerate() {
-            if let Some(slot) = agents.get_mut(rv.id(i)) {
-                slot.assigned.reserve(share.len());
-                for (id, m) in share {
-                    slot.assigned.insert(id.clone(), m.clone());
-                }
-            }
-        }
     } else if !owners_left {
         // No owner to challenge: every monitor of the region finds its owner.
-        for (id, (m, key)) in monitors.in_region(region) {
+        for (id, (monitor, key)) in monitors.in_region(region) {
             if let Some(to) = rv.pick_key(*key) {
-                changes.push(Change {
-                    id: id.clone(),
-                    monitor: m.clone(),
+                gains[to].push(Change {
+                    id,
+                    monitor,
                     from: None,
-                    to,
                 });
             }
         }
     } else {
         let newcomers: Vec<usize> = fresh.iter().filter_map(|a| rv.position(a)).collect();
-        for (id, monitor) in orphans {
-            if let Some(to) = rv.pick_key(assign::key(&id)) {
-                changes.push(Change {
+        for id in &orphans {
+            let Some((id, monitor)) = monitors.get(id) else {
+                continue;
+            };
+            if let Some(to) = rv.pick_key(assign::key(id)) {
+                gains[to].push(Change {
                     id,
                     monitor,
                     from: None,
-                    to,
                 });
             }
         }
@@ -1308,9 +1292,9 @@ fn rebalance(
             }
             let owned = slot
                 .assigned
-                .iter()
-                .filter(|(id, _)| !slot.leaving.contains_key(*id));
-            for (id, m) in owned {
+                .keys()
+                .filter(|id| !slot.leaving.contains_key(*id));
+            for (id, monitor) in owned.filter_map(|id| monitors.get(id)) {
                 let key = assign::key(id);
                 let to = match own {
                     Some(own) => rv.challenge(key, own, &newcomers),
@@ -1320,81 +1304,73 @@ fn rebalance(
                     },
                 };
                 if own != Some(to) {
-                    changes.push(Change {
-                        id: id.clone(),
-                        monitor: m.clone(),
+                    gains[to].push(Change {
+                        id,
+                        monitor,
                         from: Some(slot.id.clone()),
-                        to,
                     });
                 }
             }
         }
     }
 
-    // By candidate position: whether it was just admitted (its snapshot carries its share).
-    let admitted: Vec<bool> = (0..rv.len()).map(|i| is_fresh(rv.id(i))).collect();
-    let mut gains = vec![0usize; rv.len()];
-    for c in &changes {
-        gains[c.to] += 1;
-    }
-    for (i, n) in gains.iter().enumerate() {
-        if let Some(slot) = agents.get_mut(rv.id(i)) {
-            slot.assigned.reserve(*n);
-        }
-    }
-    let mut upserts: BTreeMap<usize, Vec<(Id, Arc<Monitor>)>> = BTreeMap::new();
     // (from, to) -> monitors newly leaving `from` for `to`.
     let mut moves: HashMap<(Id, (Id, u64)), Vec<Id>, foldhash::fast::RandomState> =
         HashMap::default();
-    for c in changes {
-        let Some(slot) = agents.get_mut(rv.id(c.to)) else {
+    for (t, gained) in gains.into_iter().enumerate() {
+        let Some(slot) = agents.get_mut(rv.id(t)).filter(|_| !gained.is_empty()) else {
             continue;
         };
-        if !slot.leaving.is_empty() {
-            // Back with this agent before its move away completed.
-            slot.leaving.remove(&c.id);
+        slot.assigned.reserve(gained.len());
+        // An agent just admitted gets its share in its snapshot; the others, in a delta.
+        let admitted = is_fresh(rv.id(t));
+        let mut upserts = Vec::new();
+        for c in &gained {
+            if !slot.leaving.is_empty() {
+                // Back with this agent before its move away completed.
+                slot.leaving.remove(c.id);
+            }
+            let before = slot.assigned.insert(c.id.clone(), c.monitor.clone());
+            if !admitted && before.is_none_or(|b| b.version != c.monitor.version) {
+                upserts.push((c.id.clone(), c.monitor.clone()));
+            }
         }
-        let before = slot.assigned.insert(c.id.clone(), c.monitor.clone());
-        if !admitted[c.to] && before.is_none_or(|b| b.version != c.monitor.version) {
-            upserts
-                .entry(c.to)
-                .or_default()
-                .push((c.id.clone(), c.monitor.clone()));
+        slot.outbox.upsert(upserts);
+        if handing.is_empty() && gained.iter().all(|c| c.from.is_none()) {
+            // Nobody else holds any of them.
+            continue;
         }
         let to = (slot.id.clone(), slot.session);
-        // Everyone else holding it keeps running it until the new owner has it.
-        let others = handing
-            .iter()
-            .map(String::as_str)
-            .filter(|a| c.from.as_deref() != Some(*a));
-        for holder in c.from.as_deref().into_iter().chain(others) {
-            let Some(slot) = agents
-                .get_mut(holder)
-                .filter(|s| s.id != to.0 && s.assigned.contains_key(&c.id))
-            else {
-                continue;
-            };
-            match slot.leaving.entry(c.id.clone()) {
-                Entry::Occupied(e) if *e.get() == to => continue,
-                Entry::Occupied(mut e) => {
-                    e.insert(to.clone());
-                }
-                Entry::Vacant(e) => {
-                    e.insert(to.clone());
-                    if let Some(d) = slot.drain.as_mut() {
-                        d.moved += 1;
+        for c in &gained {
+            // Everyone else holding it keeps running it until the new owner has it.
+            let others = handing
+                .iter()
+                .map(String::as_str)
+                .filter(|a| c.from.as_deref() != Some(*a));
+            for holder in c.from.as_deref().into_iter().chain(others) {
+                let Some(slot) = agents
+                    .get_mut(holder)
+                    .filter(|s| s.id != to.0 && s.assigned.contains_key(c.id))
+                else {
+                    continue;
+                };
+                match slot.leaving.entry(c.id.clone()) {
+                    Entry::Occupied(e) if *e.get() == to => continue,
+                    Entry::Occupied(mut e) => {
+                        e.insert(to.clone());
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(to.clone());
+                        if let Some(d) = slot.drain.as_mut() {
+                            d.moved += 1;
+                        }
                     }
                 }
+                moves
+                    .entry((slot.id.clone(), to.clone()))
+                    .or_default()
+                    .push(c.id.clone());
             }
-            moves
-                .entry((slot.id.clone(), to.clone()))
-                .or_default()
-                .push(c.id.clone());
-        }
-    }
-    for (t, monitors) in upserts {
-        if let Some(slot) = agents.get(rv.id(t)) {
-            slot.outbox.upsert(monitors);
         }
     }
     for slot in agents.values_mut() {

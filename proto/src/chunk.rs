@@ -15,16 +15,13 @@ pub const MAX_ASSIGNMENT_BYTES: usize = 1024 * 1024;
 /// monitor travels alone). `next_version` numbers every part after the first; every part keeps
 /// the leader epoch.
 pub fn split(
-    a: Assignment,
+    mut a: Assignment,
     max_bytes: usize,
     next_version: impl FnMut() -> u64,
 ) -> Vec<Assignment> {
-    let head = Assignment {
-        upserts: Vec::new(),
-        removals: Vec::new(),
-        ..a
-    };
-    Parts::new(head, a.upserts, a.removals, max_bytes, next_version).collect()
+    let upserts = std::mem::take(&mut a.upserts);
+    let removals = std::mem::take(&mut a.removals);
+    Parts::new(a, upserts, removals, max_bytes, next_version).collect()
 }
 
 /// The parts of an assignment as [`split`] makes them, built one at a time from its monitors
